@@ -1,0 +1,20 @@
+# The README's two commands: `make demo` (the whole pipeline on built-in synthetic data) and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+
+.PHONY: env test demo bench clean
+
+env: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+test: env
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) demo_run .pytest_cache

@@ -1,0 +1,168 @@
+"""Loading and saving VideoPose3D checkpoints, safely, in any weight layout.
+
+Upstream run.py saves a dict {epoch, lr, random_state, optimizer, model_pos, model_traj,
+random_state_semi} whose model_pos is a Conv1d state dict. The Ascend recipe's model_best.bin holds
+the same weights in a Conv2d (k x 1) layout with 'module.' prefixes (DataParallel). Both load here
+without unpickling arbitrary code: torch's weights-only unpickler, allowing only the numpy globals
+these files carry (the pickled RandomState and arrays).
+"""
+from __future__ import annotations
+
+import pickle
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import Vp3dError
+from .model import LAYOUTS, ModelConfig, TemporalModel
+
+
+class CheckpointError(Vp3dError):
+    """A checkpoint file that cannot be used: unreadable, unsafe, or not a TemporalModel."""
+
+
+def _numpy_safe_globals() -> list:
+    """The numpy globals a checkpoint may reference: a RandomState and plain arrays."""
+    import numpy.random._pickle as nrp
+    from numpy.random import MT19937, PCG64, Philox, SFC64
+    multiarray = getattr(np, "_core", None) or np.core
+    return [
+        nrp.__randomstate_ctor, nrp.__bit_generator_ctor, getattr(nrp, "__generator_ctor", None),
+        np.random.RandomState, np.random.Generator, MT19937, PCG64, Philox, SFC64,
+        multiarray.multiarray._reconstruct, multiarray.multiarray.scalar,
+        np.ndarray, np.dtype, *{type(np.dtype(t)) for t in "?bBhHiIlLqQefdgFDGSUV"},
+    ]
+
+
+def load_raw(path: str | Path) -> dict:
+    """The checkpoint's top-level object (a dict), loaded weights-only. Raises CheckpointError."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    allowed = [g for g in _numpy_safe_globals() if g is not None]
+    try:
+        with torch.serialization.safe_globals(allowed):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        forbidden = re.search(r"GLOBAL ([\w.]+ [\w.]+|[\w.]+)", str(e))
+        what = f"forbidden global {forbidden.group(1)}" if forbidden else str(e).splitlines()[0]
+        raise CheckpointError(f"{path}: refused to load ({what}); only tensors, numpy arrays and "
+                              f"RandomState are allowed in a checkpoint") from None
+    except Exception as e:  # zip/EOF/format errors
+        raise CheckpointError(f"{path}: not a readable torch checkpoint ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0] if str(e) else ''})") from None
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path}: expected a dict, got {type(obj).__name__}")
+    return obj
+
+
+def model_state_dict(obj: dict, path: str | Path = "checkpoint") -> dict[str, torch.Tensor]:
+    """The pose model's state dict from a checkpoint dict (upstream, Ascend, or a bare state dict),
+    with 'module.' prefixes stripped."""
+    state = obj.get("model_pos", obj)
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: no 'model_pos' state dict of tensors "
+                              f"(top-level keys: {sorted(map(str, obj))[:8]})")
+    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+
+
+def infer_config(state: dict[str, torch.Tensor], causal: bool = False,
+                 path: str | Path = "checkpoint") -> ModelConfig:
+    """Read the architecture (widths, channels, joints, layout) off a TemporalModel state dict."""
+    def need(key):
+        if key not in state:
+            raise CheckpointError(f"{path}: missing key '{key}': not a VideoPose3D TemporalModel")
+        return state[key]
+
+    expand = need("expand_conv.weight")
+    if expand.ndim == 3:
+        layout, width = "conv1d", lambda w: w.shape[2]
+    elif expand.ndim == 4 and expand.shape[3] == 1:
+        layout, width = "conv2d", lambda w: w.shape[2]
+    elif expand.ndim == 4 and expand.shape[2] == 1 and expand.shape[3] > 1:
+        layout, width = "conv2d_w", lambda w: w.shape[3]
+    else:
+        raise CheckpointError(f"{path}: expand_conv.weight has shape {tuple(expand.shape)}, "
+                              f"expected (C, J*2, k), (C, J*2, k, 1) or (C, J*2, 1, k)")
+    widths = [width(expand)]
+    n_blocks = len([k for k in state if re.fullmatch(r"layers_conv\.\d+\.weight", k)]) // 2
+    for i in range(n_blocks):
+        widths.append(width(need(f"layers_conv.{2 * i}.weight")))
+    shrink = need("shrink.weight")
+    if expand.shape[1] % 2 or shrink.shape[0] % 3:
+        raise CheckpointError(f"{path}: expand_conv takes {expand.shape[1]} inputs and shrink gives "
+                              f"{shrink.shape[0]} outputs; expected multiples of 2 and 3")
+    try:
+        return ModelConfig(filter_widths=tuple(widths), channels=expand.shape[0],
+                           num_joints_in=expand.shape[1] // 2, in_features=2,
+                           num_joints_out=shrink.shape[0] // 3, causal=causal, layout=layout)
+    except ValueError as e:
+        raise CheckpointError(f"{path}: {e}") from None
+
+
+def convert_state_dict(state: dict[str, torch.Tensor], src: str, dst: str) -> dict[str, torch.Tensor]:
+    """The same weights in another layout (conv kernels reshaped; batch-norm tensors unchanged)."""
+    if src not in LAYOUTS or dst not in LAYOUTS:
+        raise ValueError(f"layouts must be among {LAYOUTS}, got {src!r} -> {dst!r}")
+    out = {}
+    for key, v in state.items():
+        if key.endswith("weight") and v.ndim >= 3:      # conv kernels only: BN weights are 1-D
+            v1d = v if src == "conv1d" else (v[..., 0] if src == "conv2d" else v[:, :, 0, :])
+            v = v1d if dst == "conv1d" else (v1d.unsqueeze(3) if dst == "conv2d" else v1d.unsqueeze(2))
+        out[key] = v.contiguous()
+    return out
+
+
+def build_model(state: dict[str, torch.Tensor], config: ModelConfig, layout: str | None = None,
+                path: str | Path = "checkpoint") -> TemporalModel:
+    """A TemporalModel in `layout` (default: the state dict's own) with the weights loaded strictly, in eval mode."""
+    layout = layout or config.layout
+    model = TemporalModel(config.replace(layout=layout))
+    state = convert_state_dict(state, config.layout, layout)
+    expected = model.state_dict()
+    for key, v in expected.items():
+        if key in state and tuple(state[key].shape) != tuple(v.shape):
+            raise CheckpointError(f"{path}: '{key}' has shape {tuple(state[key].shape)}, "
+                                  f"expected {tuple(v.shape)}")
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(f"{path}: state dict does not match a {config.filter_widths} model: "
+                              f"missing {missing[:4]}, unexpected {unexpected[:4]}")
+    model.load_state_dict(state, strict=True)
+    return model.eval()
+
+
+def load(path: str | Path, device: str = "cpu", layout: str | None = None,
+         causal: bool = False) -> TemporalModel:
+    """Load a checkpoint (any layout, any prefix) into a TemporalModel on `device`, in eval mode.
+
+    `layout` picks the layout of the returned model (default: the checkpoint's own);
+    `causal` must be given for causal models, since a state dict cannot tell.
+    """
+    state = model_state_dict(load_raw(path), path)
+    config = infer_config(state, causal=causal, path=path)
+    return build_model(state, config, layout, path).to(device)
+
+
+def save(path: str | Path, model: TemporalModel, layout: str = "conv1d", module_prefix: bool = False,
+         epoch: int = 0, lr: float = 0.0, optimizer: dict | None = None,
+         random_state: np.random.RandomState | None = None) -> None:
+    """Save `model` as upstream run.py does (or as the Ascend recipe: layout='conv2d', module_prefix=True).
+
+    Written to a temporary name and renamed into place.
+    """
+    from .fileio import atomic_path
+    state = convert_state_dict(model.state_dict(), model.config.layout, layout)
+    if module_prefix:
+        state = {"module." + k: v for k, v in state.items()}
+    obj = {
+        "epoch": epoch, "lr": lr,
+        "random_state": random_state if random_state is not None else np.random.RandomState(1234),
+        "optimizer": optimizer if optimizer is not None else {"state": {}, "param_groups": []},
+        "model_pos": state, "model_traj": None, "random_state_semi": None,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)

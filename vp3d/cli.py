@@ -1,0 +1,56 @@
+"""What every stage script shares: argument types and turning errors into one line and exit code 2."""
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+
+from . import Vp3dError  # noqa: F401  (re-exported for scripts)
+
+
+def widths(text: str) -> tuple[int, ...]:
+    """argparse type for '3,3,3,3,3'."""
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated odd integers like 3,3,3,3,3, got {text!r}")
+    if not values or any(v < 1 or v % 2 == 0 for v in values):
+        raise argparse.ArgumentTypeError(f"filter widths must be odd positive integers, got {text!r}")
+    return values
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def subjects(text: str) -> list[str]:
+    values = [s.strip() for s in text.split(",") if s.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected subjects like S9,S11, got {text!r}")
+    return values
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    return p
+
+
+def run(body, args) -> int:
+    """Call body(args); a Vp3dError (or KeyboardInterrupt) becomes one stderr line and exit code 2."""
+    try:
+        return body(args) or 0
+    except Vp3dError as e:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130

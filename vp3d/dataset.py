@@ -1,0 +1,167 @@
+"""Reading upstream VideoPose3D's Human3.6M .npz files (safely) and preparing test sequences.
+
+data_3d_h36m.npz:      positions_3d: subject -> action -> (T, 32, 3) float32, world frame, metres.
+data_2d_h36m_<kp>.npz: positions_2d: subject -> action -> [4 x (T'_c, 17, 2)] float32, pixels,
+                       with T'_c >= T; metadata: {'keypoints_symmetry': [left, right], ...}.
+Both hold pickled dicts inside object arrays. They are unpickled here by a restricted unpickler
+that builds only containers, strings, numbers and numpy arrays: a file asking for any other global
+is refused before anything in it runs.
+"""
+from __future__ import annotations
+
+import io
+import pickle
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import Vp3dError
+from .cameras import Camera, h36m_cameras, normalize_screen_coordinates, world_to_camera
+from .skeleton import kept_joints
+
+_SAFE_GLOBALS = {
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("_codecs", "encode"), ("collections", "OrderedDict"),
+}
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        if (module, name) in _SAFE_GLOBALS or (module == "numpy.dtypes" and name.endswith("DType")):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"forbidden global {module}.{name}")
+
+
+def load_npz_key(path: str | Path, key: str):
+    """The object stored under `key` in an .npz file: a plain array, or the dict inside an object array.
+
+    Object arrays are unpickled with only containers, numbers, strings and arrays allowed.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise Vp3dError(f"{path}: no such file")
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = {n[:-4] for n in z.namelist() if n.endswith(".npy")}
+            if key not in names:
+                raise Vp3dError(f"{path}: no '{key}' array (has: {', '.join(sorted(names)) or 'nothing'})")
+            with z.open(key + ".npy") as f:
+                raw = io.BytesIO(f.read())
+    except zipfile.BadZipFile:
+        raise Vp3dError(f"{path}: not an .npz (zip) file") from None
+    try:
+        version = np.lib.format.read_magic(raw)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(raw)
+    except ValueError as e:
+        raise Vp3dError(f"{path}: '{key}' is not a valid .npy entry ({e})") from None
+    if not dtype.hasobject:
+        raw.seek(0)
+        return np.lib.format.read_array(raw, allow_pickle=False)
+    try:
+        obj = _RestrictedUnpickler(raw, encoding="latin1").load()
+    except pickle.UnpicklingError as e:
+        raise Vp3dError(f"{path}: refused to load '{key}' ({e}); only dicts, lists, numbers, "
+                        f"strings and numpy arrays are allowed") from None
+    except Exception as e:
+        raise Vp3dError(f"{path}: '{key}' is corrupt ({type(e).__name__}: {e})") from None
+    if isinstance(obj, np.ndarray) and obj.dtype.hasobject and obj.shape == ():
+        return obj.item()
+    return obj
+
+
+def _nested_dict(obj, path, key) -> dict:
+    if not isinstance(obj, dict) or not all(isinstance(v, dict) for v in obj.values()):
+        raise Vp3dError(f"{path}: '{key}' must hold a dict subject -> action -> arrays")
+    return obj
+
+
+def load_positions_3d(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
+    """data_3d_h36m.npz -> subject -> action -> (T, 32, 3) float32 world positions, metres."""
+    data = _nested_dict(load_npz_key(path, "positions_3d"), path, "positions_3d")
+    for subject, actions in data.items():
+        for action, pos in actions.items():
+            if not isinstance(pos, np.ndarray) or pos.ndim != 3 or pos.shape[1:] != (32, 3):
+                shape = getattr(pos, "shape", type(pos).__name__)
+                raise Vp3dError(f"{path}: {subject} '{action}' has shape {shape}, expected (T, 32, 3)")
+    return data
+
+
+def load_keypoints(path: str | Path) -> tuple[dict[str, dict[str, list[np.ndarray]]], dict]:
+    """data_2d_h36m_<kp>.npz -> (subject -> action -> list of (T'_c, J, 2) pixel arrays, metadata)."""
+    metadata = load_npz_key(path, "metadata")
+    if not isinstance(metadata, dict) or "keypoints_symmetry" not in metadata:
+        raise Vp3dError(f"{path}: 'metadata' must be a dict with 'keypoints_symmetry'")
+    data = _nested_dict(load_npz_key(path, "positions_2d"), path, "positions_2d")
+    for subject, actions in data.items():
+        for action, cams in actions.items():
+            for c, kps in enumerate(cams):
+                if not isinstance(kps, np.ndarray) or kps.ndim != 3 or kps.shape[2] != 2:
+                    shape = getattr(kps, "shape", type(kps).__name__)
+                    raise Vp3dError(f"{path}: {subject} '{action}' camera {c} has shape {shape}, "
+                                    f"expected (T, J, 2)")
+    return data, metadata
+
+
+@dataclass
+class TestSequence:
+    """One (subject, action, camera) test sequence, prepared exactly as upstream run.py prepares it."""
+
+    subject: str
+    action: str          # full name, e.g. 'Directions 1'
+    group: str           # action name's first word, e.g. 'Directions': what results are grouped by
+    camera: int          # index 0..3 in calibration order
+    poses_2d: np.ndarray  # (T, J, 2) float32, normalised screen coordinates
+    poses_3d: np.ndarray  # (T, J, 3) float32, camera frame, metres; root keeps the trajectory,
+                          #  other joints relative to the root
+
+
+def prepare_test_sequences(positions_3d: dict, positions_2d: dict, subjects: list[str],
+                           downsample: int = 1, path_2d: str | Path = "2D keypoints",
+                           cameras: dict[str, tuple[Camera, ...]] | None = None) -> list[TestSequence]:
+    """Test sequences in upstream's evaluation order: actions grouped by first word, groups in order of
+    first appearance, then (subject, action) pairs in order, then cameras.
+
+    3D: 32 -> 17 joints, world -> camera, root-relative with the root keeping the trajectory.
+    2D: trimmed to the mocap length, normalised to screen coordinates. Then every `downsample`-th frame.
+    """
+    cameras = cameras or h36m_cameras()
+    kept = kept_joints()
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for subject in subjects:
+        if subject not in positions_3d:
+            raise Vp3dError(f"subject {subject} is not in the 3D data (has {', '.join(positions_3d)})")
+        if subject not in cameras:
+            raise Vp3dError(f"subject {subject} has no camera calibration")
+        for action in positions_3d[subject]:
+            groups.setdefault(action.split(" ")[0], []).append((subject, action))
+
+    out = []
+    for group, pairs in groups.items():
+        for subject, action in pairs:
+            if subject not in positions_2d or action not in positions_2d[subject]:
+                raise Vp3dError(f"{path_2d}: {subject} '{action}' is in the 3D data but not in the 2D keypoints")
+            world = positions_3d[subject][action][:, kept]
+            kps_cams = positions_2d[subject][action]
+            if len(kps_cams) != len(cameras[subject]):
+                raise Vp3dError(f"{path_2d}: {subject} '{action}' has {len(kps_cams)} cameras, "
+                                f"expected {len(cameras[subject])}")
+            for c, (cam, kps) in enumerate(zip(cameras[subject], kps_cams)):
+                t = world.shape[0]
+                if kps.shape[0] < t:
+                    raise Vp3dError(f"{path_2d}: {subject} '{action}' camera {c} has {kps.shape[0]} "
+                                    f"frames, fewer than the mocap's {t}")
+                kps = kps[:t]
+                if not np.isfinite(kps).all():
+                    frame = int(np.argwhere(~np.isfinite(kps))[0, 0])
+                    raise Vp3dError(f"{path_2d}: {subject} '{action}' camera {c} has non-finite "
+                                    f"keypoints, first at frame {frame}")
+                pos = world_to_camera(world, cam.orientation, cam.translation).astype(np.float32)
+                pos[:, 1:] -= pos[:, :1]
+                kps2d = normalize_screen_coordinates(kps, cam.res_w, cam.res_h).astype(np.float32)
+                out.append(TestSequence(subject, action, group, c, kps2d[::downsample], pos[::downsample]))
+    return out

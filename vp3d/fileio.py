@@ -1,0 +1,90 @@
+"""Atomic file writing and the raw .bin/.npy/.txt tensor files the stages exchange."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from . import Vp3dError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path):
+    """Yield a temporary path beside `path`; on success rename it to `path`, else delete it.
+
+    A reader never sees a half-written file under the final name, even if the process is killed.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_array(path: str | Path, array: np.ndarray, fmt: str = "BIN") -> None:
+    """Write an array atomically as raw little-endian float32 (BIN), .npy (NPY) or text (TXT)."""
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    with atomic_path(path) as tmp:
+        if fmt == "BIN":
+            array.tofile(tmp)
+        elif fmt == "NPY":
+            with open(tmp, "wb") as f:
+                np.save(f, array)
+        elif fmt == "TXT":
+            np.savetxt(tmp, array.reshape(-1, array.shape[-1]) if array.ndim > 1 else array[None], fmt="%.8g")
+        else:
+            raise ValueError(f"unknown output format {fmt!r}")
+
+
+def write_json(path: str | Path, obj) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=1)
+            f.write("\n")
+
+
+def read_json(path: str | Path, what: str):
+    path = Path(path)
+    if not path.is_file():
+        raise Vp3dError(f"{path}: no such file (expected {what})")
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise Vp3dError(f"{path}: not valid JSON ({e}); expected {what}") from None
+
+
+def read_array(path: str | Path, shape: tuple[int, ...]) -> np.ndarray:
+    """Read a float32 array of `shape` from .bin (raw), .npy or .txt; one-line error on a size mismatch."""
+    path = Path(path)
+    expected = int(np.prod(shape))
+    if path.suffix == ".npy":
+        try:
+            a = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as e:
+            raise Vp3dError(f"{path}: not a readable .npy file ({e})") from None
+    elif path.suffix == ".txt":
+        try:
+            a = np.loadtxt(path, dtype=np.float32, ndmin=1)
+        except ValueError as e:
+            raise Vp3dError(f"{path}: not a numeric text file ({e})") from None
+    else:
+        size = path.stat().st_size
+        if size != expected * 4:
+            raise Vp3dError(f"{path}: {size} bytes, expected {expected * 4} "
+                            f"(float32 array of shape {'x'.join(map(str, shape))})")
+        a = np.fromfile(path, dtype=np.float32)
+    if a.size != expected:
+        raise Vp3dError(f"{path}: {a.size} values, expected {expected} "
+                        f"(array of shape {'x'.join(map(str, shape))})")
+    return a.astype(np.float32, copy=False).reshape(shape)

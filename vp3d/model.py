@@ -1,0 +1,140 @@
+"""The temporal convolution model of Pavllo et al. (CVPR 2019), in three weight layouts.
+
+Input (N, T, J_in, 2) normalised 2D keypoints -> output (N, T - RF + 1, J_out, 3), metres,
+root-relative (joint 0 carries no trajectory), RF the receptive field (243 for widths 3,3,3,3,3).
+
+Layouts, all computing the same function from the same weights:
+  conv1d    Conv1d / BatchNorm1d, time on the last axis: upstream's layout and checkpoints.
+  conv2d    Conv2d with k x 1 kernels, time on H: the Ascend recipe's layout (ATC converts it).
+  conv2d_w  Conv2d with 1 x k kernels, time on W: the fastest for ONNX Runtime on CPU.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+LAYOUTS = ("conv1d", "conv2d", "conv2d_w")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of a TemporalModel; checkpoint.py reads it off a state dict."""
+
+    filter_widths: tuple[int, ...] = (3, 3, 3, 3, 3)  # odd widths; RF = product
+    channels: int = 1024            # width of every hidden layer
+    num_joints_in: int = 17         # 17 for Human3.6M
+    in_features: int = 2            # 2D keypoints
+    num_joints_out: int = 17
+    causal: bool = False            # causal models see only past frames
+    dropout: float = 0.25           # training only
+    layout: str = "conv1d"          # one of LAYOUTS
+
+    def __post_init__(self):
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout {self.layout!r} is not one of {LAYOUTS}")
+        bad = [w for w in self.filter_widths if w < 1 or w % 2 == 0]
+        if bad or not self.filter_widths:
+            raise ValueError(f"filter widths must be odd and positive, got {self.filter_widths}")
+
+    @property
+    def receptive_field(self) -> int:
+        """Input frames that one output frame sees (243 for 3,3,3,3,3)."""
+        rf = 1
+        for w in self.filter_widths:
+            rf *= w
+        return rf
+
+    @property
+    def pad(self) -> int:
+        """(RF - 1) / 2: frames of context each side (for causal models, all on the past side)."""
+        return (self.receptive_field - 1) // 2
+
+    @property
+    def causal_shift(self) -> int:
+        """How far the output is shifted towards the past: pad for causal models, else 0."""
+        return self.pad if self.causal else 0
+
+    def replace(self, **changes) -> "ModelConfig":
+        return ModelConfig(**{**self.__dict__, **changes})
+
+
+class TemporalModel(nn.Module):
+    """Expand conv, then per block a dilated conv and a 1x1 conv with a residual, then shrink."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = c = config
+        conv, bn = _layers(c.layout)
+        self.time_dim = 3 if c.layout == "conv2d_w" else 2
+        self.expand_conv = conv(c.num_joints_in * c.in_features, c.channels, c.filter_widths[0], bias=False)
+        self.expand_bn = bn(c.channels, momentum=0.1)
+        self.drop = nn.Dropout(c.dropout)
+        self.relu = nn.ReLU(inplace=True)
+        self.pads, self.shifts = [], []   # per block: residual crop and causal shift, in frames
+        layers_conv, layers_bn = [], []
+        dilation = c.filter_widths[0]
+        for width in c.filter_widths[1:]:
+            self.pads.append((width - 1) * dilation // 2)
+            self.shifts.append(width // 2 * dilation if c.causal else 0)
+            layers_conv.append(conv(c.channels, c.channels, width, dilation=dilation, bias=False))
+            layers_bn.append(bn(c.channels, momentum=0.1))
+            layers_conv.append(conv(c.channels, c.channels, 1, bias=False))
+            layers_bn.append(bn(c.channels, momentum=0.1))
+            dilation *= width
+        self.layers_conv = nn.ModuleList(layers_conv)
+        self.layers_bn = nn.ModuleList(layers_bn)
+        self.shrink = conv(c.channels, c.num_joints_out * 3, 1)
+
+    @property
+    def receptive_field(self) -> int:
+        return self.config.receptive_field
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, T, J_in, 2) -> (N, T - RF + 1, J_out, 3)."""
+        n, t = x.shape[0], x.shape[1]
+        assert x.shape[2:] == (self.config.num_joints_in, self.config.in_features), \
+            f"expected (N, T, {self.config.num_joints_in}, {self.config.in_features}), got {tuple(x.shape)}"
+        x = x.reshape(n, t, -1).permute(0, 2, 1)           # (N, C_in, T)
+        if self.config.layout == "conv2d":
+            x = x.unsqueeze(3)                              # (N, C_in, T, 1)
+        elif self.config.layout == "conv2d_w":
+            x = x.unsqueeze(2)                              # (N, C_in, 1, T)
+        x = self.drop(self.relu(self.expand_bn(self.expand_conv(x))))
+        for i, (pad, shift) in enumerate(zip(self.pads, self.shifts)):
+            length = x.shape[self.time_dim]
+            res = x.narrow(self.time_dim, pad + shift, length - 2 * pad)
+            x = self.drop(self.relu(self.layers_bn[2 * i](self.layers_conv[2 * i](x))))
+            x = res + self.drop(self.relu(self.layers_bn[2 * i + 1](self.layers_conv[2 * i + 1](x))))
+        x = self.shrink(x)                                  # (N, 3 J_out, T', [1])
+        x = x.reshape(n, x.shape[1], -1).permute(0, 2, 1)   # (N, T', 3 J_out)
+        return x.reshape(n, -1, self.config.num_joints_out, 3)
+
+
+def _layers(layout: str):
+    """(conv factory, batch-norm class) for a layout; the factory takes a 1D kernel size."""
+    if layout == "conv1d":
+        return nn.Conv1d, nn.BatchNorm1d
+
+    def conv2d(c_in, c_out, k, dilation=1, bias=True):
+        kernel, dil = ((k, 1), (dilation, 1)) if layout == "conv2d" else ((1, k), (1, dilation))
+        return nn.Conv2d(c_in, c_out, kernel, dilation=dil, bias=bias)
+
+    return conv2d, nn.BatchNorm2d
+
+
+def count_flops(config: ModelConfig, frames_in: int, batch: int = 1) -> int:
+    """Floating-point operations (2 per multiply-add) of the convolutions for `batch` inputs of
+    `frames_in` frames. Batch norm, ReLU and the residual adds are left out (< 0.1 %)."""
+    c = config
+    flops, t = 0, frames_in
+    t -= c.filter_widths[0] - 1
+    flops += 2 * t * c.channels * c.num_joints_in * c.in_features * c.filter_widths[0]
+    dilation = c.filter_widths[0]
+    for w in c.filter_widths[1:]:
+        t -= (w - 1) * dilation
+        flops += 2 * t * c.channels * c.channels * (w + 1)
+        dilation *= w
+    flops += 2 * t * c.channels * c.num_joints_out * 3
+    return batch * flops

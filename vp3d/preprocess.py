@@ -1,0 +1,82 @@
+"""Stage 1: Human3.6M test set (.npz) -> fixed-length model inputs, ground truths, deltas, manifest."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from . import Vp3dError
+from .dataset import load_keypoints, load_positions_3d, prepare_test_sequences
+from .fileio import write_array, write_json
+from .model import ModelConfig
+from .sequences import (DELTA_FILE, GROUND_TRUTHS_DIR, INPUTS_DIR, MANIFEST, Entry, Manifest,
+                        file_stem, flip_augment, pad_to_length)
+from .skeleton import h36m_skeleton17
+
+
+def dataset_paths(dataset_dir: str | Path, keypoints: str) -> tuple[Path, Path]:
+    d = Path(dataset_dir)
+    if not d.is_dir():
+        raise Vp3dError(f"{d}: no such dataset directory (expected data_3d_h36m.npz and "
+                        f"data_2d_h36m_{keypoints}.npz in it)")
+    return d / "data_3d_h36m.npz", d / f"data_2d_h36m_{keypoints}.npz"
+
+
+def check_output_dir(out: Path, force: bool) -> None:
+    """Refuse to write into a non-empty output directory unless `force` (then its old files go)."""
+    if out.exists() and not out.is_dir():
+        raise Vp3dError(f"{out}: exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()):
+        if not force:
+            raise Vp3dError(f"{out}: output directory is not empty (use --force to replace its contents)")
+        for sub in (INPUTS_DIR, GROUND_TRUTHS_DIR):
+            shutil.rmtree(out / sub, ignore_errors=True)
+
+
+def preprocess(dataset_dir: str | Path, save_dir: str | Path, subjects: list[str],
+               keypoints: str = "cpn_ft_h36m_dbb", filter_widths: tuple[int, ...] = (3, 3, 3, 3, 3),
+               max_length: int = 6115, downsample: int = 1, causal: bool = False,
+               force: bool = False, progress=None) -> Manifest:
+    """Write inputs/NNN_Group.bin (float32, 2 x L x 17 x 2), ground_truths/NNN_Group.bin (float32,
+    T x 17 x 3, metres, camera frame, root carrying the trajectory), delta_dict_padding.json and
+    manifest.json under `save_dir`. Nothing is written if any sequence does not fit `max_length`."""
+    config = ModelConfig(filter_widths=tuple(filter_widths), causal=causal)
+    path_3d, path_2d = dataset_paths(dataset_dir, keypoints)
+    out = Path(save_dir)
+    check_output_dir(out, force)          # before the (slow) loading: fail fast
+    positions_3d = load_positions_3d(path_3d)
+    positions_2d, metadata = load_keypoints(path_2d)
+    kps_left, kps_right = (list(map(int, s)) for s in metadata["keypoints_symmetry"])
+    sequences = prepare_test_sequences(positions_3d, positions_2d, subjects, downsample, path_2d)
+    if not sequences:
+        raise Vp3dError(f"{path_3d}: no test sequences for subjects {','.join(subjects)}")
+    j = sequences[0].poses_2d.shape[1]
+    if max(kps_left + kps_right) >= j:
+        raise Vp3dError(f"{path_2d}: keypoints_symmetry names joint {max(kps_left + kps_right)}, "
+                        f"but the keypoints have {j} joints")
+
+    longest = max(sequences, key=lambda s: s.poses_2d.shape[0])
+    needed = longest.poses_2d.shape[0] + config.receptive_field - 1
+    if needed > max_length:
+        raise Vp3dError(f"{longest.subject} '{longest.action}' camera {longest.camera} has "
+                        f"{longest.poses_2d.shape[0]} frames: --max-length must be at least {needed} "
+                        f"for a receptive field of {config.receptive_field}")
+
+    skeleton = h36m_skeleton17()
+    entries, deltas = [], {}
+    iterator = progress(sequences) if progress else sequences
+    for i, seq in enumerate(iterator):
+        name = file_stem(i, seq.group)
+        padded, delta = pad_to_length(seq.poses_2d, config.pad, config.causal_shift, max_length)
+        write_array(out / INPUTS_DIR / f"{name}.bin", flip_augment(padded, kps_left, kps_right))
+        write_array(out / GROUND_TRUTHS_DIR / f"{name}.bin", seq.poses_3d)
+        deltas[name] = delta
+        entries.append(Entry(name, seq.subject, seq.action, seq.group, seq.camera, seq.poses_3d.shape[0]))
+    manifest = Manifest(length=max_length, receptive_field=config.receptive_field, causal=causal,
+                        num_joints=j, kps_left=kps_left, kps_right=kps_right,
+                        joints_left=list(skeleton.joints_left), joints_right=list(skeleton.joints_right),
+                        keypoints=keypoints, subjects=list(subjects), downsample=downsample, entries=entries)
+    write_json(out / DELTA_FILE, deltas)
+    write_json(out / MANIFEST, manifest.to_json())
+    return manifest

@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     def body(a):
         session = open_session(a.model, a.backend, a.threads)
         out_dir, summary = infer_directory(session, a.input, a.output, a.output_dirname, a.outfmt, a.loop,
-                                           a.warmup_count, progress=lambda it: tqdm(it, desc="infer", unit="file"))
+                                           a.warmup_count, progress=lambda it: tqdm(it, desc="infer", unit="file", disable=None))
         t = summary["compute_time"]
         frames = session.input_shape[0] * session.input_shape[1]
         print("[INFO] -----------------Performance Summary------------------")

@@ -30,7 +30,7 @@ def main(argv=None) -> int:
 
     def body(a):
         m = preprocess(a.dataset, a.save, a.subjects_test, a.keypoints, a.architecture, a.max_length,
-                       a.downsample, a.causal, a.force, progress=lambda it: tqdm(it, desc="preprocess", unit="file"))
+                       a.downsample, a.causal, a.force, progress=lambda it: tqdm(it, desc="preprocess", unit="file", disable=None))
         frames = sum(e.frames for e in m.entries)
         print(f"wrote {len(m.entries)} inputs of 2x{m.length}x{m.num_joints}x2 ({frames} frames, "
               f"receptive field {m.receptive_field}) to {a.save}")

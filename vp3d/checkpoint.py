@@ -46,10 +46,13 @@ def load_raw(path: str | Path) -> dict:
         with torch.serialization.safe_globals(allowed):
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        forbidden = re.search(r"GLOBAL ([\w.]+ [\w.]+|[\w.]+)", str(e))
-        what = f"forbidden global {forbidden.group(1)}" if forbidden else str(e).splitlines()[0]
-        raise CheckpointError(f"{path}: refused to load ({what}); only tensors, numpy arrays and "
-                              f"RandomState are allowed in a checkpoint") from None
+        forbidden = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        if forbidden:
+            raise CheckpointError(f"{path}: refused to load (forbidden global {forbidden.group(1)}); only "
+                                  f"tensors, numpy arrays and RandomState are allowed in a checkpoint") from None
+        detail = re.search(r"WeightsUnpickler error:\s*(.+)", str(e))
+        raise CheckpointError(f"{path}: not a readable torch checkpoint "
+                              f"({detail.group(1).strip() if detail else 'unpickling failed'})") from None
     except Exception as e:  # zip/EOF/format errors
         raise CheckpointError(f"{path}: not a readable torch checkpoint ({type(e).__name__}: "
                               f"{str(e).splitlines()[0] if str(e) else ''})") from None

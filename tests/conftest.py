@@ -1,0 +1,120 @@
+"""Shared fixtures: small datasets and checkpoints written in exactly the real file formats."""
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vp3d import checkpoint
+from vp3d.cameras import h36m_cameras, project_to_2d, world_to_camera
+from vp3d.model import ModelConfig, TemporalModel
+from vp3d.skeleton import kept_joints
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+GOLDEN = SHARED / "reference" / "golden"
+KEYPOINTS_SYMMETRY = [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]]
+TINY_ACTIONS = {"S9": ["Directions", "Directions 1", "Walking", "Sitting 1"],
+                "S11": ["Directions 1", "Walking", "Walking 1", "Sitting 1"]}
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+
+
+def golden_dir() -> Path:
+    """The shared golden case; skips the test where ../shared is absent (a user's clone)."""
+    if not (GOLDEN / "upstream_eval.json").is_file():
+        pytest.skip("../shared/reference/golden is not available")
+    return GOLDEN
+
+
+def make_positions(actions: dict[str, list[str]], seed: int = 0, frames=(40, 90)):
+    """Small Human3.6M-format data: (positions_3d, positions_2d) as upstream's .npz files hold them.
+
+    3D: (T, 32, 3) float32 world metres, a body-sized point cloud moving smoothly near the origin.
+    2D: the 17 kept joints projected into the 4 cameras, pixels, with noise and 0-3 extra frames.
+    """
+    rng = np.random.default_rng(seed)
+    kept = kept_joints()
+    pos3d, pos2d = {}, {}
+    for subject, names in actions.items():
+        pos3d[subject], pos2d[subject] = {}, {}
+        for action in names:
+            t = int(rng.integers(*frames))
+            base = rng.normal(0, 0.25, (1, 32, 3)) + [0, 0, 0.9]
+            phase = rng.uniform(0, 2 * np.pi, (1, 32, 3))
+            time = np.arange(t)[:, None, None] / 50
+            walk = np.stack([0.5 * np.sin(time[..., 0] * 0.7), 0.3 * time[..., 0], 0 * time[..., 0]], -1)
+            world = (base + 0.1 * np.sin(2 * np.pi * 0.8 * time + phase) + walk).astype(np.float32)
+            pos3d[subject][action] = world
+            cams = []
+            for cam in h36m_cameras()[subject]:
+                px = project_to_2d(world_to_camera(world[:, kept], cam.orientation, cam.translation), cam)
+                px = px + rng.normal(0, 2.0, px.shape)
+                extra = int(rng.integers(0, 4))
+                px = np.concatenate([px, px[-1:].repeat(extra, 0)]) if extra else px
+                cams.append(px.astype(np.float32))
+            pos2d[subject][action] = cams
+    return pos3d, pos2d
+
+
+def write_dataset(directory: Path, pos3d, pos2d, keypoints: str = "cpn_ft_h36m_dbb") -> Path:
+    """Write the two .npz files as upstream's prepare_data scripts do."""
+    directory.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(directory / "data_3d_h36m.npz", positions_3d=pos3d)
+    metadata = {"layout_name": "h36m", "num_joints": 17, "keypoints_symmetry": KEYPOINTS_SYMMETRY}
+    np.savez_compressed(directory / f"data_2d_h36m_{keypoints}.npz", positions_2d=pos2d, metadata=metadata)
+    return directory
+
+
+def random_model(filter_widths=(3, 3), channels=32, layout="conv1d", seed=0, causal=False) -> TemporalModel:
+    """A TemporalModel with random weights and non-trivial batch-norm statistics, in eval mode."""
+    torch.manual_seed(seed)
+    model = TemporalModel(ModelConfig(filter_widths=tuple(filter_widths), channels=channels,
+                                      layout=layout, causal=causal))
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.1, 0.1)
+    return model.eval()
+
+
+def upstream_style_optimizer_state(model: TemporalModel) -> dict:
+    """An Adam state dict after one step, as run.py saves it."""
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, amsgrad=True)
+    model.train()
+    model(torch.randn(2, model.receptive_field + 4, 17, 2)).square().mean().backward()
+    opt.step()
+    model.eval()
+    return opt.state_dict()
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory) -> Path:
+    pos3d, pos2d = make_positions(TINY_ACTIONS, seed=1)
+    return write_dataset(tmp_path_factory.mktemp("h36m"), pos3d, pos2d)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tmp_path_factory) -> dict[str, Path]:
+    """The same random 27-frame model saved as upstream run.py (conv1d) and as the Ascend recipe
+    (conv2d, 'module.' prefixes); both with a RandomState and optimizer state."""
+    d = tmp_path_factory.mktemp("ckpt")
+    model = random_model((3, 3, 3), 32, seed=3)
+    opt = upstream_style_optimizer_state(model)
+    paths = {"conv1d": d / "upstream.bin", "conv2d": d / "model_best.bin"}
+    checkpoint.save(paths["conv1d"], model, "conv1d", epoch=80, lr=1.6e-5, optimizer=opt,
+                    random_state=np.random.RandomState(5))
+    checkpoint.save(paths["conv2d"], model, "conv2d", module_prefix=True, epoch=80, lr=1.6e-5,
+                    optimizer=opt, random_state=np.random.RandomState(5))
+    return paths

@@ -51,6 +51,11 @@ def run(body, args) -> int:
             traceback.print_exc()
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:             # permissions, full disk: name the file, no traceback
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

@@ -29,6 +29,9 @@ _SAFE_GLOBALS = {
 }
 
 
+NUM_KEYPOINTS = 17   # Human3.6M's 17-joint layout, which the model and the evaluation use
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
         if (module, name) in _SAFE_GLOBALS or (module == "numpy.dtypes" and name.endswith("DType")):
@@ -100,10 +103,10 @@ def load_keypoints(path: str | Path) -> tuple[dict[str, dict[str, list[np.ndarra
     for subject, actions in data.items():
         for action, cams in actions.items():
             for c, kps in enumerate(cams):
-                if not isinstance(kps, np.ndarray) or kps.ndim != 3 or kps.shape[2] != 2:
+                if not isinstance(kps, np.ndarray) or kps.ndim != 3 or kps.shape[1:] != (NUM_KEYPOINTS, 2):
                     shape = getattr(kps, "shape", type(kps).__name__)
                     raise Vp3dError(f"{path}: {subject} '{action}' camera {c} has shape {shape}, "
-                                    f"expected (T, J, 2)")
+                                    f"expected (T, {NUM_KEYPOINTS}, 2)")
     return data, metadata
 
 

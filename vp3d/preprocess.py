@@ -24,14 +24,21 @@ def dataset_paths(dataset_dir: str | Path, keypoints: str) -> tuple[Path, Path]:
 
 
 def check_output_dir(out: Path, force: bool) -> None:
-    """Refuse to write into a non-empty output directory unless `force` (then its old files go)."""
+    """Refuse to write into a non-empty output directory unless `force` (then our old files go).
+
+    A directory holding only the files of an interrupted run of ours (no manifest yet) is taken
+    up again without `force`: re-running completes it.
+    """
     if out.exists() and not out.is_dir():
         raise Vp3dError(f"{out}: exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()):
-        if not force:
-            raise Vp3dError(f"{out}: output directory is not empty (use --force to replace its contents)")
-        for sub in (INPUTS_DIR, GROUND_TRUTHS_DIR):
-            shutil.rmtree(out / sub, ignore_errors=True)
+    if not out.is_dir():
+        return
+    present = {p.name for p in out.iterdir()}
+    interrupted = MANIFEST not in present and present <= {INPUTS_DIR, GROUND_TRUTHS_DIR, DELTA_FILE}
+    if present and not (force or interrupted):
+        raise Vp3dError(f"{out}: output directory is not empty (use --force to replace its contents)")
+    for sub in (INPUTS_DIR, GROUND_TRUTHS_DIR):
+        shutil.rmtree(out / sub, ignore_errors=True)
 
 
 def preprocess(dataset_dir: str | Path, save_dir: str | Path, subjects: list[str],

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: env test demo bench clean
+.PHONY: env test demo clean
 
 env: $(VENV)/.installed
 
@@ -18,3 +18,6 @@ test: env
 
 clean:
 	rm -rf $(VENV) demo_run .pytest_cache
+
+demo: env
+	bash scripts/demo.sh $(PY) demo_run

@@ -17,7 +17,7 @@ step "0. Synthetic Human3.6M-format data (subjects S1 S5 S6 S7 S8 train, S9 S11 
 "$PY" vp3d_synthesize.py -o "$W/Human3.6M" --lengths 300 --seed 0
 
 step "Training a ${ARC} model (${CH} channels) on the training subjects, saved in the Ascend layout"
-"$PY" vp3d_train.py -d "$W/Human3.6M" -o "$W/model_best.bin" -arc $ARC -ch $CH -e 6 --max-minutes 1.5 \
+"$PY" vp3d_train.py -d "$W/Human3.6M" -o "$W/model_best.bin" -arc $ARC -ch $CH -e 4 -b 256 --dropout 0.1 --max-minutes 1.5 \
     --layout conv2d --module-prefix 2> >(grep -v 'batch/s' >&2)
 "$PY" - "$W/untrained.bin" $CH <<'PYEOF'
 import sys

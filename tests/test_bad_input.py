@@ -345,3 +345,13 @@ def test_manifest_reader_rejects_anything_malformed_with_one_line(tmp_path, obj)
     with pytest.raises(Vp3dError) as e:
         Manifest.read(tmp_path)
     assert "\n" not in str(e.value) and "manifest.json" in str(e.value)
+
+
+def test_failed_forced_run_keeps_the_previous_output(tmp_path, capsys):
+    d = _data(tmp_path)
+    out = tmp_path / "out"
+    assert vp3d_preprocess.main(["-d", str(d), "-s", str(out), "-arc", "3,3", "--max-length", "500"]) == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    rc = vp3d_preprocess.main(["-d", str(d), "-s", str(out), "-arc", "3,3", "--max-length", "50", "--force"])
+    one_line_error(capsys, rc, "--max-length must be at least")
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before

@@ -3,7 +3,7 @@ import pytest
 
 from vp3d import Vp3dError
 from vp3d.cameras import h36m_cameras, normalize_screen_coordinates, world_to_camera
-from vp3d.dataset import load_keypoints, load_npz_key, load_positions_3d, prepare_test_sequences
+from vp3d.dataset import load_keypoints, load_npz_key, load_positions_3d, prepare_sequences
 from vp3d.skeleton import h36m_skeleton17, h36m_skeleton32, kept_joints, reduce_skeleton, static_joints
 
 from conftest import TINY_ACTIONS, make_positions, write_dataset
@@ -29,7 +29,7 @@ def test_real_format_round_trip(tiny_dataset):
 def test_sequences_are_grouped_and_ordered_as_upstream(tiny_dataset):
     pos3d = load_positions_3d(tiny_dataset / "data_3d_h36m.npz")
     pos2d, _ = load_keypoints(tiny_dataset / "data_2d_h36m_cpn_ft_h36m_dbb.npz")
-    seqs = prepare_test_sequences(pos3d, pos2d, ["S9", "S11"])
+    seqs = prepare_sequences(pos3d, pos2d, ["S9", "S11"])
     order = [(s.group, s.subject, s.action, s.camera) for s in seqs]
     expected = [(g, subj, a, c) for g, pairs in [
         ("Directions", [("S9", "Directions"), ("S9", "Directions 1"), ("S11", "Directions 1")]),
@@ -41,7 +41,7 @@ def test_sequences_are_grouped_and_ordered_as_upstream(tiny_dataset):
 def test_sequence_contents(tiny_dataset):
     pos3d = load_positions_3d(tiny_dataset / "data_3d_h36m.npz")
     pos2d, _ = load_keypoints(tiny_dataset / "data_2d_h36m_cpn_ft_h36m_dbb.npz")
-    seq = prepare_test_sequences(pos3d, pos2d, ["S11"])[5]          # S11 Walking, camera 1
+    seq = prepare_sequences(pos3d, pos2d, ["S11"])[5]          # S11 Walking, camera 1
     cam = h36m_cameras()["S11"][seq.camera]
     world = pos3d["S11"][seq.action][:, kept_joints()]
     t = world.shape[0]
@@ -56,8 +56,8 @@ def test_sequence_contents(tiny_dataset):
 def test_downsample_keeps_every_nth_frame(tiny_dataset):
     pos3d = load_positions_3d(tiny_dataset / "data_3d_h36m.npz")
     pos2d, _ = load_keypoints(tiny_dataset / "data_2d_h36m_cpn_ft_h36m_dbb.npz")
-    full = prepare_test_sequences(pos3d, pos2d, ["S9"])[0]
-    half = prepare_test_sequences(pos3d, pos2d, ["S9"], downsample=2)[0]
+    full = prepare_sequences(pos3d, pos2d, ["S9"])[0]
+    half = prepare_sequences(pos3d, pos2d, ["S9"], downsample=2)[0]
     np.testing.assert_array_equal(half.poses_3d, full.poses_3d[::2])
 
 
@@ -93,10 +93,10 @@ def test_inconsistent_2d_is_reported(tmp_path):
     pos3d, pos2d = make_positions({"S9": ["Walking"]}, seed=2)
     short = {"S9": {"Walking": [c[:10] for c in pos2d["S9"]["Walking"]]}}
     with pytest.raises(Vp3dError, match=r"S9 'Walking' camera 0 has 10 frames, fewer than the mocap's"):
-        prepare_test_sequences(pos3d, short, ["S9"])
+        prepare_sequences(pos3d, short, ["S9"])
     with pytest.raises(Vp3dError, match=r"S9 'Walking' is in the 3D data but not in the 2D keypoints"):
-        prepare_test_sequences(pos3d, {"S9": {}}, ["S9"])
+        prepare_sequences(pos3d, {"S9": {}}, ["S9"])
     bad = {"S9": {"Walking": [c.copy() for c in pos2d["S9"]["Walking"]]}}
     bad["S9"]["Walking"][2][7, 3, 0] = np.nan
     with pytest.raises(Vp3dError, match=r"S9 'Walking' camera 2 has non-finite keypoints, first at frame 7"):
-        prepare_test_sequences(pos3d, bad, ["S9"])
+        prepare_sequences(pos3d, bad, ["S9"])

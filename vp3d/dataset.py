@@ -99,6 +99,13 @@ def load_keypoints(path: str | Path) -> tuple[dict[str, dict[str, list[np.ndarra
     metadata = load_npz_key(path, "metadata")
     if not isinstance(metadata, dict) or "keypoints_symmetry" not in metadata:
         raise Vp3dError(f"{path}: 'metadata' must be a dict with 'keypoints_symmetry'")
+    try:
+        left, right = (list(map(int, s)) for s in metadata["keypoints_symmetry"])
+    except (TypeError, ValueError):
+        raise Vp3dError(f"{path}: 'keypoints_symmetry' must be two lists of joint indices") from None
+    if len(left) != len(right) or not all(0 <= j < NUM_KEYPOINTS for j in left + right):
+        raise Vp3dError(f"{path}: 'keypoints_symmetry' must pair left and right joints among "
+                        f"0..{NUM_KEYPOINTS - 1}, got {left} and {right}")
     data = _nested_dict(load_npz_key(path, "positions_2d"), path, "positions_2d")
     for subject, actions in data.items():
         for action, cams in actions.items():
@@ -111,8 +118,8 @@ def load_keypoints(path: str | Path) -> tuple[dict[str, dict[str, list[np.ndarra
 
 
 @dataclass
-class TestSequence:
-    """One (subject, action, camera) test sequence, prepared exactly as upstream run.py prepares it."""
+class Sequence:
+    """One (subject, action, camera) sequence, prepared exactly as upstream run.py prepares it."""
 
     subject: str
     action: str          # full name, e.g. 'Directions 1'
@@ -123,10 +130,10 @@ class TestSequence:
                           #  other joints relative to the root
 
 
-def prepare_test_sequences(positions_3d: dict, positions_2d: dict, subjects: list[str],
+def prepare_sequences(positions_3d: dict, positions_2d: dict, subjects: list[str],
                            downsample: int = 1, path_2d: str | Path = "2D keypoints",
-                           cameras: dict[str, tuple[Camera, ...]] | None = None) -> list[TestSequence]:
-    """Test sequences in upstream's evaluation order: actions grouped by first word, groups in order of
+                           cameras: dict[str, tuple[Camera, ...]] | None = None) -> list[Sequence]:
+    """Sequences of `subjects` in upstream's evaluation order: actions grouped by first word, groups in order of
     first appearance, then (subject, action) pairs in order, then cameras.
 
     3D: 32 -> 17 joints, world -> camera, root-relative with the root keeping the trajectory.
@@ -166,5 +173,33 @@ def prepare_test_sequences(positions_3d: dict, positions_2d: dict, subjects: lis
                 pos = world_to_camera(world, cam.orientation, cam.translation).astype(np.float32)
                 pos[:, 1:] -= pos[:, :1]
                 kps2d = normalize_screen_coordinates(kps, cam.res_w, cam.res_h).astype(np.float32)
-                out.append(TestSequence(subject, action, group, c, kps2d[::downsample], pos[::downsample]))
+                out.append(Sequence(subject, action, group, c, kps2d[::downsample], pos[::downsample]))
     return out
+
+
+@dataclass
+class Dataset:
+    """Both .npz files of a Human3.6M-format dataset, loaded and checked."""
+
+    path_3d: Path
+    path_2d: Path
+    positions_3d: dict   # subject -> action -> (T, 32, 3) world metres
+    positions_2d: dict   # subject -> action -> [(T'_c, 17, 2) pixels per camera]
+    kps_left: list[int]  # 2D keypoint symmetry, from the keypoints file's metadata
+    kps_right: list[int]
+
+    def sequences(self, subjects: list[str], downsample: int = 1) -> list[Sequence]:
+        return prepare_sequences(self.positions_3d, self.positions_2d, list(subjects), downsample, self.path_2d)
+
+
+def load_dataset(dataset_dir: str | Path, keypoints: str = "cpn_ft_h36m_dbb") -> Dataset:
+    """Load data_3d_h36m.npz and data_2d_h36m_<keypoints>.npz from `dataset_dir`."""
+    d = Path(dataset_dir)
+    if not d.is_dir():
+        raise Vp3dError(f"{d}: no such dataset directory (expected data_3d_h36m.npz and "
+                        f"data_2d_h36m_{keypoints}.npz in it)")
+    path_3d, path_2d = d / "data_3d_h36m.npz", d / f"data_2d_h36m_{keypoints}.npz"
+    positions_3d = load_positions_3d(path_3d)
+    positions_2d, metadata = load_keypoints(path_2d)
+    left, right = (list(map(int, s)) for s in metadata["keypoints_symmetry"])
+    return Dataset(path_3d, path_2d, positions_3d, positions_2d, left, right)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from . import Vp3dError
-from .dataset import load_keypoints, load_positions_3d, prepare_test_sequences
+from .dataset import load_dataset
 from .fileio import write_array, write_json
 from .model import ModelConfig
 from .sequences import (DELTA_FILE, GROUND_TRUTHS_DIR, INPUTS_DIR, MANIFEST, Entry, Manifest,
@@ -15,16 +15,8 @@ from .sequences import (DELTA_FILE, GROUND_TRUTHS_DIR, INPUTS_DIR, MANIFEST, Ent
 from .skeleton import h36m_skeleton17
 
 
-def dataset_paths(dataset_dir: str | Path, keypoints: str) -> tuple[Path, Path]:
-    d = Path(dataset_dir)
-    if not d.is_dir():
-        raise Vp3dError(f"{d}: no such dataset directory (expected data_3d_h36m.npz and "
-                        f"data_2d_h36m_{keypoints}.npz in it)")
-    return d / "data_3d_h36m.npz", d / f"data_2d_h36m_{keypoints}.npz"
-
-
 def check_output_dir(out: Path, force: bool) -> None:
-    """Refuse to write into a non-empty output directory unless `force` (then our old files go).
+    """Refuse to write into a non-empty output directory unless `force`.
 
     A directory holding only the files of an interrupted run of ours (no manifest yet) is taken
     up again without `force`: re-running completes it.
@@ -37,8 +29,6 @@ def check_output_dir(out: Path, force: bool) -> None:
     interrupted = MANIFEST not in present and present <= {INPUTS_DIR, GROUND_TRUTHS_DIR, DELTA_FILE}
     if present and not (force or interrupted):
         raise Vp3dError(f"{out}: output directory is not empty (use --force to replace its contents)")
-    for sub in (INPUTS_DIR, GROUND_TRUTHS_DIR):
-        shutil.rmtree(out / sub, ignore_errors=True)
 
 
 def preprocess(dataset_dir: str | Path, save_dir: str | Path, subjects: list[str],
@@ -49,19 +39,13 @@ def preprocess(dataset_dir: str | Path, save_dir: str | Path, subjects: list[str
     T x 17 x 3, metres, camera frame, root carrying the trajectory), delta_dict_padding.json and
     manifest.json under `save_dir`. Nothing is written if any sequence does not fit `max_length`."""
     config = ModelConfig(filter_widths=tuple(filter_widths), causal=causal)
-    path_3d, path_2d = dataset_paths(dataset_dir, keypoints)
     out = Path(save_dir)
     check_output_dir(out, force)          # before the (slow) loading: fail fast
-    positions_3d = load_positions_3d(path_3d)
-    positions_2d, metadata = load_keypoints(path_2d)
-    kps_left, kps_right = (list(map(int, s)) for s in metadata["keypoints_symmetry"])
-    sequences = prepare_test_sequences(positions_3d, positions_2d, subjects, downsample, path_2d)
+    data = load_dataset(dataset_dir, keypoints)
+    sequences = data.sequences(subjects, downsample)
     if not sequences:
-        raise Vp3dError(f"{path_3d}: no test sequences for subjects {','.join(subjects)}")
-    j = sequences[0].poses_2d.shape[1]
-    if max(kps_left + kps_right) >= j:
-        raise Vp3dError(f"{path_2d}: keypoints_symmetry names joint {max(kps_left + kps_right)}, "
-                        f"but the keypoints have {j} joints")
+        raise Vp3dError(f"{data.path_3d}: no test sequences for subjects {','.join(subjects)}")
+    kps_left, kps_right = data.kps_left, data.kps_right
 
     longest = max(sequences, key=lambda s: s.poses_2d.shape[0])
     needed = longest.poses_2d.shape[0] + config.receptive_field - 1
@@ -70,6 +54,10 @@ def preprocess(dataset_dir: str | Path, save_dir: str | Path, subjects: list[str
                         f"{longest.poses_2d.shape[0]} frames: --max-length must be at least {needed} "
                         f"for a receptive field of {config.receptive_field}")
 
+    for sub in (MANIFEST, DELTA_FILE):       # all checks passed: replace the old run's files
+        (out / sub).unlink(missing_ok=True)
+    for sub in (INPUTS_DIR, GROUND_TRUTHS_DIR):
+        shutil.rmtree(out / sub, ignore_errors=True)
     skeleton = h36m_skeleton17()
     entries, deltas = [], {}
     iterator = progress(sequences) if progress else sequences
@@ -81,7 +69,7 @@ def preprocess(dataset_dir: str | Path, save_dir: str | Path, subjects: list[str
         deltas[name] = delta
         entries.append(Entry(name, seq.subject, seq.action, seq.group, seq.camera, seq.poses_3d.shape[0]))
     manifest = Manifest(length=max_length, receptive_field=config.receptive_field, causal=causal,
-                        num_joints=j, kps_left=kps_left, kps_right=kps_right,
+                        num_joints=sequences[0].poses_2d.shape[1], kps_left=kps_left, kps_right=kps_right,
                         joints_left=list(skeleton.joints_left), joints_right=list(skeleton.joints_right),
                         keypoints=keypoints, subjects=list(subjects), downsample=downsample, entries=entries)
     write_json(out / DELTA_FILE, deltas)

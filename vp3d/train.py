@@ -1,0 +1,404 @@
+"""Supervised training of the temporal model on Human3.6M-format data, upstream run.py's recipe.
+
+Batches are random chunks of `chunk` output frames with their receptive-field context
+(upstream's ChunkedGenerator): every sequence is cut into consecutive chunks, each chunk appears
+once as is and once mirrored (x negated, left/right swapped, in 2D input and 3D target alike), and
+all chunks are shuffled every epoch. Context before the first and after the last frame is the edge
+frame repeated. The loss is MPJPE on root-relative 3D (the target's root zeroed). Optimiser: Adam
+with amsgrad, lr decayed by `lr_decay` per epoch; batch-norm momentum decayed exponentially from
+0.1 to 0.001 over the epochs; dropout 0.25. With chunk = 1 (the default, as upstream) the model
+runs in upstream's optimised single-frame form: strided instead of dilated convolutions, the same
+weights, only the frames the output needs (3-4x faster for 27 frames); longer chunks run the
+ordinary dense model. The model trains in the Conv1d layout; checkpoints are written in any layout.
+
+Measured on 2 CPU cores (demo scale): a 27-frame, 128-channel model trains on ~90k synthetic frames
+at ~20 s per epoch (-b 256), reaching ~55 mm validation MPJPE in 4 epochs (untrained: ~430 mm).
+
+Everything here is in metres; millimetres appear only in the reported errors (`*_mm`).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import Vp3dError, checkpoint
+from .dataset import Sequence, load_dataset
+from .metrics import mpjpe
+from .model import ModelConfig, TemporalModel
+from .sequences import flip_augment, unflip_average
+from .skeleton import h36m_skeleton17
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training recipe. Defaults are upstream run.py's for Human3.6M (its 27-frame model)."""
+
+    filter_widths: tuple[int, ...] = (3, 3, 3)  # -arc; receptive field = product (27 here)
+    channels: int = 1024            # width of every hidden layer
+    causal: bool = False            # causal model: sees only past frames
+    dropout: float = 0.25
+    epochs: int = 60
+    batch_size: int = 1024          # output frames per batch; chunks per batch = batch_size // chunk
+    chunk: int = 1                  # output frames per training chunk (upstream --stride)
+    learning_rate: float = 0.001
+    lr_decay: float = 0.95          # lr multiplied by this after every epoch
+    bn_momentum: tuple[float, float] = (0.1, 0.001)  # initial, final; exponential decay over epochs
+    augment: bool = True            # mirrored copy of every chunk (upstream: on unless -no-da)
+    validate: bool = True           # evaluate on the test subjects after every epoch
+    seed: int = 1234                # shuffling (numpy RandomState, as upstream) and torch init/dropout
+    max_minutes: float | None = None  # stop after the epoch that crosses this budget
+
+    def __post_init__(self):
+        checks = [
+            (self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}"),
+            (self.batch_size >= 1, f"batch size must be at least 1, got {self.batch_size}"),
+            (self.chunk >= 1, f"chunk must be at least 1 frame, got {self.chunk}"),
+            (self.chunk <= self.batch_size, f"chunk ({self.chunk}) must not exceed the batch size ({self.batch_size})"),
+            (self.channels >= 1, f"channels must be at least 1, got {self.channels}"),
+            (0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}"),
+            (self.learning_rate > 0, f"learning rate must be positive, got {self.learning_rate}"),
+            (0 < self.lr_decay <= 1, f"lr decay must be in (0, 1], got {self.lr_decay}"),
+            (0 < self.bn_momentum[1] <= self.bn_momentum[0] <= 1,
+             f"batch-norm momentum must decay within (0, 1], got {self.bn_momentum}"),
+            (self.max_minutes is None or self.max_minutes > 0,
+             f"max minutes must be positive, got {self.max_minutes}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+    def model_config(self, num_joints_in: int = 17, num_joints_out: int = 17) -> ModelConfig:
+        """The architecture trained: always the Conv1d layout (checkpoint.save converts)."""
+        return ModelConfig(filter_widths=tuple(self.filter_widths), channels=self.channels,
+                           num_joints_in=num_joints_in, num_joints_out=num_joints_out,
+                           causal=self.causal, dropout=self.dropout, layout="conv1d")
+
+
+# ----------------------------------------------------------------------------------------- data
+
+@dataclass
+class Symmetry:
+    """Left/right index lists used to mirror poses: 2D keypoints and 3D joints."""
+
+    kps_left: list[int]
+    kps_right: list[int]
+    joints_left: list[int]
+    joints_right: list[int]
+
+    @property
+    def kps_permutation(self) -> np.ndarray:
+        return _swap_permutation(self.kps_left, self.kps_right)
+
+    @property
+    def joints_permutation(self) -> np.ndarray:
+        return _swap_permutation(self.joints_left, self.joints_right)
+
+
+def _swap_permutation(left: list[int], right: list[int]) -> np.ndarray:
+    """p with x[..., p, :] == x with every left joint swapped with its right twin."""
+    perm = np.arange(max(left + right, default=-1) + 1)
+    perm[left + right] = perm[right + left]
+    return perm
+
+
+@dataclass
+class TrainingData:
+    """Prepared sequences (2D normalised screen coordinates, 3D camera frame metres) and symmetry."""
+
+    train: list[Sequence]
+    test: list[Sequence]
+    symmetry: Symmetry
+
+
+def load_training_data(dataset_dir: str | Path, keypoints: str = "cpn_ft_h36m_dbb",
+                       subjects_train: list[str] = ("S1", "S5", "S6", "S7", "S8"),
+                       subjects_test: list[str] = ("S9", "S11"), downsample: int = 1) -> TrainingData:
+    """Read data_3d_h36m.npz and data_2d_h36m_<keypoints>.npz from `dataset_dir` and prepare every
+    (subject, action, camera) sequence of the train and test subjects as evaluation does."""
+    data = load_dataset(dataset_dir, keypoints)
+    train = data.sequences(subjects_train, downsample)
+    test = data.sequences(subjects_test, downsample) if subjects_test else []
+    if not train:
+        raise Vp3dError(f"{data.path_3d}: no sequences for the training subjects {','.join(subjects_train)}")
+    skeleton = h36m_skeleton17()
+    return TrainingData(train, test, Symmetry(data.kps_left, data.kps_right, list(skeleton.joints_left),
+                                              list(skeleton.joints_right)))
+
+
+class ChunkedBatches:
+    """Upstream's ChunkedGenerator, vectorised: batches are gathered with one fancy index each.
+
+    All sequences are edge-padded by `margin` frames on both sides and concatenated into one 2D
+    array (F, J_in, 2) and one 3D array (F, J_out, 3) with the same frame indexing, so a chunk is
+    a start index g: target frames g .. g+chunk-1, input frames g-pad-shift .. g+chunk+pad-shift-1.
+    Chunks per sequence and their centring follow upstream (the last may hang over the end and
+    then repeats the edge frame in both input and target).
+    """
+
+    def __init__(self, poses_2d: list[np.ndarray], poses_3d: list[np.ndarray], chunk: int, pad: int,
+                 causal_shift: int = 0, augment: bool = True, symmetry: Symmetry | None = None,
+                 random_state: np.random.RandomState | None = None):
+        if len(poses_2d) != len(poses_3d) or not poses_2d:
+            raise ValueError(f"need as many 2D as 3D sequences, at least one: {len(poses_2d)} vs {len(poses_3d)}")
+        if augment and symmetry is None:
+            raise ValueError("flip augmentation needs the left/right symmetry")
+        self.chunk, self.pad, self.causal_shift = chunk, pad, causal_shift
+        self.augment, self.symmetry = augment, symmetry
+        self.random = random_state if random_state is not None else np.random.RandomState(1234)
+        margin = 2 * pad + chunk                       # covers every overhang (see the class doc)
+        starts, parts_2d, parts_3d, base = [], [], [], 0
+        for p2, p3 in zip(poses_2d, poses_3d):
+            t = p3.shape[0]
+            assert p2.shape[0] == t, f"2D has {p2.shape[0]} frames but 3D has {t}"
+            n_chunks = (t + chunk - 1) // chunk
+            offset = (n_chunks * chunk - t) // 2
+            starts.append(base + margin + np.arange(n_chunks) * chunk - offset)
+            parts_2d.append(np.pad(p2, ((margin, margin), (0, 0), (0, 0)), mode="edge"))
+            parts_3d.append(np.pad(p3, ((margin, margin), (0, 0), (0, 0)), mode="edge"))
+            base += t + 2 * margin
+        self.poses_2d = np.concatenate(parts_2d).astype(np.float32)   # (F, J_in, 2)
+        self.poses_3d = np.concatenate(parts_3d).astype(np.float32)   # (F, J_out, 3)
+        starts = np.concatenate(starts)
+        flips = np.zeros(len(starts), dtype=bool)
+        if augment:
+            starts, flips = np.concatenate([starts, starts]), np.concatenate([flips, ~flips])
+        self.starts, self.flips = starts, flips         # (N_chunks,), one row per training example
+        if augment:
+            self._kps_perm = _full_perm(symmetry.kps_permutation, self.poses_2d.shape[1])
+            self._joints_perm = _full_perm(symmetry.joints_permutation, self.poses_3d.shape[1])
+        self._in_offsets = np.arange(chunk + 2 * pad) - pad - causal_shift
+        self._out_offsets = np.arange(chunk)
+
+    def __len__(self) -> int:
+        """Training examples (chunks) per epoch, mirrored copies included."""
+        return len(self.starts)
+
+    def num_batches(self, chunks_per_batch: int) -> int:
+        return (len(self) + chunks_per_batch - 1) // chunks_per_batch
+
+    def gather(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Examples `index` -> (2D inputs (B, chunk + 2 pad, J_in, 2), 3D targets (B, chunk, J_out, 3)),
+        float32, mirrored where the example is a flipped copy; the 3D root is left as stored."""
+        g = self.starts[index]
+        x = self.poses_2d[g[:, None] + self._in_offsets]
+        y = self.poses_3d[g[:, None] + self._out_offsets]
+        flip = self.flips[index]
+        if flip.any():
+            x[flip] = x[flip][:, :, self._kps_perm] * np.float32([-1, 1])
+            y[flip] = y[flip][:, :, self._joints_perm] * np.float32([-1, 1, 1])
+        return x, y
+
+    def epoch(self, chunks_per_batch: int):
+        """Yield (2D, 3D) numpy batches covering every example once, in a fresh random order."""
+        order = self.random.permutation(len(self))
+        for b in range(0, len(order), chunks_per_batch):
+            yield self.gather(order[b:b + chunks_per_batch])
+
+
+def _full_perm(perm: np.ndarray, joints: int) -> np.ndarray:
+    """`perm` extended with the identity up to `joints` entries."""
+    if len(perm) > joints:
+        raise ValueError(f"symmetry names joint {len(perm) - 1}, but poses have {joints} joints")
+    return np.concatenate([perm, np.arange(len(perm), joints)])
+
+
+# ------------------------------------------------------------------------------------ schedules
+
+def learning_rate(epoch: int, initial: float = 0.001, decay: float = 0.95) -> float:
+    """Learning rate during epoch `epoch` (0-based): initial * decay ** epoch."""
+    return initial * decay ** epoch
+
+
+def bn_momentum(epoch: int, epochs: int, initial: float = 0.1, final: float = 0.001) -> float:
+    """Batch-norm momentum during epoch `epoch` (0-based) of `epochs`, as upstream run.py:
+    initial * exp(-epoch / epochs * log(initial / final)), reaching `final` after the last epoch."""
+    return initial * math.exp(-epoch / epochs * math.log(initial / final))
+
+
+def set_bn_momentum(model: torch.nn.Module, momentum: float) -> None:
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.momentum = momentum
+
+
+# ---------------------------------------------------------------------------------------- model
+
+def forward_single_frame(model: TemporalModel, x: torch.Tensor,
+                         dropout_rng: np.random.Generator | None = None) -> torch.Tensor:
+    """(N, RF, J_in, 2) -> (N, 1, J_out, 3): the same function as model(x), computed as upstream's
+    TemporalModelOptimized1f does (each conv strided by its width instead of dilated), so that only
+    the frames the single output needs are computed. Channels-last: every conv is one matmul of
+    (N * frames / width, width * C_in) by the kernel, and batch norm sees (N * frames, C).
+
+    dropout_rng: on the CPU in training mode, dropout masks come from this numpy generator
+    (torch's CPU Bernoulli sampling would take a third of the step); None: the model's own dropout.
+    Conv1d layout only; train() uses it for chunk = 1."""
+    c = model.config
+    assert c.layout == "conv1d", f"single-frame training needs the conv1d layout, got {c.layout}"
+    n, t = x.shape[0], x.shape[1]
+    assert t == c.receptive_field, f"expected {c.receptive_field} input frames, got {t}"
+    fast_drop = dropout_rng is not None and model.training and c.dropout > 0 and x.device.type == "cpu"
+
+    def strided_conv(h, weight, width):            # (N, T, C_in) -> (N, T / width, C_out)
+        kernel = weight.permute(0, 2, 1).reshape(weight.shape[0], -1)     # (C_out, width * C_in)
+        return h.reshape(n, h.shape[1] // width, -1) @ kernel.t()
+
+    def bn_relu_drop(h, bn):                        # batch norm over (N * T, C)
+        h = model.relu(bn(h.reshape(-1, h.shape[2])).reshape(h.shape))
+        return h * _dropout_mask(h.shape, c.dropout, dropout_rng) if fast_drop else model.drop(h)
+
+    h = x.reshape(n, t, -1)                                                   # (N, RF, C_in)
+    h = bn_relu_drop(strided_conv(h, model.expand_conv.weight, c.filter_widths[0]), model.expand_bn)
+    for i, width in enumerate(c.filter_widths[1:]):                           # h: (N, T_i, C)
+        res = h[:, (width // 2 if c.causal else 0) + width // 2::width]       # (N, T_i / width, C)
+        h = bn_relu_drop(strided_conv(h, model.layers_conv[2 * i].weight, width), model.layers_bn[2 * i])
+        h = res + bn_relu_drop(h @ model.layers_conv[2 * i + 1].weight[:, :, 0].t(), model.layers_bn[2 * i + 1])
+    h = F.linear(h, model.shrink.weight[:, :, 0], model.shrink.bias)         # (N, 1, 3 J_out)
+    return h.reshape(n, 1, c.num_joints_out, 3)
+
+
+def _dropout_mask(shape: torch.Size, p: float, rng: np.random.Generator) -> torch.Tensor:
+    """A float32 CPU tensor of `shape`: 0 with probability p (to 1/65536), else 1 / (1 - p)."""
+    keep_from = -32768 + round(p * 65536)          # int16 draws >= keep_from are kept
+    draws = np.frombuffer(rng.bytes(2 * math.prod(shape)), dtype=np.int16).reshape(tuple(shape))
+    mask = (draws >= keep_from).astype(np.float32)
+    mask *= np.float32(65536 / (65536 - round(p * 65536)))
+    return torch.from_numpy(mask)
+
+
+def mpjpe_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """MPJPE (protocol #1), torch: mean Euclidean distance over all leading dims, same unit as inputs."""
+    assert predicted.shape == target.shape, f"shapes differ: {tuple(predicted.shape)} vs {tuple(target.shape)}"
+    return torch.linalg.vector_norm(predicted - target, dim=-1).mean()
+
+
+def resolve_device(device: str) -> str:
+    """'auto' -> 'cuda' where available, else 'cpu'. Raises Vp3dError for 'cuda' without CUDA."""
+    if device not in DEVICES:
+        raise Vp3dError(f"unknown device {device!r}; choose from {', '.join(DEVICES)}")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise Vp3dError("--device cuda, but torch sees no CUDA device")
+    return device
+
+
+@torch.inference_mode()
+def evaluate(model: TemporalModel, sequences: list[Sequence], symmetry: Symmetry,
+             device: str | torch.device = "cpu") -> dict:
+    """MPJPE (protocol #1) in mm of `model` on whole test sequences, with upstream's flip
+    test-time augmentation and the ground truth's root zeroed: {'actions': group -> mm,
+    'average': action-wise mean (as vp3d_postprocess.py reports), 'frame_weighted': mm}."""
+    was_training = model.training
+    model.eval()
+    c = model.config
+    sums: dict[str, list[float]] = {}
+    try:
+        for seq in sequences:
+            padded = np.pad(seq.poses_2d, ((c.pad + c.causal_shift, c.pad - c.causal_shift), (0, 0), (0, 0)),
+                            mode="edge")
+            x = torch.from_numpy(flip_augment(padded, symmetry.kps_left, symmetry.kps_right)).to(device)
+            pred = unflip_average(model(x).float().cpu().numpy(), symmetry.joints_left, symmetry.joints_right)
+            gt = seq.poses_3d.copy()
+            gt[:, 0] = 0
+            t = gt.shape[0]
+            acc = sums.setdefault(seq.group, [0.0, 0])
+            acc[0] += t * mpjpe(pred, gt)
+            acc[1] += t
+    finally:
+        model.train(was_training)
+    actions = {g: 1000 * s / n for g, (s, n) in sums.items()}
+    return {"actions": actions,
+            "average": float(np.mean(list(actions.values()))) if actions else float("nan"),
+            "frame_weighted": 1000 * sum(s for s, _ in sums.values()) / max(1, sum(n for _, n in sums.values()))}
+
+
+# ------------------------------------------------------------------------------------- training
+
+@dataclass
+class EpochLog:
+    """One epoch's record; errors in millimetres."""
+
+    epoch: int                # 1-based
+    lr: float                 # used during this epoch
+    bn_momentum: float        # used during this epoch
+    train_mpjpe_mm: float     # frame-weighted mean training loss (dropout on, augmented)
+    val_mpjpe_mm: float | None  # action-wise MPJPE on the test subjects, flip TTA; None if not validated
+    seconds: float            # wall time of the epoch, validation included
+
+    def line(self) -> str:
+        val = f"  val MPJPE {self.val_mpjpe_mm:8.2f} mm" if self.val_mpjpe_mm is not None else ""
+        return (f"epoch {self.epoch:3d}  lr {self.lr:.6f}  train MPJPE {self.train_mpjpe_mm:8.2f} mm"
+                f"{val}  time {self.seconds:6.1f} s")
+
+
+def train(config: TrainConfig, data: TrainingData, device: str = "cpu",
+          output: str | Path | None = None, layout: str = "conv1d", module_prefix: bool = False,
+          progress=None, log=None) -> tuple[TemporalModel, list[EpochLog]]:
+    """Train a TemporalModel on `data.train` as upstream run.py does; returns (model, history).
+
+    output: checkpoint path, written (atomically, upstream's format, in `layout`, with 'module.'
+      prefixes if `module_prefix`) after every epoch, so a stopped run leaves the last finished epoch.
+    progress: wraps the batch iterator, e.g. lambda it, total, desc: tqdm(it, total=total, desc=desc).
+    log: called with each EpochLog once its epoch ends.
+    The returned model is in the conv1d layout, in eval mode, on `device`.
+    """
+    torch.manual_seed(config.seed)
+    random_state = np.random.RandomState(config.seed)
+    j_in, j_out = data.train[0].poses_2d.shape[1], data.train[0].poses_3d.shape[1]
+    mc = config.model_config(j_in, j_out)
+    model = TemporalModel(mc).to(device)
+    batches = ChunkedBatches([s.poses_2d for s in data.train], [s.poses_3d for s in data.train],
+                             config.chunk, mc.pad, mc.causal_shift, config.augment, data.symmetry,
+                             random_state)
+    chunks_per_batch = max(1, config.batch_size // config.chunk)
+    dropout_rng = np.random.default_rng(config.seed)
+    forward = (lambda x: forward_single_frame(model, x, dropout_rng)) if config.chunk == 1 else model
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, amsgrad=True)
+    history: list[EpochLog] = []
+    started = time.monotonic()
+    for epoch in range(config.epochs):
+        t0 = time.monotonic()
+        lr = learning_rate(epoch, config.learning_rate, config.lr_decay)
+        momentum = bn_momentum(epoch, config.epochs, *config.bn_momentum)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        set_bn_momentum(model, momentum)
+        model.train()
+        loss_sum, frames = 0.0, 0
+        it = batches.epoch(chunks_per_batch)
+        if progress:
+            it = progress(it, batches.num_batches(chunks_per_batch), f"epoch {epoch + 1}/{config.epochs}")
+        for x, y in it:
+            y[:, :, 0] = 0                                        # root-relative target
+            x = torch.from_numpy(x).to(device, non_blocking=True)  # (B, chunk + 2 pad, J_in, 2)
+            y = torch.from_numpy(y).to(device, non_blocking=True)  # (B, chunk, J_out, 3)
+            optimizer.zero_grad(set_to_none=True)
+            loss = mpjpe_loss(forward(x), y)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.item() * y.shape[0] * y.shape[1]
+            frames += y.shape[0] * y.shape[1]
+        val = evaluate(model, data.test, data.symmetry, device)["average"] \
+            if config.validate and data.test else None
+        record = EpochLog(epoch + 1, lr, momentum, 1000 * loss_sum / frames, val, time.monotonic() - t0)
+        history.append(record)
+        if output is not None:
+            model.eval()
+            checkpoint.save(output, model, layout, module_prefix, epoch=epoch + 1,
+                            lr=learning_rate(epoch + 1, config.learning_rate, config.lr_decay),
+                            optimizer=optimizer.state_dict(), random_state=random_state)
+        if log:
+            log(record)
+        if config.max_minutes is not None and time.monotonic() - started >= 60 * config.max_minutes:
+            break
+    return model.eval(), history
+

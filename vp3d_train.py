@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Train the temporal model on Human3.6M-format data (upstream run.py's supervised recipe).
+
+    python vp3d_train.py -d vp3d/Human3.6M/ -k cpn_ft_h36m_dbb -arc 3,3,3,3,3 -e 80 -o checkpoint/model.bin
+    python vp3d_train.py -d synth/ -arc 3,3,3 --channels 128 -b 256 -drop 0.1 -e 4 --max-minutes 1.7 -o small.bin
+    python vp3d_train.py -d vp3d/Human3.6M/ -o model_best.bin --layout conv2d --module-prefix   # Ascend form
+"""
+import argparse
+import os
+import sys
+import warnings
+from pathlib import Path
+
+# Idle OpenMP threads sleep instead of spinning. Costs ~10 % on an idle machine, but with another
+# busy process on a 2-core machine, spinning threads made training steps up to 40x slower.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402  (after the OpenMP setting, which is read when torch loads)
+
+from tqdm import tqdm  # noqa: E402
+
+from vp3d import cli  # noqa: E402
+from vp3d.model import LAYOUTS  # noqa: E402
+from vp3d.runtime import physical_cores  # noqa: E402
+from vp3d.train import DEVICES, TrainConfig, load_training_data, resolve_device, train  # noqa: E402
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def build_parser():
+    p = cli.parser(__doc__.splitlines()[0])
+    p.add_argument("-d", "--dataset", required=True, help="directory holding data_3d_h36m.npz and data_2d_h36m_<keypoints>.npz")
+    p.add_argument("-k", "--keypoints", default="cpn_ft_h36m_dbb", help="2D detections name")
+    p.add_argument("-o", "--output", required=True, help="checkpoint to write (upstream format; rewritten after every epoch)")
+    p.add_argument("--subjects-train", type=cli.subjects, default="S1,S5,S6,S7,S8", help="training subjects")
+    p.add_argument("--subjects-test", type=cli.subjects, default="S9,S11", help="validation subjects")
+    p.add_argument("-arc", "--architecture", type=cli.widths, default="3,3,3", help="filter widths of the model")
+    p.add_argument("-ch", "--channels", type=cli.positive_int, default=1024, help="hidden layer width")
+    p.add_argument("--causal", action="store_true", help="causal model (sees only past frames)")
+    p.add_argument("-drop", "--dropout", type=float, default=0.25, help="dropout probability")
+    p.add_argument("-e", "--epochs", type=cli.positive_int, default=60, help="training epochs")
+    p.add_argument("-b", "--batch-size", type=cli.positive_int, default=1024, help="output frames per batch")
+    p.add_argument("--chunk", "-s", "--stride", dest="chunk", type=cli.positive_int, default=1,
+                   help="output frames per training chunk (1: upstream's optimised single-frame training)")
+    p.add_argument("-lr", "--learning-rate", type=positive_float, default=0.001, help="initial learning rate")
+    p.add_argument("-lrd", "--lr-decay", type=positive_float, default=0.95, help="learning rate factor per epoch")
+    p.add_argument("-no-da", "--no-data-augmentation", dest="no_augment", action="store_true",
+                   help="train without the mirrored copy of every chunk")
+    p.add_argument("--no-eval", action="store_true", help="skip the per-epoch validation on the test subjects")
+    p.add_argument("--downsample", type=cli.positive_int, default=1, help="keep every n-th frame")
+    p.add_argument("--seed", type=int, default=1234, help="random seed (shuffling, initialisation, dropout)")
+    p.add_argument("--max-minutes", type=positive_float, default=None,
+                   help="training time budget: stop after the epoch that crosses it (its checkpoint is written)")
+    p.add_argument("--layout", choices=LAYOUTS, default="conv1d", help="weight layout of the saved checkpoint")
+    p.add_argument("--module-prefix", action="store_true", help="prefix keys with 'module.' (DataParallel, as the Ascend recipe)")
+    p.add_argument("--device", choices=DEVICES, default="auto", help="where to train")
+    p.add_argument("--threads", type=cli.positive_int, default=None, help="CPU threads (default: physical cores)")
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.module_prefix and args.layout == "conv1d":
+        warnings.warn("--module-prefix with --layout conv1d: the Ascend recipe's files are --layout conv2d")
+    if Path(args.output).is_dir():
+        parser.error(f"--output {args.output} is a directory; name the checkpoint file")
+    try:
+        config = TrainConfig(filter_widths=args.architecture, channels=args.channels, causal=args.causal,
+                             dropout=args.dropout, epochs=args.epochs, batch_size=args.batch_size,
+                             chunk=args.chunk, learning_rate=args.learning_rate, lr_decay=args.lr_decay,
+                             augment=not args.no_augment, validate=not args.no_eval, seed=args.seed,
+                             max_minutes=args.max_minutes)
+    except ValueError as e:
+        parser.error(str(e))
+
+    def body(a):
+        device = resolve_device(a.device)
+        if device == "cpu":
+            torch.set_num_threads(a.threads or physical_cores())
+        data = load_training_data(a.dataset, a.keypoints, a.subjects_train, a.subjects_test, a.downsample)
+        frames = sum(s.poses_2d.shape[0] for s in data.train)
+        rf = config.model_config().receptive_field
+        print(f"training a {rf}-frame model ({config.channels} channels) on {len(data.train)} sequences "
+              f"({frames} frames), validating on {len(data.test)}; device {device}")
+        _, history = train(config, data, device, a.output, a.layout, a.module_prefix,
+                           progress=lambda it, total, desc: tqdm(it, total=total, desc=desc, unit="batch", leave=False,
+                                                                 disable=None),  # no bar in logs
+                           log=lambda record: tqdm.write(record.line()))
+        last = history[-1]
+        stopped = f" (time budget reached after {last.epoch} of {config.epochs} epochs)" if last.epoch < config.epochs else ""
+        print(f"wrote {a.output}{stopped}")
+    return cli.run(body, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,29 +1,43 @@
 #!/usr/bin/env python3
-"""Stage 3 anywhere: ais_bench-compatible inference over a directory of .bin inputs.
+"""Stage 3 anywhere: ais_bench-compatible inference with ONNX Runtime, OpenVINO, PyTorch or ais_bench itself.
 
     python vp3d_infer.py --model vp3d/vp3d.onnx --input vp3d/prep_dataset/inputs/ --output vp3d/infer_results/
+    python vp3d_infer.py --model vp3d/vp3d.onnx --loop 20                      # pure inference, random input
+    python vp3d_infer.py --model vp3d/vp3d.onnx --backend openvino --precision bf16 --loop 20
+    python vp3d_infer.py --model vp3d/model_best.bin --loop 5 --length 6115      # PyTorch eager baseline
+    python vp3d_infer.py --model vp3d/vp3d_seq6115.om --input ... --output ...   # runs ais_bench on the NPU
 """
 import sys
 
 from tqdm import tqdm
 
 from vp3d import cli
-from vp3d.infer import OUTFMT_EXT, infer_directory
-from vp3d.runtime import BACKENDS, open_session
+from vp3d.infer import OUTFMT_EXT, infer_directory, infer_random, summary_lines
+from vp3d.runtime import (BACKENDS, DEVICES, PRECISIONS, ais_bench_command, open_session, require_ais_bench,
+                          resolve_backend, resolve_device, run_ais_bench)
+
+DEFAULT_LENGTH = 6115   # random-input frames for a checkpoint (= preprocess --max-length)
 
 
 def build_parser():
     p = cli.parser(__doc__.splitlines()[0])
-    p.add_argument("--model", required=True, help="ONNX model")
-    p.add_argument("--input", required=True, help="directory of input .bin files")
-    p.add_argument("--output", required=True, help="directory under which results go")
+    p.add_argument("--model", required=True, help="ONNX model (.onnx), OpenVINO IR (.xml), checkpoint (.bin/.pth/.pt) or Ascend .om")
+    p.add_argument("--input", default=None, help="directory of input .bin files (default: random data of the model's input shape)")
+    p.add_argument("--output", default=None, help="directory under which results go (default: write nothing)")
     p.add_argument("--output_dirname", default=None, help="subdirectory name (default: start time, %%Y_%%m_%%d-%%H_%%M_%%S)")
     p.add_argument("--outfmt", choices=list(OUTFMT_EXT), default="BIN", help="output file format")
     p.add_argument("--batchsize", type=cli.positive_int, default=1, help="inputs per run (only 1: the model's batch is the flip pair)")
-    p.add_argument("--loop", type=cli.positive_int, default=1, help="runs per input file")
+    p.add_argument("--loop", type=cli.positive_int, default=1, help="timed runs per input file (or of the random input)")
     p.add_argument("--warmup_count", type=int, default=1, help="untimed runs before timing")
-    p.add_argument("--backend", choices=BACKENDS, default="onnxruntime", help="inference engine")
+    p.add_argument("--backend", choices=BACKENDS, default="auto",
+                   help="inference engine; auto: onnxruntime for .onnx, openvino for .xml, torch for checkpoints, ais_bench for .om")
+    p.add_argument("--device", choices=DEVICES, default="auto",
+                   help="auto: a GPU if onnxruntime-gpu (or CUDA torch) sees one, the NPU for ais_bench, else the CPU")
+    p.add_argument("--precision", choices=PRECISIONS, default="f32", help="bf16: openvino on CPUs with bf16 (AVX512-BF16/AMX)")
     p.add_argument("--threads", type=cli.positive_int, default=None, help="CPU threads (default: physical cores)")
+    p.add_argument("--length", type=cli.positive_int, default=None,
+                   help=f"input frames L for a checkpoint (torch): default from the --input files, else {DEFAULT_LENGTH}")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random input")
     return p
 
 
@@ -32,20 +46,40 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.batchsize != 1:
         parser.error("--batchsize must be 1: each input already holds its flipped twin as batch index 1")
+    if args.warmup_count < 0:
+        parser.error(f"--warmup_count must be >= 0, got {args.warmup_count}")
+    if args.output_dirname and not args.output:
+        parser.error("--output_dirname needs --output")
+    try:
+        backend = resolve_backend(args.model, args.backend)
+    except cli.Vp3dError as e:
+        parser.error(str(e))
+    if args.precision != "f32" and backend != "openvino":
+        parser.error(f"--precision {args.precision} needs --backend openvino ({backend} runs f32)")
+    if backend == "ais_bench" and (args.threads or args.length):
+        parser.error("--threads and --length do not apply to ais_bench: the .om fixes its own shape")
 
     def body(a):
-        session = open_session(a.model, a.backend, a.threads)
-        out_dir, summary = infer_directory(session, a.input, a.output, a.output_dirname, a.outfmt, a.loop,
-                                           a.warmup_count, progress=lambda it: tqdm(it, desc="infer", unit="file", disable=None))
-        t = summary["compute_time"]
-        frames = session.input_shape[0] * session.input_shape[1]
-        print("[INFO] -----------------Performance Summary------------------")
-        print(f"[INFO] compute_time (ms): min = {t['min']:.4f}, max = {t['max']:.4f}, mean = {t['mean']:.4f}, "
-              f"median = {t['median']:.4f}, percentile(99%) = {t['percentile(99%)']:.4f}")
-        print(f"[INFO] throughput 1000*batchsize.mean({a.batchsize})/compute_time.mean({t['mean']:.4f}): "
-              f"{summary['throughput']:.4f}")
-        print(f"[INFO] frames/s (2*L/mean_ms*1000): {frames / t['mean'] * 1000:.1f}")
-        print(f"[INFO] results: {out_dir}")
+        if backend == "ais_bench":
+            require_ais_bench(a.model)
+            resolve_device(a.device, backend)
+            return run_ais_bench(ais_bench_command(a.model, a.input, a.output, a.output_dirname, a.outfmt,
+                                                   a.loop, a.warmup_count, a.batchsize))
+        length = a.length or (None if a.input else DEFAULT_LENGTH)   # None: each input file's own
+        session = open_session(a.model, backend, a.threads, a.device, a.precision,
+                               length if backend == "torch" else None)
+        if a.length and session.input_shape[1] not in (None, a.length):
+            raise cli.Vp3dError(f"{a.model}: the model takes L = {session.input_shape[1]} frames, not --length {a.length}")
+        print(f"[INFO] {session.describe()}")
+        if a.input:
+            out_dir, summary = infer_directory(session, a.input, a.output, a.output_dirname, a.outfmt, a.loop,
+                                               a.warmup_count, progress=lambda it: tqdm(it, desc="infer", unit="file", disable=None))
+        else:
+            out_dir, summary = infer_random(session, a.loop, a.warmup_count, a.output, a.output_dirname, a.outfmt,
+                                            a.length or DEFAULT_LENGTH, a.seed)
+        print("\n".join(summary_lines(summary, a.batchsize)))
+        if out_dir is not None:
+            print(f"[INFO] results: {out_dir}")
     return cli.run(body, args)
 
 

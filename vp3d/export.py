@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import Vp3dError
 from .fileio import atomic_path
 from .model import TemporalModel
 
@@ -56,3 +57,42 @@ def atc_command(onnx_path: str | Path, input_shape: tuple[int, ...], soc_version
     return (f"atc --framework=5 --model={onnx_path} --output={output} --input_format=NCHW "
             f"--input_shape=\"{INPUT_NAME}:{','.join(map(str, input_shape))}\" --log=error "
             f"--soc_version={soc_version}")
+
+
+def onnx_input_shape(path: str | Path) -> tuple[int, ...]:
+    """The fixed shape of the ONNX graph's first input, e.g. (2, 6115, 17, 2). Raises Vp3dError."""
+    import onnx
+    path = Path(path)
+    if not path.is_file():
+        raise Vp3dError(f"{path}: no such ONNX file")
+    try:
+        m = onnx.load(str(path), load_external_data=False)
+    except Exception as e:
+        raise Vp3dError(f"{path}: not a readable ONNX model ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    if not m.graph.input:
+        raise Vp3dError(f"{path}: the graph has no inputs")
+    inp = m.graph.input[0]
+    dims = tuple(d.dim_value if d.HasField("dim_value") else None for d in inp.type.tensor_type.shape.dim)
+    if not dims or None in dims or 0 in dims:
+        raise Vp3dError(f"{path}: input '{inp.name}' has shape {dims}; ATC needs a fixed shape (export with --length)")
+    return dims
+
+
+def soc_version(chip: str) -> str:
+    """'310P3' or 'Ascend310P3' (as `npu-smi info` names the chip) -> 'Ascend310P3'."""
+    name = chip.strip()
+    name = name if name.lower().startswith("ascend") else f"Ascend{name}"
+    if len(name) <= len("Ascend") or not name[len("Ascend"):].replace("_", "").isalnum():
+        raise Vp3dError(f"chip name {chip!r}: expected one like 310P3, 310B1 or 910B3 (see `npu-smi info`)")
+    return "Ascend" + name[len("Ascend"):]
+
+
+def atc_argv(onnx_path: str | Path, chip: str, output: str | Path | None = None) -> list[str]:
+    """The ATC argv converting this ONNX model to <output>.om for `chip`, with --input_shape read from
+    the model itself. The same for every layout: the input stays (2, L, J, 2) whatever the weights."""
+    onnx_path = Path(onnx_path)
+    shape = onnx_input_shape(onnx_path)
+    output = output or onnx_path.with_name(f"{onnx_path.stem}_seq{shape[1]}")
+    return ["atc", "--framework=5", f"--model={onnx_path}", f"--output={output}", "--input_format=NCHW",
+            f"--input_shape={INPUT_NAME}:{','.join(map(str, shape))}", "--log=error",
+            f"--soc_version={soc_version(chip)}"]

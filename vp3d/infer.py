@@ -1,7 +1,9 @@
-"""Stage 3 anywhere: run a model over a directory of .bin inputs, laid out exactly as ais_bench does.
+"""Stage 3 anywhere: run a model over a directory of .bin inputs, laid out exactly as ais_bench does,
+or on random data of the model's input shape (ais_bench's pure-inference mode).
 
 OUTPUT/<%Y_%m_%d-%H_%M_%S or --output_dirname>/<input stem>_0.<bin|npy|txt>, and
-OUTPUT/<dirname>_summary.json with ais_bench's timing keys (milliseconds).
+OUTPUT/<dirname>_summary.json with ais_bench's timing keys (milliseconds). In pure-inference mode
+the one output file is <dirname>/pure_infer_data_0.<ext>, as ais_bench names it.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from .fileio import read_array, write_array, write_json
 from .runtime import Session
 
 OUTFMT_EXT = {"BIN": "bin", "NPY": "npy", "TXT": "txt"}
+PURE_INFER_STEM = "pure_infer_data"
 
 
 def timing_stats(times_ms: list[float]) -> dict[str, float]:
@@ -35,37 +38,139 @@ def list_inputs(input_dir: str | Path) -> list[Path]:
     return files
 
 
-def infer_directory(session: Session, input_dir: str | Path, output_root: str | Path,
+def file_shape(path: str | Path, shape: tuple) -> tuple[int, ...]:
+    """`shape` with its one unknown (None) axis, the length L, read off the file's size."""
+    if None not in shape:
+        return tuple(shape)
+    path = Path(path)
+    if path.suffix == ".npy":
+        try:
+            count = int(np.load(path, mmap_mode="r", allow_pickle=False).size)
+        except (ValueError, OSError) as e:
+            raise Vp3dError(f"{path}: not a readable .npy file ({e})") from None
+    else:
+        size = path.stat().st_size
+        count = size // 4 if size % 4 == 0 else -1
+    known = int(np.prod([d for d in shape if d is not None]))
+    pattern = "x".join("L" if d is None else str(d) for d in shape)
+    if count <= 0 or count % known:
+        raise Vp3dError(f"{path}: {path.stat().st_size} bytes, expected a float32 array of shape {pattern} "
+                        f"(a multiple of {known * 4} bytes)")
+    return tuple(count // known if d is None else d for d in shape)
+
+
+def time_runs(session: Session, x: np.ndarray, loop: int, warmup: int = 0) -> tuple[list[float], np.ndarray]:
+    """`warmup` untimed runs, then `loop` timed ones; returns (per-run times in ms, last output)."""
+    for _ in range(warmup):
+        session.run(x)
+    times, y = [], None
+    for _ in range(loop):
+        t0 = time.perf_counter()
+        y = session.run(x)
+        times.append((time.perf_counter() - t0) * 1000)
+    return times, y
+
+
+def random_input(shape: tuple, length: int | None = None, seed: int = 0) -> np.ndarray:
+    """Uniform(-1, 1) float32 data of `shape` (normalised screen coordinates); an unknown L is `length`."""
+    if None in shape and length is None:
+        raise Vp3dError(f"the model takes any input length; give one (--length) for random input")
+    shape = tuple(length if d is None else d for d in shape)
+    return np.random.default_rng(seed).uniform(-1, 1, shape).astype(np.float32)
+
+
+def infer_directory(session: Session, input_dir: str | Path, output_root: str | Path | None,
                     output_dirname: str | None = None, outfmt: str = "BIN", loop: int = 1,
-                    warmup: int = 1, progress=None) -> tuple[Path, dict]:
+                    warmup: int = 1, progress=None) -> tuple[Path | None, dict]:
     """Run every input file `loop` times (after `warmup` untimed runs on the first); write outputs.
 
-    Returns (output directory, summary dict). Every input must match the model's input shape.
+    Returns (output directory, summary dict); with output_root None nothing is written and the
+    directory is None. Every input must match the model's input shape.
     """
     files = list_inputs(input_dir)
-    shape = tuple(session.input_shape)
-    dirname = output_dirname or datetime.now().strftime("%Y_%m_%d-%H_%M_%S")
-    out_dir = Path(output_root) / dirname
-    out_dir.mkdir(parents=True, exist_ok=True)
-    times, filesinfo = [], {}
-    for k in range(warmup):
-        session.run(read_array(files[0], shape))
+    out_dir = _output_dir(output_root, output_dirname)
+    times, filesinfo, frames_in, frames_out = [], {}, [], []
+    if warmup:
+        time_runs(session, read_array(files[0], file_shape(files[0], session.input_shape)), 0, warmup)
     for i, f in enumerate(progress(files) if progress else files):
-        x = read_array(f, shape)
-        for _ in range(loop):
-            t0 = time.perf_counter()
-            y = session.run(x)
-            times.append((time.perf_counter() - t0) * 1000)
-        out = out_dir / f"{f.stem}_0.{OUTFMT_EXT[outfmt]}"
-        write_array(out, y, outfmt)
-        filesinfo[str(i)] = {"infiles": [str(f)], "outfiles": [str(out)]}
-    summary = summary_dict(times, batchsize=1)
+        x = read_array(f, file_shape(f, session.input_shape))
+        t, y = time_runs(session, x, loop)
+        times += t
+        frames_in += [x.shape[0] * x.shape[1]] * loop
+        frames_out += [y.shape[1]] * loop
+        info = {"infiles": [str(f)], "outfiles": []}
+        if out_dir is not None:
+            out = out_dir / f"{f.stem}_0.{OUTFMT_EXT[outfmt]}"
+            write_array(out, y, outfmt)
+            info["outfiles"] = [str(out)]
+        filesinfo[str(i)] = info
+    summary = summary_dict(times, 1, float(np.mean(frames_in)), float(np.mean(frames_out)))
     summary["filesinfo"] = filesinfo
-    write_json(Path(output_root) / f"{dirname}_summary.json", summary)
+    _write_summary(out_dir, summary)
     return out_dir, summary
 
 
-def summary_dict(times_ms: list[float], batchsize: int = 1) -> dict:
+def infer_random(session: Session, loop: int = 1, warmup: int = 1, output_root: str | Path | None = None,
+                 output_dirname: str | None = None, outfmt: str = "BIN", length: int | None = None,
+                 seed: int = 0) -> tuple[Path | None, dict]:
+    """ais_bench's pure-inference mode: `loop` timed runs on random data of the model's input shape
+    (L = `length` where the model takes any). Writes the last output and the summary when
+    `output_root` is given. Returns (output directory or None, summary dict)."""
+    x = random_input(session.input_shape, length, seed)
+    times, y = time_runs(session, x, loop, warmup)
+    out_dir = _output_dir(output_root, output_dirname)
+    summary = summary_dict(times, 1, x.shape[0] * x.shape[1], y.shape[1])
+    info = {"infiles": [PURE_INFER_STEM], "outfiles": []}
+    if out_dir is not None:
+        out = out_dir / f"{PURE_INFER_STEM}_0.{OUTFMT_EXT[outfmt]}"
+        write_array(out, y, outfmt)
+        info["outfiles"] = [str(out)]
+    summary["filesinfo"] = {"0": info}
+    _write_summary(out_dir, summary)
+    return out_dir, summary
+
+
+def _output_dir(output_root, output_dirname) -> Path | None:
+    if output_root is None:
+        return None
+    out_dir = Path(output_root) / (output_dirname or datetime.now().strftime("%Y_%m_%d-%H_%M_%S"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return out_dir
+
+
+def _write_summary(out_dir: Path | None, summary: dict) -> None:
+    if out_dir is not None:
+        write_json(out_dir.parent / f"{out_dir.name}_summary.json", summary)
+
+
+def summary_dict(times_ms: list[float], batchsize: int = 1, frames_in: float | None = None,
+                 frames_out: float | None = None) -> dict:
+    """ais_bench's summary keys (ms; throughput in inferences/s), plus, given the input frames per
+    inference (N*L = 2*L: the sequence and its mirror) and the useful output frames per inference
+    (L - RF + 1: one prediction per frame), the seed's frames/s N*L/mean_ms*1000 and useful frames/s."""
     stats = timing_stats(times_ms)
-    return {"NPU_compute_time": stats, "compute_time": stats,
-            "throughput": 1000 * batchsize / stats["mean"], "npu_compute_time_list": list(times_ms)}
+    summary = {"NPU_compute_time": stats, "compute_time": stats,
+               "throughput": 1000 * batchsize / stats["mean"], "npu_compute_time_list": list(times_ms)}
+    if frames_in is not None:
+        summary["frames_per_second"] = frames_in / stats["mean"] * 1000
+    if frames_out is not None:
+        summary["useful_frames_per_second"] = frames_out / stats["mean"] * 1000
+    return summary
+
+
+def summary_lines(summary: dict, batchsize: int = 1) -> list[str]:
+    """ais_bench's Performance Summary lines, in its format and units, plus the frame rates."""
+    t = summary["compute_time"]
+    lines = ["[INFO] -----------------Performance Summary------------------",
+             f"[INFO] compute_time (ms): min = {t['min']:.4f}, max = {t['max']:.4f}, mean = {t['mean']:.4f}, "
+             f"median = {t['median']:.4f}, percentile(99%) = {t['percentile(99%)']:.4f}",
+             f"[INFO] throughput 1000*batchsize.mean({batchsize})/compute_time.mean({t['mean']:.4f}): "
+             f"{summary['throughput']:.4f}"]
+    if "frames_per_second" in summary:
+        lines.append(f"[INFO] frames/s (N*L/compute_time.mean*1000, the seed's figure): "
+                     f"{summary['frames_per_second']:.1f}")
+    if "useful_frames_per_second" in summary:
+        lines.append(f"[INFO] useful output frames/s ((L-RF+1)/compute_time.mean*1000): "
+                     f"{summary['useful_frames_per_second']:.1f}")
+    lines.append("[INFO] ------------------------------------------------------")
+    return lines

@@ -1,0 +1,196 @@
+"""Backends behind one interface: each against PyTorch on a small model, within stated tolerances.
+
+Tolerances: f32 engines within 1e-4 m absolute of PyTorch fp32; OpenVINO bf16 within 2 % relative
+(max |error| / max |output|). Tests needing OpenVINO skip where it is not installed.
+"""
+import sys
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import random_model
+from vp3d import Vp3dError, checkpoint, runtime
+from vp3d.export import atc_argv, check_onnx, export_onnx
+from vp3d.infer import file_shape, random_input, summary_dict, summary_lines, time_runs
+from vp3d.model import LAYOUTS
+
+LENGTH = 64          # input frames; RF 9 for widths 3,3 -> 56 output frames
+F32_ABS = 1e-4       # metres
+BF16_REL = 0.02
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """A random (3, 3) 24-channel model: its checkpoint, one ONNX file per layout, and one input."""
+    d = tmp_path_factory.mktemp("rt")
+    model = random_model((3, 3), 24, seed=7)
+    ckpt = d / "model.bin"
+    checkpoint.save(ckpt, model)
+    onnx = {}
+    for layout in LAYOUTS:
+        onnx[layout] = d / f"vp3d_{layout}.onnx"
+        export_onnx(checkpoint.load(ckpt, layout=layout), onnx[layout], LENGTH)
+    x = np.random.default_rng(1).uniform(-1, 1, (2, LENGTH, 17, 2)).astype(np.float32)
+    with torch.inference_mode():
+        expected = model(torch.from_numpy(x)).numpy()
+    return {"dir": d, "ckpt": ckpt, "onnx": onnx, "x": x, "expected": expected}
+
+
+def rel_error(got, expected):
+    return float(np.abs(got - expected).max() / np.abs(expected).max())
+
+
+def test_physical_cores():
+    assert 1 <= runtime.physical_cores() <= (__import__("os").cpu_count() or 1)
+
+
+@pytest.mark.parametrize("name, backend", [("m.onnx", "onnxruntime"), ("m.xml", "openvino"), ("m.om", "ais_bench"),
+                                           ("model_best.bin", "torch"), ("m.pth", "torch"), ("m.pt", "torch")])
+def test_backend_from_suffix(name, backend):
+    assert runtime.resolve_backend(name) == backend
+
+
+def test_backend_mismatch_and_unknown_suffix():
+    with pytest.raises(Vp3dError, match=r"m\.bin: the onnxruntime backend reads \.onnx files, not \.bin"):
+        runtime.resolve_backend("m.bin", "onnxruntime")
+    with pytest.raises(Vp3dError, match="cannot tell the backend"):
+        runtime.resolve_backend("m.weights")
+    assert runtime.resolve_backend("m.onnx", "openvino") == "openvino"
+
+
+def test_device_auto_and_missing_gpu():
+    assert runtime.resolve_device("auto", "openvino") == "cpu"
+    assert runtime.resolve_device("auto", "ais_bench") == "npu"
+    if not runtime.onnxruntime_gpu_devices():
+        assert runtime.resolve_device("auto", "onnxruntime") == "cpu"
+        with pytest.raises(Vp3dError, match="needs onnxruntime-gpu"):
+            runtime.resolve_device("cuda", "onnxruntime")
+    with pytest.raises(Vp3dError, match="not supported"):
+        runtime.resolve_device("cuda", "openvino")
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_onnxruntime_each_layout_matches_pytorch(small, layout):
+    assert check_onnx(small["onnx"][layout]) == ((2, LENGTH, 17, 2), (2, LENGTH - 8, 17, 3))
+    s = runtime.open_session(small["onnx"][layout])
+    assert (s.backend, s.device, s.threads) == ("onnxruntime", "cpu", runtime.physical_cores())
+    assert s.input_shape == (2, LENGTH, 17, 2) and s.output_shape == (2, LENGTH - 8, 17, 3)
+    assert s.receptive_field == 9
+    np.testing.assert_allclose(s.run(small["x"]), small["expected"], atol=F32_ABS, rtol=0)
+
+
+def test_layouts_need_the_same_atc_command(small):
+    commands = {layout: atc_argv(path, "310P3", "out") for layout, path in small["onnx"].items()}
+    strip = lambda argv: [a for a in argv if not a.startswith("--model=")]
+    assert strip(commands["conv2d"]) == strip(commands["conv2d_w"]) == strip(commands["conv1d"])
+    assert f"--input_shape=2d_poses:2,{LENGTH},17,2" in commands["conv2d_w"]
+    assert "--soc_version=Ascend310P3" in commands["conv2d_w"]
+
+
+def test_torch_backend_from_checkpoint(small):
+    s = runtime.open_session(small["ckpt"], length=LENGTH)
+    assert s.backend == "torch" and s.input_shape == (2, LENGTH, 17, 2) and s.output_shape == (2, LENGTH - 8, 17, 3)
+    np.testing.assert_allclose(s.run(small["x"]), small["expected"], atol=1e-6, rtol=0)
+    any_length = runtime.open_session(small["ckpt"], "torch")
+    assert any_length.input_shape == (2, None, 17, 2)
+    assert any_length.run(small["x"][:, :20]).shape == (2, 12, 17, 3)
+    with pytest.raises(Vp3dError, match="receptive field 9"):
+        any_length.run(small["x"][:, :8])
+
+
+def test_open_session_errors(small, tmp_path):
+    with pytest.raises(Vp3dError, match=r"nothere\.onnx: no such model file"):
+        runtime.open_session(tmp_path / "nothere.onnx")
+    with pytest.raises(Vp3dError, match="precision bf16 needs the openvino backend"):
+        runtime.open_session(small["onnx"]["conv2d_w"], precision="bf16")
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(Vp3dError, match=r"bad\.onnx: ONNX Runtime cannot load it"):
+        runtime.open_session(bad)
+
+
+def test_openvino_f32_reads_onnx_and_ir(small):
+    ov = pytest.importorskip("openvino")
+    s = runtime.open_session(small["onnx"]["conv2d_w"], "openvino")
+    assert (s.backend, s.precision, s.input_shape) == ("openvino", "f32", (2, LENGTH, 17, 2))
+    np.testing.assert_allclose(s.run(small["x"]), small["expected"], atol=F32_ABS, rtol=0)
+    xml = small["dir"] / "vp3d.xml"
+    ov.save_model(ov.Core().read_model(str(small["onnx"]["conv2d"])), str(xml), compress_to_fp16=False)
+    s = runtime.open_session(xml)
+    assert s.backend == "openvino"
+    np.testing.assert_allclose(s.run(small["x"]), small["expected"], atol=F32_ABS, rtol=0)
+
+
+def test_openvino_bf16_or_clear_fallback(small):
+    pytest.importorskip("openvino")
+    supported, caps = runtime.openvino_bf16_supported()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        s = runtime.open_session(small["onnx"]["conv2d_w"], "openvino", precision="bf16")
+    y = s.run(small["x"])
+    if supported:
+        assert s.precision == "bf16" and not caught
+        assert rel_error(y, small["expected"]) <= BF16_REL
+    else:
+        assert s.precision == "f32"
+        assert any("no bf16 support" in str(w.message) for w in caught)
+        np.testing.assert_allclose(y, small["expected"], atol=F32_ABS, rtol=0)
+
+
+@pytest.mark.skipif(not runtime.onnxruntime_gpu_devices(), reason="needs onnxruntime-gpu and an NVIDIA GPU")
+@pytest.mark.parametrize("device", ["cuda", "tensorrt"])
+def test_onnxruntime_gpu_providers(small, device):
+    if device not in runtime.onnxruntime_gpu_devices():
+        pytest.skip(f"{device} execution provider not installed")
+    s = runtime.open_session(small["onnx"]["conv2d_w"], device=device)
+    assert s.device == device
+    np.testing.assert_allclose(s.run(small["x"]), small["expected"], atol=1e-3, rtol=0)   # TF32 convolutions
+
+
+def test_ais_bench_missing_is_one_clear_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(runtime, "ais_bench_available", lambda: False)
+    om = tmp_path / "vp3d_seq64.om"
+    om.write_bytes(b"\0")
+    with pytest.raises(Vp3dError) as e:
+        runtime.open_session(om)
+    msg = str(e.value)
+    assert "\n" not in msg and str(om) in msg
+    assert "ais_bench" in msg and "CANN" in msg and "Ascend tools repository" in msg
+
+
+def test_ais_bench_command():
+    cmd = runtime.ais_bench_command("m.om", "in", "out", "run1", "BIN", loop=10, warmup_count=2, python="python3")
+    assert cmd == ["python3", "-m", "ais_bench", "--model", "m.om", "--input", "in", "--output", "out",
+                   "--output_dirname", "run1", "--outfmt", "BIN", "--batchsize", "1", "--loop", "10",
+                   "--warmup_count", "2"]
+    pure = runtime.ais_bench_command("m.om", loop=5)
+    assert pure[:3] == [sys.executable, "-m", "ais_bench"] and "--input" not in pure and "--output" not in pure
+    assert pure[-2:] == ["--loop", "5"]
+
+
+def test_time_runs_and_summary(small):
+    s = runtime.open_session(small["onnx"]["conv2d_w"])
+    times, y = time_runs(s, small["x"], loop=4, warmup=1)
+    assert len(times) == 4 and all(t > 0 for t in times) and y.shape == (2, LENGTH - 8, 17, 3)
+    summary = summary_dict([10.0, 20.0, 30.0], 1, frames_in=2 * 6115, frames_out=5873)
+    assert summary["compute_time"]["mean"] == 20.0 and summary["throughput"] == 50.0
+    assert summary["frames_per_second"] == pytest.approx(2 * 6115 / 20 * 1000)
+    assert summary["useful_frames_per_second"] == pytest.approx(5873 / 20 * 1000)
+    lines = summary_lines(summary)
+    assert lines[0] == "[INFO] -----------------Performance Summary------------------"
+    assert lines[1] == ("[INFO] compute_time (ms): min = 10.0000, max = 30.0000, mean = 20.0000, "
+                        "median = 20.0000, percentile(99%) = 29.8000")
+    assert lines[2] == "[INFO] throughput 1000*batchsize.mean(1)/compute_time.mean(20.0000): 50.0000"
+
+
+def test_file_shape_reads_length_off_the_file(tmp_path):
+    f = tmp_path / "a.bin"
+    np.zeros((2, 30, 17, 2), np.float32).tofile(f)
+    assert file_shape(f, (2, None, 17, 2)) == (2, 30, 17, 2)
+    assert file_shape(f, (2, 64, 17, 2)) == (2, 64, 17, 2)     # fixed shapes are read_array's to check
+    f.write_bytes(b"\0" * 100)
+    with pytest.raises(Vp3dError, match=r"a\.bin: 100 bytes, expected a float32 array of shape 2xLx17x2"):
+        file_shape(f, (2, None, 17, 2))
+    assert random_input((2, None, 17, 2), 40).shape == (2, 40, 17, 2)

@@ -34,7 +34,7 @@ from vp3d import checkpoint, cli, runtime  # noqa: E402
 from vp3d.export import export_onnx  # noqa: E402
 from vp3d.fileio import atomic_path, write_json  # noqa: E402
 from vp3d.infer import random_input, time_runs  # noqa: E402
-from vp3d.model import LAYOUTS, ModelConfig, TemporalModel, count_flops  # noqa: E402
+from vp3d.model import LAYOUTS, ModelConfig, TemporalModel, count_flops, randomize_batchnorm  # noqa: E402
 
 ENGINES = ("torch", "onnxruntime", "openvino", "openvino-bf16")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -61,14 +61,7 @@ def build_parser():
 def random_checkpoint(config: ModelConfig, path: Path, seed: int) -> None:
     """Random weights (fixed seed) with non-trivial batch-norm statistics, saved as upstream run.py does."""
     torch.manual_seed(seed)
-    model = TemporalModel(config)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
-                m.running_mean.uniform_(-0.2, 0.2)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.1, 0.1)
+    model = randomize_batchnorm(TemporalModel(config), seed)
     checkpoint.save(path, model.eval())
 
 

@@ -11,7 +11,7 @@ import torch
 
 from vp3d import checkpoint
 from vp3d.cameras import h36m_cameras, project_to_2d, world_to_camera
-from vp3d.model import ModelConfig, TemporalModel
+from vp3d.model import ModelConfig, TemporalModel, randomize_batchnorm
 from vp3d.skeleton import kept_joints
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -79,14 +79,17 @@ def random_model(filter_widths=(3, 3), channels=32, layout="conv1d", seed=0, cau
     torch.manual_seed(seed)
     model = TemporalModel(ModelConfig(filter_widths=tuple(filter_widths), channels=channels,
                                       layout=layout, causal=causal))
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
-                m.running_mean.uniform_(-0.2, 0.2)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.1, 0.1)
-    return model.eval()
+    return randomize_batchnorm(model, seed).eval()
+
+
+class Evil:
+    """Unpickling this creates `path`: tests check that the file never appears."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
 
 
 def upstream_style_optimizer_state(model: TemporalModel) -> dict:

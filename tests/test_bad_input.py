@@ -22,19 +22,9 @@ from vp3d import Vp3dError, checkpoint
 from vp3d.fileio import read_array, write_array
 from vp3d.sequences import Manifest
 
-from conftest import KEYPOINTS_SYMMETRY, make_positions, random_model, write_dataset
+from conftest import KEYPOINTS_SYMMETRY, Evil, make_positions, random_model, write_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-class Evil:
-    """Unpickling this creates `path`: the test checks that the file never appears."""
-
-    def __init__(self, path):
-        self.path = str(path)
-
-    def __reduce__(self):
-        return (open, (self.path, "w"))
 
 
 def one_line_error(capsys, rc, *fragments):

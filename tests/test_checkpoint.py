@@ -8,7 +8,7 @@ import torch
 from vp3d import checkpoint
 from vp3d.checkpoint import CheckpointError
 
-from conftest import random_model
+from conftest import Evil, random_model
 
 
 def test_upstream_and_ascend_checkpoints_load_to_the_same_model(tiny_checkpoints):
@@ -47,17 +47,9 @@ def test_bare_state_dict_loads(tmp_path):
     assert checkpoint.load(tmp_path / "bare.pth").config.filter_widths == (3, 3)
 
 
-class _Evil:
-    def __init__(self, path):
-        self.path = path
-
-    def __reduce__(self):
-        return (open, (self.path, "w"))
-
-
 def test_malicious_checkpoint_is_refused_and_runs_nothing(tmp_path):
     marker = tmp_path / "pwned"
-    torch.save({"model_pos": {}, "payload": _Evil(str(marker))}, tmp_path / "evil.bin")
+    torch.save({"model_pos": {}, "payload": Evil(str(marker))}, tmp_path / "evil.bin")
     with pytest.raises(CheckpointError, match=r"evil.bin: refused.*open"):
         checkpoint.load(tmp_path / "evil.bin")
     assert not marker.exists()

@@ -6,7 +6,7 @@ from vp3d.cameras import h36m_cameras, normalize_screen_coordinates, world_to_ca
 from vp3d.dataset import load_keypoints, load_npz_key, load_positions_3d, prepare_sequences
 from vp3d.skeleton import h36m_skeleton17, h36m_skeleton32, kept_joints, reduce_skeleton, static_joints
 
-from conftest import TINY_ACTIONS, make_positions, write_dataset
+from conftest import Evil, TINY_ACTIONS, make_positions, write_dataset
 
 
 def test_skeleton17_is_the_reduced_mocap_skeleton():
@@ -61,17 +61,9 @@ def test_downsample_keeps_every_nth_frame(tiny_dataset):
     np.testing.assert_array_equal(half.poses_3d, full.poses_3d[::2])
 
 
-class _Evil:
-    def __init__(self, path):
-        self.path = path
-
-    def __reduce__(self):
-        return (open, (self.path, "w"))
-
-
 def test_malicious_npz_is_refused_and_runs_nothing(tmp_path):
     marker = tmp_path / "pwned"
-    np.savez(tmp_path / "data_3d_h36m.npz", positions_3d={"S9": {"Walking": _Evil(str(marker))}})
+    np.savez(tmp_path / "data_3d_h36m.npz", positions_3d={"S9": {"Walking": Evil(str(marker))}})
     with pytest.raises(Vp3dError, match=r"data_3d_h36m.npz: refused.*forbidden global .*open"):
         load_positions_3d(tmp_path / "data_3d_h36m.npz")
     assert not marker.exists()

@@ -112,6 +112,21 @@ class TemporalModel(nn.Module):
         return x.reshape(n, -1, self.config.num_joints_out, 3)
 
 
+def randomize_batchnorm(model: TemporalModel, seed: int = 0) -> TemporalModel:
+    """Give every batch norm random, non-trivial statistics and scales (in place, seeded), so that a
+    random-weight model exercises them as a trained one does: benchmarks and tests use it."""
+    g = torch.Generator().manual_seed(seed)
+    uniform = lambda t, lo, hi: t.copy_(lo + (hi - lo) * torch.rand(t.shape, generator=g))
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                uniform(m.running_mean, -0.2, 0.2)
+                uniform(m.running_var, 0.5, 2.0)
+                uniform(m.weight, 0.5, 1.5)
+                uniform(m.bias, -0.1, 0.1)
+    return model
+
+
 def _layers(layout: str):
     """(conv factory, batch-norm class) for a layout; the factory takes a 1D kernel size."""
     if layout == "conv1d":

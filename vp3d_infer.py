@@ -38,6 +38,9 @@ def build_parser():
     p.add_argument("--length", type=cli.positive_int, default=None,
                    help=f"input frames L for a checkpoint (torch): default from the --input files, else {DEFAULT_LENGTH}")
     p.add_argument("--seed", type=int, default=0, help="seed of the random input")
+    p.add_argument("--force", action="store_true", help="overwrite the outputs in an existing output directory")
+    p.add_argument("--resume", action="store_true",
+                   help="in an existing --output_dirname, skip inputs whose outputs are complete and run the rest")
     return p
 
 
@@ -50,12 +53,18 @@ def main(argv=None) -> int:
         parser.error(f"--warmup_count must be >= 0, got {args.warmup_count}")
     if args.output_dirname and not args.output:
         parser.error("--output_dirname needs --output")
+    if args.force and args.resume:
+        parser.error("--force and --resume exclude each other")
+    if args.resume and not (args.input and args.output_dirname):
+        parser.error("--resume needs --input and the --output_dirname of the run to finish")
     try:
         backend = resolve_backend(args.model, args.backend)
     except cli.Vp3dError as e:
         parser.error(str(e))
     if args.precision != "f32" and backend != "openvino":
         parser.error(f"--precision {args.precision} needs --backend openvino ({backend} runs f32)")
+    if backend == "ais_bench" and (args.force or args.resume):
+        parser.error("--force and --resume do not apply to ais_bench: it always writes a new directory")
     if backend == "ais_bench" and (args.threads or args.length):
         parser.error("--threads and --length do not apply to ais_bench: the .om fixes its own shape")
 
@@ -73,10 +82,15 @@ def main(argv=None) -> int:
         print(f"[INFO] {session.describe()}")
         if a.input:
             out_dir, summary = infer_directory(session, a.input, a.output, a.output_dirname, a.outfmt, a.loop,
-                                               a.warmup_count, progress=lambda it: tqdm(it, desc="infer", unit="file", disable=None))
+                                               a.warmup_count, lambda it: tqdm(it, desc="infer", unit="file", disable=None),
+                                               a.force, a.resume)
+            if summary.get("skipped"):
+                print(f"[INFO] skipped {summary['skipped']} inputs whose outputs in {out_dir} are complete")
+            if "compute_time" not in summary:
+                return 0
         else:
             out_dir, summary = infer_random(session, a.loop, a.warmup_count, a.output, a.output_dirname, a.outfmt,
-                                            a.length or DEFAULT_LENGTH, a.seed)
+                                            a.length or DEFAULT_LENGTH, a.seed, a.force)
         print("\n".join(summary_lines(summary, a.batchsize)))
         if out_dir is not None:
             print(f"[INFO] results: {out_dir}")

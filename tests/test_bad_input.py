@@ -345,3 +345,25 @@ def test_failed_forced_run_keeps_the_previous_output(tmp_path, capsys):
     rc = vp3d_preprocess.main(["-d", str(d), "-s", str(out), "-arc", "3,3", "--max-length", "50", "--force"])
     one_line_error(capsys, rc, "--max-length must be at least")
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_infer_leaves_a_non_empty_output_alone_and_resumes(pipeline, tmp_path, capsys):
+    args = ["--model", str(pipeline / "m.onnx"), "--input", str(pipeline / "prep" / "inputs"),
+            "--output", str(tmp_path / "res"), "--output_dirname", "run"]
+    assert vp3d_infer.main(args) == 0
+    run = tmp_path / "res" / "run"
+    complete = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in run.iterdir()}
+    one_line_error(capsys, vp3d_infer.main(args), "run: output directory is not empty", "--resume")
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in run.iterdir()} == complete
+
+    # an interrupted run: one output truncated, one missing; --resume redoes just those two
+    (run / "002_Walking_0.bin").write_bytes(b"\0" * 100)
+    (run / "011_Greeting_0.bin").unlink()
+    time.sleep(0.01)
+    assert vp3d_infer.main([*args, "--resume"]) == 0
+    assert f"skipped {len(complete) - 2} inputs" in capsys.readouterr().out
+    now = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in run.iterdir()}
+    assert {n: v[0] for n, v in now.items()} == {n: v[0] for n, v in complete.items()}
+    redone = {n for n in now if now[n][1] != complete[n][1]}
+    assert redone == {"002_Walking_0.bin", "011_Greeting_0.bin"}
+    assert vp3d_infer.main([*args, "--force"]) == 0

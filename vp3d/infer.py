@@ -79,17 +79,50 @@ def random_input(shape: tuple, length: int | None = None, seed: int = 0) -> np.n
     return np.random.default_rng(seed).uniform(-1, 1, shape).astype(np.float32)
 
 
+def output_shape_for(session: Session, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The output shape (2, L - RF + 1, J, 3) for an input of `input_shape` (2, L, J, 2)."""
+    if None not in session.output_shape:
+        return tuple(session.output_shape)
+    rf = session.receptive_field
+    return (input_shape[0], input_shape[1] - rf + 1, *session.output_shape[2:])
+
+
+def is_complete(path: Path, shape: tuple[int, ...]) -> bool:
+    """An output file that exists and holds a whole array of `shape`."""
+    if not path.is_file():
+        return False
+    try:
+        read_array(path, shape)
+        return True
+    except Vp3dError:
+        return False
+
+
 def infer_directory(session: Session, input_dir: str | Path, output_root: str | Path | None,
                     output_dirname: str | None = None, outfmt: str = "BIN", loop: int = 1,
-                    warmup: int = 1, progress=None) -> tuple[Path | None, dict]:
+                    warmup: int = 1, progress=None, force: bool = False,
+                    resume: bool = False) -> tuple[Path | None, dict]:
     """Run every input file `loop` times (after `warmup` untimed runs on the first); write outputs.
 
     Returns (output directory, summary dict); with output_root None nothing is written and the
-    directory is None. Every input must match the model's input shape.
+    directory is None. Every input must match the model's input shape. An existing, non-empty
+    output directory is refused unless `force` (overwrite) or `resume` (skip inputs whose outputs
+    are complete, redo the rest); the summary's 'skipped' counts the inputs skipped.
     """
     files = list_inputs(input_dir)
-    out_dir = _output_dir(output_root, output_dirname)
-    times, filesinfo, frames_in, frames_out = [], {}, [], []
+    out_dir = _output_dir(output_root, output_dirname, force or resume)
+    times, filesinfo, frames_in, frames_out, skipped = [], {}, [], [], 0
+    if resume and out_dir is not None:
+        todo = []
+        for f in files:
+            out = out_dir / f"{f.stem}_0.{OUTFMT_EXT[outfmt]}"
+            if is_complete(out, output_shape_for(session, file_shape(f, session.input_shape))):
+                skipped += 1
+            else:
+                todo.append(f)
+        files = todo
+    if not files:
+        return out_dir, {"skipped": skipped}
     if warmup:
         time_runs(session, read_array(files[0], file_shape(files[0], session.input_shape)), 0, warmup)
     for i, f in enumerate(progress(files) if progress else files):
@@ -106,19 +139,20 @@ def infer_directory(session: Session, input_dir: str | Path, output_root: str | 
         filesinfo[str(i)] = info
     summary = summary_dict(times, 1, float(np.mean(frames_in)), float(np.mean(frames_out)))
     summary["filesinfo"] = filesinfo
+    summary["skipped"] = skipped
     _write_summary(out_dir, summary)
     return out_dir, summary
 
 
 def infer_random(session: Session, loop: int = 1, warmup: int = 1, output_root: str | Path | None = None,
                  output_dirname: str | None = None, outfmt: str = "BIN", length: int | None = None,
-                 seed: int = 0) -> tuple[Path | None, dict]:
+                 seed: int = 0, force: bool = False) -> tuple[Path | None, dict]:
     """ais_bench's pure-inference mode: `loop` timed runs on random data of the model's input shape
     (L = `length` where the model takes any). Writes the last output and the summary when
     `output_root` is given. Returns (output directory or None, summary dict)."""
     x = random_input(session.input_shape, length, seed)
     times, y = time_runs(session, x, loop, warmup)
-    out_dir = _output_dir(output_root, output_dirname)
+    out_dir = _output_dir(output_root, output_dirname, force)
     summary = summary_dict(times, 1, x.shape[0] * x.shape[1], y.shape[1])
     info = {"infiles": [PURE_INFER_STEM], "outfiles": []}
     if out_dir is not None:
@@ -130,10 +164,14 @@ def infer_random(session: Session, loop: int = 1, warmup: int = 1, output_root: 
     return out_dir, summary
 
 
-def _output_dir(output_root, output_dirname) -> Path | None:
+def _output_dir(output_root, output_dirname, reuse: bool = False) -> Path | None:
+    """OUTPUT/<dirname or start time>, created; an existing non-empty one only when `reuse`."""
     if output_root is None:
         return None
     out_dir = Path(output_root) / (output_dirname or datetime.now().strftime("%Y_%m_%d-%H_%M_%S"))
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not reuse:
+        raise Vp3dError(f"{out_dir}: output directory is not empty (use --resume to finish an "
+                        f"interrupted run, --force to overwrite)")
     out_dir.mkdir(parents=True, exist_ok=True)
     return out_dir
 

@@ -21,8 +21,8 @@ from tqdm import tqdm  # noqa: E402
 
 from vp3d import cli  # noqa: E402
 from vp3d.model import LAYOUTS  # noqa: E402
-from vp3d.runtime import physical_cores  # noqa: E402
-from vp3d.train import DEVICES, TrainConfig, load_training_data, resolve_device, train  # noqa: E402
+from vp3d.runtime import physical_cores, resolve_device  # noqa: E402
+from vp3d.train import TrainConfig, load_training_data, train  # noqa: E402
 
 
 def positive_float(text: str) -> float:
@@ -61,7 +61,7 @@ def build_parser():
                    help="training time budget: stop after the epoch that crosses it (its checkpoint is written)")
     p.add_argument("--layout", choices=LAYOUTS, default="conv1d", help="weight layout of the saved checkpoint")
     p.add_argument("--module-prefix", action="store_true", help="prefix keys with 'module.' (DataParallel, as the Ascend recipe)")
-    p.add_argument("--device", choices=DEVICES, default="auto", help="where to train")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to train")
     p.add_argument("--threads", type=cli.positive_int, default=None, help="CPU threads (default: physical cores)")
     return p
 
@@ -83,7 +83,7 @@ def main(argv=None) -> int:
         parser.error(str(e))
 
     def body(a):
-        device = resolve_device(a.device)
+        device = resolve_device(a.device, "torch")
         if device == "cpu":
             torch.set_num_threads(a.threads or physical_cores())
         data = load_training_data(a.dataset, a.keypoints, a.subjects_train, a.subjects_test, a.downsample)

@@ -34,8 +34,6 @@ from .model import ModelConfig, TemporalModel
 from .sequences import flip_augment, unflip_average
 from .skeleton import h36m_skeleton17
 
-DEVICES = ("auto", "cpu", "cuda")
-
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -278,17 +276,6 @@ def mpjpe_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """MPJPE (protocol #1), torch: mean Euclidean distance over all leading dims, same unit as inputs."""
     assert predicted.shape == target.shape, f"shapes differ: {tuple(predicted.shape)} vs {tuple(target.shape)}"
     return torch.linalg.vector_norm(predicted - target, dim=-1).mean()
-
-
-def resolve_device(device: str) -> str:
-    """'auto' -> 'cuda' where available, else 'cpu'. Raises Vp3dError for 'cuda' without CUDA."""
-    if device not in DEVICES:
-        raise Vp3dError(f"unknown device {device!r}; choose from {', '.join(DEVICES)}")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise Vp3dError("--device cuda, but torch sees no CUDA device")
-    return device
 
 
 @torch.inference_mode()

@@ -10,6 +10,7 @@ from tqdm import tqdm
 from vp3d import cli
 from vp3d.evaluation import evaluate
 from vp3d.fileio import write_json
+from vp3d.plots import plot_results
 
 
 def build_parser():
@@ -17,6 +18,7 @@ def build_parser():
     p.add_argument("--preprocess-data", required=True, help="output directory of vp3d_preprocess.py")
     p.add_argument("--infer-results", required=True, help="directory of NNN_Action_0.bin predictions (ais_bench or vp3d_infer.py)")
     p.add_argument("--json", default=None, help="also write the results here as JSON (millimetres)")
+    p.add_argument("--plot", default=None, help="also draw per-action MPJPE and P-MPJPE into this PNG file")
     return p
 
 
@@ -42,6 +44,8 @@ def main(argv=None) -> int:
         print(format_table(results))
         if a.json:
             write_json(a.json, results.to_json())
+        if a.plot:
+            plot_results(results, a.plot)
     return cli.run(body, args)
 
 

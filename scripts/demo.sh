@@ -41,7 +41,7 @@ for model in untrained model_best; do
         --output_dirname $model --loop 1
     step "4. Accuracy ($model)"
     "$PY" vp3d_postprocess.py --preprocess-data "$W/prep_dataset" --infer-results "$W/infer_results/$model" \
-        --json "$W/results_$model.json"
+        --json "$W/results_$model.json" --plot "$W/results_$model.png"
 done
 
 step "Summary"

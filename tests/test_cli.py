@@ -65,7 +65,8 @@ def test_end_to_end_onnx_matches_pytorch(prep, tiny_checkpoints, tmp_path, capsy
     (run_dir,) = [p for p in (tmp_path / "results").iterdir() if p.is_dir()]
     assert (tmp_path / "results" / f"{run_dir.name}_summary.json").is_file()
     assert vp3d_postprocess.main(["--preprocess-data", str(prep), "--infer-results", str(run_dir),
-                                  "--json", str(tmp_path / "r.json")]) == 0
+                                  "--json", str(tmp_path / "r.json"), "--plot", str(tmp_path / "r.png")]) == 0
+    assert (tmp_path / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     out = capsys.readouterr().out
     assert "Protocol #1 (MPJPE) action-wise average:" in out
     ours = json.loads((tmp_path / "r.json").read_text())

@@ -65,7 +65,7 @@ def main(argv=None) -> int:
             gt[:, 0] = 0
             pred = gt + rng.normal(0, 0.03, gt.shape).astype(np.float32)
             pred = np.pad(pred, ((0, out_len - e.frames), (0, 0), (0, 0)), mode="edge")
-            write_array(res / f"{e.name}_0.bin", flip_augment(pred, manifest.joints_left, manifest.joints_right))
+            write_array(res / f"{e.name}_0.bin", flip_augment(pred, manifest.joint_symmetry))
         results, t_post = timed(lambda: evaluate(work / "prep", res))
 
         # I/O floor: the same bytes written (inputs + ground truths) and read (predictions + ground truths)

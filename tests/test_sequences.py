@@ -1,9 +1,12 @@
+import re
+
 import numpy as np
 import pytest
 
 from vp3d.sequences import file_stem, flip_augment, pad_to_length, unflip_average
+from vp3d.skeleton import Symmetry, keypoint_layouts
 
-LEFT, RIGHT = [4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]
+SYM = Symmetry([4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16])
 
 
 def test_file_stem_counts_from_one():
@@ -28,15 +31,35 @@ def test_pad_to_length_refuses_too_long():
 
 def test_flip_augment_mirrors_and_swaps():
     x = np.random.default_rng(0).normal(size=(5, 17, 2))
-    pair = flip_augment(x, LEFT, RIGHT)
+    pair = flip_augment(x, SYM)
     np.testing.assert_array_equal(pair[0], x)
     np.testing.assert_array_equal(pair[1][:, 4, 0], -x[:, 1, 0])
     np.testing.assert_array_equal(pair[1][:, 4, 1], x[:, 1, 1])
     np.testing.assert_array_equal(pair[1][:, 0], x[:, 0] * [-1, 1])
-    np.testing.assert_array_equal(flip_augment(pair[1], LEFT, RIGHT)[1], x)   # an involution
+    np.testing.assert_array_equal(flip_augment(pair[1], SYM)[1], x)   # an involution
 
 
 def test_unflip_average_recovers_a_mirror_equivariant_prediction():
     y = np.random.default_rng(1).normal(size=(6, 17, 3))
-    pair = flip_augment(y, LEFT, RIGHT)          # what an ideal model returns for the pair
-    np.testing.assert_allclose(unflip_average(pair, LEFT, RIGHT), y)
+    pair = flip_augment(y, SYM)          # what an ideal model returns for the pair
+    np.testing.assert_allclose(unflip_average(pair, SYM), y)
+
+
+def test_symmetry_refuses_overlapping_or_unpaired_joints():
+    with pytest.raises(ValueError):
+        Symmetry([1, 2], [2, 3])
+    with pytest.raises(ValueError):
+        Symmetry([1, 2], [3])
+    with pytest.raises(ValueError, match="joint 16"):
+        SYM.permutation(10)
+
+
+def test_keypoint_layouts_pair_left_with_right_by_name():
+    for layout in keypoint_layouts().values():
+        names = [n.lower() for n in layout.names]
+        for l, r in zip(layout.symmetry.left, layout.symmetry.right):
+            assert re.match(r"(left_|l)(.+)", names[l])[2] == re.match(r"(right_|r)(.+)", names[r])[2], (names[l], names[r])
+        unpaired = set(range(len(names))) - set(layout.symmetry.left + layout.symmetry.right)
+        assert not any(re.match(r"(left_|right_|l[a-z]|r[a-z])", names[j]) for j in unpaired), unpaired
+    coco = keypoint_layouts()["coco"]
+    assert coco.symmetry.to_json() == [[1, 3, 5, 7, 9, 11, 13, 15], [2, 4, 6, 8, 10, 12, 14, 16]]

@@ -8,7 +8,8 @@ import torch
 
 from vp3d import checkpoint
 from vp3d.model import TemporalModel
-from vp3d.train import (ChunkedBatches, Symmetry, TrainConfig, TrainingData, bn_momentum, evaluate,
+from vp3d.skeleton import Symmetry
+from vp3d.train import (ChunkedBatches, TrainConfig, TrainingData, bn_momentum, evaluate,
                         forward_single_frame, learning_rate, load_training_data, mpjpe_loss, train)
 
 from conftest import KEYPOINTS_SYMMETRY, make_positions, random_model, write_dataset
@@ -16,7 +17,7 @@ from conftest import KEYPOINTS_SYMMETRY, make_positions, random_model, write_dat
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import vp3d_train  # noqa: E402
 
-SYMMETRY = Symmetry(*KEYPOINTS_SYMMETRY, joints_left=[4, 5, 6, 11, 12, 13], joints_right=[1, 2, 3, 14, 15, 16])
+SYMMETRY = (Symmetry(*KEYPOINTS_SYMMETRY), Symmetry([4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]))
 ACTIONS = {"S1": ["Directions", "Walking"], "S5": ["Directions 1", "Walking 1"],
            "S9": ["Directions", "Walking"], "S11": ["Walking 1"]}
 
@@ -97,7 +98,7 @@ def test_flipped_chunks_mirror_2d_and_3d_alike():
     x, y = gen.gather(np.arange(len(gen)))
     half = len(gen) // 2
     assert np.array_equal(gen.starts[:half], gen.starts[half:])
-    kp, jp = SYMMETRY.kps_permutation, SYMMETRY.joints_permutation
+    kp, jp = SYMMETRY[0].permutation(17), SYMMETRY[1].permutation(17)
     np.testing.assert_array_equal(x[half:, :, :, 0], -x[:half][:, :, kp, 0])
     np.testing.assert_array_equal(x[half:, :, :, 1], x[:half][:, :, kp, 1])
     np.testing.assert_array_equal(y[half:, ..., 0], -y[:half][:, :, jp, 0])
@@ -202,10 +203,10 @@ def test_evaluate_matches_a_hand_computation(data):
         direct = model(torch.from_numpy(padded[None]))[0].numpy()
         mirror_in = padded.copy()
         mirror_in[..., 0] *= -1
-        mirror_in[:, SYMMETRY.kps_permutation] = mirror_in.copy()
+        mirror_in[:, SYMMETRY[0].permutation(17)] = mirror_in.copy()
         mirror = model(torch.from_numpy(mirror_in[None]))[0].numpy()
     mirror[..., 0] *= -1
-    mirror = mirror[:, SYMMETRY.joints_permutation]
+    mirror = mirror[:, SYMMETRY[1].permutation(17)]
     gt = seq.poses_3d.copy()
     gt[:, 0] = 0
     expected = 1000 * np.linalg.norm((direct + mirror) / 2 - gt, axis=-1).mean()

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import Vp3dError
 from .cameras import Camera, h36m_cameras, normalize_screen_coordinates, world_to_camera
-from .skeleton import kept_joints
+from .skeleton import Symmetry, kept_joints
 
 _SAFE_GLOBALS = {
     ("numpy", "ndarray"), ("numpy", "dtype"),
@@ -99,13 +99,7 @@ def load_keypoints(path: str | Path) -> tuple[dict[str, dict[str, list[np.ndarra
     metadata = load_npz_key(path, "metadata")
     if not isinstance(metadata, dict) or "keypoints_symmetry" not in metadata:
         raise Vp3dError(f"{path}: 'metadata' must be a dict with 'keypoints_symmetry'")
-    try:
-        left, right = (list(map(int, s)) for s in metadata["keypoints_symmetry"])
-    except (TypeError, ValueError):
-        raise Vp3dError(f"{path}: 'keypoints_symmetry' must be two lists of joint indices") from None
-    if len(left) != len(right) or not all(0 <= j < NUM_KEYPOINTS for j in left + right):
-        raise Vp3dError(f"{path}: 'keypoints_symmetry' must pair left and right joints among "
-                        f"0..{NUM_KEYPOINTS - 1}, got {left} and {right}")
+    keypoint_symmetry(metadata, path)
     data = _nested_dict(load_npz_key(path, "positions_2d"), path, "positions_2d")
     for subject, actions in data.items():
         for action, cams in actions.items():
@@ -115,6 +109,19 @@ def load_keypoints(path: str | Path) -> tuple[dict[str, dict[str, list[np.ndarra
                     raise Vp3dError(f"{path}: {subject} '{action}' camera {c} has shape {shape}, "
                                     f"expected (T, {NUM_KEYPOINTS}, 2)")
     return data, metadata
+
+
+def keypoint_symmetry(metadata: dict, path: str | Path) -> Symmetry:
+    """The Symmetry in a keypoints file's metadata['keypoints_symmetry'] ([left, right]), checked."""
+    try:
+        left, right = (list(map(int, s)) for s in metadata["keypoints_symmetry"])
+    except (TypeError, ValueError):
+        raise Vp3dError(f"{path}: 'keypoints_symmetry' must be two lists of joint indices") from None
+    if len(left) != len(right) or len(set(left + right)) != len(left + right) \
+            or not all(0 <= j < NUM_KEYPOINTS for j in left + right):
+        raise Vp3dError(f"{path}: 'keypoints_symmetry' must pair distinct left and right joints among "
+                        f"0..{NUM_KEYPOINTS - 1}, got {left} and {right}")
+    return Symmetry(left, right)
 
 
 @dataclass
@@ -185,8 +192,7 @@ class Dataset:
     path_2d: Path
     positions_3d: dict   # subject -> action -> (T, 32, 3) world metres
     positions_2d: dict   # subject -> action -> [(T'_c, 17, 2) pixels per camera]
-    kps_left: list[int]  # 2D keypoint symmetry, from the keypoints file's metadata
-    kps_right: list[int]
+    keypoint_symmetry: Symmetry  # of the 2D keypoints, from the keypoints file's metadata
 
     def sequences(self, subjects: list[str], downsample: int = 1) -> list[Sequence]:
         return prepare_sequences(self.positions_3d, self.positions_2d, list(subjects), downsample, self.path_2d)
@@ -201,5 +207,4 @@ def load_dataset(dataset_dir: str | Path, keypoints: str = "cpn_ft_h36m_dbb") ->
     path_3d, path_2d = d / "data_3d_h36m.npz", d / f"data_2d_h36m_{keypoints}.npz"
     positions_3d = load_positions_3d(path_3d)
     positions_2d, metadata = load_keypoints(path_2d)
-    left, right = (list(map(int, s)) for s in metadata["keypoints_symmetry"])
-    return Dataset(path_3d, path_2d, positions_3d, positions_2d, left, right)
+    return Dataset(path_3d, path_2d, positions_3d, positions_2d, keypoint_symmetry(metadata, path_2d))

@@ -69,7 +69,7 @@ def evaluate(prep_dir: str | Path, results_dir: str | Path, progress=None) -> Re
     for e in entries:
         pred = read_array(files[e.name], (2, manifest.output_length, j, 3))
         pred = pred[:, :manifest.output_length - deltas[e.name]]
-        pred = unflip_average(pred, manifest.joints_left, manifest.joints_right)
+        pred = unflip_average(pred, manifest.joint_symmetry)
         gt = read_array(Path(prep_dir) / GROUND_TRUTHS_DIR / f"{e.name}.bin", (e.frames, j, 3)).copy()
         gt[:, 0] = 0
         acc = sums.setdefault(e.group, dict.fromkeys([*METRICS, "frames"], 0.0))

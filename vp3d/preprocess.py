@@ -45,7 +45,6 @@ def preprocess(dataset_dir: str | Path, save_dir: str | Path, subjects: list[str
     sequences = data.sequences(subjects, downsample)
     if not sequences:
         raise Vp3dError(f"{data.path_3d}: no test sequences for subjects {','.join(subjects)}")
-    kps_left, kps_right = data.kps_left, data.kps_right
 
     longest = max(sequences, key=lambda s: s.poses_2d.shape[0])
     needed = longest.poses_2d.shape[0] + config.receptive_field - 1
@@ -64,13 +63,12 @@ def preprocess(dataset_dir: str | Path, save_dir: str | Path, subjects: list[str
     for i, seq in enumerate(iterator):
         name = file_stem(i, seq.group)
         padded, delta = pad_to_length(seq.poses_2d, config.pad, config.causal_shift, max_length)
-        write_array(out / INPUTS_DIR / f"{name}.bin", flip_augment(padded, kps_left, kps_right))
+        write_array(out / INPUTS_DIR / f"{name}.bin", flip_augment(padded, data.keypoint_symmetry))
         write_array(out / GROUND_TRUTHS_DIR / f"{name}.bin", seq.poses_3d)
         deltas[name] = delta
         entries.append(Entry(name, seq.subject, seq.action, seq.group, seq.camera, seq.poses_3d.shape[0]))
     manifest = Manifest(length=max_length, receptive_field=config.receptive_field, causal=causal,
-                        num_joints=sequences[0].poses_2d.shape[1], kps_left=kps_left, kps_right=kps_right,
-                        joints_left=list(skeleton.joints_left), joints_right=list(skeleton.joints_right),
+                        num_joints=sequences[0].poses_2d.shape[1], keypoint_symmetry=data.keypoint_symmetry, joint_symmetry=skeleton.symmetry,
                         keypoints=keypoints, subjects=list(subjects), downsample=downsample, entries=entries)
     write_json(out / DELTA_FILE, deltas)
     write_json(out / MANIFEST, manifest.to_json())

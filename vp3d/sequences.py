@@ -15,6 +15,7 @@ import numpy as np
 
 from . import Vp3dError
 from .fileio import read_json
+from .skeleton import Symmetry, mirror
 
 MANIFEST = "manifest.json"
 DELTA_FILE = "delta_dict_padding.json"
@@ -36,21 +37,15 @@ def pad_to_length(poses_2d: np.ndarray, pad: int, shift: int, length: int) -> tu
     return np.pad(poses_2d, ((pad + shift, pad - shift + delta), (0, 0), (0, 0)), mode="edge"), delta
 
 
-def flip_augment(poses: np.ndarray, left: list[int], right: list[int]) -> np.ndarray:
+def flip_augment(poses: np.ndarray, symmetry: Symmetry) -> np.ndarray:
     """(T, J, C) -> (2, T, J, C): the input and its mirror (x negated, left/right joints swapped)."""
-    flipped = poses.copy()
-    flipped[..., 0] *= -1
-    flipped[:, left + right] = flipped[:, right + left]
-    return np.stack([poses, flipped])
+    return np.stack([poses, mirror(poses, symmetry)])
 
 
-def unflip_average(predicted: np.ndarray, left: list[int], right: list[int]) -> np.ndarray:
+def unflip_average(predicted: np.ndarray, symmetry: Symmetry) -> np.ndarray:
     """(2, T, J, 3) predictions for an input and its mirror -> (T, J, 3): the mirror's prediction
     mirrored back, averaged with the direct one (upstream's test-time augmentation)."""
-    back = predicted[1].copy()
-    back[..., 0] *= -1
-    back[:, left + right] = back[:, right + left]
-    return (predicted[0] + back) / 2
+    return (predicted[0] + mirror(predicted[1], symmetry)) / 2
 
 
 @dataclass
@@ -73,14 +68,14 @@ class Manifest:
     receptive_field: int
     causal: bool
     num_joints: int
-    kps_left: list[int]          # 2D keypoint symmetry (from the keypoints file's metadata)
-    kps_right: list[int]
-    joints_left: list[int]       # 3D joint symmetry (of the 17-joint skeleton)
-    joints_right: list[int]
-    keypoints: str
+    keypoint_symmetry: Symmetry  # of the 2D keypoints (from the keypoints file's metadata)
+    joint_symmetry: Symmetry     # of the 3D joints (the 17-joint skeleton)
+    keypoints: str               # the 2D detections' name, e.g. 'cpn_ft_h36m_dbb'
     subjects: list[str]
     downsample: int
     entries: list[Entry]
+
+    FORMAT = "vp3d-manifest-2"
 
     @property
     def pad(self) -> int:
@@ -91,19 +86,25 @@ class Manifest:
         return self.length - self.receptive_field + 1
 
     def to_json(self) -> dict:
-        return {"format": "vp3d-manifest-1", **asdict(self)}
+        obj = asdict(self)
+        obj["keypoint_symmetry"] = self.keypoint_symmetry.to_json()
+        obj["joint_symmetry"] = self.joint_symmetry.to_json()
+        return {"format": self.FORMAT, **obj}
 
     @classmethod
     def read(cls, prep_dir: str | Path) -> "Manifest":
         path = Path(prep_dir) / MANIFEST
         obj = read_json(path, "the manifest vp3d_preprocess.py writes")
         try:
-            if obj.pop("format") != "vp3d-manifest-1":
+            if obj.pop("format") != cls.FORMAT:
                 raise KeyError("format")
             obj["entries"] = [Entry(**e) for e in obj["entries"]]
+            obj["keypoint_symmetry"] = Symmetry(*obj["keypoint_symmetry"])
+            obj["joint_symmetry"] = Symmetry(*obj["joint_symmetry"])
             return cls(**obj)
-        except (KeyError, TypeError, AttributeError) as e:
-            raise Vp3dError(f"{path}: not a vp3d manifest ({type(e).__name__}: {e})") from None
+        except (KeyError, TypeError, AttributeError, ValueError) as e:
+            raise Vp3dError(f"{path}: not a {cls.FORMAT} manifest ({type(e).__name__}: {e}); "
+                            f"re-run vp3d_preprocess.py") from None
 
 
 def read_deltas(prep_dir: str | Path, manifest: Manifest) -> dict[str, int]:

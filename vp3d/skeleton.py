@@ -9,6 +9,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 DATA_FILE = Path(__file__).with_name("data") / "h36m_cameras.json"
 
 
@@ -17,6 +19,39 @@ def h36m_facts() -> dict:
     """The parsed calibration/skeleton JSON (read once)."""
     with open(DATA_FILE) as f:
         return json.load(f)
+
+
+@dataclass(frozen=True)
+class Symmetry:
+    """Left/right twins of a joint layout: left[i] mirrors to right[i] and back."""
+
+    left: tuple[int, ...]
+    right: tuple[int, ...]
+
+    def __post_init__(self):
+        object.__setattr__(self, "left", tuple(int(j) for j in self.left))
+        object.__setattr__(self, "right", tuple(int(j) for j in self.right))
+        if len(self.left) != len(self.right) or set(self.left) & set(self.right) or min(self.left + self.right, default=0) < 0:
+            raise ValueError(f"a symmetry pairs distinct left and right joints, got {list(self.left)} and {list(self.right)}")
+
+    def permutation(self, num_joints: int) -> np.ndarray:
+        """p with x[..., p, :] == x with every left joint swapped with its right twin (J = num_joints)."""
+        if max(self.left + self.right, default=-1) >= num_joints:
+            raise ValueError(f"symmetry names joint {max(self.left + self.right)}, but poses have {num_joints} joints")
+        perm = np.arange(num_joints)
+        perm[list(self.left + self.right)] = perm[list(self.right + self.left)]
+        return perm
+
+    def to_json(self) -> list[list[int]]:
+        """[left, right], as upstream's 'keypoints_symmetry' metadata."""
+        return [list(self.left), list(self.right)]
+
+
+def mirror(poses: np.ndarray, symmetry: Symmetry) -> np.ndarray:
+    """(..., J, C) -> the mirror image: x (coordinate 0) negated, left and right twins swapped. A new array."""
+    out = poses[..., symmetry.permutation(poses.shape[-2]), :]
+    out[..., 0] *= -1
+    return out
 
 
 @dataclass(frozen=True)
@@ -33,12 +68,8 @@ class Skeleton:
         return len(self.parents)
 
     @property
-    def flip_permutation(self) -> list[int]:
-        """Index list p such that x[..., p, :] swaps every left joint with its right twin."""
-        perm = list(range(self.num_joints))
-        for left, right in zip(self.joints_left, self.joints_right):
-            perm[left], perm[right] = right, left
-        return perm
+    def symmetry(self) -> Symmetry:
+        return Symmetry(self.joints_left, self.joints_right)
 
 
 def h36m_skeleton32() -> Skeleton:
@@ -81,3 +112,28 @@ def reduce_skeleton(skel: Skeleton, remove: list[int]) -> Skeleton:
     left = tuple(new_index[j] for j in skel.joints_left if j in new_index)
     right = tuple(new_index[j] for j in skel.joints_right if j in new_index)
     return Skeleton(new_parents, left, right)
+
+
+@dataclass(frozen=True)
+class KeypointLayout:
+    """The order and mirror symmetry of 2D keypoints a model takes."""
+
+    name: str                 # 'h36m' or 'coco'
+    names: tuple[str, ...]    # one per keypoint, in order
+    symmetry: Symmetry
+
+
+COCO_KEYPOINT_NAMES = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder",
+                       "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip",
+                       "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")
+
+
+@functools.lru_cache(maxsize=None)
+def keypoint_layouts() -> dict[str, KeypointLayout]:
+    """'h36m': the 17-joint Human3.6M order (CPN detections, the evaluation skeleton); 'coco': COCO-17
+    (Detectron, MMPose, upstream's in-the-wild model), symmetry as upstream's custom-data metadata."""
+    s17 = h36m_skeleton17()
+    coco_left = tuple(i for i, n in enumerate(COCO_KEYPOINT_NAMES) if n.startswith("left_"))
+    coco_right = tuple(i for i, n in enumerate(COCO_KEYPOINT_NAMES) if n.startswith("right_"))
+    return {"h36m": KeypointLayout("h36m", s17.names, s17.symmetry),
+            "coco": KeypointLayout("coco", COCO_KEYPOINT_NAMES, Symmetry(coco_left, coco_right))}

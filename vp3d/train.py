@@ -32,7 +32,7 @@ from .dataset import Sequence, load_dataset
 from .metrics import mpjpe
 from .model import ModelConfig, TemporalModel
 from .sequences import flip_augment, unflip_average
-from .skeleton import h36m_skeleton17
+from .skeleton import Symmetry, h36m_skeleton17, mirror
 
 
 @dataclass(frozen=True)
@@ -83,37 +83,17 @@ class TrainConfig:
 # ----------------------------------------------------------------------------------------- data
 
 @dataclass
-class Symmetry:
-    """Left/right index lists used to mirror poses: 2D keypoints and 3D joints."""
-
-    kps_left: list[int]
-    kps_right: list[int]
-    joints_left: list[int]
-    joints_right: list[int]
-
-    @property
-    def kps_permutation(self) -> np.ndarray:
-        return _swap_permutation(self.kps_left, self.kps_right)
-
-    @property
-    def joints_permutation(self) -> np.ndarray:
-        return _swap_permutation(self.joints_left, self.joints_right)
-
-
-def _swap_permutation(left: list[int], right: list[int]) -> np.ndarray:
-    """p with x[..., p, :] == x with every left joint swapped with its right twin."""
-    perm = np.arange(max(left + right, default=-1) + 1)
-    perm[left + right] = perm[right + left]
-    return perm
-
-
-@dataclass
 class TrainingData:
     """Prepared sequences (2D normalised screen coordinates, 3D camera frame metres) and symmetry."""
 
     train: list[Sequence]
     test: list[Sequence]
-    symmetry: Symmetry
+    keypoint_symmetry: Symmetry   # of the 2D inputs
+    joint_symmetry: Symmetry      # of the 3D targets
+
+    @property
+    def symmetry(self) -> tuple[Symmetry, Symmetry]:
+        return self.keypoint_symmetry, self.joint_symmetry
 
 
 def load_training_data(dataset_dir: str | Path, keypoints: str = "cpn_ft_h36m_dbb",
@@ -126,9 +106,7 @@ def load_training_data(dataset_dir: str | Path, keypoints: str = "cpn_ft_h36m_db
     test = data.sequences(subjects_test, downsample) if subjects_test else []
     if not train:
         raise Vp3dError(f"{data.path_3d}: no sequences for the training subjects {','.join(subjects_train)}")
-    skeleton = h36m_skeleton17()
-    return TrainingData(train, test, Symmetry(data.kps_left, data.kps_right, list(skeleton.joints_left),
-                                              list(skeleton.joints_right)))
+    return TrainingData(train, test, data.keypoint_symmetry, h36m_skeleton17().symmetry)
 
 
 class ChunkedBatches:
@@ -142,7 +120,8 @@ class ChunkedBatches:
     """
 
     def __init__(self, poses_2d: list[np.ndarray], poses_3d: list[np.ndarray], chunk: int, pad: int,
-                 causal_shift: int = 0, augment: bool = True, symmetry: Symmetry | None = None,
+                 causal_shift: int = 0, augment: bool = True,
+                 symmetry: tuple[Symmetry, Symmetry] | None = None,
                  random_state: np.random.RandomState | None = None):
         if len(poses_2d) != len(poses_3d) or not poses_2d:
             raise ValueError(f"need as many 2D as 3D sequences, at least one: {len(poses_2d)} vs {len(poses_3d)}")
@@ -169,9 +148,6 @@ class ChunkedBatches:
         if augment:
             starts, flips = np.concatenate([starts, starts]), np.concatenate([flips, ~flips])
         self.starts, self.flips = starts, flips         # (N_chunks,), one row per training example
-        if augment:
-            self._kps_perm = _full_perm(symmetry.kps_permutation, self.poses_2d.shape[1])
-            self._joints_perm = _full_perm(symmetry.joints_permutation, self.poses_3d.shape[1])
         self._in_offsets = np.arange(chunk + 2 * pad) - pad - causal_shift
         self._out_offsets = np.arange(chunk)
 
@@ -190,8 +166,8 @@ class ChunkedBatches:
         y = self.poses_3d[g[:, None] + self._out_offsets]
         flip = self.flips[index]
         if flip.any():
-            x[flip] = x[flip][:, :, self._kps_perm] * np.float32([-1, 1])
-            y[flip] = y[flip][:, :, self._joints_perm] * np.float32([-1, 1, 1])
+            x[flip] = mirror(x[flip], self.symmetry[0])
+            y[flip] = mirror(y[flip], self.symmetry[1])
         return x, y
 
     def epoch(self, chunks_per_batch: int):
@@ -199,13 +175,6 @@ class ChunkedBatches:
         order = self.random.permutation(len(self))
         for b in range(0, len(order), chunks_per_batch):
             yield self.gather(order[b:b + chunks_per_batch])
-
-
-def _full_perm(perm: np.ndarray, joints: int) -> np.ndarray:
-    """`perm` extended with the identity up to `joints` entries."""
-    if len(perm) > joints:
-        raise ValueError(f"symmetry names joint {len(perm) - 1}, but poses have {joints} joints")
-    return np.concatenate([perm, np.arange(len(perm), joints)])
 
 
 # ------------------------------------------------------------------------------------ schedules
@@ -279,7 +248,7 @@ def mpjpe_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def evaluate(model: TemporalModel, sequences: list[Sequence], symmetry: Symmetry,
+def evaluate(model: TemporalModel, sequences: list[Sequence], symmetry: tuple[Symmetry, Symmetry],
              device: str | torch.device = "cpu") -> dict:
     """MPJPE (protocol #1) in mm of `model` on whole test sequences, with upstream's flip
     test-time augmentation and the ground truth's root zeroed: {'actions': group -> mm,
@@ -292,8 +261,8 @@ def evaluate(model: TemporalModel, sequences: list[Sequence], symmetry: Symmetry
         for seq in sequences:
             padded = np.pad(seq.poses_2d, ((c.pad + c.causal_shift, c.pad - c.causal_shift), (0, 0), (0, 0)),
                             mode="edge")
-            x = torch.from_numpy(flip_augment(padded, symmetry.kps_left, symmetry.kps_right)).to(device)
-            pred = unflip_average(model(x).float().cpu().numpy(), symmetry.joints_left, symmetry.joints_right)
+            x = torch.from_numpy(flip_augment(padded, symmetry[0])).to(device)
+            pred = unflip_average(model(x).float().cpu().numpy(), symmetry[1])
             gt = seq.poses_3d.copy()
             gt[:, 0] = 0
             t = gt.shape[0]

@@ -1,0 +1,49 @@
+"""The one model path: padding, flip, un-flip and chunking against direct model calls."""
+import numpy as np
+import pytest
+import torch
+
+from vp3d.predict import chunk_windows, predict_sequence, torch_runner
+from vp3d.skeleton import h36m_skeleton17, keypoint_layouts, mirror
+
+from conftest import random_model
+
+KPS = keypoint_layouts()["h36m"].symmetry
+JOINTS = h36m_skeleton17().symmetry
+
+
+def _direct(model, x, causal):
+    """The expected result computed by hand: pad, run the sequence and its mirror, average."""
+    rf = model.receptive_field
+    pad = (rf - 1) // 2
+    before, after = (2 * pad, 0) if causal else (pad, pad)
+    padded = np.concatenate([x[:1].repeat(before, 0), x, x[-1:].repeat(after, 0)])
+    mirrored = padded[:, KPS.permutation(17)] * [-1, 1]
+    with torch.no_grad():
+        y = model(torch.from_numpy(np.stack([padded, mirrored]).astype(np.float32))).numpy()
+    back = y[1][:, JOINTS.permutation(17)] * [-1, 1, 1]
+    return (y[0] + back) / 2
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_whole_chunked_and_static_length_agree_with_the_direct_computation(causal):
+    model = random_model((3, 3, 3), 32, seed=2, causal=causal)
+    x = np.random.default_rng(3).uniform(-1, 1, (130, 17, 2)).astype(np.float32)
+    expected = _direct(model, x, causal)
+    run = torch_runner(model)
+    for kwargs in ({}, {"chunk": 1}, {"chunk": 29}, {"chunk": 500}, {"length": 27}, {"length": 64}):
+        got = predict_sequence(run, x, 27, causal, KPS, JOINTS, **kwargs)
+        assert got.shape == (130, 17, 3)
+        np.testing.assert_allclose(got, expected, atol=1e-5, err_msg=str(kwargs))
+
+
+def test_chunk_windows_cover_every_frame_once():
+    assert chunk_windows(10, 4) == [(0, 4), (4, 8), (8, 10)]
+    assert chunk_windows(3, 10) == [(0, 3)]
+
+
+def test_mirror_is_an_involution_that_swaps_twins():
+    x = np.random.default_rng(0).normal(size=(4, 17, 3))
+    m = mirror(x, JOINTS)
+    np.testing.assert_array_equal(m[:, 1], x[:, 4] * [-1, 1, 1])
+    np.testing.assert_array_equal(mirror(m, JOINTS), x)

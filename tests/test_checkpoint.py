@@ -24,7 +24,9 @@ def test_upstream_and_ascend_checkpoints_load_to_the_same_model(tiny_checkpoints
 
 def test_checkpoint_keeps_upstream_keys(tiny_checkpoints):
     raw = checkpoint.load_raw(tiny_checkpoints["conv2d"])
-    assert set(raw) == {"epoch", "lr", "random_state", "optimizer", "model_pos", "model_traj", "random_state_semi"}
+    upstream = {"epoch", "lr", "random_state", "optimizer", "model_pos", "model_traj", "random_state_semi"}
+    assert set(raw) == upstream | {"model_args"}
+    assert raw["model_args"]["layout"] == "conv2d" and raw["model_args"]["filter_widths"] == [3, 3, 3]
     assert isinstance(raw["random_state"], np.random.RandomState)
     assert raw["model_traj"] is None
     assert all(k.startswith("module.") for k in raw["model_pos"])
@@ -81,3 +83,21 @@ def test_not_a_temporal_model(tmp_path):
         checkpoint.load(tmp_path / "other.bin")
     with pytest.raises(CheckpointError, match="no such checkpoint"):
         checkpoint.load(tmp_path / "absent.bin")
+
+
+def test_model_args_carry_causality_and_must_match_the_weights(tmp_path):
+    from conftest import random_model
+    model = random_model((3, 3), 16, causal=True)
+    checkpoint.save(tmp_path / "c.bin", model)
+    assert checkpoint.load(tmp_path / "c.bin").config.causal            # no flag needed
+    with pytest.raises(checkpoint.CheckpointError, match="records a causal model"):
+        checkpoint.load(tmp_path / "c.bin", causal=False)
+    raw = checkpoint.load_raw(tmp_path / "c.bin")
+    raw["model_args"]["channels"] = 99
+    torch.save(raw, tmp_path / "lie.bin")
+    with pytest.raises(checkpoint.CheckpointError, match="model_args' say channels 99, but the weights"):
+        checkpoint.load(tmp_path / "lie.bin")
+    del raw["model_args"]                                              # an upstream file: the flag decides
+    torch.save(raw, tmp_path / "up.bin")
+    assert not checkpoint.load(tmp_path / "up.bin").config.causal
+    assert checkpoint.load(tmp_path / "up.bin", causal=True).config.causal

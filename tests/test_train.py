@@ -10,7 +10,7 @@ from vp3d import checkpoint
 from vp3d.model import TemporalModel
 from vp3d.skeleton import Symmetry
 from vp3d.train import (ChunkedBatches, TrainConfig, TrainingData, bn_momentum, evaluate,
-                        forward_single_frame, learning_rate, load_training_data, mpjpe_loss, train)
+                        learning_rate, load_training_data, mpjpe_loss, train)
 
 from conftest import KEYPOINTS_SYMMETRY, make_positions, random_model, write_dataset
 
@@ -126,7 +126,7 @@ def test_single_frame_forward_matches_the_dense_model(widths, causal):
     model = random_model(widths, 16, causal=causal)
     x = torch.randn(6, model.receptive_field, 17, 2)
     with torch.no_grad():
-        torch.testing.assert_close(forward_single_frame(model, x), model(x), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(model.forward_single_frame(x), model(x), atol=1e-5, rtol=1e-5)
 
 
 def test_mpjpe_loss_is_the_mean_joint_distance():
@@ -172,7 +172,7 @@ def test_config_rejects_bad_values():
 def test_loss_decreases_on_a_tiny_dataset(data):
     torch.manual_seed(0)
     config = small_config(epochs=6)
-    untrained = evaluate(TemporalModel(config.model_config()), data.test, data.symmetry)["average"]
+    untrained = evaluate(TemporalModel(config.model_config()), data).average["mpjpe"]
     model, history = train(config, data)
     train_losses = [h.train_mpjpe_mm for h in history]
     assert train_losses[-1] < 0.6 * train_losses[0], train_losses
@@ -196,7 +196,7 @@ def test_max_minutes_stops_after_the_first_epoch(data, tmp_path):
 def test_evaluate_matches_a_hand_computation(data):
     model = random_model((3, 3), 16)
     seq = data.test[0]
-    result = evaluate(model, [seq], data.symmetry)
+    result = evaluate(model, TrainingData([], [seq], *data.symmetry))
     pad = model.config.pad
     padded = np.pad(seq.poses_2d, ((pad, pad), (0, 0), (0, 0)), mode="edge")
     with torch.no_grad():
@@ -210,8 +210,8 @@ def test_evaluate_matches_a_hand_computation(data):
     gt = seq.poses_3d.copy()
     gt[:, 0] = 0
     expected = 1000 * np.linalg.norm((direct + mirror) / 2 - gt, axis=-1).mean()
-    assert result["average"] == pytest.approx(expected, rel=1e-4)
-    assert list(result["actions"]) == [seq.group]
+    assert result.average["mpjpe"] == pytest.approx(expected, rel=1e-4)
+    assert list(result.actions) == [seq.group]
 
 
 def test_validation_matches_the_evaluation_pipeline(train_dir, data, tmp_path):
@@ -242,7 +242,9 @@ def test_saved_checkpoint_reproduces_the_trained_model(data, tmp_path, layout, p
     out = tmp_path / f"{layout}.bin"
     model, history = train(small_config(epochs=2), data, output=out, layout=layout, module_prefix=prefix)
     raw = checkpoint.load_raw(out)
-    assert set(raw) == {"epoch", "lr", "random_state", "optimizer", "model_pos", "model_traj", "random_state_semi"}
+    assert set(raw) == {"epoch", "lr", "random_state", "optimizer", "model_pos", "model_traj", "random_state_semi",
+                        "model_args"}
+    assert raw["model_args"]["keypoint_symmetry"] == data.keypoint_symmetry.to_json()   # the data's, recorded
     assert raw["epoch"] == 2 and raw["lr"] == pytest.approx(learning_rate(2, 0.003, 0.95))
     assert isinstance(raw["random_state"], np.random.RandomState) and raw["optimizer"]["state"]
     assert all(k.startswith("module.") == prefix for k in raw["model_pos"])

@@ -138,24 +138,48 @@ def build_model(state: dict[str, torch.Tensor], config: ModelConfig, layout: str
     return model.eval()
 
 
+def checkpoint_config(obj: dict, state: dict[str, torch.Tensor], causal: bool | None = None,
+                      path: str | Path = "checkpoint") -> ModelConfig:
+    """The model's facts: the checkpoint's own 'model_args' (vp3d writes them) checked against its
+    weights, or what the weights tell (upstream and Ascend files). Causality cannot be read off weights:
+    `causal` supplies it for those (default not causal) and must agree with model_args where present."""
+    inferred = infer_config(state, causal=bool(causal), path=path)
+    if obj.get("model_args") is None:
+        return inferred
+    try:
+        config = ModelConfig.from_json(obj["model_args"])
+    except ValueError as e:
+        raise CheckpointError(f"{path}: unreadable 'model_args' ({e})") from None
+    for key in ("filter_widths", "channels", "num_joints_in", "num_joints_out", "layout"):
+        if getattr(config, key) != getattr(inferred, key):
+            raise CheckpointError(f"{path}: 'model_args' say {key} {getattr(config, key)}, but the weights "
+                                  f"are of a model with {getattr(inferred, key)}")
+    if causal is not None and causal != config.causal:
+        kind = lambda c: "a causal" if c else "a non-causal"
+        raise CheckpointError(f"{path}: the checkpoint records {kind(config.causal)} model, asked to run it as "
+                              f"{kind(causal)} one")
+    return config
+
+
 def load(path: str | Path, device: str = "cpu", layout: str | None = None,
-         causal: bool = False) -> TemporalModel:
+         causal: bool | None = None) -> TemporalModel:
     """Load a checkpoint (any layout, any prefix) into a TemporalModel on `device`, in eval mode.
 
-    `layout` picks the layout of the returned model (default: the checkpoint's own);
-    `causal` must be given for causal models, since a state dict cannot tell.
+    `layout` picks the layout of the returned model (default: the checkpoint's own). Causality comes
+    from the checkpoint's model_args where vp3d wrote them; upstream files cannot tell, so `causal`
+    says it (None: not causal).
     """
-    state = model_state_dict(load_raw(path), path)
-    config = infer_config(state, causal=causal, path=path)
-    return build_model(state, config, layout, path).to(device)
+    obj = load_raw(path)
+    state = model_state_dict(obj, path)
+    return build_model(state, checkpoint_config(obj, state, causal, path), layout, path).to(device)
 
 
 def save(path: str | Path, model: TemporalModel, layout: str = "conv1d", module_prefix: bool = False,
          epoch: int = 0, lr: float = 0.0, optimizer: dict | None = None,
          random_state: np.random.RandomState | None = None) -> None:
-    """Save `model` as upstream run.py does (or as the Ascend recipe: layout='conv2d', module_prefix=True).
-
-    Written to a temporary name and renamed into place.
+    """Save `model` as upstream run.py does (or as the Ascend recipe: layout='conv2d', module_prefix=True),
+    plus 'model_args' (the ModelConfig, in the saved layout): upstream ignores the extra key; vp3d reads
+    causality and the keypoint symmetry from it. Written to a temporary name and renamed into place.
     """
     from .fileio import atomic_path
     state = convert_state_dict(model.state_dict(), model.config.layout, layout)
@@ -166,6 +190,7 @@ def save(path: str | Path, model: TemporalModel, layout: str = "conv1d", module_
         "random_state": random_state if random_state is not None else np.random.RandomState(1234),
         "optimizer": optimizer if optimizer is not None else {"state": {}, "param_groups": []},
         "model_pos": state, "model_traj": None, "random_state_semi": None,
+        "model_args": model.config.replace(layout=layout).to_json(),
     }
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)

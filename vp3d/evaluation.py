@@ -14,8 +14,11 @@ import numpy as np
 
 from . import Vp3dError
 from .fileio import read_array
+from .dataset import Sequence
 from .metrics import mpjpe, mpjve, n_mpjpe, p_mpjpe
+from .predict import Runner, predict_sequence
 from .sequences import GROUND_TRUTHS_DIR, Manifest, read_deltas, unflip_average
+from .skeleton import Symmetry
 
 METRICS = {"mpjpe": mpjpe, "p_mpjpe": p_mpjpe, "n_mpjpe": n_mpjpe, "mpjve": mpjve}
 _RESULT = re.compile(r"(?P<stem>.+)_0\.(?P<ext>bin|npy|txt)$")
@@ -58,27 +61,56 @@ class Results:
         return {"actions": self.actions, "average": self.average}
 
 
+class ActionErrors:
+    """Upstream's averaging: errors per sequence (mean over its frames), weighted by frames within an
+    action group, then averaged over groups. Add (prediction, ground truth) pairs, then results()."""
+
+    def __init__(self, metrics: tuple[str, ...] = tuple(METRICS)):
+        self.metrics = metrics
+        self.sums: dict[str, dict[str, float]] = {}
+
+    def add(self, group: str, predicted: np.ndarray, ground_truth: np.ndarray) -> None:
+        """(T, J, 3) root-relative prediction and ground truth in metres; the truth's root is zeroed here."""
+        gt = ground_truth.copy()
+        gt[:, 0] = 0
+        t = gt.shape[0]
+        acc = self.sums.setdefault(group, dict.fromkeys([*self.metrics, "frames"], 0.0))
+        for key in self.metrics:
+            acc[key] += t * METRICS[key](predicted, gt)
+        acc["frames"] += t
+
+    def results(self) -> Results:
+        results = Results()
+        for group, acc in self.sums.items():
+            frames = acc["frames"]
+            results.actions[group] = {k: acc[k] / frames * 1000 for k in self.metrics} | {"frames": int(frames)}
+        results.average = {k: float(np.mean([a[k] for a in results.actions.values()])) for k in self.metrics}
+        return results
+
+
 def evaluate(prep_dir: str | Path, results_dir: str | Path, progress=None) -> Results:
     """Score the predictions in `results_dir` against the ground truths of preprocess output `prep_dir`."""
     manifest = Manifest.read(prep_dir)
     deltas = read_deltas(prep_dir, manifest)
     files = find_predictions(results_dir, [e.name for e in manifest.entries])
     j = manifest.num_joints
-    sums: dict[str, dict[str, float]] = {}
+    errors = ActionErrors()
     entries = progress(manifest.entries) if progress else manifest.entries
     for e in entries:
         pred = read_array(files[e.name], (2, manifest.output_length, j, 3))
         pred = pred[:, :manifest.output_length - deltas[e.name]]
         pred = unflip_average(pred, manifest.joint_symmetry)
-        gt = read_array(Path(prep_dir) / GROUND_TRUTHS_DIR / f"{e.name}.bin", (e.frames, j, 3)).copy()
-        gt[:, 0] = 0
-        acc = sums.setdefault(e.group, dict.fromkeys([*METRICS, "frames"], 0.0))
-        for key, fn in METRICS.items():
-            acc[key] += e.frames * fn(pred, gt)
-        acc["frames"] += e.frames
-    results = Results()
-    for group, acc in sums.items():
-        frames = acc.pop("frames")
-        results.actions[group] = {k: v / frames * 1000 for k, v in acc.items()} | {"frames": int(frames)}
-    results.average = {k: float(np.mean([a[k] for a in results.actions.values()])) for k in METRICS}
-    return results
+        gt = read_array(Path(prep_dir) / GROUND_TRUTHS_DIR / f"{e.name}.bin", (e.frames, j, 3))
+        errors.add(e.group, pred, gt)
+    return errors.results()
+
+
+def evaluate_model(run: Runner, sequences: list[Sequence], receptive_field: int, causal: bool,
+                   keypoint_symmetry: Symmetry, joint_symmetry: Symmetry,
+                   metrics: tuple[str, ...] = tuple(METRICS)) -> Results:
+    """Score a model (`run`, see predict.py) on whole prepared sequences, as the four stages would."""
+    errors = ActionErrors(metrics)
+    for seq in sequences:
+        pred = predict_sequence(run, seq.poses_2d, receptive_field, causal, keypoint_symmetry, joint_symmetry)
+        errors.add(seq.group, pred, seq.poses_3d)
+    return errors.results()

@@ -10,54 +10,10 @@ Layouts, all computing the same function from the same weights:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 from torch import nn
 
-LAYOUTS = ("conv1d", "conv2d", "conv2d_w")
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Architecture of a TemporalModel; checkpoint.py reads it off a state dict."""
-
-    filter_widths: tuple[int, ...] = (3, 3, 3, 3, 3)  # odd widths; RF = product
-    channels: int = 1024            # width of every hidden layer
-    num_joints_in: int = 17         # 17 for Human3.6M
-    in_features: int = 2            # 2D keypoints
-    num_joints_out: int = 17
-    causal: bool = False            # causal models see only past frames
-    dropout: float = 0.25           # training only
-    layout: str = "conv1d"          # one of LAYOUTS
-
-    def __post_init__(self):
-        if self.layout not in LAYOUTS:
-            raise ValueError(f"layout {self.layout!r} is not one of {LAYOUTS}")
-        bad = [w for w in self.filter_widths if w < 1 or w % 2 == 0]
-        if bad or not self.filter_widths:
-            raise ValueError(f"filter widths must be odd and positive, got {self.filter_widths}")
-
-    @property
-    def receptive_field(self) -> int:
-        """Input frames that one output frame sees (243 for 3,3,3,3,3)."""
-        rf = 1
-        for w in self.filter_widths:
-            rf *= w
-        return rf
-
-    @property
-    def pad(self) -> int:
-        """(RF - 1) / 2: frames of context each side (for causal models, all on the past side)."""
-        return (self.receptive_field - 1) // 2
-
-    @property
-    def causal_shift(self) -> int:
-        """How far the output is shifted towards the past: pad for causal models, else 0."""
-        return self.pad if self.causal else 0
-
-    def replace(self, **changes) -> "ModelConfig":
-        return ModelConfig(**{**self.__dict__, **changes})
+from .architecture import LAYOUTS, ModelConfig, count_flops  # noqa: F401  (the model's facts live there)
 
 
 class TemporalModel(nn.Module):
@@ -73,9 +29,11 @@ class TemporalModel(nn.Module):
         self.drop = nn.Dropout(c.dropout)
         self.relu = nn.ReLU(inplace=True)
         self.pads, self.shifts = [], []   # per block: residual crop and causal shift, in frames
+        self.dilations = []               # per block: dilation of its wide conv
         layers_conv, layers_bn = [], []
         dilation = c.filter_widths[0]
         for width in c.filter_widths[1:]:
+            self.dilations.append(dilation)
             self.pads.append((width - 1) * dilation // 2)
             self.shifts.append(width // 2 * dilation if c.causal else 0)
             layers_conv.append(conv(c.channels, c.channels, width, dilation=dilation, bias=False))
@@ -111,6 +69,36 @@ class TemporalModel(nn.Module):
         x = x.reshape(n, x.shape[1], -1).permute(0, 2, 1)   # (N, T', 3 J_out)
         return x.reshape(n, -1, self.config.num_joints_out, 3)
 
+    def forward_single_frame(self, x: torch.Tensor, drop=None) -> torch.Tensor:
+        """(N, RF, J_in, 2) -> (N, 1, J_out, 3): the same function as forward(x), computed as upstream's
+        TemporalModelOptimized1f does (each conv strided by its width instead of dilated), so that only
+        the frames the single output needs are computed: training with one output frame per example.
+        Channels-last: every conv is one matmul of (N * frames / width, width * C_in) by the kernel, and
+        batch norm sees (N * frames, C). `drop` replaces the model's dropout (e.g. a faster sampler).
+        Conv1d layout only."""
+        c = self.config
+        assert c.layout == "conv1d", f"single-frame forward needs the conv1d layout, got {c.layout}"
+        n, t = x.shape[0], x.shape[1]
+        assert t == c.receptive_field, f"expected {c.receptive_field} input frames, got {t}"
+        drop = drop or self.drop
+
+        def strided_conv(h, weight, width):            # (N, T, C_in) -> (N, T / width, C_out)
+            kernel = weight.permute(0, 2, 1).reshape(weight.shape[0], -1)     # (C_out, width * C_in)
+            return h.reshape(n, h.shape[1] // width, -1) @ kernel.t()
+
+        def bn_relu_drop(h, bn):                        # batch norm over (N * T, C)
+            return drop(self.relu(bn(h.reshape(-1, h.shape[2])).reshape(h.shape)))
+
+        h = x.reshape(n, t, -1)                                                   # (N, RF, C_in)
+        h = bn_relu_drop(strided_conv(h, self.expand_conv.weight, c.filter_widths[0]), self.expand_bn)
+        for i, width in enumerate(c.filter_widths[1:]):                          # h: (N, T_i, C)
+            offset = (self.pads[i] + self.shifts[i]) // self.dilations[i]         # the residual's frame
+            res = h[:, offset::width]                                             # (N, T_i / width, C)
+            h = bn_relu_drop(strided_conv(h, self.layers_conv[2 * i].weight, width), self.layers_bn[2 * i])
+            h = res + bn_relu_drop(h @ self.layers_conv[2 * i + 1].weight[:, :, 0].t(), self.layers_bn[2 * i + 1])
+        h = nn.functional.linear(h, self.shrink.weight[:, :, 0], self.shrink.bias)   # (N, 1, 3 J_out)
+        return h.reshape(n, 1, c.num_joints_out, 3)
+
 
 def randomize_batchnorm(model: TemporalModel, seed: int = 0) -> TemporalModel:
     """Give every batch norm random, non-trivial statistics and scales (in place, seeded), so that a
@@ -137,19 +125,3 @@ def _layers(layout: str):
         return nn.Conv2d(c_in, c_out, kernel, dilation=dil, bias=bias)
 
     return conv2d, nn.BatchNorm2d
-
-
-def count_flops(config: ModelConfig, frames_in: int, batch: int = 1) -> int:
-    """Floating-point operations (2 per multiply-add) of the convolutions for `batch` inputs of
-    `frames_in` frames. Batch norm, ReLU and the residual adds are left out (< 0.1 %)."""
-    c = config
-    flops, t = 0, frames_in
-    t -= c.filter_widths[0] - 1
-    flops += 2 * t * c.channels * c.num_joints_in * c.in_features * c.filter_widths[0]
-    dilation = c.filter_widths[0]
-    for w in c.filter_widths[1:]:
-        t -= (w - 1) * dilation
-        flops += 2 * t * c.channels * c.channels * (w + 1)
-        dilation *= w
-    flops += 2 * t * c.channels * c.num_joints_out * 3
-    return batch * flops

@@ -25,13 +25,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from . import Vp3dError, checkpoint
 from .dataset import Sequence, load_dataset
-from .metrics import mpjpe
+from .evaluation import Results, evaluate_model
 from .model import ModelConfig, TemporalModel
-from .sequences import flip_augment, unflip_average
+from .predict import torch_runner
 from .skeleton import Symmetry, h36m_skeleton17, mirror
 
 
@@ -73,11 +72,13 @@ class TrainConfig:
             if not ok:
                 raise ValueError(message)
 
-    def model_config(self, num_joints_in: int = 17, num_joints_out: int = 17) -> ModelConfig:
+    def model_config(self, num_joints_in: int = 17, num_joints_out: int = 17,
+                     keypoint_symmetry: Symmetry | None = None) -> ModelConfig:
         """The architecture trained: always the Conv1d layout (checkpoint.save converts)."""
         return ModelConfig(filter_widths=tuple(self.filter_widths), channels=self.channels,
                            num_joints_in=num_joints_in, num_joints_out=num_joints_out,
-                           causal=self.causal, dropout=self.dropout, layout="conv1d")
+                           causal=self.causal, dropout=self.dropout, layout="conv1d",
+                           keypoint_symmetry=keypoint_symmetry and keypoint_symmetry.to_json())
 
 
 # ----------------------------------------------------------------------------------------- data
@@ -198,40 +199,6 @@ def set_bn_momentum(model: torch.nn.Module, momentum: float) -> None:
 
 # ---------------------------------------------------------------------------------------- model
 
-def forward_single_frame(model: TemporalModel, x: torch.Tensor,
-                         dropout_rng: np.random.Generator | None = None) -> torch.Tensor:
-    """(N, RF, J_in, 2) -> (N, 1, J_out, 3): the same function as model(x), computed as upstream's
-    TemporalModelOptimized1f does (each conv strided by its width instead of dilated), so that only
-    the frames the single output needs are computed. Channels-last: every conv is one matmul of
-    (N * frames / width, width * C_in) by the kernel, and batch norm sees (N * frames, C).
-
-    dropout_rng: on the CPU in training mode, dropout masks come from this numpy generator
-    (torch's CPU Bernoulli sampling would take a third of the step); None: the model's own dropout.
-    Conv1d layout only; train() uses it for chunk = 1."""
-    c = model.config
-    assert c.layout == "conv1d", f"single-frame training needs the conv1d layout, got {c.layout}"
-    n, t = x.shape[0], x.shape[1]
-    assert t == c.receptive_field, f"expected {c.receptive_field} input frames, got {t}"
-    fast_drop = dropout_rng is not None and model.training and c.dropout > 0 and x.device.type == "cpu"
-
-    def strided_conv(h, weight, width):            # (N, T, C_in) -> (N, T / width, C_out)
-        kernel = weight.permute(0, 2, 1).reshape(weight.shape[0], -1)     # (C_out, width * C_in)
-        return h.reshape(n, h.shape[1] // width, -1) @ kernel.t()
-
-    def bn_relu_drop(h, bn):                        # batch norm over (N * T, C)
-        h = model.relu(bn(h.reshape(-1, h.shape[2])).reshape(h.shape))
-        return h * _dropout_mask(h.shape, c.dropout, dropout_rng) if fast_drop else model.drop(h)
-
-    h = x.reshape(n, t, -1)                                                   # (N, RF, C_in)
-    h = bn_relu_drop(strided_conv(h, model.expand_conv.weight, c.filter_widths[0]), model.expand_bn)
-    for i, width in enumerate(c.filter_widths[1:]):                           # h: (N, T_i, C)
-        res = h[:, (width // 2 if c.causal else 0) + width // 2::width]       # (N, T_i / width, C)
-        h = bn_relu_drop(strided_conv(h, model.layers_conv[2 * i].weight, width), model.layers_bn[2 * i])
-        h = res + bn_relu_drop(h @ model.layers_conv[2 * i + 1].weight[:, :, 0].t(), model.layers_bn[2 * i + 1])
-    h = F.linear(h, model.shrink.weight[:, :, 0], model.shrink.bias)         # (N, 1, 3 J_out)
-    return h.reshape(n, 1, c.num_joints_out, 3)
-
-
 def _dropout_mask(shape: torch.Size, p: float, rng: np.random.Generator) -> torch.Tensor:
     """A float32 CPU tensor of `shape`: 0 with probability p (to 1/65536), else 1 / (1 - p)."""
     keep_from = -32768 + round(p * 65536)          # int16 draws >= keep_from are kept
@@ -247,34 +214,17 @@ def mpjpe_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vector_norm(predicted - target, dim=-1).mean()
 
 
-@torch.inference_mode()
-def evaluate(model: TemporalModel, sequences: list[Sequence], symmetry: tuple[Symmetry, Symmetry],
-             device: str | torch.device = "cpu") -> dict:
-    """MPJPE (protocol #1) in mm of `model` on whole test sequences, with upstream's flip
-    test-time augmentation and the ground truth's root zeroed: {'actions': group -> mm,
-    'average': action-wise mean (as vp3d_postprocess.py reports), 'frame_weighted': mm}."""
+def evaluate(model: TemporalModel, data: TrainingData, device: str | torch.device = "cpu") -> Results:
+    """MPJPE (protocol #1) of `model` on the test sequences, exactly as the four stages compute it
+    (flip test-time augmentation, action-wise average): evaluation.evaluate_model."""
     was_training = model.training
     model.eval()
-    c = model.config
-    sums: dict[str, list[float]] = {}
     try:
-        for seq in sequences:
-            padded = np.pad(seq.poses_2d, ((c.pad + c.causal_shift, c.pad - c.causal_shift), (0, 0), (0, 0)),
-                            mode="edge")
-            x = torch.from_numpy(flip_augment(padded, symmetry[0])).to(device)
-            pred = unflip_average(model(x).float().cpu().numpy(), symmetry[1])
-            gt = seq.poses_3d.copy()
-            gt[:, 0] = 0
-            t = gt.shape[0]
-            acc = sums.setdefault(seq.group, [0.0, 0])
-            acc[0] += t * mpjpe(pred, gt)
-            acc[1] += t
+        c = model.config
+        return evaluate_model(torch_runner(model, device), data.test, c.receptive_field, c.causal,
+                              data.keypoint_symmetry, data.joint_symmetry, metrics=("mpjpe",))
     finally:
         model.train(was_training)
-    actions = {g: 1000 * s / n for g, (s, n) in sums.items()}
-    return {"actions": actions,
-            "average": float(np.mean(list(actions.values()))) if actions else float("nan"),
-            "frame_weighted": 1000 * sum(s for s, _ in sums.values()) / max(1, sum(n for _, n in sums.values()))}
 
 
 # ------------------------------------------------------------------------------------- training
@@ -310,14 +260,17 @@ def train(config: TrainConfig, data: TrainingData, device: str = "cpu",
     torch.manual_seed(config.seed)
     random_state = np.random.RandomState(config.seed)
     j_in, j_out = data.train[0].poses_2d.shape[1], data.train[0].poses_3d.shape[1]
-    mc = config.model_config(j_in, j_out)
+    mc = config.model_config(j_in, j_out, data.keypoint_symmetry)
     model = TemporalModel(mc).to(device)
     batches = ChunkedBatches([s.poses_2d for s in data.train], [s.poses_3d for s in data.train],
                              config.chunk, mc.pad, mc.causal_shift, config.augment, data.symmetry,
                              random_state)
     chunks_per_batch = max(1, config.batch_size // config.chunk)
     dropout_rng = np.random.default_rng(config.seed)
-    forward = (lambda x: forward_single_frame(model, x, dropout_rng)) if config.chunk == 1 else model
+    drop = None    # on the CPU, dropout masks from numpy (torch's CPU Bernoulli sampling takes a third of a step)
+    if config.dropout > 0 and torch.device(device).type == "cpu":
+        drop = lambda h: h * _dropout_mask(h.shape, config.dropout, dropout_rng) if model.training else h
+    forward = (lambda x: model.forward_single_frame(x, drop)) if config.chunk == 1 else model
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, amsgrad=True)
     history: list[EpochLog] = []
     started = time.monotonic()
@@ -343,7 +296,7 @@ def train(config: TrainConfig, data: TrainingData, device: str = "cpu",
             optimizer.step()
             loss_sum += loss.item() * y.shape[0] * y.shape[1]
             frames += y.shape[0] * y.shape[1]
-        val = evaluate(model, data.test, data.symmetry, device)["average"] \
+        val = evaluate(model, data, device).average["mpjpe"] \
             if config.validate and data.test else None
         record = EpochLog(epoch + 1, lr, momentum, 1000 * loss_sum / frames, val, time.monotonic() - t0)
         history.append(record)

@@ -1,27 +1,30 @@
 #!/usr/bin/env python3
 """Stage 3 anywhere: ais_bench-compatible inference with ONNX Runtime, OpenVINO, PyTorch or ais_bench itself.
 
-    python vp3d_infer.py --model vp3d/vp3d.onnx --input vp3d/prep_dataset/inputs/ --output vp3d/infer_results/
-    python vp3d_infer.py --model vp3d/vp3d.onnx --loop 20                      # pure inference, random input
-    python vp3d_infer.py --model vp3d/vp3d.onnx --backend openvino --precision bf16 --loop 20
-    python vp3d_infer.py --model vp3d/model_best.bin --loop 5 --length 6115      # PyTorch eager baseline
-    python vp3d_infer.py --model vp3d/vp3d_seq6115.om --input ... --output ...   # runs ais_bench on the NPU
+    python vp3d_infer.py --model vp3d_work/vp3d.onnx --input vp3d_work/prep_dataset/inputs/ --output vp3d_work/infer_results/
+    python vp3d_infer.py --model vp3d_work/vp3d.onnx --loop 20                        # pure inference, random input
+    python vp3d_infer.py --model vp3d_work/vp3d.onnx --backend openvino --precision bf16 --loop 20
+    python vp3d_infer.py --model vp3d_work/model_best.bin --loop 5 --length 6115      # PyTorch eager baseline
+    python vp3d_infer.py --model vp3d_L2048.onnx --model vp3d_L6115.onnx --input ...  # buckets: one model per length
+    python vp3d_infer.py --model vp3d_work/vp3d_seq6115.om --input ... --output ...   # runs ais_bench on the NPU
 """
 import sys
 
 from tqdm import tqdm
 
 from vp3d import cli
-from vp3d.infer import OUTFMT_EXT, infer_directory, infer_random, summary_lines
-from vp3d.runtime import (BACKENDS, DEVICES, PRECISIONS, ais_bench_command, open_session, require_ais_bench,
-                          resolve_backend, resolve_device, run_ais_bench)
-
-DEFAULT_LENGTH = 6115   # random-input frames for a checkpoint (= preprocess --max-length)
+from vp3d.ais_bench import ais_bench_command, require_ais_bench, run_ais_bench
+from vp3d.backends import BACKENDS, PRECISIONS, REGISTRY, check_precision, open_session, resolve_backend
+from vp3d.devices import DEVICES
+from vp3d.infer import OUTFMT_EXT, find_manifest, infer_directory, infer_random, summary_lines
+from vp3d.sequences import DEFAULT_LENGTH
 
 
 def build_parser():
     p = cli.parser(__doc__.splitlines()[0])
-    p.add_argument("--model", required=True, help="ONNX model (.onnx), OpenVINO IR (.xml), checkpoint (.bin/.pth/.pt) or Ascend .om")
+    p.add_argument("--model", required=True, action="append",
+                   help="ONNX model (.onnx), OpenVINO IR (.xml), checkpoint (.bin/.pth/.pt) or Ascend .om; "
+                        "repeat for buckets (one static model per input length)")
     p.add_argument("--input", default=None, help="directory of input .bin files (default: random data of the model's input shape)")
     p.add_argument("--output", default=None, help="directory under which results go (default: write nothing)")
     p.add_argument("--output_dirname", default=None, help="subdirectory name (default: start time, %%Y_%%m_%%d-%%H_%%M_%%S)")
@@ -33,10 +36,13 @@ def build_parser():
                    help="inference engine; auto: onnxruntime for .onnx, openvino for .xml, torch for checkpoints, ais_bench for .om")
     p.add_argument("--device", choices=DEVICES, default="auto",
                    help="auto: a GPU if onnxruntime-gpu (or CUDA torch) sees one, the NPU for ais_bench, else the CPU")
-    p.add_argument("--precision", choices=PRECISIONS, default="f32", help="bf16: openvino on CPUs with bf16 (AVX512-BF16/AMX)")
+    p.add_argument("--precision", choices=PRECISIONS, default="f32",
+                   help="bf16: openvino on CPUs with bf16 (AVX512-BF16/AMX), or torch (autocast); fp16: torch on cuda")
     p.add_argument("--threads", type=cli.positive_int, default=None, help="CPU threads (default: physical cores)")
     p.add_argument("--length", type=cli.positive_int, default=None,
                    help=f"input frames L for a checkpoint (torch): default from the --input files, else {DEFAULT_LENGTH}")
+    p.add_argument("--causal", action="store_true",
+                   help="the checkpoint is causal (torch backend; default: what the checkpoint or the inputs' manifest says)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random input")
     p.add_argument("--force", action="store_true", help="overwrite the outputs in an existing output directory")
     p.add_argument("--resume", action="store_true",
@@ -58,38 +64,47 @@ def main(argv=None) -> int:
     if args.resume and not (args.input and args.output_dirname):
         parser.error("--resume needs --input and the --output_dirname of the run to finish")
     try:
-        backend = resolve_backend(args.model, args.backend)
+        backends = {resolve_backend(m, args.backend) for m in args.model}
+        if len(backends) > 1:
+            raise cli.Vp3dError(f"the --model files need different backends ({', '.join(sorted(backends))}); "
+                                f"give models of one kind")
+        backend = backends.pop()
+        check_precision(backend, args.precision)
     except cli.Vp3dError as e:
         parser.error(str(e))
-    if args.precision != "f32" and backend != "openvino":
-        parser.error(f"--precision {args.precision} needs --backend openvino ({backend} runs f32)")
+    if len(args.model) > 1 and not args.input:
+        parser.error("several --model files (buckets) need --input: each input runs on the model of its length")
     if backend == "ais_bench" and (args.force or args.resume):
         parser.error("--force and --resume do not apply to ais_bench: it always writes a new directory")
-    if backend == "ais_bench" and (args.threads or args.length):
-        parser.error("--threads and --length do not apply to ais_bench: the .om fixes its own shape")
+    if backend == "ais_bench" and (args.threads or args.length or len(args.model) > 1):
+        parser.error("--threads, --length and several --model do not apply to ais_bench: the .om fixes its own shape")
+    if args.causal and backend != "torch":
+        parser.error("--causal is for checkpoints (torch backend): exported models record it themselves")
 
     def body(a):
         if backend == "ais_bench":
-            require_ais_bench(a.model)
-            resolve_device(a.device, backend)
-            return run_ais_bench(ais_bench_command(a.model, a.input, a.output, a.output_dirname, a.outfmt,
+            require_ais_bench(a.model[0])
+            REGISTRY[backend].resolve_device(a.device)
+            return run_ais_bench(ais_bench_command(a.model[0], a.input, a.output, a.output_dirname, a.outfmt,
                                                    a.loop, a.warmup_count, a.batchsize))
+        found = find_manifest(a.input) if a.input else None
+        causal = True if a.causal else (found[1].causal if found and backend == "torch" else None)
         length = a.length or (None if a.input else DEFAULT_LENGTH)   # None: each input file's own
-        session = open_session(a.model, backend, a.threads, a.device, a.precision,
-                               length if backend == "torch" else None)
-        if a.length and session.input_shape[1] not in (None, a.length):
-            raise cli.Vp3dError(f"{a.model}: the model takes L = {session.input_shape[1]} frames, not --length {a.length}")
-        print(f"[INFO] {session.describe()}")
+        sessions = [open_session(m, backend, a.threads, a.device, a.precision, length, causal) for m in a.model]
+        for m, s in zip(a.model, sessions):
+            if a.length and s.length not in (None, a.length):
+                raise cli.Vp3dError(f"{m}: the model takes L = {s.length} frames, not --length {a.length}")
+            print(f"[INFO] {s.describe()}")
         if a.input:
-            out_dir, summary = infer_directory(session, a.input, a.output, a.output_dirname, a.outfmt, a.loop,
+            out_dir, summary = infer_directory(sessions, a.input, a.output, a.output_dirname, a.outfmt, a.loop,
                                                a.warmup_count, lambda it: tqdm(it, desc="infer", unit="file", disable=None),
-                                               a.force, a.resume)
+                                               a.force, a.resume, model=a.model if len(a.model) > 1 else a.model[0])
             if summary.get("skipped"):
                 print(f"[INFO] skipped {summary['skipped']} inputs whose outputs in {out_dir} are complete")
             if "compute_time" not in summary:
                 return 0
         else:
-            out_dir, summary = infer_random(session, a.loop, a.warmup_count, a.output, a.output_dirname, a.outfmt,
+            out_dir, summary = infer_random(sessions[0], a.loop, a.warmup_count, a.output, a.output_dirname, a.outfmt,
                                             a.length or DEFAULT_LENGTH, a.seed, a.force)
         print("\n".join(summary_lines(summary, a.batchsize)))
         if out_dir is not None:

@@ -1,14 +1,19 @@
 #!/usr/bin/env python3
-"""Stage 1: Human3.6M test set -> fixed-length model inputs (.bin), ground truths, deltas, manifest.
+"""Stage 1: Human3.6M test set -> model inputs (.bin), ground truths, deltas, manifest.
 
-    python vp3d_preprocess.py -d vp3d/Human3.6M/ -s vp3d/prep_dataset/
+    python vp3d_preprocess.py -d vp3d_work/Human3.6M/ -s vp3d_work/prep_dataset/                    # fixed L = 6115
+    python vp3d_preprocess.py -d vp3d_work/Human3.6M/ -s vp3d_work/prep_own/ --max-length 0         # own lengths
+    python vp3d_preprocess.py -d vp3d_work/Human3.6M/ -s vp3d_work/prep_buckets/ --max-length 2048,4096,6115
 """
 import sys
 
 from tqdm import tqdm
 
 from vp3d import cli
+from vp3d.architecture import ModelConfig
+from vp3d.dataset import DEFAULT_KEYPOINTS
 from vp3d.preprocess import preprocess
+from vp3d.sequences import DEFAULT_LENGTH
 
 
 def build_parser():
@@ -16,9 +21,13 @@ def build_parser():
     p.add_argument("-d", "--dataset", required=True, help="directory holding data_3d_h36m.npz and data_2d_h36m_<keypoints>.npz")
     p.add_argument("-s", "--save", required=True, help="output directory")
     p.add_argument("--subjects-test", type=cli.subjects, default="S9,S11", help="test subjects")
-    p.add_argument("-k", "--keypoints", default="cpn_ft_h36m_dbb", help="2D detections name")
-    p.add_argument("-arc", "--architecture", type=cli.widths, default="3,3,3,3,3", help="filter widths of the model")
-    p.add_argument("--max-length", type=cli.positive_int, default=6115, help="frames per input file (L)")
+    p.add_argument("-k", "--keypoints", default=DEFAULT_KEYPOINTS, help="2D detections name")
+    p.add_argument("-arc", "--architecture", type=cli.widths, default=ModelConfig().widths_text,
+                   help="filter widths of the model")
+    p.add_argument("--max-length", type=cli.lengths, default=str(DEFAULT_LENGTH),
+                   help="frames per input file L: one length for all (one static model), several like 2048,4096,6115 "
+                        "(buckets: each sequence gets the smallest that fits; one static model each), or 0 (every "
+                        "sequence at its own length: for a model exported with --dynamic; no padding computed)")
     p.add_argument("--downsample", type=cli.positive_int, default=1, help="keep every n-th frame")
     p.add_argument("--causal", action="store_true", help="the model is causal (sees only past frames)")
     p.add_argument("--force", action="store_true", help="replace the contents of a non-empty output directory")
@@ -32,7 +41,10 @@ def main(argv=None) -> int:
         m = preprocess(a.dataset, a.save, a.subjects_test, a.keypoints, a.architecture, a.max_length,
                        a.downsample, a.causal, a.force, progress=lambda it: tqdm(it, desc="preprocess", unit="file", disable=None))
         frames = sum(e.frames for e in m.entries)
-        print(f"wrote {len(m.entries)} inputs of 2x{m.length}x{m.num_joints}x2 ({frames} frames, "
+        computed = sum(e.length for e in m.entries)
+        shapes = (f"2xLx{m.num_joints}x2, L = T + {m.receptive_field - 1} (own length)" if not m.lengths else
+                  f"2x{'|'.join(map(str, m.lengths))}x{m.num_joints}x2")
+        print(f"wrote {len(m.entries)} inputs of {shapes} ({frames} frames, {computed} input frames; "
               f"receptive field {m.receptive_field}) to {a.save}")
     return cli.run(body, args)
 

@@ -1,49 +1,80 @@
 #!/usr/bin/env python3
 """Stage 2: export a VideoPose3D checkpoint (upstream or Ascend layout) to ONNX and check it.
 
-    python vp3d_pth2onnx.py -m vp3d/model_best.bin -o vp3d/vp3d.onnx
+    python vp3d_pth2onnx.py -m vp3d_work/model_best.bin -o vp3d_work/vp3d.onnx                  # L = 6115
+    python vp3d_pth2onnx.py -m vp3d_work/model_best.bin -o vp3d_work/vp3d_dyn.onnx --dynamic    # any length
+    python vp3d_pth2onnx.py -m vp3d_work/model_best.bin -o vp3d_work/vp3d.onnx --length 2048,4096,6115  # buckets
 """
 import sys
+from pathlib import Path
 
 from vp3d import checkpoint, cli
-from vp3d.export import atc_command, check_onnx, export_onnx, max_abs_difference
+from vp3d.export import DEFAULT_LAYOUT, atc_command, check_onnx, export_onnx, max_abs_difference
 from vp3d.model import LAYOUTS
+from vp3d.sequences import DEFAULT_LENGTH
 
 
 def build_parser():
     p = cli.parser(__doc__.splitlines()[0])
-    p.add_argument("-m", "--model", required=True, help="checkpoint (.bin) saved by upstream run.py or the Ascend recipe")
-    p.add_argument("-o", "--onnx", required=True, help="ONNX file to write")
-    p.add_argument("--length", type=cli.positive_int, default=6115, help="input frames L (= preprocess --max-length)")
+    p.add_argument("-m", "--model", required=True, help="checkpoint (.bin) saved by upstream run.py, the Ascend recipe or vp3d_train.py")
+    p.add_argument("-o", "--onnx", required=True, help="ONNX file to write (with several --length: NAME_L<length>.onnx each)")
+    p.add_argument("--length", type=cli.lengths, default=None,
+                   help=f"input frames L (= preprocess --max-length; default {DEFAULT_LENGTH}); several, like 2048,4096,6115: "
+                        f"one static model per bucket")
+    p.add_argument("--dynamic", action="store_true",
+                   help="a dynamic time axis: one model for inputs of any length (preprocess --max-length 0)")
     p.add_argument("--opset", type=cli.positive_int, default=11, help="ONNX opset")
-    p.add_argument("--layout", choices=LAYOUTS, default="conv2d_w",
+    p.add_argument("--layout", choices=LAYOUTS, default=DEFAULT_LAYOUT,
                    help="weight layout of the exported graph: conv2d_w (1xk kernels, time on W) runs fastest in "
-                        "ONNX Runtime on CPU; conv2d (kx1, time on H) is the seed's Ascend layout; conv1d is upstream's. "
-                        "The model's input stays 2xLx17x2 in all three, so the ATC command is the same "
-                        "(see benchmarks/README.md)")
-    p.add_argument("--causal", action="store_true", help="the checkpoint is a causal model")
+                        "ONNX Runtime on CPU; conv2d (kx1, time on H) is the Ascend recipe's layout; conv1d is upstream's. "
+                        "The model's input stays 2xLx17x2 in all three, so the ATC command is the same")
+    p.add_argument("--causal", action="store_true",
+                   help="the checkpoint is a causal model (upstream checkpoints cannot tell; vp3d's record it)")
     p.add_argument("--soc-version", default="Ascend${chip_name}", help="chip for the printed ATC command, e.g. Ascend310P3")
     return p
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.dynamic and args.length is not None:
+        parser.error("--dynamic and --length exclude each other: a dynamic model takes any length")
+    if args.length == []:
+        parser.error("--length 0: use --dynamic for a model that takes every sequence at its own length")
+    lengths = [None] if args.dynamic else (args.length or [DEFAULT_LENGTH])
 
     def body(a):
-        model = checkpoint.load(a.model, layout=a.layout, causal=a.causal)
+        model = checkpoint.load(a.model, layout=a.layout, causal=True if a.causal else None)
         c = model.config
-        if a.length < c.receptive_field:
-            raise cli.Vp3dError(f"--length {a.length} is shorter than the model's receptive field {c.receptive_field}")
-        export_onnx(model, a.onnx, a.length, a.opset)
-        in_shape, out_shape = check_onnx(a.onnx)
-        diff = max_abs_difference(a.onnx, model, a.length)
-        print(f"model: filter widths {','.join(map(str, c.filter_widths))}, {c.channels} channels, "
-              f"receptive field {c.receptive_field}, layout {a.layout}{', causal' if c.causal else ''}")
-        print(f"wrote {a.onnx}: input 2d_poses {'x'.join(map(str, in_shape))}, "
-              f"output 3d_preds {'x'.join(map(str, out_shape))} (opset {a.opset}; onnx.checker passed)")
-        print(f"ONNX Runtime vs PyTorch on random input: max abs difference {diff:.3g} m")
-        print("convert for Ascend with:\n  " + atc_command(a.onnx, in_shape, a.soc_version))
+        if lengths[0] is not None and lengths[0] < c.receptive_field:
+            raise cli.Vp3dError(f"--length {lengths[0]} is shorter than the model's receptive field {c.receptive_field}")
+        print(f"model: filter widths {c.widths_text}, {c.channels} channels, receptive field {c.receptive_field}, "
+              f"layout {a.layout}{', causal' if c.causal else ''}")
+        paths = [Path(a.onnx)] if len(lengths) == 1 else [bucket_path(a.onnx, n) for n in lengths]
+        for path, length in zip(paths, lengths):
+            export_onnx(model, path, length, a.opset)
+            in_shape, out_shape = check_onnx(path)
+            shape = lambda dims, unknown: "x".join(unknown if d is None else str(d) for d in dims)
+            print(f"wrote {path}: input 2d_poses {shape(in_shape, 'L')}, output 3d_preds "
+                  f"{shape(out_shape, f'(L-{c.receptive_field - 1})')} "
+                  f"(opset {a.opset}; onnx.checker passed)")
+            checks = [length] if length else [c.receptive_field, 3 * c.receptive_field + 17]
+            diff = max(max_abs_difference(path, model, n) for n in checks)
+            print(f"ONNX Runtime vs PyTorch on random input of {' and '.join(map(str, checks))} frames: "
+                  f"max abs difference {diff:.3g} m")
+        if lengths[0] is None:
+            print("ATC needs fixed shapes: export with --length L (or buckets, --length L1,L2,...) for an Ascend NPU")
+            return
+        print("convert for Ascend with (one .om per input length):")
+        for path, length in zip(paths, lengths):
+            print("  " + atc_command(path, (2, length, c.num_joints_in, c.in_features), a.soc_version))
     return cli.run(body, args)
+
+
+def bucket_path(path: str, length: int) -> Path:
+    """vp3d.onnx -> vp3d_L2048.onnx: the model of one bucket."""
+    p = Path(path)
+    return p.with_name(f"{p.stem}_L{length}{p.suffix}")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from tqdm import tqdm  # noqa: E402
 
 from vp3d import cli  # noqa: E402
 from vp3d.model import LAYOUTS  # noqa: E402
-from vp3d.runtime import physical_cores, resolve_device  # noqa: E402
+from vp3d.devices import physical_cores, resolve_torch_device  # noqa: E402
 from vp3d.train import TrainConfig, load_training_data, train  # noqa: E402
 
 
@@ -83,7 +83,7 @@ def main(argv=None) -> int:
         parser.error(str(e))
 
     def body(a):
-        device = resolve_device(a.device, "torch")
+        device = resolve_torch_device(a.device)
         if device == "cpu":
             torch.set_num_threads(a.threads or physical_cores())
         data = load_training_data(a.dataset, a.keypoints, a.subjects_train, a.subjects_test, a.downsample)

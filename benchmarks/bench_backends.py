@@ -30,7 +30,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import vp3d_pth2onnx  # noqa: E402
-from vp3d import checkpoint, cli, runtime  # noqa: E402
+from vp3d import backends, checkpoint, cli, devices  # noqa: E402
 from vp3d.export import export_onnx  # noqa: E402
 from vp3d.fileio import atomic_path, write_json  # noqa: E402
 from vp3d.infer import random_input, time_runs  # noqa: E402
@@ -82,7 +82,7 @@ class Sgemm:
 
 def machine() -> dict:
     info = {"python": platform.python_version(), "platform": platform.platform(),
-            "physical_cores": runtime.physical_cores(), "logical_cpus": os.cpu_count()}
+            "physical_cores": devices.physical_cores(), "logical_cpus": os.cpu_count()}
     try:
         text = Path("/proc/cpuinfo").read_text()
         info["cpu"] = next(l.split(":", 1)[1].strip() for l in text.splitlines() if l.startswith("model name"))
@@ -110,7 +110,7 @@ def plan(engines: list[str], layouts: list[str]) -> list[dict]:
     for layout in layouts:
         if "onnxruntime" in engines:
             rows.append(dict(label="ONNX Runtime", engine="onnxruntime", device="cpu", precision="f32", layout=layout))
-            for dev in runtime.onnxruntime_gpu_devices():
+            for dev in [d for d in devices.onnxruntime_devices() if d != "cpu"]:
                 rows.append(dict(label=f"ONNX Runtime {dev}", engine="onnxruntime", device=dev, precision="f32", layout=layout))
         if "openvino" in engines:
             rows.append(dict(label="OpenVINO", engine="openvino", device="cpu", precision="f32", layout=layout))
@@ -127,12 +127,12 @@ def open_row(row: dict, model_path: Path, args):
         except ImportError:
             return "openvino is not installed"
         if row["precision"] == "bf16":
-            ok, caps = runtime.openvino_bf16_supported()
+            ok, caps = backends.openvino_bf16_supported()
             if not ok:
                 return f"this CPU has no bf16 (OpenVINO CPU capabilities: {caps})"
     with warnings.catch_warnings():
         warnings.simplefilter("error")   # a silent precision fallback would mislabel the row
-        return runtime.open_session(model_path, row["engine"], args.threads, row["device"], row["precision"],
+        return backends.open_session(model_path, row["engine"], args.threads, row["device"], row["precision"],
                                     length=args.length if row["engine"] == "torch" else None)
 
 
@@ -190,7 +190,7 @@ def main(argv=None) -> int:
         parser.error(f"--length {args.length} is shorter than the receptive field {config.receptive_field}")
 
     def body(a):
-        threads = a.threads or runtime.physical_cores()
+        threads = a.threads or devices.physical_cores()
         flops = count_flops(config, a.length, batch=2)
         result = {"date": datetime.now().isoformat(timespec="seconds"), "machine": machine(),
                   "model": {"filter_widths": list(config.filter_widths), "channels": config.channels,

@@ -54,17 +54,16 @@ def main(argv=None) -> int:
     try:
         (pos3d, pos2d), t_gen = timed(lambda: generate(subjects=("S9", "S11"), lengths="real", seed=0))
         save_dataset(work / "data", pos3d, pos2d)
-        manifest, t_pre = timed(lambda: preprocess(work / "data", work / "prep", ["S9", "S11"], max_length=a.length, force=True))
+        manifest, t_pre = timed(lambda: preprocess(work / "data", work / "prep", ["S9", "S11"], lengths=[a.length], force=True))
         frames = sum(e.frames for e in manifest.entries)
 
         rng = np.random.default_rng(0)
-        out_len = manifest.output_length
         res = work / "results" / "2022_09_25-07_41_01"
         for e in manifest.entries:
             gt = read_array(work / "prep" / "ground_truths" / f"{e.name}.bin", (e.frames, 17, 3)).copy()
             gt[:, 0] = 0
             pred = gt + rng.normal(0, 0.03, gt.shape).astype(np.float32)
-            pred = np.pad(pred, ((0, out_len - e.frames), (0, 0), (0, 0)), mode="edge")
+            pred = np.pad(pred, ((0, manifest.output_length(e) - e.frames), (0, 0), (0, 0)), mode="edge")
             write_array(res / f"{e.name}_0.bin", flip_augment(pred, manifest.joint_symmetry))
         results, t_post = timed(lambda: evaluate(work / "prep", res))
 

@@ -25,7 +25,7 @@ def torch_predictions(model, prep, out_dir, fmt="BIN"):
     """What ais_bench would write, computed with the PyTorch model directly."""
     m = Manifest.read(prep)
     for e in m.entries:
-        x = read_array(prep / "inputs" / f"{e.name}.bin", (2, m.length, 17, 2))
+        x = read_array(prep / "inputs" / f"{e.name}.bin", m.input_shape(e))
         with torch.inference_mode():
             y = model(torch.from_numpy(x)).numpy()
         write_array(out_dir / f"{e.name}_0.{fmt.lower()}", y, fmt)
@@ -41,7 +41,7 @@ def prep(tiny_dataset, tmp_path_factory):
 
 def test_preprocess_outputs(prep):
     m = Manifest.read(prep)
-    assert len(m.entries) == 32 and m.length == 120 and m.receptive_field == 27
+    assert len(m.entries) == 32 and m.lengths == [120] and all(e.length == 120 for e in m.entries) and m.receptive_field == 27
     assert [e.name for e in m.entries[:2]] == ["001_Directions", "002_Directions"]
     deltas = json.loads((prep / "delta_dict_padding.json").read_text())
     for e in m.entries:
@@ -93,8 +93,8 @@ def test_padding_invariance(tiny_dataset, tiny_checkpoints, tmp_path):
             assert r2.actions[action][metric] == pytest.approx(value, abs=1e-4)
     m1, m2 = Manifest.read(p1), Manifest.read(p2)
     e = m1.entries[5]
-    a = read_array(tmp_path / "res120" / f"{e.name}_0.bin", (2, m1.output_length, 17, 3))[:, :e.frames]
-    b = read_array(tmp_path / "res257" / f"{e.name}_0.bin", (2, m2.output_length, 17, 3))[:, :e.frames]
+    a = read_array(tmp_path / "res120" / f"{e.name}_0.bin", (2, m1.output_length(e), 17, 3))[:, :e.frames]
+    b = read_array(tmp_path / "res257" / f"{e.name}_0.bin", (2, m2.output_length(m2.entries[5]), 17, 3))[:, :e.frames]
     np.testing.assert_allclose(a, b, atol=1e-5)
 
 
@@ -145,7 +145,7 @@ def test_missing_and_truncated_predictions(prep, tiny_checkpoints, tmp_path, cap
     assert "1 predictions missing, e.g. '001_Directions_0.bin'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv", [["-arc", "3,2"], ["--max-length", "0"], ["--max-length", "x"]])
+@pytest.mark.parametrize("argv", [["-arc", "3,2"], ["--max-length", "-5"], ["--max-length", "2048,0"], ["--max-length", "x"]])
 def test_bad_flags_exit_2(argv, tmp_path):
     with pytest.raises(SystemExit) as e:
         vp3d_preprocess.main(["-d", str(tmp_path), "-s", str(tmp_path / "o"), *argv])

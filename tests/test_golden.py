@@ -60,7 +60,7 @@ def test_raw_model_outputs_match_upstream(golden_prep):
         firsts.setdefault(e.group, e)
     assert set(firsts) == set(expected.files)
     for group, e in firsts.items():
-        x = read_array(golden_prep / "inputs" / f"{e.name}.bin", (2, manifest.length, 17, 2))
+        x = read_array(golden_prep / "inputs" / f"{e.name}.bin", manifest.input_shape(e))
         with torch.inference_mode():
             y = model(torch.from_numpy(x)).numpy()[:, :e.frames]
         np.testing.assert_allclose(y, expected[group], atol=2e-5, err_msg=group)

@@ -225,7 +225,7 @@ def test_validation_matches_the_evaluation_pipeline(train_dir, data, tmp_path):
     _, history = train(small_config(epochs=1), data, output=ckpt)
     model = checkpoint.load(ckpt)
     length = max(s.poses_2d.shape[0] for s in data.test) + model.receptive_field - 1
-    manifest = preprocess(train_dir, tmp_path / "prep", ["S9", "S11"], filter_widths=(3, 3), max_length=length)
+    manifest = preprocess(train_dir, tmp_path / "prep", ["S9", "S11"], filter_widths=(3, 3), lengths=[length])
     (tmp_path / "results").mkdir()
     with torch.inference_mode():
         for e in manifest.entries:

@@ -29,6 +29,20 @@ def positive_int(text: str) -> int:
     return value
 
 
+def lengths(text: str) -> list[int]:
+    """argparse type for --max-length: '6115' (one fixed length), '2048,4096,6115' (buckets) or '0'
+    (every sequence at its own length) -> [6115], [2048, 4096, 6115], []."""
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a length like 6115, lengths like 2048,6115, or 0, got {text!r}")
+    if values == [0]:
+        return []
+    if any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"lengths must be positive (or a single 0 for own lengths), got {text!r}")
+    return sorted(set(values))
+
+
 def subjects(text: str) -> list[str]:
     values = [s.strip() for s in text.split(",") if s.strip()]
     if not values:

@@ -9,6 +9,8 @@ is refused before anything in it runs.
 """
 from __future__ import annotations
 
+import csv
+import functools
 import io
 import pickle
 import zipfile
@@ -30,6 +32,18 @@ _SAFE_GLOBALS = {
 
 
 NUM_KEYPOINTS = 17   # Human3.6M's 17-joint layout, which the model and the evaluation use
+DEFAULT_KEYPOINTS = "cpn_ft_h36m_dbb"   # upstream's CPN detections fine-tuned on Human3.6M: the table's input
+TEST_LENGTHS_FILE = Path(__file__).with_name("data") / "h36m_test_lengths.tsv"
+
+
+@functools.lru_cache(maxsize=None)
+def h36m_test_lengths() -> dict[str, dict[str, int]]:
+    """The real Human3.6M test sequences: subject -> take name -> frames (50 fps), from the packaged tsv."""
+    out: dict[str, dict[str, int]] = {}
+    with open(TEST_LENGTHS_FILE, newline="") as f:
+        for row in csv.DictReader(f, delimiter="\t"):
+            out.setdefault(row["subject"], {})[row["action"]] = int(row["frames"])
+    return out
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -198,7 +212,7 @@ class Dataset:
         return prepare_sequences(self.positions_3d, self.positions_2d, list(subjects), downsample, self.path_2d)
 
 
-def load_dataset(dataset_dir: str | Path, keypoints: str = "cpn_ft_h36m_dbb") -> Dataset:
+def load_dataset(dataset_dir: str | Path, keypoints: str = DEFAULT_KEYPOINTS) -> Dataset:
     """Load data_3d_h36m.npz and data_2d_h36m_<keypoints>.npz from `dataset_dir`."""
     d = Path(dataset_dir)
     if not d.is_dir():

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from . import Vp3dError
-from .fileio import read_array
+from .fileio import read_array, read_json
 from .dataset import Sequence
 from .metrics import mpjpe, mpjve, n_mpjpe, p_mpjpe
 from .predict import Runner, predict_sequence
-from .sequences import GROUND_TRUTHS_DIR, Manifest, read_deltas, unflip_average
+from .sequences import GROUND_TRUTHS_DIR, Entry, Manifest, read_deltas, unflip_average
 from .skeleton import Symmetry
 
 METRICS = {"mpjpe": mpjpe, "p_mpjpe": p_mpjpe, "n_mpjpe": n_mpjpe, "mpjve": mpjve}
@@ -88,19 +88,59 @@ class ActionErrors:
         return results
 
 
+def check_summary(prep_dir: str | Path, results_dir: Path, manifest: Manifest) -> None:
+    """Where vp3d_infer.py left its summary beside the results, refuse a model that does not fit the
+    inputs (receptive field, causality), naming both sides. ais_bench's summaries hold no facts."""
+    path = results_dir.parent / f"{results_dir.name}_summary.json"
+    if not path.is_file():
+        return
+    summary = read_json(path, "vp3d_infer.py's summary")
+    rf, causal = summary.get("receptive_field"), summary.get("causal")
+    model = summary.get("model", "the model")
+    if rf is not None and rf != manifest.receptive_field:
+        raise Vp3dError(f"{results_dir}: predictions of {model} (receptive field {rf}), but the inputs in {prep_dir} "
+                        f"were prepared for receptive field {manifest.receptive_field}")
+    if causal is not None and causal != manifest.causal:
+        kind = lambda c: "a causal" if c else "a non-causal"
+        raise Vp3dError(f"{results_dir}: predictions of {kind(causal)} model ({model}), but the inputs in {prep_dir} "
+                        f"were prepared for {kind(manifest.causal)} one")
+
+
+def read_prediction(path: Path, manifest: Manifest, entry: Entry, prep_dir: str | Path) -> np.ndarray:
+    """(2, L - RF + 1, J, 3) metres for `entry`; a size that does not fit says which receptive field
+    would explain it; non-finite values name the sequence and frame."""
+    shape = (2, manifest.output_length(entry), manifest.num_joints, 3)
+    try:
+        pred = read_array(path, shape)
+    except Vp3dError:
+        frames = path.stat().st_size // (4 * 2 * manifest.num_joints * 3) if path.suffix == ".bin" else None
+        if frames and path.stat().st_size == frames * 4 * 2 * manifest.num_joints * 3:
+            rf = entry.length - frames + 1
+            raise Vp3dError(f"{path}: holds 2x{frames}x{manifest.num_joints}x3 predictions, but an input of "
+                            f"{entry.length} frames gives 2x{shape[1]}x{manifest.num_joints}x3 with the receptive field "
+                            f"{manifest.receptive_field} the inputs in {prep_dir} were prepared for: the model's "
+                            f"receptive field is {rf} — re-run vp3d_preprocess.py with the model's -arc") from None
+        raise
+    bad = ~np.isfinite(pred)
+    if bad.any():
+        frame = int(np.argwhere(bad)[0, 1])
+        raise Vp3dError(f"{path}: non-finite prediction for {entry.subject} '{entry.action}' camera {entry.camera}, "
+                        f"first at frame {frame}")
+    return pred
+
+
 def evaluate(prep_dir: str | Path, results_dir: str | Path, progress=None) -> Results:
     """Score the predictions in `results_dir` against the ground truths of preprocess output `prep_dir`."""
     manifest = Manifest.read(prep_dir)
-    deltas = read_deltas(prep_dir, manifest)
+    read_deltas(prep_dir, manifest)                       # checked: the Ascend recipe's file must agree
     files = find_predictions(results_dir, [e.name for e in manifest.entries])
-    j = manifest.num_joints
+    check_summary(prep_dir, next(iter(files.values())).parent, manifest)
     errors = ActionErrors()
     entries = progress(manifest.entries) if progress else manifest.entries
     for e in entries:
-        pred = read_array(files[e.name], (2, manifest.output_length, j, 3))
-        pred = pred[:, :manifest.output_length - deltas[e.name]]
+        pred = read_prediction(files[e.name], manifest, e, prep_dir)[:, :e.frames]
         pred = unflip_average(pred, manifest.joint_symmetry)
-        gt = read_array(Path(prep_dir) / GROUND_TRUTHS_DIR / f"{e.name}.bin", (e.frames, j, 3))
+        gt = read_array(Path(prep_dir) / GROUND_TRUTHS_DIR / f"{e.name}.bin", (e.frames, manifest.num_joints, 3))
         errors.add(e.group, pred, gt)
     return errors.results()
 

@@ -1,52 +1,98 @@
-"""ONNX export of a TemporalModel, with the checks a deployment needs before ATC or a runtime."""
+"""ONNX export of a TemporalModel, with the model's facts in the file's metadata and the checks a
+deployment needs before ATC or a runtime. Torch is imported only to export."""
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from . import Vp3dError
+from .architecture import ModelConfig
 from .fileio import atomic_path
-from .model import TemporalModel
 
 INPUT_NAME = "2d_poses"
 OUTPUT_NAME = "3d_preds"
+FACTS_KEY = "vp3d"               # metadata_props key holding the facts as JSON
+FACTS_FORMAT = "vp3d-onnx-1"
+DEFAULT_LAYOUT = "conv2d_w"      # 1 x k kernels, time on W: the fastest for ONNX Runtime on CPU
 
 
-def export_onnx(model: TemporalModel, path: str | Path, length: int, opset: int = 11) -> None:
-    """Export with a fixed input (2, length, J, 2) named '2d_poses' and output
-    (2, length - RF + 1, J, 3) named '3d_preds'. Written atomically."""
+def export_onnx(model, path: str | Path, length: int | None, opset: int = 11) -> None:
+    """Export a TemporalModel with input (2, L, J, 2) named '2d_poses' and output (2, L - RF + 1, J, 3)
+    named '3d_preds': L fixed to `length`, or a dynamic time axis where `length` is None. The model's
+    facts (ModelConfig.to_json and L) go into the metadata. Written atomically."""
+    import onnx
+    import torch
     c = model.config
-    if length < c.receptive_field:
+    if length is not None and length < c.receptive_field:
         raise ValueError(f"length {length} is shorter than the receptive field {c.receptive_field}")
-    dummy = torch.zeros(2, length, c.num_joints_in, c.in_features)
+    dummy = torch.zeros(2, length or 2 * c.receptive_field, c.num_joints_in, c.in_features)
+    dynamic = None if length else {INPUT_NAME: {1: "frames"}, OUTPUT_NAME: {1: "frames_out"}}
     with atomic_path(path) as tmp, torch.inference_mode(False), warnings.catch_warnings():
         warnings.simplefilter("ignore")      # the TorchScript exporter's deprecation notice
         torch.onnx.export(model.eval(), (dummy,), str(tmp), input_names=[INPUT_NAME],
                           output_names=[OUTPUT_NAME], opset_version=opset, dynamo=False,
-                          do_constant_folding=True, external_data=False)
+                          do_constant_folding=True, external_data=False, dynamic_axes=dynamic)
+        graph = onnx.load(str(tmp))
+        facts = {"format": FACTS_FORMAT, "model_args": c.to_json(), "length": length}
+        onnx.helper.set_model_props(graph, {FACTS_KEY: json.dumps(facts)})
+        onnx.save(graph, str(tmp))
 
 
-def check_onnx(path: str | Path) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Run onnx.checker; return the (input, output) shapes of the graph."""
+def facts_from_metadata(props: dict, path: str | Path = "model") -> ModelConfig | None:
+    """The ModelConfig recorded in an ONNX file's metadata_props (None where it has none: not ours)."""
+    if FACTS_KEY not in props:
+        return None
+    try:
+        facts = json.loads(props[FACTS_KEY])
+        if facts.get("format") != FACTS_FORMAT:
+            raise ValueError(f"format {facts.get('format')!r}")
+        return ModelConfig.from_json(facts["model_args"])
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise Vp3dError(f"{path}: unreadable '{FACTS_KEY}' metadata ({e})") from None
+
+
+def read_onnx_facts(path: str | Path) -> ModelConfig | None:
+    """facts_from_metadata of an ONNX file (weights not loaded)."""
+    import onnx
+    m = _load_onnx(path)
+    return facts_from_metadata({p.key: p.value for p in m.metadata_props}, path)
+
+
+def check_onnx(path: str | Path) -> tuple[tuple, tuple]:
+    """Run onnx.checker; return the (input, output) shapes of the graph, None for dynamic axes."""
     import onnx
     m = onnx.load(str(path))
     onnx.checker.check_model(m, full_check=True)
-    dims = lambda v: tuple(d.dim_value for d in v.type.tensor_type.shape.dim)
+    dims = lambda v: tuple(d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim)
     return dims(m.graph.input[0]), dims(m.graph.output[0])
 
 
-def max_abs_difference(path: str | Path, model: TemporalModel, length: int, seed: int = 0) -> float:
-    """Largest |ONNX Runtime - PyTorch| over one random input of the exported shape (metres)."""
-    from .runtime import open_session
+def max_abs_difference(path: str | Path, model, length: int, seed: int = 0) -> float:
+    """Largest |ONNX Runtime - PyTorch| over one random input of `length` frames (metres)."""
+    import torch
+    from .backends import open_session
     c = model.config
     x = np.random.default_rng(seed).uniform(-1, 1, (2, length, c.num_joints_in, c.in_features)).astype(np.float32)
     with torch.inference_mode():
         expected = model(torch.from_numpy(x)).numpy()
     got = open_session(path, "onnxruntime").run(x)
+    if got.shape != expected.shape:
+        raise Vp3dError(f"{path}: ONNX Runtime returned {got.shape} for {length} frames, PyTorch {expected.shape}")
     return float(np.max(np.abs(got - expected)))
+
+
+def _load_onnx(path: str | Path):
+    import onnx
+    path = Path(path)
+    if not path.is_file():
+        raise Vp3dError(f"{path}: no such ONNX file")
+    try:
+        return onnx.load(str(path), load_external_data=False)
+    except Exception as e:
+        raise Vp3dError(f"{path}: not a readable ONNX model ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
 
 
 def atc_command(onnx_path: str | Path, input_shape: tuple[int, ...], soc_version: str = "Ascend${chip_name}",
@@ -61,14 +107,7 @@ def atc_command(onnx_path: str | Path, input_shape: tuple[int, ...], soc_version
 
 def onnx_input_shape(path: str | Path) -> tuple[int, ...]:
     """The fixed shape of the ONNX graph's first input, e.g. (2, 6115, 17, 2). Raises Vp3dError."""
-    import onnx
-    path = Path(path)
-    if not path.is_file():
-        raise Vp3dError(f"{path}: no such ONNX file")
-    try:
-        m = onnx.load(str(path), load_external_data=False)
-    except Exception as e:
-        raise Vp3dError(f"{path}: not a readable ONNX model ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    m = _load_onnx(path)
     if not m.graph.input:
         raise Vp3dError(f"{path}: the graph has no inputs")
     inp = m.graph.input[0]

@@ -4,12 +4,33 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from . import Vp3dError
+
+
+def safe_stem(text: str) -> str:
+    """A file stem made from data (an action or video name): letters, digits, '-' and '_' kept, every
+    other character (path separators, dots, spaces, control characters) replaced by '_'; never empty.
+    The one rule for every name that becomes a path."""
+    return re.sub(r"[^\w-]", "_", str(text)) or "_"
+
+
+def unique_stems(names: list[str]) -> list[str]:
+    """safe_stem of each name, made unique in order ('a', 'a_2', 'a_3', ...): two inputs never share a file."""
+    seen: set[str] = set()
+    out = []
+    for name in names:
+        stem, n = safe_stem(name), 1
+        while (candidate := stem if n == 1 else f"{stem}_{n}") in seen:
+            n += 1
+        seen.add(candidate)
+        out.append(candidate)
+    return out
 
 
 @contextlib.contextmanager

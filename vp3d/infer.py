@@ -2,8 +2,12 @@
 or on random data of the model's input shape (ais_bench's pure-inference mode).
 
 OUTPUT/<%Y_%m_%d-%H_%M_%S or --output_dirname>/<input stem>_0.<bin|npy|txt>, and
-OUTPUT/<dirname>_summary.json with ais_bench's timing keys (milliseconds). In pure-inference mode
-the one output file is <dirname>/pure_infer_data_0.<ext>, as ais_bench names it.
+OUTPUT/<dirname>_summary.json with ais_bench's timing keys (milliseconds) and the model's facts. In
+pure-inference mode the one output file is <dirname>/pure_infer_data_0.<ext>, as ais_bench names it.
+
+Inputs may differ in length (own-length or bucketed preprocessing): each input's shape comes from the
+manifest beside its folder (checked against the file's size), or from the size alone; each runs on the
+session that takes its length (several static models: one per bucket; or one with a dynamic time axis).
 """
 from __future__ import annotations
 
@@ -14,8 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from . import Vp3dError
+from .backends import Session
 from .fileio import read_array, write_array, write_json
-from .runtime import Session
+from .sequences import INPUTS_DIR, MANIFEST, Manifest
 
 OUTFMT_EXT = {"BIN": "bin", "NPY": "npy", "TXT": "txt"}
 PURE_INFER_STEM = "pure_infer_data"
@@ -98,46 +103,121 @@ def is_complete(path: Path, shape: tuple[int, ...]) -> bool:
         return False
 
 
-def infer_directory(session: Session, input_dir: str | Path, output_root: str | Path | None,
+def find_manifest(input_dir: str | Path) -> tuple[Path, Manifest] | None:
+    """(preprocess folder, its manifest) when `input_dir` is the inputs/ folder of a vp3d_preprocess.py
+    output; None for a plain folder of input files."""
+    d = Path(input_dir)
+    if d.name == INPUTS_DIR and (d.parent / MANIFEST).is_file():
+        return d.parent, Manifest.read(d.parent)
+    return None
+
+
+def _kind(causal: bool) -> str:
+    return "a causal" if causal else "a non-causal"
+
+
+def check_model(session: Session, model: str | Path, manifest: Manifest, prep_dir: str | Path) -> None:
+    """Refuse a model that does not fit the inputs vp3d_preprocess.py prepared, naming both sides and
+    what to redo: receptive field, causality, keypoint symmetry, joints."""
+    c, inputs = session.config, f"inputs in {prep_dir} were prepared for"
+    rf = session.receptive_field
+    if rf is not None and rf != manifest.receptive_field:
+        arc = f"-arc {c.widths_text}" if c else f"the model's -arc (receptive field {rf})"
+        raise Vp3dError(f"{model}: model receptive field {rf}, {inputs} {manifest.receptive_field} "
+                        f"— re-run vp3d_preprocess.py with {arc}")
+    if c is not None and c.causal != manifest.causal:
+        raise Vp3dError(f"{model}: {_kind(c.causal)} model, {inputs} {_kind(manifest.causal)} one — re-run "
+                        f"vp3d_preprocess.py {'with' if c.causal else 'without'} --causal")
+    if c is not None and c.symmetry is not None and c.symmetry != manifest.keypoint_symmetry:
+        raise Vp3dError(f"{model}: model trained on keypoints with left/right {c.symmetry.to_json()}, {inputs} "
+                        f"'{manifest.keypoints}' with {manifest.keypoint_symmetry.to_json()} — another keypoint "
+                        f"layout; re-run vp3d_preprocess.py with the model's -k")
+    joints = session.input_shape[2] if session.input_shape else None
+    if joints is not None and joints != manifest.num_joints:
+        raise Vp3dError(f"{model}: model takes {joints} keypoints, {inputs} {manifest.num_joints}")
+
+
+def pick_session(sessions: list[Session], shape: tuple[int, ...], path: Path) -> Session:
+    """The session whose input length is `shape`'s L: a static model of that length, else one with a
+    dynamic time axis. Vp3dError naming the file and both lengths otherwise."""
+    for s in sorted(sessions, key=lambda s: s.length is None):
+        if s.length in (shape[1], None):
+            return s
+    takes = ", ".join(str(s.length) for s in sessions)
+    raise Vp3dError(f"{path}: input of L = {shape[1]} frames, but the model{'s take' if len(sessions) > 1 else ' takes'} "
+                    f"L = {takes} — export one with --length {shape[1]} (or --dynamic), or re-run "
+                    f"vp3d_preprocess.py with --max-length {takes}")
+
+
+def input_shapes(files: list[Path], sessions: list[Session], found: tuple[Path, Manifest] | None) -> dict[Path, tuple]:
+    """Each input file's shape (2, L, J, 2): from the manifest where there is one (read_array checks it
+    against the file's size), else from the size and the model's shape."""
+    if found is None:
+        shape = sessions[0].input_shape if len({s.length for s in sessions}) == 1 else (2, None, *sessions[0].input_shape[2:])
+        return {f: file_shape(f, shape) for f in files}
+    prep_dir, manifest = found
+    entries = {e.name: e for e in manifest.entries}
+    unknown = [f for f in files if f.stem not in entries]
+    if unknown:
+        raise Vp3dError(f"{unknown[0]}: not an input of {prep_dir / MANIFEST} (a file left from another run?)")
+    return {f: manifest.input_shape(entries[f.stem]) for f in files}
+
+
+def model_facts(sessions: list[Session], model: str | Path | list) -> dict:
+    """What the summary records of the model(s), for postprocess to check against the inputs."""
+    s = sessions[0]
+    return {"model": [str(m) for m in model] if isinstance(model, list) else str(model),
+            "backend": s.backend, "receptive_field": s.receptive_field,
+            "causal": s.config.causal if s.config else None,
+            "lengths": [x.length for x in sessions], "model_args": s.config.to_json() if s.config else None}
+
+
+def infer_directory(sessions: Session | list[Session], input_dir: str | Path, output_root: str | Path | None,
                     output_dirname: str | None = None, outfmt: str = "BIN", loop: int = 1,
                     warmup: int = 1, progress=None, force: bool = False,
-                    resume: bool = False) -> tuple[Path | None, dict]:
-    """Run every input file `loop` times (after `warmup` untimed runs on the first); write outputs.
+                    resume: bool = False, model: str | Path | list = "model") -> tuple[Path | None, dict]:
+    """Run every input file `loop` times (after `warmup` untimed runs per session); write outputs.
 
     Returns (output directory, summary dict); with output_root None nothing is written and the
-    directory is None. Every input must match the model's input shape. An existing, non-empty
-    output directory is refused unless `force` (overwrite) or `resume` (skip inputs whose outputs
-    are complete, redo the rest); the summary's 'skipped' counts the inputs skipped.
+    directory is None. Each input runs on the session of its length (pick_session). When `input_dir`
+    is a preprocess folder's inputs/, its manifest gives the shapes and the models are checked against
+    it first (check_model). An existing, non-empty output directory is refused unless `force`
+    (overwrite) or `resume` (skip inputs whose outputs are complete, redo the rest); the summary's
+    'skipped' counts the inputs skipped.
     """
+    sessions = sessions if isinstance(sessions, list) else [sessions]
     files = list_inputs(input_dir)
+    found = find_manifest(input_dir)
+    if found is not None:
+        for s in sessions:
+            check_model(s, model, found[1], found[0])
+    shapes = input_shapes(files, sessions, found)
+    route = {f: pick_session(sessions, shapes[f], f) for f in files}
+    useful = {e.name: e.frames for e in found[1].entries} if found else {}
     out_dir = _output_dir(output_root, output_dirname, force or resume)
     times, filesinfo, frames_in, frames_out, skipped = [], {}, [], [], 0
+    output_path = lambda f: out_dir / f"{f.stem}_0.{OUTFMT_EXT[outfmt]}"
     if resume and out_dir is not None:
-        todo = []
-        for f in files:
-            out = out_dir / f"{f.stem}_0.{OUTFMT_EXT[outfmt]}"
-            if is_complete(out, output_shape_for(session, file_shape(f, session.input_shape))):
-                skipped += 1
-            else:
-                todo.append(f)
-        files = todo
+        done = [f for f in files if is_complete(output_path(f), output_shape_for(route[f], shapes[f]))]
+        skipped, files = len(done), [f for f in files if f not in done]
     if not files:
         return out_dir, {"skipped": skipped}
     if warmup:
-        time_runs(session, read_array(files[0], file_shape(files[0], session.input_shape)), 0, warmup)
+        for s in dict.fromkeys(route[f] for f in files):
+            first = next(f for f in files if route[f] is s)
+            time_runs(s, read_array(first, shapes[first]), 0, warmup)
     for i, f in enumerate(progress(files) if progress else files):
-        x = read_array(f, file_shape(f, session.input_shape))
-        t, y = time_runs(session, x, loop)
+        x = read_array(f, shapes[f])
+        t, y = time_runs(route[f], x, loop)
         times += t
         frames_in += [x.shape[0] * x.shape[1]] * loop
-        frames_out += [y.shape[1]] * loop
+        frames_out += [useful.get(f.stem, y.shape[1])] * loop
         info = {"infiles": [str(f)], "outfiles": []}
         if out_dir is not None:
-            out = out_dir / f"{f.stem}_0.{OUTFMT_EXT[outfmt]}"
-            write_array(out, y, outfmt)
-            info["outfiles"] = [str(out)]
+            write_array(output_path(f), y, outfmt)
+            info["outfiles"] = [str(output_path(f))]
         filesinfo[str(i)] = info
-    summary = summary_dict(times, 1, float(np.mean(frames_in)), float(np.mean(frames_out)))
+    summary = summary_dict(times, 1, frames_in, frames_out) | model_facts(sessions, model)
     summary["filesinfo"] = filesinfo
     summary["skipped"] = skipped
     _write_summary(out_dir, summary)
@@ -181,18 +261,21 @@ def _write_summary(out_dir: Path | None, summary: dict) -> None:
         write_json(out_dir.parent / f"{out_dir.name}_summary.json", summary)
 
 
-def summary_dict(times_ms: list[float], batchsize: int = 1, frames_in: float | None = None,
-                 frames_out: float | None = None) -> dict:
-    """ais_bench's summary keys (ms; throughput in inferences/s), plus, given the input frames per
-    inference (N*L = 2*L: the sequence and its mirror) and the useful output frames per inference
-    (L - RF + 1: one prediction per frame), the seed's frames/s N*L/mean_ms*1000 and useful frames/s."""
+def summary_dict(times_ms: list[float], batchsize: int = 1, frames_in: list[int] | int | None = None,
+                 frames_out: list[int] | int | None = None) -> dict:
+    """ais_bench's summary keys (ms; throughput in inferences/s), plus frame rates given, per timed
+    inference, the input frames (N*L = 2*L: the sequence and its mirror) and the useful output frames
+    (the sequence's own T where known, else L - RF + 1): frames_per_second = sum(2 L) / sum(ms) * 1000,
+    which for one fixed L is the Ascend ModelZoo recipe's 2*L/mean_ms*1000, and useful_frames_per_second."""
     stats = timing_stats(times_ms)
-    summary = {"NPU_compute_time": stats, "compute_time": stats,
-               "throughput": 1000 * batchsize / stats["mean"], "npu_compute_time_list": list(times_ms)}
+    summary = {"compute_time": stats, "throughput": 1000 * batchsize / stats["mean"],
+               "compute_time_list": list(times_ms)}
+    total_s = float(np.sum(times_ms)) / 1000
+    per_run = lambda v: np.broadcast_to(np.asarray(v, dtype=np.float64), (len(times_ms),)).sum()
     if frames_in is not None:
-        summary["frames_per_second"] = frames_in / stats["mean"] * 1000
+        summary["frames_per_second"] = float(per_run(frames_in) / total_s)
     if frames_out is not None:
-        summary["useful_frames_per_second"] = frames_out / stats["mean"] * 1000
+        summary["useful_frames_per_second"] = float(per_run(frames_out) / total_s)
     return summary
 
 
@@ -205,10 +288,10 @@ def summary_lines(summary: dict, batchsize: int = 1) -> list[str]:
              f"[INFO] throughput 1000*batchsize.mean({batchsize})/compute_time.mean({t['mean']:.4f}): "
              f"{summary['throughput']:.4f}"]
     if "frames_per_second" in summary:
-        lines.append(f"[INFO] frames/s (N*L/compute_time.mean*1000, the seed's figure): "
+        lines.append(f"[INFO] frames/s (N*L/compute_time*1000, the Ascend ModelZoo recipe's figure): "
                      f"{summary['frames_per_second']:.1f}")
     if "useful_frames_per_second" in summary:
-        lines.append(f"[INFO] useful output frames/s ((L-RF+1)/compute_time.mean*1000): "
+        lines.append(f"[INFO] useful frames/s (one 3D pose per input frame, padding excluded): "
                      f"{summary['useful_frames_per_second']:.1f}")
     lines.append("[INFO] ------------------------------------------------------")
     return lines

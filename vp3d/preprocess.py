@@ -1,4 +1,5 @@
-"""Stage 1: Human3.6M test set (.npz) -> fixed-length model inputs, ground truths, deltas, manifest."""
+"""Stage 1: Human3.6M test set (.npz) -> model inputs (fixed, own or bucketed lengths), ground truths,
+deltas, manifest."""
 from __future__ import annotations
 
 import shutil
@@ -7,11 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from . import Vp3dError
-from .dataset import load_dataset
+from .architecture import ModelConfig
+from .dataset import DEFAULT_KEYPOINTS, load_dataset
 from .fileio import write_array, write_json
-from .model import ModelConfig
-from .sequences import (DELTA_FILE, GROUND_TRUTHS_DIR, INPUTS_DIR, MANIFEST, Entry, Manifest,
-                        file_stem, flip_augment, pad_to_length)
+from .sequences import (DEFAULT_LENGTH, DELTA_FILE, GROUND_TRUTHS_DIR, INPUTS_DIR, MANIFEST, Entry, Manifest,
+                        file_stem, flip_augment, input_length, pad_to_length)
 from .skeleton import h36m_skeleton17
 
 
@@ -32,12 +33,15 @@ def check_output_dir(out: Path, force: bool) -> None:
 
 
 def preprocess(dataset_dir: str | Path, save_dir: str | Path, subjects: list[str],
-               keypoints: str = "cpn_ft_h36m_dbb", filter_widths: tuple[int, ...] = (3, 3, 3, 3, 3),
-               max_length: int = 6115, downsample: int = 1, causal: bool = False,
+               keypoints: str = DEFAULT_KEYPOINTS, filter_widths: tuple[int, ...] = ModelConfig().filter_widths,
+               lengths: list[int] = (DEFAULT_LENGTH,), downsample: int = 1, causal: bool = False,
                force: bool = False, progress=None) -> Manifest:
     """Write inputs/NNN_Group.bin (float32, 2 x L x 17 x 2), ground_truths/NNN_Group.bin (float32,
     T x 17 x 3, metres, camera frame, root carrying the trajectory), delta_dict_padding.json and
-    manifest.json under `save_dir`. Nothing is written if any sequence does not fit `max_length`."""
+    manifest.json under `save_dir`. `lengths`: [L] one fixed length, several: buckets (each sequence
+    gets the smallest that fits), []: each sequence at its own length (see sequences.py). Nothing is
+    written if any sequence does not fit."""
+    lengths = sorted(set(lengths))
     config = ModelConfig(filter_widths=tuple(filter_widths), causal=causal)
     out = Path(save_dir)
     check_output_dir(out, force)          # before the (slow) loading: fail fast
@@ -48,10 +52,10 @@ def preprocess(dataset_dir: str | Path, save_dir: str | Path, subjects: list[str
 
     longest = max(sequences, key=lambda s: s.poses_2d.shape[0])
     needed = longest.poses_2d.shape[0] + config.receptive_field - 1
-    if needed > max_length:
+    if lengths and needed > lengths[-1]:
         raise Vp3dError(f"{longest.subject} '{longest.action}' camera {longest.camera} has "
                         f"{longest.poses_2d.shape[0]} frames: --max-length must be at least {needed} "
-                        f"for a receptive field of {config.receptive_field}")
+                        f"for a receptive field of {config.receptive_field} (or 0: every sequence at its own length)")
 
     for sub in (MANIFEST, DELTA_FILE):       # all checks passed: replace the old run's files
         (out / sub).unlink(missing_ok=True)
@@ -62,12 +66,13 @@ def preprocess(dataset_dir: str | Path, save_dir: str | Path, subjects: list[str
     iterator = progress(sequences) if progress else sequences
     for i, seq in enumerate(iterator):
         name = file_stem(i, seq.group)
-        padded, delta = pad_to_length(seq.poses_2d, config.pad, config.causal_shift, max_length)
+        length = input_length(seq.poses_2d.shape[0], config.receptive_field, lengths)
+        padded, delta = pad_to_length(seq.poses_2d, config.pad, config.causal_shift, length)
         write_array(out / INPUTS_DIR / f"{name}.bin", flip_augment(padded, data.keypoint_symmetry))
         write_array(out / GROUND_TRUTHS_DIR / f"{name}.bin", seq.poses_3d)
         deltas[name] = delta
-        entries.append(Entry(name, seq.subject, seq.action, seq.group, seq.camera, seq.poses_3d.shape[0]))
-    manifest = Manifest(length=max_length, receptive_field=config.receptive_field, causal=causal,
+        entries.append(Entry(name, seq.subject, seq.action, seq.group, seq.camera, seq.poses_3d.shape[0], length))
+    manifest = Manifest(lengths=lengths, receptive_field=config.receptive_field, causal=causal,
                         num_joints=sequences[0].poses_2d.shape[1], keypoint_symmetry=data.keypoint_symmetry, joint_symmetry=skeleton.symmetry,
                         keypoints=keypoints, subjects=list(subjects), downsample=downsample, entries=entries)
     write_json(out / DELTA_FILE, deltas)

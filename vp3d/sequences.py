@@ -1,10 +1,13 @@
-"""Fixed-length model inputs: edge padding, flip augmentation, file naming, manifest and delta files.
+"""Model inputs: edge padding, flip augmentation, file naming, manifest and delta files.
 
-A sequence of T frames becomes one input of exactly L = --max-length frames:
+A sequence of T frames becomes one input of L frames:
   [pad + shift copies of frame 0] [T frames] [pad - shift + delta copies of frame T-1]
 where pad = (RF - 1) / 2, shift the causal shift (pad for causal models, else 0), and
-delta = L - T - 2 pad the extra padding that makes every input the same shape. The model then
-returns T + delta frames, of which the first T are the sequence's predictions.
+delta = L - T - 2 pad the extra padding. The model returns T + delta frames, of which the first T
+are the sequence's predictions. L is chosen per sequence by one of three rules (`--max-length`):
+  fixed    one L for all (the Ascend recipe's 6115 = longest test sequence + 242), for one static model;
+  own      L = T + RF - 1, delta 0: no padding computed, for models with a dynamic time axis;
+  buckets  the smallest of a few lengths that fits, for static-shape compilers (one model per bucket).
 """
 from __future__ import annotations
 
@@ -14,7 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from . import Vp3dError
-from .fileio import read_json
+from .architecture import ModelConfig
+from .dataset import h36m_test_lengths
+from .fileio import read_json, safe_stem
 from .skeleton import Symmetry, mirror
 
 MANIFEST = "manifest.json"
@@ -23,9 +28,29 @@ INPUTS_DIR = "inputs"
 GROUND_TRUTHS_DIR = "ground_truths"
 
 
+# The Ascend recipe's fixed input length: the longest Human3.6M test sequence (5873 frames) plus the
+# default model's receptive field (243) - 1 = 6115.
+DEFAULT_LENGTH = max(n for takes in h36m_test_lengths().values() for n in takes.values()) \
+    + ModelConfig().receptive_field - 1
+OWN_LENGTH = 0    # --max-length 0: every sequence at its own length
+
+
 def file_stem(index: int, group: str) -> str:
-    """'001_Directions' for the first file: NNN counts from 1 in output order, as the seed names them."""
-    return f"{index + 1:03d}_{group}"
+    """'001_Directions' for the first file: NNN counts from 1 in output order, as the Ascend recipe
+    names them; the group (from the data file) reduced to a safe alphabet, so it never makes a path."""
+    return f"{index + 1:03d}_{safe_stem(group)}"
+
+
+def input_length(frames: int, receptive_field: int, lengths: list[int]) -> int:
+    """L for a sequence of `frames`: its own (lengths == []), else the smallest of `lengths` that fits
+    frames + RF - 1. ValueError when none does."""
+    needed = frames + receptive_field - 1
+    if not lengths:
+        return needed
+    fitting = [n for n in lengths if n >= needed]
+    if not fitting:
+        raise ValueError(f"{frames} frames need a length of at least {needed}, got {max(lengths)}")
+    return min(fitting)
 
 
 def pad_to_length(poses_2d: np.ndarray, pad: int, shift: int, length: int) -> tuple[np.ndarray, int]:
@@ -58,13 +83,14 @@ class Entry:
     group: str      # what results are grouped by, e.g. 'Directions'
     camera: int
     frames: int     # T, frames of ground truth (and of predictions after cropping)
+    length: int     # L, frames of its input file
 
 
 @dataclass
 class Manifest:
     """What preprocess wrote, so that later stages never parse file names."""
 
-    length: int                  # L, frames per input
+    lengths: list[int]           # --max-length: [L] fixed, [L1, L2, ...] buckets, [] own length
     receptive_field: int
     causal: bool
     num_joints: int
@@ -82,8 +108,17 @@ class Manifest:
         return (self.receptive_field - 1) // 2
 
     @property
-    def output_length(self) -> int:
-        return self.length - self.receptive_field + 1
+    def length_rule(self) -> str:
+        """--max-length as given: '6115', '2048,6115' or '0' (own length)."""
+        return ",".join(map(str, self.lengths)) or str(OWN_LENGTH)
+
+    def output_length(self, entry: Entry) -> int:
+        """Frames of the model's output for `entry`'s input: L - RF + 1."""
+        return entry.length - self.receptive_field + 1
+
+    def input_shape(self, entry: Entry) -> tuple[int, int, int, int]:
+        """(2, L, J, 2): the input file of `entry`, with its mirrored copy."""
+        return (2, entry.length, self.num_joints, 2)
 
     def to_json(self) -> dict:
         obj = asdict(self)
@@ -99,6 +134,9 @@ class Manifest:
             if obj.pop("format") != cls.FORMAT:
                 raise KeyError("format")
             obj["entries"] = [Entry(**e) for e in obj["entries"]]
+            for e in obj["entries"]:
+                if safe_stem(e.name) != e.name:
+                    raise ValueError(f"entry name {e.name!r} is not a plain file stem")
             obj["keypoint_symmetry"] = Symmetry(*obj["keypoint_symmetry"])
             obj["joint_symmetry"] = Symmetry(*obj["joint_symmetry"])
             return cls(**obj)
@@ -114,8 +152,8 @@ def read_deltas(prep_dir: str | Path, manifest: Manifest) -> dict[str, int]:
     for e in manifest.entries:
         if e.name not in deltas:
             raise Vp3dError(f"{path}: no delta for '{e.name}'")
-        expected = manifest.length - e.frames - 2 * manifest.pad
+        expected = e.length - e.frames - 2 * manifest.pad
         if deltas[e.name] != expected:
             raise Vp3dError(f"{path}: delta of '{e.name}' is {deltas[e.name]}, but {e.frames} frames "
-                            f"padded to {manifest.length} leave {expected}")
+                            f"padded to {e.length} leave {expected}")
     return deltas

@@ -20,7 +20,6 @@ inside the code; pose tables below are written in degrees.
 """
 from __future__ import annotations
 
-import csv
 import os
 import re
 import zlib
@@ -30,6 +29,7 @@ import numpy as np
 
 from . import Vp3dError
 from .cameras import Camera, h36m_cameras, project_to_2d, world_to_camera
+from .dataset import DEFAULT_KEYPOINTS, h36m_test_lengths
 from .fileio import atomic_path
 from .skeleton import h36m_skeleton17, h36m_skeleton32, kept_joints
 
@@ -41,8 +41,6 @@ TEST_SUBJECTS = ("S9", "S11")
 SUBJECTS = TRAIN_SUBJECTS + TEST_SUBJECTS
 TINY_TAKES = ("Directions 1", "Walking", "Greeting", "SittingDown")  # every subject has these takes
 TINY_FRAMES = (60, 120)
-DEFAULT_KEYPOINTS = "cpn_ft_h36m_dbb"
-TEST_LENGTHS_FILE = Path(__file__).with_name("data") / "h36m_test_lengths.tsv"
 
 # ----------------------------------------------------------------------------------------------
 # Skeleton
@@ -583,18 +581,9 @@ def synthesize_2d(pos3d: np.ndarray, cameras, rng: np.random.Generator, noise: b
 # Which sequences, how long
 # ----------------------------------------------------------------------------------------------
 
-def load_test_lengths(path: str | Path = TEST_LENGTHS_FILE) -> dict[str, dict[str, int]]:
-    """The real test sequences: subject -> take name -> frames (50 fps), from the packaged tsv."""
-    out: dict[str, dict[str, int]] = {}
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f, delimiter="\t"):
-            out.setdefault(row["subject"], {})[row["action"]] = int(row["frames"])
-    return out
-
-
 def subject_takes(subject: str) -> list[str]:
     """A subject's take names: the real ones (tsv) for S9/S11, else 'Action' and 'Action 1'."""
-    real = load_test_lengths()
+    real = h36m_test_lengths()
     if subject in real:
         return list(real[subject])
     return [name for action in ACTIONS for name in (action, f"{action} 1")]
@@ -650,7 +639,7 @@ def _take_length(subject: str, take: str, lengths, seed: int) -> int:
     if lengths == "tiny":
         return int(rng.integers(TINY_FRAMES[0], TINY_FRAMES[1] + 1))
     if lengths == "real":
-        real = load_test_lengths()
+        real = h36m_test_lengths()
         if take in real.get(subject, {}):
             return real[subject][take]
         same = [n for takes in real.values() for name, n in takes.items() if action_of(name) == action_of(take)]

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from conftest import random_model
-from vp3d import Vp3dError, checkpoint, runtime
+from vp3d import Vp3dError, ais_bench, backends, checkpoint, devices
 from vp3d.export import atc_argv, check_onnx, export_onnx
 from vp3d.infer import file_shape, random_input, summary_dict, summary_lines, time_runs
 from vp3d.model import LAYOUTS
@@ -43,39 +43,53 @@ def rel_error(got, expected):
 
 
 def test_physical_cores():
-    assert 1 <= runtime.physical_cores() <= (__import__("os").cpu_count() or 1)
+    assert 1 <= devices.physical_cores() <= (__import__("os").cpu_count() or 1)
 
 
 @pytest.mark.parametrize("name, backend", [("m.onnx", "onnxruntime"), ("m.xml", "openvino"), ("m.om", "ais_bench"),
                                            ("model_best.bin", "torch"), ("m.pth", "torch"), ("m.pt", "torch")])
 def test_backend_from_suffix(name, backend):
-    assert runtime.resolve_backend(name) == backend
+    assert backends.resolve_backend(name) == backend
 
 
 def test_backend_mismatch_and_unknown_suffix():
     with pytest.raises(Vp3dError, match=r"m\.bin: the onnxruntime backend reads \.onnx files, not \.bin"):
-        runtime.resolve_backend("m.bin", "onnxruntime")
+        backends.resolve_backend("m.bin", "onnxruntime")
     with pytest.raises(Vp3dError, match="cannot tell the backend"):
-        runtime.resolve_backend("m.weights")
-    assert runtime.resolve_backend("m.onnx", "openvino") == "openvino"
+        backends.resolve_backend("m.weights")
+    assert backends.resolve_backend("m.onnx", "openvino") == "openvino"
 
 
-def test_device_auto_and_missing_gpu():
-    assert runtime.resolve_device("auto", "openvino") == "cpu"
-    assert runtime.resolve_device("auto", "ais_bench") == "npu"
-    if not runtime.onnxruntime_gpu_devices():
-        assert runtime.resolve_device("auto", "onnxruntime") == "cpu"
-        with pytest.raises(Vp3dError, match="needs onnxruntime-gpu"):
-            runtime.resolve_device("cuda", "onnxruntime")
-    with pytest.raises(Vp3dError, match="not supported"):
-        runtime.resolve_device("cuda", "openvino")
+def test_device_resolution_says_what_is_missing_or_unsupported(monkeypatch):
+    assert backends.REGISTRY["openvino"].resolve_device("auto") == "cpu"
+    monkeypatch.setattr(devices, "npu_devices", lambda: ())
+    with pytest.raises(Vp3dError, match="CANN toolkit"):
+        backends.REGISTRY["ais_bench"].resolve_device("auto")
+    monkeypatch.setattr(devices, "npu_devices", lambda: ("npu",))
+    assert backends.REGISTRY["ais_bench"].resolve_device("auto") == "npu"
+    if not [d for d in devices.onnxruntime_devices() if d != "cpu"]:
+        assert backends.REGISTRY["onnxruntime"].resolve_device("auto") == "cpu"
+        with pytest.raises(Vp3dError, match="device cuda: the onnxruntime backend needs onnxruntime .*onnxruntime-gpu"):
+            backends.REGISTRY["onnxruntime"].resolve_device("cuda")
+    with pytest.raises(Vp3dError, match="device cuda: the openvino backend runs on cpu, not cuda"):
+        backends.REGISTRY["openvino"].resolve_device("cuda")
+    # an NPU is ais_bench's (.om models), never onnxruntime's: no talk of GPUs
+    with pytest.raises(Vp3dError, match="device npu: the onnxruntime backend runs on cpu, cuda, tensorrt, not npu$"):
+        backends.REGISTRY["onnxruntime"].resolve_device("npu")
+
+
+def test_adding_a_backend_touches_one_place():
+    for name, entry in backends.REGISTRY.items():
+        assert entry.name == name and entry.suffixes and entry.supported and entry.precisions
+        assert backends.resolve_backend(f"m{entry.suffixes[0]}", name) == name
+    assert backends.BACKENDS == ("auto", *backends.REGISTRY)
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_onnxruntime_each_layout_matches_pytorch(small, layout):
     assert check_onnx(small["onnx"][layout]) == ((2, LENGTH, 17, 2), (2, LENGTH - 8, 17, 3))
-    s = runtime.open_session(small["onnx"][layout])
-    assert (s.backend, s.device, s.threads) == ("onnxruntime", "cpu", runtime.physical_cores())
+    s = backends.open_session(small["onnx"][layout])
+    assert (s.backend, s.device, s.threads) == ("onnxruntime", "cpu", devices.physical_cores())
     assert s.input_shape == (2, LENGTH, 17, 2) and s.output_shape == (2, LENGTH - 8, 17, 3)
     assert s.receptive_field == 9
     np.testing.assert_allclose(s.run(small["x"]), small["expected"], atol=F32_ABS, rtol=0)
@@ -90,10 +104,10 @@ def test_layouts_need_the_same_atc_command(small):
 
 
 def test_torch_backend_from_checkpoint(small):
-    s = runtime.open_session(small["ckpt"], length=LENGTH)
+    s = backends.open_session(small["ckpt"], length=LENGTH)
     assert s.backend == "torch" and s.input_shape == (2, LENGTH, 17, 2) and s.output_shape == (2, LENGTH - 8, 17, 3)
     np.testing.assert_allclose(s.run(small["x"]), small["expected"], atol=1e-6, rtol=0)
-    any_length = runtime.open_session(small["ckpt"], "torch")
+    any_length = backends.open_session(small["ckpt"], "torch")
     assert any_length.input_shape == (2, None, 17, 2)
     assert any_length.run(small["x"][:, :20]).shape == (2, 12, 17, 3)
     with pytest.raises(Vp3dError, match="receptive field 9"):
@@ -102,33 +116,33 @@ def test_torch_backend_from_checkpoint(small):
 
 def test_open_session_errors(small, tmp_path):
     with pytest.raises(Vp3dError, match=r"nothere\.onnx: no such model file"):
-        runtime.open_session(tmp_path / "nothere.onnx")
-    with pytest.raises(Vp3dError, match="precision bf16 needs the openvino backend"):
-        runtime.open_session(small["onnx"]["conv2d_w"], precision="bf16")
+        backends.open_session(tmp_path / "nothere.onnx")
+    with pytest.raises(Vp3dError, match="precision bf16: the onnxruntime backend runs f32; bf16 needs --backend openvino or torch"):
+        backends.open_session(small["onnx"]["conv2d_w"], precision="bf16")
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not a model")
     with pytest.raises(Vp3dError, match=r"bad\.onnx: ONNX Runtime cannot load it"):
-        runtime.open_session(bad)
+        backends.open_session(bad)
 
 
 def test_openvino_f32_reads_onnx_and_ir(small):
     ov = pytest.importorskip("openvino")
-    s = runtime.open_session(small["onnx"]["conv2d_w"], "openvino")
+    s = backends.open_session(small["onnx"]["conv2d_w"], "openvino")
     assert (s.backend, s.precision, s.input_shape) == ("openvino", "f32", (2, LENGTH, 17, 2))
     np.testing.assert_allclose(s.run(small["x"]), small["expected"], atol=F32_ABS, rtol=0)
     xml = small["dir"] / "vp3d.xml"
     ov.save_model(ov.Core().read_model(str(small["onnx"]["conv2d"])), str(xml), compress_to_fp16=False)
-    s = runtime.open_session(xml)
+    s = backends.open_session(xml)
     assert s.backend == "openvino"
     np.testing.assert_allclose(s.run(small["x"]), small["expected"], atol=F32_ABS, rtol=0)
 
 
 def test_openvino_bf16_or_clear_fallback(small):
     pytest.importorskip("openvino")
-    supported, caps = runtime.openvino_bf16_supported()
+    supported, caps = backends.openvino_bf16_supported()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        s = runtime.open_session(small["onnx"]["conv2d_w"], "openvino", precision="bf16")
+        s = backends.open_session(small["onnx"]["conv2d_w"], "openvino", precision="bf16")
     y = s.run(small["x"])
     if supported:
         assert s.precision == "bf16" and not caught
@@ -139,39 +153,39 @@ def test_openvino_bf16_or_clear_fallback(small):
         np.testing.assert_allclose(y, small["expected"], atol=F32_ABS, rtol=0)
 
 
-@pytest.mark.skipif(not runtime.onnxruntime_gpu_devices(), reason="needs onnxruntime-gpu and an NVIDIA GPU")
+@pytest.mark.skipif(not [d for d in devices.onnxruntime_devices() if d != "cpu"], reason="needs onnxruntime-gpu and an NVIDIA GPU")
 @pytest.mark.parametrize("device", ["cuda", "tensorrt"])
 def test_onnxruntime_gpu_providers(small, device):
-    if device not in runtime.onnxruntime_gpu_devices():
+    if device not in [d for d in devices.onnxruntime_devices() if d != "cpu"]:
         pytest.skip(f"{device} execution provider not installed")
-    s = runtime.open_session(small["onnx"]["conv2d_w"], device=device)
+    s = backends.open_session(small["onnx"]["conv2d_w"], device=device)
     assert s.device == device
     np.testing.assert_allclose(s.run(small["x"]), small["expected"], atol=1e-3, rtol=0)   # TF32 convolutions
 
 
 def test_ais_bench_missing_is_one_clear_line(tmp_path, monkeypatch):
-    monkeypatch.setattr(runtime, "ais_bench_available", lambda: False)
+    monkeypatch.setattr(devices, "npu_devices", lambda: ())
     om = tmp_path / "vp3d_seq64.om"
     om.write_bytes(b"\0")
     with pytest.raises(Vp3dError) as e:
-        runtime.open_session(om)
+        backends.open_session(om)
     msg = str(e.value)
     assert "\n" not in msg and str(om) in msg
     assert "ais_bench" in msg and "CANN" in msg and "Ascend tools repository" in msg
 
 
 def test_ais_bench_command():
-    cmd = runtime.ais_bench_command("m.om", "in", "out", "run1", "BIN", loop=10, warmup_count=2, python="python3")
+    cmd = ais_bench.ais_bench_command("m.om", "in", "out", "run1", "BIN", loop=10, warmup_count=2, python="python3")
     assert cmd == ["python3", "-m", "ais_bench", "--model", "m.om", "--input", "in", "--output", "out",
                    "--output_dirname", "run1", "--outfmt", "BIN", "--batchsize", "1", "--loop", "10",
                    "--warmup_count", "2"]
-    pure = runtime.ais_bench_command("m.om", loop=5)
+    pure = ais_bench.ais_bench_command("m.om", loop=5)
     assert pure[:3] == [sys.executable, "-m", "ais_bench"] and "--input" not in pure and "--output" not in pure
     assert pure[-2:] == ["--loop", "5"]
 
 
 def test_time_runs_and_summary(small):
-    s = runtime.open_session(small["onnx"]["conv2d_w"])
+    s = backends.open_session(small["onnx"]["conv2d_w"])
     times, y = time_runs(s, small["x"], loop=4, warmup=1)
     assert len(times) == 4 and all(t > 0 for t in times) and y.shape == (2, LENGTH - 8, 17, 3)
     summary = summary_dict([10.0, 20.0, 30.0], 1, frames_in=2 * 6115, frames_out=5873)

@@ -1,0 +1,298 @@
+"""Inference backends: one registry entry each (model files, devices, precisions, session class).
+
+A Session runs x (2, L, J, 2) float32 -> y (2, L - RF + 1, J, 3) float32, metres.
+
+    backend      model file             devices               precisions
+    onnxruntime  .onnx                  cpu, cuda, tensorrt   f32 (int8 models: see vp3d_quantize.py)
+    openvino     .onnx or .xml (IR)     cpu                   f32, bf16 (CPUs with bf16 only)
+    torch        checkpoint .bin/.pth   cpu, cuda             f32, bf16, fp16 (fp16: cuda; autocast)
+    ais_bench    .om (ATC output)       npu                   (the .om's own): runs whole directories, see ais_bench.py
+
+'auto' picks the backend from the model's suffix (resolve_backend) and the device from what is
+installed (devices.py), once; other code takes both as arguments. Every session defaults to one
+thread per physical core and its engine's recommended low-latency settings (see each class). Each
+session also says what it knows of the model's facts (`config`: a ModelConfig from the checkpoint's
+model_args or the ONNX metadata, None where the file cannot tell), so callers can check inputs.
+Adding a backend touches one place: a class here and its entry in REGISTRY.
+"""
+from __future__ import annotations
+
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import Vp3dError, devices
+from .ais_bench import AIS_BENCH_HELP
+from .architecture import ModelConfig
+
+CHECKPOINT_SUFFIXES = (".bin", ".pth", ".pt", ".tar")
+
+
+class Session:
+    """A loaded model ready to run. Subclasses set the attributes and implement run().
+
+    input_shape/output_shape are (2, L, J, C); L is None where the model takes any length.
+    """
+
+    backend = ""
+    device = "cpu"
+    precision = "f32"
+    threads = 1
+    input_shape: tuple = ()
+    output_shape: tuple = ()
+    receptive_field: int | None = None   # from the facts, or for fixed graphs L_in - L_out + 1
+    config: ModelConfig | None = None    # the model's facts where the file records them
+
+    @property
+    def length(self) -> int | None:
+        """Fixed input frames L, or None for any length."""
+        return self.input_shape[1] if self.input_shape else None
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """(2, L, J_in, 2) float32 -> (2, L - RF + 1, J_out, 3) float32."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """One line: engine, device, precision, threads, shapes."""
+        out_len = f"(L-{self.receptive_field - 1})" if self.receptive_field else "L'"
+        shape = lambda s, unknown: "x".join(unknown if d is None else str(d) for d in s)
+        return (f"{self.backend} on {self.device} ({self.engine_detail()}), {self.precision}, {self.threads} threads, "
+                f"input {shape(self.input_shape, 'L')} -> output {shape(self.output_shape, out_len)}")
+
+    def engine_detail(self) -> str:
+        return ""
+
+    def _shapes(self, input_shape, output_shape) -> None:
+        """Set the shapes (unknown dims None) and the receptive field they imply, or the facts give."""
+        self.input_shape, self.output_shape = _static(input_shape), _static(output_shape)
+        if self.config is not None:
+            self.receptive_field = self.config.receptive_field
+        elif None not in self.input_shape[1:2] + self.output_shape[1:2]:
+            self.receptive_field = self.input_shape[1] - self.output_shape[1] + 1
+
+
+def _static(dims) -> tuple:
+    """Graph dims with symbolic/unknown ones as None."""
+    return tuple(d if isinstance(d, int) and d > 0 else None for d in dims)
+
+
+class OnnxRuntimeSession(Session):
+    """ONNX Runtime. Recommended settings (onnxruntime.ai, "Tune performance: threading"):
+    all graph optimisations, sequential execution (this graph has no parallel branches), intra-op
+    threads = physical cores, one inter-op thread. On a GPU: the CUDA EP with exhaustive cuDNN
+    convolution-algorithm search (paid once per input shape), or the TensorRT EP with its engine
+    cache, each falling back to the next provider for unsupported nodes."""
+
+    backend = "onnxruntime"
+
+    def __init__(self, path: str | Path, threads: int | None = None, device: str = "cpu", **_):
+        import onnxruntime as ort
+        from .export import facts_from_metadata
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        self.threads = threads or devices.physical_cores()
+        opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = 1
+        cuda = ("CUDAExecutionProvider", {"cudnn_conv_algo_search": "EXHAUSTIVE",
+                                          "cudnn_conv_use_max_workspace": "1",
+                                          "do_copy_in_default_stream": "1"})
+        trt = ("TensorrtExecutionProvider", {"trt_engine_cache_enable": "True",
+                                             "trt_engine_cache_path": str(Path(tempfile.gettempdir()) / "vp3d_trt_cache"),
+                                             "trt_fp16_enable": "False"})
+        providers = {"cpu": [], "cuda": [cuda], "tensorrt": [trt, cuda]}[device] + ["CPUExecutionProvider"]
+        self.device = device
+        try:
+            self.session = ort.InferenceSession(str(path), opts, providers=providers)
+        except Exception as e:
+            raise Vp3dError(f"{path}: ONNX Runtime cannot load it ({str(e).splitlines()[0]})") from None
+        self.providers = self.session.get_providers()
+        if device != "cpu" and self.providers[0] != providers[0][0]:
+            raise Vp3dError(f"{path}: ONNX Runtime did not start {providers[0][0]} for device {device} "
+                            f"(running providers: {', '.join(self.providers)})")
+        self.config = facts_from_metadata(self.session.get_modelmeta().custom_metadata_map, path)
+        inp, out = self.session.get_inputs()[0], self.session.get_outputs()[0]
+        self.input_name = inp.name
+        self._shapes(inp.shape, out.shape)
+
+    def engine_detail(self) -> str:
+        return self.providers[0]
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: x})[0]
+
+
+def openvino_bf16_supported() -> tuple[bool, str]:
+    """(whether OpenVINO's CPU plugin runs bf16 natively here, its OPTIMIZATION_CAPABILITIES)."""
+    import openvino as ov
+    caps = list(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+    return "BF16" in caps, " ".join(caps)
+
+
+class OpenVinoSession(Session):
+    """OpenVINO's CPU plugin, reading the ONNX file directly or an IR (.xml + .bin). Recommended
+    low-latency settings (docs.openvino.ai, "Optimize inference: latency"): PERFORMANCE_HINT=LATENCY
+    (one stream, all threads on one request), INFERENCE_NUM_THREADS = physical cores, and
+    INFERENCE_PRECISION_HINT f32 (exact) or bf16 (about 2x faster where the CPU has AVX512-BF16 or
+    AMX; ~0.5 % relative error). A bf16 request on a CPU without bf16 warns and runs f32: OpenVINO
+    itself would silently do the same."""
+
+    backend = "openvino"
+
+    def __init__(self, path: str | Path, threads: int | None = None, precision: str = "f32", **_):
+        import openvino as ov
+        if precision == "bf16":
+            ok, caps = openvino_bf16_supported()
+            if not ok:
+                warnings.warn(f"this CPU has no bf16 support (OpenVINO CPU capabilities: {caps}); "
+                              f"running f32 instead", stacklevel=3)
+                precision = "f32"
+        self.threads = threads or devices.physical_cores()
+        core = ov.Core()
+        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": self.threads,
+                  "INFERENCE_PRECISION_HINT": precision}
+        try:
+            model = core.read_model(str(path))
+            self.compiled = core.compile_model(model, "CPU", config)
+        except Exception as e:
+            raise Vp3dError(f"{path}: OpenVINO cannot load it ({str(e).strip().splitlines()[0]})") from None
+        if Path(path).suffix.lower() == ".onnx":
+            from .export import read_onnx_facts
+            self.config = read_onnx_facts(path)
+        self.precision = self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()  # what ran
+        self.request = self.compiled.create_infer_request()
+        dims = lambda port: tuple(d.get_length() if d.is_static else None for d in port.get_partial_shape())
+        self._shapes(dims(self.compiled.input(0)), dims(self.compiled.output(0)))
+
+    def engine_detail(self) -> str:
+        return "OpenVINO CPU plugin, LATENCY hint"
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        self.request.infer({0: x})
+        return self.request.get_output_tensor(0).data.copy()   # the request reuses its buffer
+
+
+class TorchSession(Session):
+    """PyTorch eager from a checkpoint: upstream's baseline. Settings: eval(), inference_mode(),
+    torch.set_num_threads(physical cores) (process-wide), the Conv1d layout upstream runs. bf16/fp16
+    run under torch.autocast (weights stay f32; convolutions in the narrow type). `length` fixes L in
+    input_shape; None accepts any L >= the receptive field. Causality: the checkpoint's model_args,
+    else `causal` (upstream files cannot tell)."""
+
+    backend = "torch"
+    AUTOCAST = {"bf16": "bfloat16", "fp16": "float16"}
+
+    def __init__(self, path: str | Path, threads: int | None = None, device: str = "cpu", precision: str = "f32",
+                 length: int | None = None, causal: bool | None = None, layout: str = "conv1d", **_):
+        import torch
+        from .checkpoint import load
+        if precision == "fp16" and device != "cuda":
+            raise Vp3dError(f"{path}: precision fp16 with torch needs --device cuda (CPUs run bf16 or f32)")
+        self.threads = threads or devices.physical_cores()
+        torch.set_num_threads(self.threads)
+        self.device, self.precision, self.layout = device, precision, layout
+        self.model = load(path, device, layout=layout, causal=causal).eval()
+        self.config = c = self.model.config
+        if length is not None and length < c.receptive_field:
+            raise Vp3dError(f"{path}: length {length} is shorter than the model's receptive field {c.receptive_field}")
+        self._shapes((2, length, c.num_joints_in, c.in_features),
+                     (2, None if length is None else length - c.receptive_field + 1, c.num_joints_out, 3))
+
+    def engine_detail(self) -> str:
+        import torch
+        return f"torch {torch.__version__} eager, {self.layout}"
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        import torch
+        if x.ndim != 4 or x.shape[1] < self.receptive_field:
+            raise Vp3dError(f"input of shape {'x'.join(map(str, x.shape))}: expected (2, L, J, 2) with "
+                            f"L >= the receptive field {self.receptive_field}")
+        dtype = getattr(torch, self.AUTOCAST.get(self.precision, "float32"))
+        with torch.inference_mode(), torch.autocast(self.device, dtype, enabled=self.precision != "f32"):
+            return self.model(torch.from_numpy(x).to(self.device)).float().cpu().numpy()
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One inference engine: which model files it reads, where and in what precisions it runs."""
+
+    name: str
+    suffixes: tuple[str, ...]                     # model files it reads
+    supported: tuple[str, ...]                    # devices it can ever run on
+    available: Callable[[], tuple[str, ...]]      # devices usable here, fastest first (devices.py)
+    missing: str                                  # what to install when a device is not available
+    precisions: tuple[str, ...]
+    session: type | None                          # None: runs whole directories, not arrays (ais_bench)
+
+    def resolve_device(self, device: str) -> str:
+        return devices.resolve_device(device, self.available(), self.supported, f"the {self.name} backend",
+                                      self.missing)
+
+
+REGISTRY = {b.name: b for b in (
+    Backend("onnxruntime", (".onnx",), ("cpu", "cuda", "tensorrt"), lambda: devices.onnxruntime_devices(),
+            "needs onnxruntime (GPUs: onnxruntime-gpu, with its CUDA/TensorRT execution providers, and an "
+            "NVIDIA GPU)", ("f32",), OnnxRuntimeSession),
+    Backend("openvino", (".onnx", ".xml"), ("cpu",), lambda: devices.openvino_devices(),
+            "needs OpenVINO (pip install openvino)", ("f32", "bf16"), OpenVinoSession),
+    Backend("torch", CHECKPOINT_SUFFIXES, ("cpu", "cuda"), lambda: devices.torch_devices(),
+            "needs a CUDA build of torch and an NVIDIA GPU", ("f32", "bf16", "fp16"), TorchSession),
+    Backend("ais_bench", (".om",), ("npu",), lambda: devices.npu_devices(),
+            AIS_BENCH_HELP.removeprefix("the ais_bench backend "), ("f32",), None),
+)}
+BACKENDS = ("auto", *REGISTRY)
+PRECISIONS = tuple(dict.fromkeys(p for b in REGISTRY.values() for p in b.precisions))
+
+
+def resolve_backend(model: str | Path, backend: str = "auto") -> str:
+    """The backend for `model`: 'auto' goes by suffix (the first registry entry reading it).
+    Raises Vp3dError when the two don't fit."""
+    suffix = Path(model).suffix.lower()
+    if backend == "auto":
+        for b in REGISTRY.values():
+            if suffix in b.suffixes:
+                return b.name
+        raise Vp3dError(f"{model}: cannot tell the backend from suffix {suffix!r}; expected one of "
+                        f"{', '.join(sorted({s for b in REGISTRY.values() for s in b.suffixes}))} or --backend")
+    if backend not in REGISTRY:
+        raise Vp3dError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    if suffix not in REGISTRY[backend].suffixes:
+        raise Vp3dError(f"{model}: the {backend} backend reads {' or '.join(REGISTRY[backend].suffixes)} files, "
+                        f"not {suffix or 'files without a suffix'}")
+    return backend
+
+
+def check_precision(backend: str, precision: str) -> None:
+    """Vp3dError unless `backend` runs `precision`."""
+    if precision not in REGISTRY[backend].precisions:
+        runs = ", ".join(REGISTRY[backend].precisions)
+        others = [b.name for b in REGISTRY.values() if precision in b.precisions]
+        raise Vp3dError(f"precision {precision}: the {backend} backend runs {runs}"
+                        + (f"; {precision} needs --backend {' or '.join(others)}" if others else ""))
+
+
+def open_session(model: str | Path, backend: str = "auto", threads: int | None = None, device: str = "auto",
+                 precision: str = "f32", length: int | None = None, causal: bool | None = None) -> Session:
+    """Load `model` with `backend` on `device` ('auto': see resolve_backend and devices.py).
+
+    `length` (input frames L) and `causal` are for checkpoints (torch): exported graphs fix or record
+    them. Errors (Vp3dError) name the file and what is missing.
+    """
+    model = Path(model)
+    backend = resolve_backend(model, backend)
+    entry = REGISTRY[backend]
+    check_precision(backend, precision)
+    try:
+        device = entry.resolve_device(device)
+    except Vp3dError as e:
+        raise Vp3dError(f"{model}: {e}") from None
+    if entry.session is None:
+        raise Vp3dError(f"{model}: {backend} runs whole input directories, not single arrays "
+                        f"(vp3d_infer.py runs it)")
+    if not model.is_file():
+        raise Vp3dError(f"{model}: no such model file")
+    return entry.session(model, threads=threads, device=device, precision=precision, length=length, causal=causal)

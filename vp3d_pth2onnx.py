@@ -18,7 +18,7 @@ def build_parser():
     p.add_argument("--opset", type=cli.positive_int, default=11, help="ONNX opset")
     p.add_argument("--layout", choices=LAYOUTS, default="conv2d_w",
                    help="weight layout of the exported graph: conv2d_w (1xk kernels, time on W) runs fastest in "
-                        "ONNX Runtime on CPU; conv2d (kx1, time on H) is the seed's Ascend layout; conv1d is upstream's. "
+                        "ONNX Runtime on CPU; conv2d (kx1, time on H) is the Ascend recipe's layout; conv1d is upstream's. "
                         "The model's input stays 2xLx17x2 in all three, so the ATC command is the same "
                         "(see benchmarks/README.md)")
     p.add_argument("--causal", action="store_true", help="the checkpoint is a causal model")

@@ -138,6 +138,7 @@ def infer_directory(session: Session, input_dir: str | Path, output_root: str | 
             info["outfiles"] = [str(out)]
         filesinfo[str(i)] = info
     summary = summary_dict(times, 1, float(np.mean(frames_in)), float(np.mean(frames_out)))
+    summary.update(backend=session.backend, device=session.device)
     summary["filesinfo"] = filesinfo
     summary["skipped"] = skipped
     _write_summary(out_dir, summary)
@@ -154,6 +155,7 @@ def infer_random(session: Session, loop: int = 1, warmup: int = 1, output_root: 
     times, y = time_runs(session, x, loop, warmup)
     out_dir = _output_dir(output_root, output_dirname, force)
     summary = summary_dict(times, 1, x.shape[0] * x.shape[1], y.shape[1])
+    summary.update(backend=session.backend, device=session.device)
     info = {"infiles": [PURE_INFER_STEM], "outfiles": []}
     if out_dir is not None:
         out = out_dir / f"{PURE_INFER_STEM}_0.{OUTFMT_EXT[outfmt]}"
@@ -183,12 +185,18 @@ def _write_summary(out_dir: Path | None, summary: dict) -> None:
 
 def summary_dict(times_ms: list[float], batchsize: int = 1, frames_in: float | None = None,
                  frames_out: float | None = None) -> dict:
-    """ais_bench's summary keys (ms; throughput in inferences/s), plus, given the input frames per
-    inference (N*L = 2*L: the sequence and its mirror) and the useful output frames per inference
-    (L - RF + 1: one prediction per frame), the seed's frames/s N*L/mean_ms*1000 and useful frames/s."""
+    """The timing summary (ms; throughput in inferences/s, as ais_bench computes it), plus, given the
+    input frames per inference (N*L = 2*L: the sequence and its mirror) and the useful output frames
+    per inference (L - RF + 1: one prediction per frame), the Ascend recipe's frames/s
+    N*L/mean_ms*1000 and useful frames/s.
+
+    Of ais_bench's own keys only those true of any device are kept (throughput, and filesinfo added
+    by the callers); its NPU_compute_time / npu_compute_time_list would claim an NPU that this run
+    did not use, so the times are under compute_time / compute_time_list, and the callers add the
+    backend and device that ran."""
     stats = timing_stats(times_ms)
-    summary = {"NPU_compute_time": stats, "compute_time": stats,
-               "throughput": 1000 * batchsize / stats["mean"], "npu_compute_time_list": list(times_ms)}
+    summary = {"compute_time": stats, "throughput": 1000 * batchsize / stats["mean"],
+               "compute_time_list": list(times_ms)}
     if frames_in is not None:
         summary["frames_per_second"] = frames_in / stats["mean"] * 1000
     if frames_out is not None:
@@ -205,7 +213,7 @@ def summary_lines(summary: dict, batchsize: int = 1) -> list[str]:
              f"[INFO] throughput 1000*batchsize.mean({batchsize})/compute_time.mean({t['mean']:.4f}): "
              f"{summary['throughput']:.4f}"]
     if "frames_per_second" in summary:
-        lines.append(f"[INFO] frames/s (N*L/compute_time.mean*1000, the seed's figure): "
+        lines.append(f"[INFO] frames/s (N*L/compute_time.mean*1000, the Ascend recipe's figure): "
                      f"{summary['frames_per_second']:.1f}")
     if "useful_frames_per_second" in summary:
         lines.append(f"[INFO] useful output frames/s ((L-RF+1)/compute_time.mean*1000): "

@@ -16,8 +16,9 @@ $(VENV)/.installed: requirements.txt
 test: env
 	$(PY) -m pytest -q
 
-clean:
-	rm -rf $(VENV) demo_run .pytest_cache
+clean:   # demo_run/ only when the demo made it (scripts/demo.sh marks its folder)
+	rm -rf $(VENV) .pytest_cache
+	if [ -f demo_run/.vp3d_demo ]; then rm -rf demo_run; fi
 
 demo: env
 	bash scripts/demo.sh $(PY) demo_run

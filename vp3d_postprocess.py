@@ -10,7 +10,7 @@ from tqdm import tqdm
 from vp3d import cli
 from vp3d.evaluation import evaluate
 from vp3d.fileio import write_json
-from vp3d.plots import plot_results
+from vp3d.plots import plot_format, plot_results
 
 
 def build_parser():
@@ -18,7 +18,8 @@ def build_parser():
     p.add_argument("--preprocess-data", required=True, help="output directory of vp3d_preprocess.py")
     p.add_argument("--infer-results", required=True, help="directory of NNN_Action_0.bin predictions (ais_bench or vp3d_infer.py)")
     p.add_argument("--json", default=None, help="also write the results here as JSON (millimetres)")
-    p.add_argument("--plot", default=None, help="also draw per-action MPJPE and P-MPJPE into this PNG file")
+    p.add_argument("--plot", default=None, help="also draw per-action MPJPE and P-MPJPE into this figure; "
+                   "its suffix names the format: .png, .svg or .pdf")
     return p
 
 
@@ -40,6 +41,8 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
 
     def body(a):
+        if a.plot:
+            plot_format(a.plot)                  # an unknown figure format fails before any work
         results = evaluate(a.preprocess_data, a.infer_results, progress=lambda it: tqdm(it, desc="evaluate", unit="file", disable=None))
         print(format_table(results))
         if a.json:

@@ -2,10 +2,15 @@
 """Train the temporal model on Human3.6M-format data (upstream run.py's supervised recipe).
 
     python vp3d_train.py -d vp3d/Human3.6M/ -k cpn_ft_h36m_dbb -arc 3,3,3,3,3 -e 80 -o checkpoint/model.bin
-    python vp3d_train.py -d synth/ -arc 3,3,3 --channels 128 -b 256 -drop 0.1 -e 4 --max-minutes 1.7 -o small.bin
-    python vp3d_train.py -d vp3d/Human3.6M/ -o model_best.bin --layout conv2d --module-prefix   # Ascend form
+    python vp3d_train.py -d synth/ -arc 3,3,3 --channels 128 -b 256 -drop 0.1 -e 4 -o small.bin
+    python vp3d_train.py -d vp3d/Human3.6M/ -o model.bin --layout conv2d --module-prefix   # Ascend form
+
+-o gets the last epoch; with validation on (the default), the epoch with the lowest validation
+MPJPE is also kept, in --best (default: -o's name with _best before the suffix, model_best.bin
+for model.bin).
 """
 import argparse
+import math
 import os
 import sys
 import warnings
@@ -35,11 +40,21 @@ def positive_float(text: str) -> float:
     return value
 
 
+def best_path(output: str | Path) -> Path:
+    """The default --best: OUTPUT with '_best' before its suffix (model.bin -> model_best.bin)."""
+    output = Path(output)
+    return output.with_name(f"{output.stem}_best{output.suffix}")
+
+
 def build_parser():
     p = cli.parser(__doc__.splitlines()[0])
     p.add_argument("-d", "--dataset", required=True, help="directory holding data_3d_h36m.npz and data_2d_h36m_<keypoints>.npz")
     p.add_argument("-k", "--keypoints", default="cpn_ft_h36m_dbb", help="2D detections name")
-    p.add_argument("-o", "--output", required=True, help="checkpoint to write (upstream format; rewritten after every epoch)")
+    p.add_argument("-o", "--output", required=True,
+                   help="checkpoint of the last epoch (upstream format; rewritten after every epoch)")
+    p.add_argument("--best", default=argparse.SUPPRESS,
+                   help="checkpoint of the epoch with the lowest validation MPJPE, rewritten whenever an epoch "
+                        "improves on it (default: OUTPUT's stem + '_best' + its suffix; none with --no-eval)")
     p.add_argument("--subjects-train", type=cli.subjects, default="S1,S5,S6,S7,S8", help="training subjects")
     p.add_argument("--subjects-test", type=cli.subjects, default="S9,S11", help="validation subjects")
     p.add_argument("-arc", "--architecture", type=cli.widths, default="3,3,3", help="filter widths of the model")
@@ -73,6 +88,14 @@ def main(argv=None) -> int:
         warnings.warn("--module-prefix with --layout conv1d: the Ascend recipe's files are --layout conv2d")
     if Path(args.output).is_dir():
         parser.error(f"--output {args.output} is a directory; name the checkpoint file")
+    args.best = getattr(args, "best", None)          # SUPPRESS: no "(default: None)" in --help
+    if args.no_eval and args.best:
+        parser.error("--best needs validation: the best epoch is the one with the lowest validation MPJPE")
+    best = None if args.no_eval else Path(args.best) if args.best else best_path(args.output)
+    if best is not None and best.is_dir():
+        parser.error(f"--best {best} is a directory; name the checkpoint file")
+    if best is not None and best.resolve() == Path(args.output).resolve():
+        parser.error(f"--best and --output are the same file ({best}): the last epoch would overwrite the best")
     try:
         config = TrainConfig(filter_widths=args.architecture, channels=args.channels, causal=args.causal,
                              dropout=args.dropout, epochs=args.epochs, batch_size=args.batch_size,
@@ -94,10 +117,14 @@ def main(argv=None) -> int:
         _, history = train(config, data, device, a.output, a.layout, a.module_prefix,
                            progress=lambda it, total, desc: tqdm(it, total=total, desc=desc, unit="batch", leave=False,
                                                                  disable=None),  # no bar in logs
-                           log=lambda record: tqdm.write(record.line()))
+                           log=lambda record: tqdm.write(record.line()), best=best)
         last = history[-1]
         stopped = f" (time budget reached after {last.epoch} of {config.epochs} epochs)" if last.epoch < config.epochs else ""
-        print(f"wrote {a.output}{stopped}")
+        print(f"wrote {a.output}: last epoch, {last.epoch}{stopped}")
+        validated = [h for h in history if h.val_mpjpe_mm is not None and math.isfinite(h.val_mpjpe_mm)]
+        if best is not None and validated:
+            top = min(validated, key=lambda h: h.val_mpjpe_mm)      # min keeps the first of equals, as train()
+            print(f"wrote {best}: best epoch, {top.epoch} (validation MPJPE {top.val_mpjpe_mm:.2f} mm)")
     return cli.run(body, args)
 
 

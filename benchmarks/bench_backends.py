@@ -9,7 +9,7 @@ Same code paths as vp3d_infer.py: a checkpoint with random weights (fixed seed; 
 needed for speed) exported with vp3d_pth2onnx.py's default settings, open_session() per backend, and
 vp3d.infer.time_runs() for the timings: warm-up runs, then --repeat rounds that time each backend once
 in turn (so a busy neighbour slows all of them alike); the median is reported, with the min. Reports ms per
-inference, the seed's frames/s (2*L/ms*1000), achieved GFLOP/s (vp3d.model.count_flops), the fraction
+inference, the Ascend recipe's frames/s (2*L/ms*1000), achieved GFLOP/s (vp3d.model.count_flops), the fraction
 of an fp32 GEMM peak measured in the same rounds (numpy and torch sgemm, the faster median), and the error
 against PyTorch fp32: max |y - y_torch| / max |y_torch|. Writes JSON and markdown to --out.
 """

@@ -1,24 +1,59 @@
 #!/usr/bin/env bash
 # `make demo`: the whole pipeline on built-in synthetic data, the README's stages in order.
-# Usage: scripts/demo.sh [PYTHON] [WORKDIR]
+usage() {
+    cat <<'EOF'
+Usage: scripts/demo.sh [PYTHON] [WORKDIR]
+       scripts/demo.sh -h|--help
+
+The README's stages on built-in synthetic data: generate a Human3.6M-format dataset, train a small
+27-frame model for a fixed 4 epochs, then preprocess, export, infer and evaluate the trained and an
+untrained model, and print both errors. A few minutes on 2 cores.
+
+  PYTHON   the interpreter with requirements.txt installed (default: python3)
+  WORKDIR  where everything is written (default: demo_run). The demo marks a folder it creates
+           with a file named .vp3d_demo and replaces only such a folder; an existing non-empty
+           folder without that file is refused and left untouched.
+EOF
+}
+for arg in "$@"; do
+    case $arg in
+        -h|--help) usage; exit 0 ;;
+        -*) echo "error: unknown option $arg (scripts/demo.sh --help shows the usage)" >&2; exit 2 ;;
+    esac
+done
+if [ $# -gt 2 ]; then
+    echo "error: expected at most PYTHON and WORKDIR, got $# arguments (scripts/demo.sh --help shows the usage)" >&2
+    exit 2
+fi
 set -euo pipefail
 PY=${1:-python3}
 W=${2:-demo_run}
+MARKER=.vp3d_demo    # this demo made the folder: only then may a later run replace it
 ARC=3,3,3            # a 27-frame model: small enough to train in about 90 s on 2 cores
 CH=128
+EPOCHS=4             # a fixed amount of work: the same numbers on a fast or a slow machine
 LEN=360              # input frames: the longest synthetic test sequence (~330) + 26
 export PYTHONUNBUFFERED=1
-rm -rf "$W"
+if [ -e "$W" ] && [ ! -d "$W" ]; then
+    echo "error: $W exists and is not a folder; name another WORKDIR" >&2
+    exit 2
+fi
+if [ -d "$W" ] && [ -n "$(ls -A "$W")" ] && [ ! -f "$W/$MARKER" ]; then
+    echo "error: $W is not empty and was not made by this demo (no $W/$MARKER); left untouched, name another WORKDIR" >&2
+    exit 2
+fi
+rm -rf "$W"          # absent, empty, or made by an earlier demo run
 mkdir -p "$W"
+echo "made by scripts/demo.sh; a later demo run replaces this folder" > "$W/$MARKER"
 step() { printf '\n== %s\n' "$*"; }
 START=$(date +%s)
 
 step "0. Synthetic Human3.6M-format data (subjects S1 S5 S6 S7 S8 train, S9 S11 test)"
 "$PY" vp3d_synthesize.py -o "$W/Human3.6M" --lengths 300 --seed 0
 
-step "Training a ${ARC} model (${CH} channels) on the training subjects, saved in the Ascend layout"
-"$PY" vp3d_train.py -d "$W/Human3.6M" -o "$W/model_best.bin" -arc $ARC -ch $CH -e 4 -b 256 --dropout 0.1 --max-minutes 1.5 \
-    --layout conv2d --module-prefix 2> >(grep -v 'batch/s' >&2)
+step "Training a ${ARC} model (${CH} channels, ${EPOCHS} epochs) on the training subjects, saved in the Ascend layout"
+"$PY" vp3d_train.py -d "$W/Human3.6M" -o "$W/model_last.bin" --best "$W/model_best.bin" -arc $ARC -ch $CH \
+    -e $EPOCHS -b 256 --dropout 0.1 --threads 2 --layout conv2d --module-prefix 2> >(grep -v 'batch/s' >&2)
 "$PY" - "$W/untrained.bin" $CH <<'PYEOF'
 import sys
 import torch

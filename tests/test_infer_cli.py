@@ -26,7 +26,7 @@ SUMMARY = [r"\[INFO\] -----------------Performance Summary------------------",
            r"\[INFO\] throughput 1000\*batchsize\.mean\(1\)/compute_time\.mean\([\d.]+\): [\d.]+",
            r"\[INFO\] frames/s \(N\*L/compute_time\*1000, the Ascend ModelZoo recipe's figure\): [\d.]+",
            r"\[INFO\] useful frames/s \(one 3D pose per input frame, padding excluded\): [\d.]+"]
-SUMMARY_KEYS = {"compute_time", "throughput", "compute_time_list", "filesinfo", "frames_per_second",
+SUMMARY_KEYS = {"compute_time", "throughput", "compute_time_list", "filesinfo", "backend", "device", "frames_per_second",
                 "useful_frames_per_second"}
 
 
@@ -72,6 +72,7 @@ def test_loop_without_input_runs_random_data(setup, tmp_path, capsys):
     summary = json.loads((tmp_path / "pure_summary.json").read_text())
     assert SUMMARY_KEYS <= set(summary) and len(summary["compute_time_list"]) == 3
     assert not any("npu" in k.lower() for k in summary)                     # a CPU run claims no NPU time
+    assert (summary["backend"], summary["device"]) == ("onnxruntime", "cpu")
     t = summary["compute_time"]
     assert set(t) == {"min", "max", "mean", "median", "percentile(99%)"}
     assert summary["throughput"] == pytest.approx(1000 / t["mean"])

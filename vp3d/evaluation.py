@@ -27,7 +27,8 @@ _RESULT = re.compile(r"(?P<stem>.+)_0\.(?P<ext>bin|npy|txt)$")
 def find_predictions(results_dir: str | Path, names: list[str]) -> dict[str, Path]:
     """name -> prediction file in an ais_bench-style output directory (NAME_0.bin|npy|txt).
 
-    `results_dir` may also be the parent holding exactly one such timestamped directory.
+    `results_dir` may also be the parent holding exactly one such timestamped directory; with
+    several, the error lists them all and names the newest (latest modified).
     Missing and unexpected prediction files are errors.
     """
     d = Path(results_dir)
@@ -39,8 +40,10 @@ def find_predictions(results_dir: str | Path, names: list[str]) -> dict[str, Pat
         if len(subdirs) == 1:
             return find_predictions(subdirs[0], names)
         if len(subdirs) > 1:
-            raise Vp3dError(f"{d}: holds {len(subdirs)} result directories; name one of them "
-                            f"({', '.join(sorted(p.name for p in subdirs)[:3])}, ...)")
+            newest = max(subdirs, key=lambda p: (p.stat().st_mtime, p.name))
+            raise Vp3dError(f"{d}: holds {len(subdirs)} result directories "
+                            f"({', '.join(sorted(p.name for p in subdirs))}); pass the one to score as "
+                            f"--infer-results, e.g. the newest: {newest}")
     missing = [n for n in names if n not in found]
     if missing:
         raise Vp3dError(f"{d}: {len(missing)} predictions missing, e.g. '{missing[0]}_0.bin'")

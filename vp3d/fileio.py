@@ -5,6 +5,7 @@ import contextlib
 import json
 import os
 import re
+import stat
 import tempfile
 from pathlib import Path
 
@@ -33,11 +34,38 @@ def unique_stems(names: list[str]) -> list[str]:
     return out
 
 
+def current_umask() -> int:
+    """The process's umask (read without changing it where Linux reports it)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)          # elsewhere: set and restore at once
+    os.umask(mask)
+    return mask
+
+
+def _final_mode(path: Path) -> int:
+    """The permission bits open(path, "w") would leave: an existing file's own, else 0666 & ~umask."""
+    try:
+        st = os.stat(path)
+        if stat.S_ISREG(st.st_mode):
+            return stat.S_IMODE(st.st_mode)
+    except OSError:
+        pass
+    return 0o666 & ~current_umask()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path):
     """Yield a temporary path beside `path`; on success rename it to `path`, else delete it.
 
     A reader never sees a half-written file under the final name, even if the process is killed.
+    The file ends with the permissions open() would give it (0666 & ~umask for a new file, an
+    existing file's own otherwise), not mkstemp's private 0600; folders made are 0777 & ~umask.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -45,6 +73,7 @@ def atomic_path(path: str | Path):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, _final_mode(path))      # after writing: some writers replace the temp file
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -167,7 +167,7 @@ def model_facts(sessions: list[Session], model: str | Path | list) -> dict:
     """What the summary records of the model(s), for postprocess to check against the inputs."""
     s = sessions[0]
     return {"model": [str(m) for m in model] if isinstance(model, list) else str(model),
-            "backend": s.backend, "receptive_field": s.receptive_field,
+            "backend": s.backend, "device": s.device, "receptive_field": s.receptive_field,
             "causal": s.config.causal if s.config else None,
             "lengths": [x.length for x in sessions], "model_args": s.config.to_json() if s.config else None}
 
@@ -234,6 +234,7 @@ def infer_random(session: Session, loop: int = 1, warmup: int = 1, output_root: 
     times, y = time_runs(session, x, loop, warmup)
     out_dir = _output_dir(output_root, output_dirname, force)
     summary = summary_dict(times, 1, x.shape[0] * x.shape[1], y.shape[1])
+    summary.update(backend=session.backend, device=session.device)
     info = {"infiles": [PURE_INFER_STEM], "outfiles": []}
     if out_dir is not None:
         out = out_dir / f"{PURE_INFER_STEM}_0.{OUTFMT_EXT[outfmt]}"
@@ -263,10 +264,16 @@ def _write_summary(out_dir: Path | None, summary: dict) -> None:
 
 def summary_dict(times_ms: list[float], batchsize: int = 1, frames_in: list[int] | int | None = None,
                  frames_out: list[int] | int | None = None) -> dict:
-    """ais_bench's summary keys (ms; throughput in inferences/s), plus frame rates given, per timed
-    inference, the input frames (N*L = 2*L: the sequence and its mirror) and the useful output frames
-    (the sequence's own T where known, else L - RF + 1): frames_per_second = sum(2 L) / sum(ms) * 1000,
-    which for one fixed L is the Ascend ModelZoo recipe's 2*L/mean_ms*1000, and useful_frames_per_second."""
+    """The timing summary (ms; throughput in inferences/s, as ais_bench computes it), plus frame rates
+    given, per timed inference, the input frames (N*L = 2*L: the sequence and its mirror) and the useful
+    output frames (the sequence's own T where known, else L - RF + 1): frames_per_second =
+    sum(2 L) / sum(ms) * 1000, which for one fixed L is the Ascend recipe's 2*L/mean_ms*1000, and
+    useful_frames_per_second.
+
+    Of ais_bench's own keys only those true of any device are kept (throughput, and filesinfo added
+    by the callers); its NPU_compute_time / npu_compute_time_list would claim an NPU that this run
+    did not use, so the times are under compute_time / compute_time_list, and the callers add the
+    backend and device that ran."""
     stats = timing_stats(times_ms)
     summary = {"compute_time": stats, "throughput": 1000 * batchsize / stats["mean"],
                "compute_time_list": list(times_ms)}

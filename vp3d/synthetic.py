@@ -20,7 +20,6 @@ inside the code; pose tables below are written in degrees.
 """
 from __future__ import annotations
 
-import os
 import re
 import zlib
 from pathlib import Path
@@ -710,8 +709,6 @@ def save_dataset(out_dir: str | Path, positions_3d: dict, positions_2d: dict,
                 np.savez_compressed(f, positions_3d=positions_3d)
             with open(tmp2d, "wb") as f:
                 np.savez_compressed(f, positions_2d=positions_2d, metadata=keypoints_metadata())
-            for tmp in (tmp3d, tmp2d):
-                os.chmod(tmp, 0o644)  # temp files are created private; datasets are for sharing
     except OSError as e:
         raise Vp3dError(f"{out_dir}: cannot write the dataset ({e.strerror or e})") from None
     return path3d, path2d

@@ -248,11 +248,14 @@ class EpochLog:
 
 def train(config: TrainConfig, data: TrainingData, device: str = "cpu",
           output: str | Path | None = None, layout: str = "conv1d", module_prefix: bool = False,
-          progress=None, log=None) -> tuple[TemporalModel, list[EpochLog]]:
+          progress=None, log=None, best: str | Path | None = None) -> tuple[TemporalModel, list[EpochLog]]:
     """Train a TemporalModel on `data.train` as upstream run.py does; returns (model, history).
 
     output: checkpoint path, written (atomically, upstream's format, in `layout`, with 'module.'
       prefixes if `module_prefix`) after every epoch, so a stopped run leaves the last finished epoch.
+    best: checkpoint path for the epoch with the lowest validation MPJPE so far (the first of equals),
+      written the same way whenever an epoch improves on it; needs validation (config.validate and
+      test sequences), else nothing is written there.
     progress: wraps the batch iterator, e.g. lambda it, total, desc: tqdm(it, total=total, desc=desc).
     log: called with each EpochLog once its epoch ends.
     The returned model is in the conv1d layout, in eval mode, on `device`.
@@ -273,6 +276,7 @@ def train(config: TrainConfig, data: TrainingData, device: str = "cpu",
     forward = (lambda x: model.forward_single_frame(x, drop)) if config.chunk == 1 else model
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, amsgrad=True)
     history: list[EpochLog] = []
+    best_val: float | None = None                 # lowest validation MPJPE so far (mm)
     started = time.monotonic()
     for epoch in range(config.epochs):
         t0 = time.monotonic()
@@ -300,9 +304,13 @@ def train(config: TrainConfig, data: TrainingData, device: str = "cpu",
             if config.validate and data.test else None
         record = EpochLog(epoch + 1, lr, momentum, 1000 * loss_sum / frames, val, time.monotonic() - t0)
         history.append(record)
-        if output is not None:
+        improved = val is not None and math.isfinite(val) and (best_val is None or val < best_val)
+        best_val = val if improved else best_val
+        targets = [p for p, due in ((output, True), (best, improved)) if p is not None and due]
+        if targets:
             model.eval()
-            checkpoint.save(output, model, layout, module_prefix, epoch=epoch + 1,
+        for path in targets:
+            checkpoint.save(path, model, layout, module_prefix, epoch=epoch + 1,
                             lr=learning_rate(epoch + 1, config.learning_rate, config.lr_decay),
                             optimizer=optimizer.state_dict(), random_state=random_state)
         if log:

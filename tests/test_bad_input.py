@@ -41,7 +41,8 @@ def one_line_error(capsys, rc, *fragments):
 
 def _data(tmp_path, mutate=None, keypoints="cpn_ft_h36m_dbb"):
     pos3d, pos2d = make_positions({"S9": ["Walking", "Greeting 1"], "S11": ["Walking"]}, seed=4)
-    meta = {"layout_name": "h36m", "num_joints": 17, "keypoints_symmetry": KEYPOINTS_SYMMETRY}
+    meta = {"layout_name": "h36m", "num_joints": 17, "keypoints_symmetry": KEYPOINTS_SYMMETRY,
+            "note": str(tmp_path / "pwned")}     # where a malicious pickle would write (see _evil_meta)
     if mutate:
         mutate(pos3d, pos2d, meta)
     d = tmp_path / "data"
@@ -80,10 +81,7 @@ def _three_cameras(p3, p2, m):
 
 
 def _evil_meta(p3, p2, m):
-    m["keypoints_symmetry"] = Evil(PWNED)
-
-
-PWNED = Path("/tmp/vp3d_test_pwned_marker")
+    m["keypoints_symmetry"] = Evil(m["note"])
 
 PREPROCESS_CASES = {
     "2D shorter than mocap": (_shorten, ["S9 'Walking' camera 1 has 20 frames, fewer than the mocap's"]),
@@ -100,11 +98,10 @@ PREPROCESS_CASES = {
 @pytest.mark.parametrize("case", PREPROCESS_CASES)
 def test_preprocess_rejects_bad_data(case, tmp_path, capsys):
     mutate, fragments = PREPROCESS_CASES[case]
-    PWNED.unlink(missing_ok=True)
     d = _data(tmp_path, mutate)
     rc = vp3d_preprocess.main(["-d", str(d), "-s", str(tmp_path / "out"), "-arc", "3,3", "--max-length", "500"])
     one_line_error(capsys, rc, *fragments)
-    assert not PWNED.exists()
+    assert not (tmp_path / "pwned").exists()
     assert not (tmp_path / "out" / "manifest.json").exists()
 
 
@@ -136,7 +133,7 @@ def test_preprocess_file_level_errors(tmp_path, capsys):
     one_line_error(capsys, vp3d_preprocess.main(["-d", str(d), "--subjects-test", "S7", *args]),
                    "subject S7 is not in the 3D data")
     (d / "data_3d_h36m.npz").write_bytes(b"PK\x03\x04 truncated")
-    one_line_error(capsys, vp3d_preprocess.main(["-d", str(d), *args]), "data_3d_h36m.npz: not an .npz")
+    one_line_error(capsys, vp3d_preprocess.main(["-d", str(d), *args]), "data_3d_h36m.npz: not a readable .npz (zip) file")
 
 
 def test_preprocess_malicious_3d_runs_nothing(tmp_path, capsys):

@@ -77,7 +77,7 @@ def test_format_errors_name_the_file_and_the_problem(tmp_path):
     with pytest.raises(Vp3dError, match=r"b.npz: S9 'Walking' has shape \(10, 17, 3\), expected \(T, 32, 3\)"):
         load_positions_3d(tmp_path / "b.npz")
     (tmp_path / "c.npz").write_bytes(b"not a zip")
-    with pytest.raises(Vp3dError, match="c.npz: not an .npz"):
+    with pytest.raises(Vp3dError, match=r"c.npz: not a readable .npz \(zip\) file"):
         load_npz_key(tmp_path / "c.npz", "positions_3d")
 
 

@@ -14,6 +14,7 @@ import functools
 import io
 import pickle
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import numpy as np
 
 from . import Vp3dError
 from .cameras import Camera, h36m_cameras, normalize_screen_coordinates, world_to_camera
+from .fileio import npy_header
 from .skeleton import Symmetry, kept_joints
 
 _SAFE_GLOBALS = {
@@ -66,19 +68,18 @@ def load_npz_key(path: str | Path, key: str):
             names = {n[:-4] for n in z.namelist() if n.endswith(".npy")}
             if key not in names:
                 raise Vp3dError(f"{path}: no '{key}' array (has: {', '.join(sorted(names)) or 'nothing'})")
+            size = z.getinfo(key + ".npy").file_size
             with z.open(key + ".npy") as f:
+                shape, dtype = npy_header(f, size, f"{path}: '{key}'")
+                if not dtype.hasobject:
+                    f.seek(0)
+                    try:
+                        return np.lib.format.read_array(f, allow_pickle=False)
+                    except (ValueError, OSError, EOFError) as e:
+                        raise Vp3dError(f"{path}: '{key}' is corrupt ({e})") from None
                 raw = io.BytesIO(f.read())
-    except zipfile.BadZipFile:
-        raise Vp3dError(f"{path}: not an .npz (zip) file") from None
-    try:
-        version = np.lib.format.read_magic(raw)
-        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, fortran, dtype = read_header(raw)
-    except ValueError as e:
-        raise Vp3dError(f"{path}: '{key}' is not a valid .npy entry ({e})") from None
-    if not dtype.hasobject:
-        raw.seek(0)
-        return np.lib.format.read_array(raw, allow_pickle=False)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+        raise Vp3dError(f"{path}: not a readable .npz (zip) file ({e})") from None
     try:
         obj = _RestrictedUnpickler(raw, encoding="latin1").load()
     except pickle.UnpicklingError as e:
@@ -105,6 +106,9 @@ def load_positions_3d(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
             if not isinstance(pos, np.ndarray) or pos.ndim != 3 or pos.shape[1:] != (32, 3):
                 shape = getattr(pos, "shape", type(pos).__name__)
                 raise Vp3dError(f"{path}: {subject} '{action}' has shape {shape}, expected (T, 32, 3)")
+            if not np.isfinite(pos).all():
+                frame = int(np.argwhere(~np.isfinite(pos))[0, 0])
+                raise Vp3dError(f"{path}: {subject} '{action}' has non-finite 3D positions, first at frame {frame}")
     return data
 
 

@@ -114,11 +114,32 @@ def read_json(path: str | Path, what: str):
         raise Vp3dError(f"{path}: not valid JSON ({e}); expected {what}") from None
 
 
+def npy_header(f, size: int, where: str) -> tuple[tuple[int, ...], np.dtype]:
+    """Read an .npy header from file object `f` (positioned at its start) holding `size` bytes in all, and
+    check that the data it announces fits in what is left: (shape, dtype). A header that claims more
+    than the file holds (say 10**10 frames) is refused here, before anything is allocated."""
+    try:
+        version = np.lib.format.read_magic(f)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read(f)
+    except (ValueError, OSError) as e:
+        raise Vp3dError(f"{where}: not a valid .npy array ({e})") from None
+    if not dtype.hasobject:
+        needed = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+        left = size - f.tell()
+        if needed > left:
+            raise Vp3dError(f"{where}: header announces an array of shape {shape} ({needed} bytes), "
+                            f"but only {left} bytes follow: truncated or corrupt")
+    return shape, dtype
+
+
 def read_array(path: str | Path, shape: tuple[int, ...]) -> np.ndarray:
     """Read a float32 array of `shape` from .bin (raw), .npy or .txt; one-line error on a size mismatch."""
     path = Path(path)
     expected = int(np.prod(shape))
     if path.suffix == ".npy":
+        with open(path, "rb") as f:
+            npy_header(f, path.stat().st_size, str(path))
         try:
             a = np.load(path, allow_pickle=False)
         except (ValueError, OSError) as e:

@@ -8,6 +8,7 @@ lowest joint stands on the floor; the floor grid moves under the body when the p
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -335,10 +336,25 @@ class FrameDrawer:
 # ---------------------------------------------------------------------------------------------
 
 def _write_gif(path: Path, frames, fps: float, count: int) -> None:
+    """Stream palette frames into a looping GIF through Pillow's GIF encoder, one frame at a time (memory
+    stays flat however long the clip): each frame stores only the box that changed since the last one."""
+    from PIL import GifImagePlugin
+    delay = max(20, round(1000 / fps / 10) * 10)   # GIF delays are centiseconds; viewers slow down < 20 ms
     first = next(frames)
-    with atomic_path(path) as tmp:
-        first.save(tmp, format="GIF", save_all=True, append_images=frames, loop=0,
-                   duration=max(10, round(1000 / fps / 10) * 10), optimize=False, disposal=1)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        header, _ = GifImagePlugin.getheader(first, info={"loop": 0, "duration": delay})
+        f.write(b"".join(header))
+        previous = None
+        for im in itertools.chain([first], frames):
+            pixels = np.asarray(im)
+            if previous is None:
+                box = (0, 0, *im.size)
+            else:
+                rows, cols = np.nonzero((pixels != previous).any(axis=1))[0], np.nonzero((pixels != previous).any(axis=0))[0]
+                box = (0, 0, 1, 1) if not len(rows) else (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+            f.write(b"".join(GifImagePlugin.getdata(im.crop(box), offset=box[:2], duration=delay, disposal=1)))
+            previous = pixels
+        f.write(b";")
 
 
 def _write_mp4(path: Path, frames, fps: float, count: int) -> None:

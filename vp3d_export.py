@@ -8,7 +8,7 @@ import sys
 from vp3d import cli
 from vp3d.bvh import DEFAULT_ORIGIN, DEFAULT_UNITS, ORIGINS, UNITS
 from vp3d.formats import WRITERS, write_poses, writer_for
-from vp3d.poses import read_poses_npz
+from vp3d.poses import read_poses_npz, select
 
 
 def build_parser():
@@ -31,6 +31,8 @@ def main(argv=None) -> int:
     def body(a):
         writer_for(a.output)                      # a bad suffix fails before anything is read
         poses = read_poses_npz(a.poses)
+        if a.name is not None:
+            select(poses, a.name, a.poses)            # an unknown name is the poses file's fault
         write_poses(a.output, poses, fps=a.fps, name=a.name, units=a.units, origin=a.origin)
         print(f"wrote {a.output}")
     return cli.run(body, args)

@@ -200,3 +200,16 @@ def test_keypoint_layout_edges():
         if sides == {"left_", "right"}:
             assert {names[a], names[b]} in ({"left_shoulder", "right_shoulder"}, {"left_hip", "right_hip"},
                                            {"left_eye", "right_eye"})
+
+
+def test_missed_keypoints_are_left_out(tmp_path):
+    T = 6
+    poses = standing_poses(T)
+    points = np.random.default_rng(1).uniform(50, 450, (T, 17, 2))
+    points[2] = np.nan                        # a frame with no detection
+    points[3, 5] = np.nan                     # one missed joint
+    out = tmp_path / "nan.gif"
+    assert render(out, poses, Keypoints2D(points, keypoint_layouts()["coco"])) == T
+    frames = frames_of_gif(out)
+    area = (slice(TOP, 400 - BOTTOM), slice(0, 400))             # the 2D panel at the default size
+    assert skeleton_mask(frames[2][area]).sum() == 0 and skeleton_mask(frames[3][area]).sum() > 0

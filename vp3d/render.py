@@ -50,7 +50,8 @@ class Keypoints2D:
 @dataclass
 class PrepSequence:
     """One sequence of a preprocess folder: its 2D input (pixels of its camera's image), ground truth
-    (T, 17, 3) metres, camera frame (every joint absolute, the root on its trajectory), and the world's up direction (3,) in that camera's frame."""
+    (T, 17, 3) metres, camera frame (every joint absolute, the root on its trajectory), and the world's
+    up direction (3,) in that camera's frame."""
 
     keypoints: Keypoints2D
     ground_truth: np.ndarray
@@ -118,7 +119,7 @@ def read_keypoints_npz(path: str | Path, name: str, layout: KeypointLayout) -> K
 # Geometry: everything for all frames at once
 # ---------------------------------------------------------------------------------------------
 
-def _sides(n: int, edges, symmetry) -> np.ndarray:
+def _sides(edges, symmetry) -> np.ndarray:
     """Colour name index per edge (E,): left when an end is a left joint and none is right, etc."""
     left, right = set(symmetry.left), set(symmetry.right)
     out = []
@@ -130,6 +131,7 @@ def _sides(n: int, edges, symmetry) -> np.ndarray:
 
 
 def _joint_colours(n: int, symmetry) -> np.ndarray:
+    """Colour index per joint (n,): by side."""
     c = np.full(n, INDEX["centre_joint"])
     c[list(symmetry.left)] = INDEX["left_joint"]
     c[list(symmetry.right)] = INDEX["right_joint"]
@@ -153,7 +155,8 @@ def stage(poses: np.ndarray, up: np.ndarray = LEVEL_UP) -> tuple[np.ndarray, np.
     up: the world's up direction in the camera frame (default: a level camera's, -y)."""
     p = poses.astype(np.float64) @ level(up).T
     track = p[:, 0, [0, 2]]
-    out = p - np.concatenate([track[:, :1], p[:, :, 1].min(axis=1, keepdims=True), track[:, 1:]], axis=1)[:, None]
+    floor = p[:, :, 1].min(axis=1, keepdims=True)
+    out = p - np.concatenate([track[:, :1], floor, track[:, 1:]], axis=1)[:, None]
     return out, track
 
 
@@ -171,7 +174,8 @@ class OrbitCamera:
 
     def basis(self) -> tuple[np.ndarray, np.ndarray]:
         a, e = np.radians(self.azimuth), np.radians(self.elevation)
-        eye = np.array(self.target) + self.distance * np.array([np.sin(a) * np.cos(e), np.sin(e), np.cos(a) * np.cos(e)])
+        eye = np.array(self.target) + self.distance * np.array([np.sin(a) * np.cos(e), np.sin(e),
+                                                                np.cos(a) * np.cos(e)])
         fwd = np.array(self.target) - eye
         fwd /= np.linalg.norm(fwd)
         right = np.cross(fwd, [0.0, 1.0, 0.0])
@@ -193,11 +197,12 @@ def fit_camera(staged: list[np.ndarray], area: tuple[int, int], azimuth: float,
                elevation: float = ELEVATION) -> OrbitCamera:
     """A camera that frames the staged poses (each (T, J, 3), Y-up, feet at 0) in an area (w, h) pixels,
     with room for the floor; the same for every panel, so that prediction and truth compare at a glance."""
-    height = max(float(np.percentile(p[..., 1].max(axis=1), 95)) for p in staged)
+    height = max(float(np.median(p[..., 1].max(axis=1))) for p in staged)   # median: wild frames aside
     height = max(height, 0.5)
     distance = 4.0 * height
     focal = min(area) * distance / (1.35 * height)   # the body spans about 3/4 of the area's height
-    return OrbitCamera((0.0, 0.45 * height, 0.0), azimuth, elevation, distance, focal, (area[0] / 2, area[1] / 2))
+    return OrbitCamera((0.0, 0.45 * height, 0.0), azimuth, elevation, distance, focal,
+                       (area[0] / 2, area[1] / 2))
 
 
 def floor_lines(track: np.ndarray) -> np.ndarray:
@@ -238,7 +243,7 @@ def panel_3d(title: str, poses: np.ndarray, skeleton: Skeleton, camera: OrbitCam
     bone_px, bone_depth = camera.project(poses[:, edges])          # (T, E, 2, 2), (T, E, 2)
     order = np.argsort(-bone_depth.mean(axis=2), axis=1)           # far first
     bone_px = np.take_along_axis(bone_px, order[:, :, None, None], axis=1)
-    bone_col = _sides(skeleton.num_joints, edges, skeleton.symmetry)[order]
+    bone_col = _sides(edges, skeleton.symmetry)[order]
     floor_px, _ = camera.project(floor_lines(track))               # (T, L, 2, 2)
     segments = np.concatenate([floor_px, bone_px], axis=1)
     colours = np.concatenate([np.full(floor_px.shape[:2], INDEX["floor"]), bone_col], axis=1)
@@ -265,7 +270,7 @@ def panel_2d(title: str, keypoints: Keypoints2D, area: tuple[int, int]) -> _Pane
     layout = keypoints.layout
     edges = np.array(layout.edges, dtype=np.int64).reshape(-1, 2)
     segs = px[:, edges] if len(edges) else np.zeros((len(px), 0, 2, 2))
-    cols = np.broadcast_to(_sides(len(layout.names), edges, layout.symmetry), segs.shape[:2])
+    cols = np.broadcast_to(_sides(edges, layout.symmetry), segs.shape[:2])
     box = np.array([lo - (hi - lo) * margin, hi + (hi - lo) * margin])
     box_px = (box - mid) * scale + centre
     (x0, y0), (x1, y1) = box_px
@@ -292,7 +297,7 @@ class FrameDrawer:
     """Draws frame t of all panels side by side into a palette ('P') image."""
 
     def __init__(self, panels: list[_Panel], size: int, label: str = "", first_frame: int = 0):
-        from PIL import Image, ImageDraw, ImageFont  # noqa: F401  (Pillow: a render extra)
+        from PIL import Image, ImageDraw, ImageFont
         self.panels, self.size, self.label, self.first_frame = panels, size, label, first_frame
         self.area = panel_area(size)
         self.font = ImageFont.load_default(size=max(10, size // 26))
@@ -317,13 +322,13 @@ class FrameDrawer:
             if panel.background is not None:
                 for (a, b) in panel.background.tolist():
                     draw.line([tuple(a), tuple(b)], fill=INDEX["frame"], width=1)
-            segs = panel.segments[t].tolist()
-            for (a, b), c in zip(segs, panel.colours[t].tolist()):
+            ok = np.isfinite(panel.segments[t]).all(axis=(1, 2))      # missed keypoints: no line
+            for (a, b), c in zip(panel.segments[t][ok].tolist(), panel.colours[t][ok].tolist()):
                 draw.line([tuple(a), tuple(b)], fill=c, width=1 if c == INDEX["floor"] else self.width)
             r = panel.radius
-            for (x, y), c in zip(panel.points[t].tolist(), panel.point_colours.tolist()):
-                if np.isfinite(x) and np.isfinite(y):
-                    draw.ellipse([x - r, y - r, x + r, y + r], fill=c)
+            ok = np.isfinite(panel.points[t]).all(axis=1)
+            for (x, y), c in zip(panel.points[t][ok].tolist(), panel.point_colours[ok].tolist()):
+                draw.ellipse([x - r, y - r, x + r, y + r], fill=c)
             im.paste(sub, (i * self.size + 1, TOP))
         draw = ImageDraw.Draw(im)
         draw.text((6, self.size - 5), f"{self.label}frame {t + self.first_frame}", fill=INDEX["text"],
@@ -335,7 +340,7 @@ class FrameDrawer:
 # Writers, by suffix
 # ---------------------------------------------------------------------------------------------
 
-def _write_gif(path: Path, frames, fps: float, count: int) -> None:
+def _write_gif(path: Path, frames, fps: float) -> None:
     """Stream palette frames into a looping GIF through Pillow's GIF encoder, one frame at a time (memory
     stays flat however long the clip): each frame stores only the box that changed since the last one."""
     from PIL import GifImagePlugin
@@ -350,23 +355,26 @@ def _write_gif(path: Path, frames, fps: float, count: int) -> None:
             if previous is None:
                 box = (0, 0, *im.size)
             else:
-                rows, cols = np.nonzero((pixels != previous).any(axis=1))[0], np.nonzero((pixels != previous).any(axis=0))[0]
-                box = (0, 0, 1, 1) if not len(rows) else (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+                changed = pixels != previous
+                rows, cols = np.nonzero(changed.any(axis=1))[0], np.nonzero(changed.any(axis=0))[0]
+                box = (0, 0, 1, 1) if not len(rows) else \
+                    (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
             f.write(b"".join(GifImagePlugin.getdata(im.crop(box), offset=box[:2], duration=delay, disposal=1)))
             previous = pixels
         f.write(b";")
 
 
-def _write_mp4(path: Path, frames, fps: float, count: int) -> None:
+def _write_mp4(path: Path, frames, fps: float) -> None:
+    """Pipe RGB frames to the ffmpeg binary of the imageio-ffmpeg wheel: H.264, yuv420p (plays anywhere)."""
     try:
         import imageio_ffmpeg
     except ImportError:
         raise Vp3dError(f"{path}: writing MP4 needs imageio-ffmpeg (pip install imageio-ffmpeg)") from None
     first = next(frames)
     with atomic_path(path) as tmp:
-        writer = imageio_ffmpeg.write_frames(str(tmp), first.size, fps=fps, codec="libx264", pix_fmt_out="yuv420p",
-                                             quality=None, bitrate=None, macro_block_size=16,
-                                             output_params=["-f", "mp4", "-crf", "20", "-preset", "veryfast"])
+        writer = imageio_ffmpeg.write_frames(
+            str(tmp), first.size, fps=fps, codec="libx264", pix_fmt_out="yuv420p", quality=None, bitrate=None,
+            macro_block_size=16, output_params=["-f", "mp4", "-crf", "20", "-preset", "veryfast"])
         writer.send(None)
         try:
             writer.send(np.asarray(first.convert("RGB")).tobytes())
@@ -388,22 +396,29 @@ def check_output(path: str | Path) -> Path:
 
 
 def render(path: str | Path, poses: np.ndarray, keypoints: Keypoints2D | None = None,
-           ground_truth: np.ndarray | None = None, up: np.ndarray = LEVEL_UP, fps: float = 50.0, size: int = DEFAULT_SIZE,
-           azimuth: float = DEFAULT_AZIMUTH, title: str = "", first_frame: int = 0, progress=None) -> int:
+           ground_truth: np.ndarray | None = None, up: np.ndarray = LEVEL_UP, fps: float = 50.0,
+           size: int = DEFAULT_SIZE, azimuth: float = DEFAULT_AZIMUTH, title: str = "", first_frame: int = 0,
+           progress=None) -> int:
     """Write an animation of poses (T, 17, 3) metres, camera frame, to `path` (.gif or .mp4).
 
     keypoints: the 2D input (T, J, 2), drawn on the left; ground_truth: (T, 17, 3) metres, camera
     frame, drawn right of the prediction. up: the world's up direction (3,) in the camera frame, when
-    known (a calibrated camera); the default takes the camera as level. size: pixels per (square) panel, rounded up to a multiple of
-    16 (video codecs need it). title, first_frame: the frame label ('title  frame N'). progress: wraps the frame iterator (e.g. tqdm). Returns frames written.
+    known (a calibrated camera); the default takes the camera as level. size: pixels per (square) panel,
+    rounded up to a multiple of 16 (video codecs need it). title, first_frame: the frame label
+    ('title  frame N'). progress: wraps the frame iterator (e.g. tqdm). Returns the frames written.
     """
     path = check_output(path)
+    try:
+        import PIL  # noqa: F401  (drawing and GIF writing)
+    except ImportError:
+        raise Vp3dError(f"{path}: rendering needs Pillow (pip install pillow)") from None
     skeleton = h36m_skeleton17()
     poses = np.asarray(poses)
     T = len(poses)
     if poses.ndim != 3 or poses.shape[1:] != (skeleton.num_joints, 3) or T < 1:
         raise Vp3dError(f"poses of shape {poses.shape}, expected (T, {skeleton.num_joints}, 3)")
-    for what, other in (("2D keypoints", None if keypoints is None else keypoints.points), ("ground truth", ground_truth)):
+    for what, other in (("2D keypoints", None if keypoints is None else keypoints.points),
+                        ("ground truth", ground_truth)):
         if other is not None and len(other) != T:
             raise Vp3dError(f"{what} have {len(other)} frames, the poses {T}")
     if ground_truth is not None and np.shape(ground_truth)[1:] != (skeleton.num_joints, 3):
@@ -423,5 +438,5 @@ def render(path: str | Path, poses: np.ndarray, keypoints: Keypoints2D | None = 
     drawer = FrameDrawer(panels, size, f"{title}  " if title else "", first_frame)
     steps = range(T)
     frames = (drawer(t) for t in (progress(steps) if progress else steps))
-    WRITERS[path.suffix.lower()](path, frames, fps, T)
+    WRITERS[path.suffix.lower()](path, frames, fps)
     return T

@@ -18,10 +18,10 @@ def build_parser():
     p.add_argument("--name", help="the sequence to write (needed by one-motion formats when the file holds several)")
     p.add_argument("--fps", type=cli.positive_float, default=50.0, help="frames per second of the poses")
     p.add_argument("--units", choices=sorted(UNITS), default=None,
-                   help=f"BVH lengths in metres or centimetres (default {DEFAULT_UNITS})")
+                   help=f"BVH lengths in metres or centimetres (BVH default: {DEFAULT_UNITS})%(default).0s")
     p.add_argument("--origin", choices=ORIGINS, default=None,
                    help=f"BVH root placement: 'floor' starts above the origin with the lowest joint on y = 0; "
-                        f"'camera' keeps the camera's position (default {DEFAULT_ORIGIN})")
+                        f"'camera' keeps the camera's position (BVH default: {DEFAULT_ORIGIN})%(default).0s")
     return p
 
 

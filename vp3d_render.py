@@ -43,6 +43,8 @@ def main(argv=None) -> int:
     def body(a):
         check_output(a.output)                    # a bad suffix fails before anything is read
         name, poses = select(read_poses_npz(a.poses), a.name, a.poses)
+        if poses.shape[1] != 17:
+            raise Vp3dError(f"{a.poses}: '{name}' has {poses.shape[1]} joints, expected the 17-joint skeleton")
         keypoints, truth, up = None, None, LEVEL_UP
         if a.prep:
             seq = prep_sequence(a.prep, name)

@@ -161,10 +161,11 @@ def test_render_cli_with_prep_and_keypoints(prep_dir, tmp_path, capsys):
     assert len(frames) == e.frames and frames[0].shape == (96, 2 * 96, 3)   # 2D, prediction
 
 
-@pytest.mark.parametrize("case", ["missing", "name", "suffix", "several", "prep_name", "kp_frames", "start"])
+@pytest.mark.parametrize("case", ["missing", "name", "suffix", "several", "prep_name", "kp_frames", "start",
+                                  "joints"])
 def test_render_cli_bad_input(prep_dir, tmp_path, capsys, case):
     src = tmp_path / "pred.npz"
-    write_poses_npz(src, {"a": standing_poses(10), "b": standing_poses(12)})
+    write_poses_npz(src, {"a": standing_poses(10), "b": standing_poses(12), "c": standing_poses(5)[:, :16]})
     kp = tmp_path / "kp.npz"
     np.savez(kp, a=np.zeros((9, 17, 2), np.float32))
     out = tmp_path / "out.gif"
@@ -176,6 +177,7 @@ def test_render_cli_bad_input(prep_dir, tmp_path, capsys, case):
         "prep_name": ([str(src), "--name", "a", "--prep", str(prep_dir), "-o", str(out)], str(prep_dir)),
         "kp_frames": ([str(src), "--name", "a", "--keypoints", str(kp), "-o", str(out)], "kp.npz"),
         "start": ([str(src), "--name", "a", "--start", "10", "-o", str(out)], "pred.npz"),
+        "joints": ([str(src), "--name", "c", "-o", str(out)], "pred.npz"),
     }[case]
     assert vp3d_render.main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -166,7 +166,14 @@ def bone_lengths(poses: np.ndarray, skel: Skeleton) -> np.ndarray:
 
 def bvh_text(poses: np.ndarray, fps: float = 50.0, units: str = DEFAULT_UNITS, origin: str = DEFAULT_ORIGIN,
              skeleton: Skeleton | None = None) -> str:
-    """The BVH file for one motion: poses (T, J, 3) metres, camera frame -> text.
+    """The whole BVH file as one string (see bvh_chunks)."""
+    return "".join(bvh_chunks(poses, fps, units, origin, skeleton))
+
+
+def bvh_chunks(poses: np.ndarray, fps: float = 50.0, units: str = DEFAULT_UNITS, origin: str = DEFAULT_ORIGIN,
+               skeleton: Skeleton | None = None, frames_per_chunk: int = 5000):
+    """The BVH file for one motion, poses (T, J, 3) metres, camera frame, as text pieces: the hierarchy,
+    then the motion a few thousand frames at a time (long motions never sit in memory as one string).
 
     units: 'm' or 'cm' (lengths in the file). origin: 'floor' puts the first frame's root above the
     origin and the lowest joint of the whole motion on y = 0 (root-relative poses then stand on the
@@ -219,8 +226,10 @@ def bvh_text(poses: np.ndarray, fps: float = 50.0, units: str = DEFAULT_UNITS, o
     lines = ["HIERARCHY"]
     _write_hierarchy(lines, joints, lengths, scale, 0, 0)
     lines += ["MOTION", f"Frames: {T}", f"Frame Time: {1.0 / fps:.8f}"]
-    body = "\n".join(" ".join(f"{v:.6f}" for v in row) for row in np.round(motion, 6))
-    return "\n".join(lines) + "\n" + body + "\n"
+    yield "\n".join(lines) + "\n"
+    row_format = " ".join(["%.6f"] * motion.shape[1]) + "\n"
+    for start in range(0, T, frames_per_chunk):
+        yield "".join(row_format % tuple(row) for row in np.round(motion[start:start + frames_per_chunk], 6) + 0.0)
 
 
 def _has_branches(skel: Skeleton, j: int) -> bool:
@@ -280,8 +289,8 @@ def write_bvh(path: str | Path, poses: dict[str, np.ndarray], fps: float = 50.0,
     name, array = select(poses, name, path)
     array = check_poses(np.asarray(array), f"{path}: '{name}'")
     try:
-        text = bvh_text(array, fps=fps, units=units, origin=origin)
+        with atomic_path(path) as tmp, open(tmp, "w") as f:
+            for piece in bvh_chunks(array, fps=fps, units=units, origin=origin):
+                f.write(piece)
     except Vp3dError as e:
         raise Vp3dError(f"{path}: '{name}': {e}") from None
-    with atomic_path(path) as tmp, open(tmp, "w") as f:
-        f.write(text)

@@ -295,3 +295,45 @@ def test_euler_angles_rebuild_the_rotation_even_at_gimbal_lock():
     angles = np.degrees(matrix_to_euler_zyx(r))
     rebuilt = _axis_rotation("Z", angles[:, 0]) @ _axis_rotation("Y", angles[:, 1]) @ _axis_rotation("X", angles[:, 2])
     np.testing.assert_allclose(rebuilt, r, atol=1e-9)
+
+
+BLENDER_SCRIPT = '''
+import builtins, json, sys
+import addon_utils, bpy
+path, out = sys.argv[sys.argv.index("--") + 1:]
+bpy.ops.wm.read_factory_settings(use_empty=True)
+addon_utils.enable("io_anim_bvh")
+import io_anim_bvh.import_bvh as ib
+ib.open = lambda p, m="r", *a, **k: builtins.open(p, m.replace("U", ""), *a, **k)  # some builds pass "rU"
+bpy.ops.import_anim.bvh(filepath=path, update_scene_fps=True)          # the defaults: scale 1, -Z forward, Y up
+arm = [o for o in bpy.context.scene.objects if o.type == "ARMATURE"][0]
+pos = []
+for f in range(1, bpy.context.scene.frame_end + 1):
+    bpy.context.scene.frame_set(f)
+    pos.append({b.name: list(arm.matrix_world @ b.head) for b in arm.pose.bones})
+json.dump({"fps": bpy.context.scene.render.fps, "pos": pos}, open(out, "w"))
+'''
+
+
+def test_blender_imports_the_motion(tmp_path):
+    """Blender's own BVH importer (where Blender is installed; skipped otherwise)."""
+    import json
+    import shutil
+    import subprocess
+    blender = shutil.which("blender")
+    if blender is None:
+        pytest.skip("blender is not installed")
+    poses = awkward_poses()
+    write_bvh(tmp_path / "m.bvh", {"a": poses}, fps=25, origin="camera")
+    (tmp_path / "read.py").write_text(BLENDER_SCRIPT)
+    subprocess.run([blender, "-b", "--factory-startup", "--python-exit-code", "1", "-P", str(tmp_path / "read.py"),
+                    "--", str(tmp_path / "m.bvh"), str(tmp_path / "out.json")], check=True, capture_output=True,
+                   timeout=300)
+    result = json.loads((tmp_path / "out.json").read_text())
+    got = np.array([[frame[n] for n in NAMES] for frame in result["pos"][:len(poses)]])
+    # camera (x right, y down, z forward) -> BVH (x, -y, -z) -> Blender's Z up, -Y forward: (x, z, -y)
+    expected = np.stack([poses[..., 0], poses[..., 2], -poses[..., 1]], axis=-1).astype(np.float64)
+    angles, lengths = bone_errors(expected, got)
+    assert angles.max() < 1.0 and result["fps"] == 25
+    np.testing.assert_allclose(lengths, np.broadcast_to(expected_lengths(poses), lengths.shape), atol=1e-5)
+    np.testing.assert_allclose(got[:, 0], expected[:, 0], atol=1e-5)

@@ -30,16 +30,6 @@ from vp3d.devices import physical_cores, resolve_torch_device  # noqa: E402
 from vp3d.train import TrainConfig, load_training_data, train  # noqa: E402
 
 
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
 def best_path(output: str | Path) -> Path:
     """The default --best: OUTPUT with '_best' before its suffix (model.bin -> model_best.bin)."""
     output = Path(output)
@@ -65,14 +55,14 @@ def build_parser():
     p.add_argument("-b", "--batch-size", type=cli.positive_int, default=1024, help="output frames per batch")
     p.add_argument("--chunk", "-s", "--stride", dest="chunk", type=cli.positive_int, default=1,
                    help="output frames per training chunk (1: upstream's optimised single-frame training)")
-    p.add_argument("-lr", "--learning-rate", type=positive_float, default=0.001, help="initial learning rate")
-    p.add_argument("-lrd", "--lr-decay", type=positive_float, default=0.95, help="learning rate factor per epoch")
+    p.add_argument("-lr", "--learning-rate", type=cli.positive_float, default=0.001, help="initial learning rate")
+    p.add_argument("-lrd", "--lr-decay", type=cli.positive_float, default=0.95, help="learning rate factor per epoch")
     p.add_argument("-no-da", "--no-data-augmentation", dest="no_augment", action="store_true",
                    help="train without the mirrored copy of every chunk")
     p.add_argument("--no-eval", action="store_true", help="skip the per-epoch validation on the test subjects")
     p.add_argument("--downsample", type=cli.positive_int, default=1, help="keep every n-th frame")
     p.add_argument("--seed", type=int, default=1234, help="random seed (shuffling, initialisation, dropout)")
-    p.add_argument("--max-minutes", type=positive_float, default=None,
+    p.add_argument("--max-minutes", type=cli.positive_float, default=None,
                    help="training time budget: stop after the epoch that crosses it (its checkpoint is written)")
     p.add_argument("--layout", choices=LAYOUTS, default="conv1d", help="weight layout of the saved checkpoint")
     p.add_argument("--module-prefix", action="store_true", help="prefix keys with 'module.' (DataParallel, as the Ascend recipe)")

@@ -47,3 +47,17 @@ def read_poses_npz(path: str | Path) -> dict[str, np.ndarray]:
         raise
     except Exception as e:
         raise Vp3dError(f"{path}: not a poses .npz of float (T, J, 3) arrays ({type(e).__name__}: {e})") from None
+
+
+def select(poses: dict[str, np.ndarray], name: str | None, path: str | Path) -> tuple[str, np.ndarray]:
+    """(name, array) of the one sequence a tool acts on: `name`, or the only one when name is None;
+    Vp3dError naming `path` (the poses file) otherwise."""
+    if name is None:
+        if len(poses) != 1:
+            listed = ", ".join(list(poses)[:8]) + (", ..." if len(poses) > 8 else "")
+            raise Vp3dError(f"{path}: holds {len(poses)} sequences ({listed}); pick one by name (--name)")
+        name = next(iter(poses))
+    if name not in poses:
+        listed = ", ".join(list(poses)[:8]) + (", ..." if len(poses) > 8 else "")
+        raise Vp3dError(f"{path}: no sequence named {name!r} (it holds {listed})")
+    return name, poses[name]

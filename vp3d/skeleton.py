@@ -121,11 +121,15 @@ class KeypointLayout:
     name: str                 # 'h36m' or 'coco'
     names: tuple[str, ...]    # one per keypoint, in order
     symmetry: Symmetry
+    edges: tuple[tuple[int, int], ...] = ()   # the bones to draw between keypoints (index pairs)
 
 
 COCO_KEYPOINT_NAMES = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder",
                        "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip",
                        "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")
+# COCO's own 'skeleton' (person_keypoints annotations), 0-based: legs, hips, torso, arms, face.
+COCO_EDGES = ((15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7), (6, 8),
+              (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6))
 
 
 @functools.lru_cache(maxsize=None)
@@ -135,5 +139,6 @@ def keypoint_layouts() -> dict[str, KeypointLayout]:
     s17 = h36m_skeleton17()
     coco_left = tuple(i for i, n in enumerate(COCO_KEYPOINT_NAMES) if n.startswith("left_"))
     coco_right = tuple(i for i, n in enumerate(COCO_KEYPOINT_NAMES) if n.startswith("right_"))
-    return {"h36m": KeypointLayout("h36m", s17.names, s17.symmetry),
-            "coco": KeypointLayout("coco", COCO_KEYPOINT_NAMES, Symmetry(coco_left, coco_right))}
+    h36m_edges = tuple((p, j) for j, p in enumerate(s17.parents) if p >= 0)
+    return {"h36m": KeypointLayout("h36m", s17.names, s17.symmetry, h36m_edges),
+            "coco": KeypointLayout("coco", COCO_KEYPOINT_NAMES, Symmetry(coco_left, coco_right), COCO_EDGES)}

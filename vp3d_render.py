@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Render saved 3D poses as an animation (.gif or .mp4): 2D input, 3D prediction, ground truth.
+
+    python vp3d_render.py predictions.npz --name 001_Directions --prep prep_dataset -o directions.gif
+    python vp3d_render.py lifted.npz --keypoints keypoints.npz --layout coco -o video.mp4 --frames 500
+"""
+import sys
+
+from tqdm import tqdm
+
+from vp3d import Vp3dError, cli
+from vp3d.poses import read_poses_npz, select
+from vp3d.render import DEFAULT_AZIMUTH, DEFAULT_SIZE, LEVEL_UP, WRITERS, check_output, prep_sequence, \
+    read_keypoints_npz, render
+from vp3d.skeleton import keypoint_layouts
+
+
+def build_parser():
+    p = cli.parser(__doc__.splitlines()[0])
+    p.add_argument("poses", help="poses .npz: one (T, 17, 3) array per sequence, metres, camera frame")
+    p.add_argument("-o", "--output", required=True, help=f"animation file ({' or '.join(WRITERS)})")
+    p.add_argument("--name", help="the sequence to render (needed when the file holds several)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--prep", help="vp3d_preprocess.py output folder: draws the sequence's 2D input and ground truth")
+    src.add_argument("--keypoints", help="2D keypoints .npz: a (T, J, 2) pixel array under the sequence's name")
+    p.add_argument("--layout", choices=sorted(keypoint_layouts()), default="coco", help="keypoint order of --keypoints")
+    p.add_argument("--image-size", type=cli.positive_int, nargs=2, metavar=("W", "H"),
+                   help="image size of --keypoints, pixels (the 2D panel then shows the whole image)")
+    p.add_argument("--start", type=cli.non_negative_int, default=0, help="first frame to render")
+    p.add_argument("--frames", type=cli.positive_int, help="frames to render (default: to the end)")
+    p.add_argument("--fps", type=cli.positive_float, default=50.0, help="frames per second of the animation")
+    p.add_argument("--azimuth", type=float, default=DEFAULT_AZIMUTH,
+                   help="3D view angle about the vertical, degrees (0: from the recording camera)")
+    p.add_argument("--size", type=cli.positive_int, default=DEFAULT_SIZE, help="pixels per (square) panel")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.image_size and not args.keypoints:
+        build_parser().error("--image-size goes with --keypoints")
+
+    def body(a):
+        check_output(a.output)                    # a bad suffix fails before anything is read
+        name, poses = select(read_poses_npz(a.poses), a.name, a.poses)
+        if poses.shape[1] != 17:
+            raise Vp3dError(f"{a.poses}: '{name}' has {poses.shape[1]} joints, expected the 17-joint skeleton")
+        keypoints, truth, up = None, None, LEVEL_UP
+        if a.prep:
+            seq = prep_sequence(a.prep, name)
+            keypoints, truth, up = seq.keypoints, seq.ground_truth, seq.up
+        elif a.keypoints:
+            keypoints = read_keypoints_npz(a.keypoints, name, keypoint_layouts()[a.layout])
+            keypoints.image_size = tuple(a.image_size) if a.image_size else None
+        for what, other in (("--prep ground truth", truth), (a.keypoints or "--prep 2D input",
+                                                               None if keypoints is None else keypoints.points)):
+            if other is not None and len(other) != len(poses):
+                raise Vp3dError(f"{what}: '{name}' has {len(other)} frames, {a.poses} has {len(poses)}")
+        if a.start >= len(poses):
+            raise Vp3dError(f"{a.poses}: '{name}' has {len(poses)} frames, --start {a.start} is past the end")
+        window = slice(a.start, a.start + a.frames if a.frames else None)
+        if keypoints is not None:
+            keypoints.points = keypoints.points[window]
+        n = render(a.output, poses[window], keypoints, None if truth is None else truth[window], up=up,
+                   fps=a.fps, size=a.size, azimuth=a.azimuth, title=name, first_frame=a.start,
+                   progress=lambda it: tqdm(it, desc="render", unit="frame", disable=None))
+        print(f"wrote {n} frames to {a.output}")
+    return cli.run(body, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

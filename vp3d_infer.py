@@ -17,6 +17,7 @@ from vp3d.ais_bench import ais_bench_command, require_ais_bench, run_ais_bench
 from vp3d.backends import BACKENDS, PRECISIONS, REGISTRY, check_precision, open_session, resolve_backend
 from vp3d.devices import DEVICES
 from vp3d.infer import OUTFMT_EXT, find_manifest, infer_directory, infer_random, summary_lines
+from vp3d.predict import DEFAULT_CHUNK
 from vp3d.sequences import DEFAULT_LENGTH
 
 
@@ -43,6 +44,9 @@ def build_parser():
                    help=f"input frames L for a checkpoint (torch): default from the --input files, else {DEFAULT_LENGTH}")
     p.add_argument("--causal", action="store_true",
                    help="the checkpoint is causal (torch backend; default: what the checkpoint or the inputs' manifest says)")
+    p.add_argument("--chunk", type=cli.positive_int, default=DEFAULT_CHUNK,
+                   help="for a model taking any length (--dynamic, checkpoints): output frames per model call; longer "
+                        "inputs run in windows overlapping by RF-1 frames (same result, memory bounded by the chunk)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random input")
     p.add_argument("--force", action="store_true", help="overwrite the outputs in an existing output directory")
     p.add_argument("--resume", action="store_true",
@@ -98,7 +102,8 @@ def main(argv=None) -> int:
         if a.input:
             out_dir, summary = infer_directory(sessions, a.input, a.output, a.output_dirname, a.outfmt, a.loop,
                                                a.warmup_count, lambda it: tqdm(it, desc="infer", unit="file", disable=None),
-                                               a.force, a.resume, model=a.model if len(a.model) > 1 else a.model[0])
+                                               a.force, a.resume, model=a.model if len(a.model) > 1 else a.model[0],
+                                               chunk=a.chunk)
             if summary.get("skipped"):
                 print(f"[INFO] skipped {summary['skipped']} inputs whose outputs in {out_dir} are complete")
             if "compute_time" not in summary:

@@ -102,3 +102,12 @@ def test_an_input_no_model_takes_is_refused_naming_both_lengths(runs, tmp_path, 
     assert re.search(r"\.bin: input of L = (70|90) frames, but the model takes L = 120 — export one with "
                      r"--length (70|90) \(or --dynamic\), or re-run vp3d_preprocess.py with --max-length 120$", err.strip())
     assert not any(tmp_path.iterdir())                        # refused before anything was written
+
+
+def test_chunked_inference_equals_whole_sequences(runs, tmp_path):
+    """--chunk smaller than every sequence: windows overlapping by RF - 1 give the whole-sequence result."""
+    assert vp3d_infer.main(["--model", str(runs["own"]["models"][0]), "--input", str(runs["own"]["prep"] / "inputs"),
+                            "--output", str(tmp_path), "--output_dirname", "chunked", "--chunk", "7"]) == 0
+    for p in (tmp_path / "chunked").iterdir():
+        np.testing.assert_allclose(np.fromfile(p, np.float32), np.fromfile(runs["own"]["res"] / p.name, np.float32),
+                                   atol=1e-5, err_msg=p.name)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from vp3d.predict import chunk_windows, predict_sequence, torch_runner
+from vp3d.predict import chunk_windows, predict_sequence, run_windows, torch_runner
 from vp3d.skeleton import h36m_skeleton17, keypoint_layouts, mirror
 
 from conftest import random_model
@@ -47,3 +47,14 @@ def test_mirror_is_an_involution_that_swaps_twins():
     m = mirror(x, JOINTS)
     np.testing.assert_array_equal(m[:, 1], x[:, 4] * [-1, 1, 1])
     np.testing.assert_array_equal(mirror(m, JOINTS), x)
+
+
+def test_run_windows_bounds_every_call_by_the_chunk():
+    model = random_model((3, 3), 16, seed=1)
+    run = torch_runner(model)
+    calls = []
+    counting = lambda a: calls.append(a.shape[1]) or run(a)
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 108, 17, 2)).astype(np.float32)   # 100 output frames
+    got = run_windows(counting, x, 9, chunk=30)
+    assert calls == [38, 38, 38, 18]                    # 30 (last: 10) output frames + RF - 1 each
+    np.testing.assert_allclose(got, run(x), atol=1e-5)

@@ -20,6 +20,7 @@ import numpy as np
 from . import Vp3dError
 from .backends import Session
 from .fileio import read_array, write_array, write_json
+from .predict import DEFAULT_CHUNK, run_windows
 from .sequences import INPUTS_DIR, MANIFEST, Manifest
 
 OUTFMT_EXT = {"BIN": "bin", "NPY": "npy", "TXT": "txt"}
@@ -64,14 +65,20 @@ def file_shape(path: str | Path, shape: tuple) -> tuple[int, ...]:
     return tuple(count // known if d is None else d for d in shape)
 
 
-def time_runs(session: Session, x: np.ndarray, loop: int, warmup: int = 0) -> tuple[list[float], np.ndarray]:
-    """`warmup` untimed runs, then `loop` timed ones; returns (per-run times in ms, last output)."""
+def time_runs(session: Session, x: np.ndarray, loop: int, warmup: int = 0,
+              chunk: int | None = None) -> tuple[list[float], np.ndarray]:
+    """`warmup` untimed runs, then `loop` timed ones; returns (per-run times in ms, last output).
+    A model taking any length runs inputs longer than `chunk` output frames in overlapping windows
+    (predict.run_windows: the same result, memory bounded by the chunk)."""
+    run = session.run
+    if chunk and session.length is None and session.receptive_field:
+        run = lambda a: run_windows(session.run, a, session.receptive_field, chunk)
     for _ in range(warmup):
-        session.run(x)
+        run(x)
     times, y = [], None
     for _ in range(loop):
         t0 = time.perf_counter()
-        y = session.run(x)
+        y = run(x)
         times.append((time.perf_counter() - t0) * 1000)
     return times, y
 
@@ -175,7 +182,8 @@ def model_facts(sessions: list[Session], model: str | Path | list) -> dict:
 def infer_directory(sessions: Session | list[Session], input_dir: str | Path, output_root: str | Path | None,
                     output_dirname: str | None = None, outfmt: str = "BIN", loop: int = 1,
                     warmup: int = 1, progress=None, force: bool = False,
-                    resume: bool = False, model: str | Path | list = "model") -> tuple[Path | None, dict]:
+                    resume: bool = False, model: str | Path | list = "model",
+                    chunk: int | None = DEFAULT_CHUNK) -> tuple[Path | None, dict]:
     """Run every input file `loop` times (after `warmup` untimed runs per session); write outputs.
 
     Returns (output directory, summary dict); with output_root None nothing is written and the
@@ -183,7 +191,7 @@ def infer_directory(sessions: Session | list[Session], input_dir: str | Path, ou
     is a preprocess folder's inputs/, its manifest gives the shapes and the models are checked against
     it first (check_model). An existing, non-empty output directory is refused unless `force`
     (overwrite) or `resume` (skip inputs whose outputs are complete, redo the rest); the summary's
-    'skipped' counts the inputs skipped.
+    'skipped' counts the inputs skipped. `chunk`: see time_runs.
     """
     sessions = sessions if isinstance(sessions, list) else [sessions]
     files = list_inputs(input_dir)
@@ -205,10 +213,10 @@ def infer_directory(sessions: Session | list[Session], input_dir: str | Path, ou
     if warmup:
         for s in dict.fromkeys(route[f] for f in files):
             first = next(f for f in files if route[f] is s)
-            time_runs(s, read_array(first, shapes[first]), 0, warmup)
+            time_runs(s, read_array(first, shapes[first]), 0, warmup, chunk)
     for i, f in enumerate(progress(files) if progress else files):
         x = read_array(f, shapes[f])
-        t, y = time_runs(route[f], x, loop)
+        t, y = time_runs(route[f], x, loop, chunk=chunk)
         times += t
         frames_in += [x.shape[0] * x.shape[1]] * loop
         frames_out += [useful.get(f.stem, y.shape[1])] * loop

@@ -15,6 +15,11 @@ from .skeleton import Symmetry
 
 Runner = Callable[[np.ndarray], np.ndarray]
 
+# Output frames per model call for sequences of any length (lifting, own-length inference): longer
+# ones run in windows overlapping by RF - 1 frames. 8192 is above every Human3.6M test sequence
+# (5873), so the test set runs whole; peak memory of the full model then stays below ~1 GB (README).
+DEFAULT_CHUNK = 8192
+
 
 def chunk_windows(frames: int, chunk: int) -> list[tuple[int, int]]:
     """[(start, stop)] output-frame ranges of at most `chunk` frames covering 0..frames."""
@@ -38,18 +43,29 @@ def predict_sequence(run: Runner, keypoints: np.ndarray, receptive_field: int, c
     padded = np.pad(keypoints.astype(np.float32, copy=False), ((pad + shift, pad - shift), (0, 0), (0, 0)),
                     mode="edge")
     pair = flip_augment(padded, keypoint_symmetry)                      # (2, T + RF - 1, J_in, 2)
+    return unflip_average(run_windows(run, pair, receptive_field, chunk, length), joint_symmetry)
+
+
+def run_windows(run: Runner, x: np.ndarray, receptive_field: int, chunk: int | None = None,
+                length: int | None = None) -> np.ndarray:
+    """run over (N, L, J_in, 2) -> (N, L - RF + 1, J_out, 3) in windows of at most `chunk` output frames
+    (None: one call), overlapping by RF - 1 input frames, so the result equals one whole call while
+    memory depends on the chunk only. `length`: a static model's input frames (chunk = length - RF + 1,
+    the last window edge-padded and its output cropped)."""
+    frames = x.shape[1] - receptive_field + 1
     if length is not None:
         if length < receptive_field:
             raise ValueError(f"input length {length} is shorter than the receptive field {receptive_field}")
         chunk = length - receptive_field + 1
-    chunk = chunk or t
+    if not chunk or (chunk >= frames and length in (None, x.shape[1])):
+        return run(x)
     outputs = []
-    for start, stop in chunk_windows(t, chunk):
-        window = pair[:, start:stop + receptive_field - 1]
+    for start, stop in chunk_windows(frames, chunk):
+        window = x[:, start:stop + receptive_field - 1]
         if length is not None and window.shape[1] < length:            # static shape: pad the last window
             window = np.pad(window, ((0, 0), (0, length - window.shape[1]), (0, 0), (0, 0)), mode="edge")
         outputs.append(run(np.ascontiguousarray(window))[:, :stop - start])
-    return unflip_average(np.concatenate(outputs, axis=1), joint_symmetry)
+    return np.concatenate(outputs, axis=1)
 
 
 def torch_runner(model, device="cpu") -> Runner:

@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
 """Stage 4: per-action MPJPE, P-MPJPE, N-MPJPE and MPJVE of inference results against ground truth.
 
-    python vp3d_postprocess.py --preprocess-data vp3d/prep_dataset --infer-results vp3d/infer_results/2022_09_25-07_41_01/
+    python vp3d_postprocess.py --preprocess-data vp3d_work/prep_dataset --infer-results vp3d_work/infer_results/run1/
+    python vp3d_postprocess.py ... --json int8.json --plot int8.png --compare fp32.json --save-predictions int8.npz
 """
 import sys
 
 from tqdm import tqdm
 
 from vp3d import cli
-from vp3d.evaluation import evaluate
+from vp3d.evaluation import Results, evaluate
 from vp3d.fileio import write_json
 from vp3d.plots import plot_format, plot_results
+from vp3d.poses import write_poses_npz
 
 
 def build_parser():
@@ -18,8 +20,13 @@ def build_parser():
     p.add_argument("--preprocess-data", required=True, help="output directory of vp3d_preprocess.py")
     p.add_argument("--infer-results", required=True, help="directory of NNN_Action_0.bin predictions (ais_bench or vp3d_infer.py)")
     p.add_argument("--json", default=None, help="also write the results here as JSON (millimetres)")
-    p.add_argument("--plot", default=None, help="also draw per-action MPJPE and P-MPJPE into this figure; "
+    p.add_argument("--plot", default=None, help="also draw the per-action errors of the four protocols into this figure; "
                    "its suffix names the format: .png, .svg or .pdf")
+    p.add_argument("--compare", default=None, help="with --plot: a results JSON of another run (--json) to draw beside, "
+                   "e.g. fp32 vs int8")
+    p.add_argument("--save-predictions", default=None, metavar="FILE.npz",
+                   help="also save the evaluated poses: one float32 (T, 17, 3) array per input, keyed by its name "
+                        "(001_Directions), metres, camera frame, root-relative; vp3d_render.py and vp3d_export.py read it")
     return p
 
 
@@ -38,17 +45,28 @@ def format_table(results) -> str:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.compare and not args.plot:
+        parser.error("--compare draws beside this run: it needs --plot")
+    if args.save_predictions and not args.save_predictions.endswith(".npz"):
+        parser.error(f"--save-predictions {args.save_predictions}: name an .npz file")
 
     def body(a):
         if a.plot:
             plot_format(a.plot)                  # an unknown figure format fails before any work
-        results = evaluate(a.preprocess_data, a.infer_results, progress=lambda it: tqdm(it, desc="evaluate", unit="file", disable=None))
+        other = Results.read(a.compare) if a.compare else None
+        predictions = {} if a.save_predictions else None
+        results = evaluate(a.preprocess_data, a.infer_results, progress=lambda it: tqdm(it, desc="evaluate", unit="file", disable=None),
+                           predictions=predictions)
         print(format_table(results))
         if a.json:
             write_json(a.json, results.to_json())
         if a.plot:
-            plot_results(results, a.plot)
+            plot_results(results, a.plot, other)
+        if a.save_predictions:
+            write_poses_npz(a.save_predictions, predictions)
+            print(f"saved {len(predictions)} evaluated pose sequences to {a.save_predictions}")
     return cli.run(body, args)
 
 

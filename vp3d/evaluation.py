@@ -59,9 +59,24 @@ class Results:
 
     actions: dict[str, dict[str, float]] = field(default_factory=dict)  # group -> metric -> mm, + frames
     average: dict[str, float] = field(default_factory=dict)
+    model: str = ""          # what made the predictions, e.g. 'vp3d.onnx (onnxruntime, f32)', where known
+    data: str = ""           # what they were scored on, e.g. "S9,S11 · cpn_ft_h36m_dbb"
 
     def to_json(self) -> dict:
-        return {"actions": self.actions, "average": self.average}
+        return {"actions": self.actions, "average": self.average, "model": self.model, "data": self.data}
+
+    @classmethod
+    def read(cls, path: str | Path) -> "Results":
+        """A results JSON that vp3d_postprocess.py --json wrote."""
+        obj = read_json(path, "a results JSON written by vp3d_postprocess.py --json")
+        try:
+            results = cls(dict(obj["actions"]), dict(obj["average"]), str(obj.get("model", "")), str(obj.get("data", "")))
+            for row in results.actions.values():
+                [float(row[k]) for k in METRICS]
+            [float(results.average[k]) for k in METRICS]
+            return results
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise Vp3dError(f"{path}: not a results JSON of vp3d_postprocess.py ({type(e).__name__}: {e})") from None
 
 
 class ActionErrors:
@@ -91,12 +106,13 @@ class ActionErrors:
         return results
 
 
-def check_summary(prep_dir: str | Path, results_dir: Path, manifest: Manifest) -> None:
+def check_summary(prep_dir: str | Path, results_dir: Path, manifest: Manifest) -> dict:
     """Where vp3d_infer.py left its summary beside the results, refuse a model that does not fit the
-    inputs (receptive field, causality), naming both sides. ais_bench's summaries hold no facts."""
+    inputs (receptive field, causality), naming both sides; return the summary ({} where there is none:
+    ais_bench's summaries hold no facts)."""
     path = results_dir.parent / f"{results_dir.name}_summary.json"
     if not path.is_file():
-        return
+        return {}
     summary = read_json(path, "vp3d_infer.py's summary")
     rf, causal = summary.get("receptive_field"), summary.get("causal")
     model = summary.get("model", "the model")
@@ -107,6 +123,7 @@ def check_summary(prep_dir: str | Path, results_dir: Path, manifest: Manifest) -
         kind = lambda c: "a causal" if c else "a non-causal"
         raise Vp3dError(f"{results_dir}: predictions of {kind(causal)} model ({model}), but the inputs in {prep_dir} "
                         f"were prepared for {kind(manifest.causal)} one")
+    return summary
 
 
 def read_prediction(path: Path, manifest: Manifest, entry: Entry, prep_dir: str | Path) -> np.ndarray:
@@ -132,12 +149,15 @@ def read_prediction(path: Path, manifest: Manifest, entry: Entry, prep_dir: str 
     return pred
 
 
-def evaluate(prep_dir: str | Path, results_dir: str | Path, progress=None) -> Results:
-    """Score the predictions in `results_dir` against the ground truths of preprocess output `prep_dir`."""
+def evaluate(prep_dir: str | Path, results_dir: str | Path, progress=None,
+             predictions: dict[str, np.ndarray] | None = None) -> Results:
+    """Score the predictions in `results_dir` against the ground truths of preprocess output `prep_dir`.
+    `predictions`, when given, receives the evaluated poses: name -> (T, J, 3) metres, camera frame,
+    root-relative (un-flipped and averaged): exactly the arrays the metrics were computed on."""
     manifest = Manifest.read(prep_dir)
     read_deltas(prep_dir, manifest)                       # checked: the Ascend recipe's file must agree
     files = find_predictions(results_dir, [e.name for e in manifest.entries])
-    check_summary(prep_dir, next(iter(files.values())).parent, manifest)
+    summary = check_summary(prep_dir, next(iter(files.values())).parent, manifest)
     errors = ActionErrors()
     entries = progress(manifest.entries) if progress else manifest.entries
     for e in entries:
@@ -145,7 +165,14 @@ def evaluate(prep_dir: str | Path, results_dir: str | Path, progress=None) -> Re
         pred = unflip_average(pred, manifest.joint_symmetry)
         gt = read_array(Path(prep_dir) / GROUND_TRUTHS_DIR / f"{e.name}.bin", (e.frames, manifest.num_joints, 3))
         errors.add(e.group, pred, gt)
-    return errors.results()
+        if predictions is not None:
+            predictions[e.name] = pred
+    results = errors.results()
+    models = summary.get("model") or []
+    names = ", ".join(Path(str(m)).name for m in (models if isinstance(models, list) else [models]))
+    results.model = f"{names} ({summary.get('backend')}, {summary.get('precision', 'f32')})" if names else ""
+    results.data = f"{','.join(manifest.subjects)} · {manifest.keypoints}"
+    return results
 
 
 def evaluate_model(run: Runner, sequences: list[Sequence], receptive_field: int, causal: bool,

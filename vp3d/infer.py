@@ -174,7 +174,7 @@ def model_facts(sessions: list[Session], model: str | Path | list) -> dict:
     """What the summary records of the model(s), for postprocess to check against the inputs."""
     s = sessions[0]
     return {"model": [str(m) for m in model] if isinstance(model, list) else str(model),
-            "backend": s.backend, "device": s.device, "receptive_field": s.receptive_field,
+            "backend": s.backend, "device": s.device, "precision": s.precision, "receptive_field": s.receptive_field,
             "causal": s.config.causal if s.config else None,
             "lengths": [x.length for x in sessions], "model_args": s.config.to_json() if s.config else None}
 

@@ -1,0 +1,73 @@
+"""vp3d_postprocess.py keeps what it evaluated (--save-predictions) and draws it (--plot, --compare)."""
+import json
+
+import numpy as np
+import pytest
+
+import vp3d_infer
+import vp3d_postprocess
+import vp3d_preprocess
+import vp3d_pth2onnx
+from vp3d import checkpoint
+from vp3d.fileio import read_array
+from vp3d.metrics import mpjpe
+from vp3d.poses import read_poses_npz
+from vp3d.sequences import Manifest
+
+from conftest import random_model
+
+SWAP = [0, 4, 5, 6, 1, 2, 3, 7, 8, 9, 10, 14, 15, 16, 11, 12, 13]   # Human3.6M 17 joints, left <-> right
+
+
+@pytest.fixture(scope="module")
+def run(tiny_dataset, tmp_path_factory):
+    d = tmp_path_factory.mktemp("post")
+    assert vp3d_preprocess.main(["-d", str(tiny_dataset), "-s", str(d / "prep"), "-arc", "3,3", "--max-length", "110"]) == 0
+    checkpoint.save(d / "m.bin", random_model((3, 3), 16, seed=2))
+    assert vp3d_pth2onnx.main(["-m", str(d / "m.bin"), "-o", str(d / "m.onnx"), "--length", "110"]) == 0
+    assert vp3d_infer.main(["--model", str(d / "m.onnx"), "--input", str(d / "prep" / "inputs"),
+                            "--output", str(d / "res"), "--output_dirname", "r"]) == 0
+    return d
+
+
+def test_saved_predictions_are_the_evaluated_arrays(run, tmp_path):
+    assert vp3d_postprocess.main(["--preprocess-data", str(run / "prep"), "--infer-results", str(run / "res" / "r"),
+                                  "--json", str(tmp_path / "r.json"), "--save-predictions", str(tmp_path / "p.npz")]) == 0
+    poses = read_poses_npz(tmp_path / "p.npz")
+    m = Manifest.read(run / "prep")
+    assert list(poses) == [e.name for e in m.entries]
+    report = json.loads((tmp_path / "r.json").read_text())
+    sums = {}
+    for e in m.entries:
+        assert poses[e.name].shape == (e.frames, 17, 3) and poses[e.name].dtype == np.float32
+        raw = read_array(run / "res" / "r" / f"{e.name}_0.bin", (2, m.output_length(e), 17, 3))[:, :e.frames]
+        back = raw[1][:, SWAP] * np.float32([-1, 1, 1])                    # the mirror's prediction, un-flipped
+        np.testing.assert_allclose(poses[e.name], (raw[0] + back) / 2, atol=1e-6)
+        gt = read_array(run / "prep" / "ground_truths" / f"{e.name}.bin", (e.frames, 17, 3)).copy()
+        gt[:, 0] = 0
+        s = sums.setdefault(e.group, [0.0, 0])
+        s[0] += e.frames * mpjpe(poses[e.name], gt)
+        s[1] += e.frames
+    for group, (total, frames) in sums.items():       # recomputed from the saved arrays alone
+        assert report["actions"][group]["mpjpe"] == pytest.approx(1000 * total / frames, rel=1e-6)
+    assert report["model"] == "m.onnx (onnxruntime, f32)" and report["data"] == "S9,S11 · cpn_ft_h36m_dbb"
+
+
+def test_plot_with_compare_and_its_refusals(run, tmp_path, capsys):
+    post = lambda *extra: vp3d_postprocess.main(["--preprocess-data", str(run / "prep"), "--infer-results",
+                                                 str(run / "res" / "r"), *extra])
+    assert post("--json", str(tmp_path / "a.json")) == 0
+    assert post("--plot", str(tmp_path / "a.svg"), "--compare", str(tmp_path / "a.json")) == 0
+    svg = (tmp_path / "a.svg").read_text()
+    for text in ("Protocol #1: MPJPE", "Protocol #2: P-MPJPE", "Protocol #3: N-MPJPE", "MPJVE", "this run",
+                 "compared run"):
+        assert text in svg, text
+    capsys.readouterr()
+    (tmp_path / "bad.json").write_text('{"actions": 3}')
+    assert post("--plot", str(tmp_path / "b.png"), "--compare", str(tmp_path / "bad.json")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bad.json: not a results JSON" in err and not (tmp_path / "b.png").exists()
+    with pytest.raises(SystemExit):
+        post("--compare", str(tmp_path / "a.json"))
+    with pytest.raises(SystemExit):
+        post("--save-predictions", str(tmp_path / "p.json"))

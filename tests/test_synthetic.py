@@ -286,5 +286,5 @@ def test_cli_parser_requires_out_and_shows_defaults(capsys):
     with pytest.raises(SystemExit):
         parser.parse_args([])
     args = parser.parse_args(["-o", "x"])
-    assert (args.lengths, args.seed, args.keypoints) == ("tiny", 0, "cpn_ft_h36m_dbb")
-    assert "(default: cpn_ft_h36m_dbb)" in " ".join(parser.format_help().split())
+    assert (args.lengths, args.seed, args.keypoints, args.layout) == ("tiny", 0, None, "h36m")
+    assert "none given: cpn_ft_h36m_dbb for h36m, detectron_pt_coco for coco" in " ".join(parser.format_help().split())

@@ -169,3 +169,36 @@ def save(path: str | Path, model: TemporalModel, layout: str = "conv1d", module_
     }
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
+
+
+def trajectory_state_dict(obj: dict, path: str | Path = "checkpoint") -> dict[str, torch.Tensor] | None:
+    """The trajectory model's state dict ('model_traj', as semi-supervised upstream checkpoints hold), with
+    'module.' prefixes stripped; None where the checkpoint has none."""
+    state = obj.get("model_traj")
+    if state is None:
+        return None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: 'model_traj' is not a state dict of tensors")
+    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+
+
+def load_with_trajectory(path: str | Path, device: str = "cpu", layout: str | None = None,
+                         causal: bool = False) -> tuple[TemporalModel, TemporalModel | None]:
+    """(pose model, trajectory model or None) from one checkpoint, both in eval mode on `device`.
+
+    The trajectory model (upstream's model_traj) is a TemporalModel with one output joint: the root's
+    camera-frame position, metres; it must see the same frames (receptive field) as the pose model.
+    """
+    obj = load_raw(path)
+    state = model_state_dict(obj, path)
+    model = build_model(state, infer_config(state, causal=causal, path=path), layout, path).to(device)
+    traj_state = trajectory_state_dict(obj, path)
+    if traj_state is None:
+        return model, None
+    config = infer_config(traj_state, causal=causal, path=f"{path}: model_traj")
+    if config.num_joints_out != 1 or config.receptive_field != model.config.receptive_field \
+            or config.num_joints_in != model.config.num_joints_in:
+        raise CheckpointError(f"{path}: model_traj has {config.num_joints_out} output joints, receptive field "
+                              f"{config.receptive_field} and {config.num_joints_in} input keypoints; expected 1, "
+                              f"{model.config.receptive_field} and {model.config.num_joints_in} (the pose model's)")
+    return model, build_model(traj_state, config, layout, f"{path}: model_traj").to(device)

@@ -9,8 +9,8 @@ import sys
 
 from vp3d import cli
 from vp3d.keypoint_files import read_keypoints
-from vp3d.lift import (DEFAULT_CHUNK, DEFAULT_KEYPOINTS, OUTPUT_FORMATS, image_size_from_video, load_model,
-                       write_outputs)
+from vp3d.lift import (DEFAULT_CHUNK, DEFAULT_KEYPOINTS, OUTPUT_FORMATS, image_size_for, image_size_from_video,
+                       load_model, write_outputs)
 from vp3d.poses import WRITERS
 from vp3d.runtime import BACKENDS, DEVICES, PRECISIONS
 from vp3d.skeleton import keypoint_layouts
@@ -64,6 +64,7 @@ def main(argv=None) -> int:
                     raise cli.Vp3dError(f"{path}: video name {seq.name!r} is also in {origin[seq.name]}; "
                                         f"rename one of the files")
                 origin[seq.name] = path
+                image_size_for(seq, image_size)          # before the model loads: every input has a size
                 sequences.append(seq)
         model = load_model(a.model, a.keypoints, a.backend, a.device, a.precision, a.threads, a.causal, a.chunk)
         sizes = [model.check(seq, image_size) for seq in sequences]        # every input checked before lifting

@@ -223,3 +223,22 @@ def test_video_gives_the_image_size(models, tmp_path):
                            "--video", str(tmp_path / "v.mp4")]) == 0
     np.testing.assert_allclose(read_poses_npz(tmp_path / "o.npz")["c"], by_hand(models["net"], None, kps, 64, 48),
                                atol=1e-5)
+
+
+def test_an_exported_model_lifts_without_torch(models, tmp_path):
+    """Lifting from ONNX needs numpy + onnxruntime only: the CLI runs with torch made unimportable."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    from vp3d.export import export_onnx
+    export_onnx(models["net"], tmp_path / "m.onnx", length=60)
+    kps = video_keypoints(40, W, H, seed=6)
+    write_coco_json(tmp_path / "c.json", kps)
+    code = ("import sys; sys.modules['torch'] = None; import vp3d_lift; "
+            f"sys.exit(vp3d_lift.main([{str(tmp_path / 'c.json')!r}, '-m', {str(tmp_path / 'm.onnx')!r}, "
+            f"'-o', {str(tmp_path / 'o.npz')!r}, '--image-size', '{W}', '{H}']))")
+    run = subprocess.run([sys.executable, "-c", code], cwd=Path(vp3d_lift.__file__).parent, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-1500:]
+    np.testing.assert_allclose(read_poses_npz(tmp_path / "o.npz")["c"], by_hand(models["net"], None, kps, W, H),
+                               atol=1e-4)

@@ -87,11 +87,7 @@ class Lifter:
         if seq.keypoints.shape[1] != len(self.layout.names):
             raise Vp3dError(f"{where}: {seq.keypoints.shape[1]} keypoints per frame, the model takes "
                             f"{len(self.layout.names)} ({self.layout.name} order)")
-        if seq.image_size is not None:          # the file's own size (upstream's npz) comes first
-            return check_image_size(seq.image_size)
-        if image_size is None:
-            raise Vp3dError(f"{where}: the file gives no image size; give --image-size W H (or --video FILE)")
-        return check_image_size(image_size)
+        return image_size_for(seq, image_size)
 
     def lift_sequence(self, seq: KeypointSequence, image_size: tuple[int, int] | None = None,
                       progress: bool | None = False) -> np.ndarray:
@@ -114,6 +110,16 @@ def _counting(run: Runner, bar) -> Runner:
         bar.update(min(y.shape[1], bar.total - bar.n))
         return y
     return counted
+
+
+def image_size_for(seq: KeypointSequence, image_size: tuple[int, int] | None = None) -> tuple[int, int]:
+    """The (w, h) to normalise `seq` with: the file's own (upstream's npz), else `image_size`; Vp3dError if neither."""
+    if seq.image_size is not None:
+        return check_image_size(seq.image_size)
+    if image_size is None:
+        where = f"{seq.source}: {seq.name!r}" if seq.source else repr(seq.name)
+        raise Vp3dError(f"{where}: the file gives no image size; give --image-size W H (or --video FILE)")
+    return check_image_size(image_size)
 
 
 def check_image_size(size) -> tuple[int, int]:

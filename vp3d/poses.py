@@ -12,7 +12,6 @@ JSON and CSV numbers are written with 9 significant digits: float32 values come 
 """
 from __future__ import annotations
 
-import io
 import json
 import zipfile
 from pathlib import Path

@@ -25,14 +25,17 @@ def test_bad_arrays_are_refused_naming_file_and_key(tmp_path, bad, fragment):
     assert not (tmp_path / "q.npz").exists()
 
 
-def test_each_writer_keeps_every_value_and_name(tmp_path):
+@pytest.mark.parametrize("block", [2048, 3])      # text writers format a block of frames at a time
+def test_each_writer_keeps_every_value_and_name(tmp_path, monkeypatch, block):
     import csv
     import json
+    from vp3d import poses as poses_module
     from vp3d.poses import WRITERS, write_poses
+    monkeypatch.setattr(poses_module, "BLOCK_FRAMES", block)
     rng = np.random.default_rng(1)
-    poses = {"file": rng.normal(size=(4, 17, 3)).astype(np.float32),          # np.savez's own argument names
+    poses = {"file": rng.normal(size=(7, 17, 3)).astype(np.float32),          # np.savez's own argument names
              "allow_pickle": rng.normal(size=(2, 17, 3)).astype(np.float32) * 1e-6,
-             'a "quoted"/name': rng.normal(size=(1, 17, 3)).astype(np.float32) * 1e3}
+             'a "quoted",/name': rng.normal(size=(1, 17, 3)).astype(np.float32) * 1e3}
     names = ["Hip", "RHip", "RKnee", "RFoot", "LHip", "LKnee", "LFoot", "Spine", "Thorax", "Neck/Nose", "Head",
              "LShoulder", "LElbow", "LWrist", "RShoulder", "RElbow", "RWrist"]
     assert sorted(WRITERS) == [".csv", ".json", ".npz"]
@@ -43,7 +46,7 @@ def test_each_writer_keeps_every_value_and_name(tmp_path):
     assert (doc["joints"], doc["units"], doc["frame"]) == (names, "m", "camera")
     with open(tmp_path / "p.csv", newline="") as f:
         rows = list(csv.reader(f))
-    assert rows[0] == ["video", "frame", "joint", "x", "y", "z"] and len(rows) == 1 + 7 * 17
+    assert rows[0] == ["video", "frame", "joint", "x", "y", "z"] and len(rows) == 1 + 10 * 17
     for name, p in poses.items():
         np.testing.assert_array_equal(back_npz[name], p)
         np.testing.assert_array_equal(np.asarray(doc["videos"][name]["poses"], np.float32), p)   # exact float32

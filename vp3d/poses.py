@@ -12,6 +12,7 @@ JSON and CSV numbers are written with 9 significant digits: float32 values come 
 """
 from __future__ import annotations
 
+import io
 import json
 import zipfile
 from pathlib import Path
@@ -69,43 +70,60 @@ def joint_names(num_joints: int, where: str = "poses") -> tuple[str, ...]:
     return names
 
 
+BLOCK_FRAMES = 2048   # frames formatted at a time by the text writers: bounded memory for any length
+
+
 def _number_text(array: np.ndarray) -> np.ndarray:
     """float32 array -> same-shape array of decimal strings that read back to the same float32 values."""
     return np.char.mod("%.9g", array.astype(np.float64))
 
 
+def _join(*parts) -> np.ndarray:
+    """Element-wise concatenation of string arrays / strings."""
+    out = parts[0]
+    for part in parts[1:]:
+        out = np.char.add(out, part)
+    return out
+
+
 def write_poses_json(path: str | Path, poses: dict[str, np.ndarray]) -> None:
-    """{"joints", "units": "m", "frame": "camera", "videos": {name: {"poses": T x J x 3}}}; written atomically."""
+    """{"joints", "units": "m", "frame": "camera", "videos": {name: {"poses": T x J x 3}}}; written atomically,
+    BLOCK_FRAMES frames at a time."""
     arrays = {name: check_poses(np.asarray(p), f"{path}: '{name}'") for name, p in poses.items()}
-    names = joint_names(next(iter(arrays.values())).shape[1], str(path)) if arrays else h36m_skeleton17().names
+    for name, array in arrays.items():
+        joint_names(array.shape[1], f"{path}: '{name}'")
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        f.write('{"joints": %s, "units": "%s", "frame": "%s", "videos": {' % (json.dumps(list(names)), UNITS, FRAME))
+        f.write('{"joints": %s, "units": "%s", "frame": "%s", "videos": {'
+                % (json.dumps(list(h36m_skeleton17().names)), UNITS, FRAME))
         for n, (name, array) in enumerate(arrays.items()):
-            joint_names(array.shape[1], f"{path}: '{name}'")
-            text = _number_text(array)
-            joints = np.char.add(np.char.add("[", np.char.add(np.char.add(np.char.add(text[..., 0], ","),
-                                                                          np.char.add(text[..., 1], ",")),
-                                                              text[..., 2])), "]")      # (T, J) "[x,y,z]"
-            frames = ("[" + ",".join(row) + "]" for row in joints.tolist())
-            f.write("%s\n %s: {\"poses\": [\n  " % ("," if n else "", json.dumps(name)))
-            f.write(",\n  ".join(frames))
+            f.write('%s\n %s: {"poses": [' % ("," if n else "", json.dumps(name)))
+            for start in range(0, len(array), BLOCK_FRAMES):
+                text = _number_text(array[start:start + BLOCK_FRAMES])
+                joints = _join("[", text[..., 0], ",", text[..., 1], ",", text[..., 2], "]")    # (B, J) "[x,y,z]"
+                f.write(("," if start else "") + "\n  " + ",\n  ".join("[" + ",".join(row) + "]" for row in joints.tolist()))
             f.write("]}")
         f.write("\n}}\n")
 
 
 def write_poses_csv(path: str | Path, poses: dict[str, np.ndarray]) -> None:
-    """Header video,frame,joint,x,y,z; one row per video, frame (0-based) and joint (by name); atomically."""
+    """Header video,frame,joint,x,y,z; one row per video, frame (0-based) and joint (by name); written
+    atomically, BLOCK_FRAMES frames at a time."""
     import csv
     arrays = {name: check_poses(np.asarray(p), f"{path}: '{name}'") for name, p in poses.items()}
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(["video", "frame", "joint", "x", "y", "z"])
+        f.write("video,frame,joint,x,y,z\n")
         for name, array in arrays.items():
-            t, j = array.shape[:2]
-            names = np.asarray(joint_names(j, f"{path}: '{name}'"), dtype=object)
-            columns = [np.full(t * j, name, dtype=object), np.repeat(np.arange(t), j).astype(str),
-                       np.tile(names, t), *_number_text(array.reshape(-1, 3)).T]
-            writer.writerows(zip(*columns))
+            names = np.asarray(joint_names(array.shape[1], f"{path}: '{name}'"))
+            quoted = io.StringIO()
+            csv.writer(quoted, lineterminator="").writerow([name])     # a name with commas or quotes, quoted
+            for start in range(0, len(array), BLOCK_FRAMES):
+                block = array[start:start + BLOCK_FRAMES]
+                t, j = block.shape[:2]
+                text = _number_text(block.reshape(-1, 3))
+                frames = np.repeat(np.arange(start, start + t), j).astype(str)
+                lines = _join(quoted.getvalue() + ",", frames, ",", np.tile(names, t), ",",
+                              text[:, 0], ",", text[:, 1], ",", text[:, 2], "\n")
+                f.write("".join(lines.tolist()))
 
 
 WRITERS = {".npz": write_poses_npz, ".json": write_poses_json, ".csv": write_poses_csv}

@@ -2,11 +2,12 @@
 """Write synthetic Human3.6M data (data_3d_h36m.npz, data_2d_h36m_<keypoints>.npz) in upstream's formats.
 
     python vp3d_synthesize.py -o demo_run/data --subjects S9,S11 --lengths real
+    python vp3d_synthesize.py -o demo_run/data --layout coco     # data_2d_h36m_detectron_pt_coco.npz
 """
 import sys
 
 from vp3d import cli
-from vp3d.synthetic import DEFAULT_KEYPOINTS, SUBJECTS, generate, save_dataset
+from vp3d.synthetic import KEYPOINT_NAMES, LAYOUTS, SUBJECTS, generate, save_dataset
 
 
 def build_parser():
@@ -19,7 +20,11 @@ def build_parser():
     p.add_argument("--lengths", default="tiny",
                    help="tiny (60-120 frames, a few takes), real (S9/S11's real lengths), or a frame count N")
     p.add_argument("--seed", type=int, default=0, help="random seed (non-negative)")
-    p.add_argument("-k", "--keypoints", default=DEFAULT_KEYPOINTS, help="2D file is data_2d_h36m_<NAME>.npz")
+    p.add_argument("--layout", choices=LAYOUTS, default="h36m",
+                   help="2D keypoint order: h36m (the 17 evaluation joints, as CPN) or coco (COCO-17, as Detectron)")
+    p.add_argument("-k", "--keypoints", default=None,
+                   help="2D file is data_2d_h36m_<NAME>.npz; none given: " +
+                        ", ".join(f"{v} for {k}" for k, v in KEYPOINT_NAMES.items()))
     p.add_argument("--no-noise", action="store_true", help="2D = exact projections, no detector noise")
     return p
 
@@ -28,8 +33,8 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
 
     def body(a):
-        pos3d, pos2d = generate(a.subjects, a.actions, a.lengths, a.seed, noise=not a.no_noise)
-        path3d, path2d = save_dataset(a.out, pos3d, pos2d, a.keypoints)
+        pos3d, pos2d = generate(a.subjects, a.actions, a.lengths, a.seed, noise=not a.no_noise, layout=a.layout)
+        path3d, path2d = save_dataset(a.out, pos3d, pos2d, a.keypoints or KEYPOINT_NAMES[a.layout], a.layout)
         sequences = sum(len(takes) for takes in pos3d.values())
         frames = sum(len(x) for takes in pos3d.values() for x in takes.values())
         frames2d = sum(len(x) for takes in pos2d.values() for views in takes.values() for x in views)

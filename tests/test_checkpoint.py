@@ -101,3 +101,24 @@ def test_model_args_carry_causality_and_must_match_the_weights(tmp_path):
     torch.save(raw, tmp_path / "up.bin")
     assert not checkpoint.load(tmp_path / "up.bin").config.causal
     assert checkpoint.load(tmp_path / "up.bin", causal=True).config.causal
+
+
+def test_trajectory_model_loads_beside_the_pose_model(tmp_path):
+    from vp3d.model import ModelConfig, TemporalModel, randomize_batchnorm
+    pos = random_model((3, 3, 3), 32, seed=1)
+    checkpoint.save(tmp_path / "none.bin", pos)
+    assert checkpoint.load_with_trajectory(tmp_path / "none.bin")[1] is None
+    traj = randomize_batchnorm(TemporalModel(ModelConfig((3, 3, 3), 32, num_joints_out=1)), 2).eval()
+    obj = checkpoint.load_raw(tmp_path / "none.bin")
+    obj["model_traj"] = {"module." + k: v for k, v in traj.state_dict().items()}     # DataParallel prefixes
+    torch.save(obj, tmp_path / "traj.bin")
+    model, loaded = checkpoint.load_with_trajectory(tmp_path / "traj.bin")
+    x = torch.randn(2, 40, 17, 2)
+    with torch.no_grad():
+        assert loaded(x).shape == (2, 14, 1, 3)
+        torch.testing.assert_close(loaded(x), traj(x))
+        torch.testing.assert_close(model(x), pos(x))
+    obj["model_traj"] = random_model((3, 3), 32, seed=3).state_dict()                   # 9 frames, 17 joints
+    torch.save(obj, tmp_path / "bad.bin")
+    with pytest.raises(checkpoint.CheckpointError, match="model_traj has 17 output joints, receptive field 9"):
+        checkpoint.load_with_trajectory(tmp_path / "bad.bin")

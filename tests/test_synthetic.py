@@ -286,5 +286,41 @@ def test_cli_parser_requires_out_and_shows_defaults(capsys):
     with pytest.raises(SystemExit):
         parser.parse_args([])
     args = parser.parse_args(["-o", "x"])
-    assert (args.lengths, args.seed, args.keypoints) == ("tiny", 0, "cpn_ft_h36m_dbb")
-    assert "(default: cpn_ft_h36m_dbb)" in " ".join(parser.format_help().split())
+    assert (args.lengths, args.seed, args.keypoints, args.layout) == ("tiny", 0, None, "h36m")
+    assert "none given: cpn_ft_h36m_dbb for h36m, detectron_pt_coco for coco" in " ".join(parser.format_help().split())
+
+
+def test_coco_layout_keypoints_sit_on_the_body():
+    from vp3d.skeleton import keypoint_layouts
+    from vp3d.synthetic import coco_points, keypoints_metadata
+    pos3d, pos2d = syn.generate(["S9"], ["Walking"], 40, seed=3, noise=False, layout="coco")
+    world = pos3d["S9"]["Walking"]
+    pts = coco_points(world)
+    # limbs are the mocap joints (COCO index -> Human3.6M 32-joint index)
+    for k, j in {5: 17, 6: 25, 7: 18, 8: 26, 9: 19, 10: 27, 11: 6, 12: 1, 13: 7, 14: 2, 15: 8, 16: 3}.items():
+        np.testing.assert_allclose(pts[:, k], world[:, j], atol=1e-6)
+    head = (world[:, 14] + world[:, 15]) / 2
+    assert np.linalg.norm(pts[:, :5] - head[:, None], axis=-1).max() < 0.13          # face points on the head
+    for left, right in ((1, 2), (3, 4)):                                              # left eye/ear on the left
+        to_l = np.linalg.norm(pts[:, left] - world[:, 17], axis=-1)
+        to_r = np.linalg.norm(pts[:, right] - world[:, 17], axis=-1)
+        assert (to_l < to_r).all()
+    views = pos2d["S9"]["Walking"]
+    assert len(views) == 4 and all(v.shape[1:] == (17, 2) and v.dtype == np.float32 for v in views)
+    assert keypoints_metadata("coco")["keypoints_symmetry"] == [[1, 3, 5, 7, 9, 11, 13, 15], [2, 4, 6, 8, 10, 12, 14, 16]]
+    assert keypoints_metadata("coco")["keypoints_symmetry"] == keypoint_layouts()["coco"].symmetry.to_json()
+
+
+def test_cli_writes_coco_order_2d_under_upstreams_name(tmp_path):
+    from vp3d.dataset import load_npz_key
+    assert vp3d_synthesize.main(["-o", str(tmp_path), "--subjects", "S9", "--layout", "coco", "--actions", "Walking"]) == 0
+    path = tmp_path / "data_2d_h36m_detectron_pt_coco.npz"
+    assert load_npz_key(path, "metadata")["layout_name"] == "coco"
+    h36m_dir = tmp_path / "h36m"
+    assert vp3d_synthesize.main(["-o", str(h36m_dir), "--subjects", "S9", "--actions", "Walking"]) == 0
+    coco_2d = load_npz_key(path, "positions_2d")["S9"]["Walking"][0]
+    h36m_2d = load_npz_key(h36m_dir / "data_2d_h36m_cpn_ft_h36m_dbb.npz", "positions_2d")["S9"]["Walking"][0]
+    assert coco_2d.shape == h36m_2d.shape
+    # shared joints agree up to detector noise: left wrist (COCO 9, H36M 13), right ankle (COCO 16, H36M 3)
+    for c, h in ((9, 13), (16, 3)):
+        assert np.median(np.linalg.norm(coco_2d[:, c] - h36m_2d[:, h], axis=-1)) < 15

@@ -13,3 +13,11 @@ class Vp3dError(Exception):
     The message is one line naming the file (or value) and what was expected. Stage
     scripts print it to stderr and exit with status 2.
     """
+
+
+def load_model(path, keypoints: str = "coco", **options):
+    """A model ready to lift 2D keypoints to 3D: `vp3d.load_model(path).lift(keypoints, image_size=(w, h))`
+    -> (T, 17, 3) metres, camera frame; `.lift_file(path)` -> {video: poses}. See vp3d.lift.load_model for
+    the options (backend, device, precision, threads, causal, chunk)."""
+    from .lift import load_model as _load
+    return _load(path, keypoints, **options)

@@ -169,7 +169,10 @@ def load(path: str | Path, device: str = "cpu", layout: str | None = None,
     from the checkpoint's model_args where vp3d wrote them; upstream files cannot tell, so `causal`
     says it (None: not causal).
     """
-    obj = load_raw(path)
+    return _pose_model(load_raw(path), path, device, layout, causal)
+
+
+def _pose_model(obj: dict, path: str | Path, device: str, layout: str | None, causal: bool | None) -> TemporalModel:
     state = model_state_dict(obj, path)
     return build_model(state, checkpoint_config(obj, state, causal, path), layout, path).to(device)
 
@@ -194,3 +197,35 @@ def save(path: str | Path, model: TemporalModel, layout: str = "conv1d", module_
     }
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
+
+
+def trajectory_state_dict(obj: dict, path: str | Path = "checkpoint") -> dict[str, torch.Tensor] | None:
+    """The trajectory model's state dict ('model_traj', as semi-supervised upstream checkpoints hold), with
+    'module.' prefixes stripped; None where the checkpoint has none."""
+    state = obj.get("model_traj")
+    if state is None:
+        return None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: 'model_traj' is not a state dict of tensors")
+    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+
+
+def load_with_trajectory(path: str | Path, device: str = "cpu", layout: str | None = None,
+                         causal: bool | None = None) -> tuple[TemporalModel, TemporalModel | None]:
+    """(pose model, trajectory model or None) from one checkpoint, both in eval mode on `device`.
+
+    The trajectory model (upstream's model_traj) is a TemporalModel with one output joint: the root's
+    camera-frame position, metres; it must see the same frames (receptive field) as the pose model.
+    """
+    obj = load_raw(path)
+    model = _pose_model(obj, path, device, layout, causal)
+    traj_state = trajectory_state_dict(obj, path)
+    if traj_state is None:
+        return model, None
+    config = infer_config(traj_state, causal=model.config.causal, path=f"{path}: model_traj")
+    if config.num_joints_out != 1 or config.receptive_field != model.config.receptive_field \
+            or config.num_joints_in != model.config.num_joints_in:
+        raise CheckpointError(f"{path}: model_traj has {config.num_joints_out} output joints, receptive field "
+                              f"{config.receptive_field} and {config.num_joints_in} input keypoints; expected 1, "
+                              f"{model.config.receptive_field} and {model.config.num_joints_in} (the pose model's)")
+    return model, build_model(traj_state, config, layout, f"{path}: model_traj").to(device)

@@ -13,6 +13,7 @@ from typing import Callable
 
 from . import Vp3dError
 from .bvh import write_bvh
+from .poses import select, write_poses_csv, write_poses_json, write_poses_npz
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,17 @@ class Writer:
     what: str = ""
 
 
+def _every_sequence(write: Callable) -> Callable:
+    """A writer of all sequences in one file, in the shared signature: `name` keeps just that one."""
+    def writer(path, poses, fps: float = 50.0, name: str | None = None):
+        write(path, dict([select(poses, name, path)]) if name else poses)
+    return writer
+
+
 WRITERS: dict[str, Writer] = {
+    ".npz": Writer(_every_sequence(write_poses_npz), what="one float32 (T, 17, 3) array per sequence, metres"),
+    ".json": Writer(_every_sequence(write_poses_json), what='{"joints", "units", "frame", "videos": {name: {"poses"}}}'),
+    ".csv": Writer(_every_sequence(write_poses_csv), what="video,frame,joint,x,y,z rows"),
     ".bvh": Writer(write_bvh, frozenset({"units", "origin"}), "Biovision hierarchy (one motion)"),
 }
 

@@ -3,6 +3,8 @@
     data_3d_h36m.npz           positions_3d: subject -> action -> (T, 32, 3) float32, world, metres
     data_2d_h36m_<name>.npz    positions_2d: subject -> action -> [4 x (T'_c, 17, 2)] float32, pixels
                                (T'_c = T + 0..3, cameras in calibration order); metadata: a dict
+                               (layout 'h36m': the 17 evaluation joints, as the CPN detections; layout
+                               'coco': COCO-17 keypoints, as upstream's data_2d_h36m_detectron_pt_coco.npz)
 
 The 3D poses come from an articulated 32-joint skeleton (Human3.6M's parents, realistic bone lengths,
 one body per subject) driven by procedural, per-action joint rotations through forward kinematics:
@@ -30,7 +32,7 @@ from . import Vp3dError
 from .cameras import Camera, h36m_cameras, project_to_2d, world_to_camera
 from .dataset import DEFAULT_KEYPOINTS, h36m_test_lengths
 from .fileio import atomic_path
-from .skeleton import h36m_skeleton17, h36m_skeleton32, kept_joints
+from .skeleton import h36m_skeleton32, kept_joints, keypoint_layouts
 
 FPS = 50
 ACTIONS = ("Directions", "Discussion", "Eating", "Greeting", "Phoning", "Photo", "Posing", "Purchases",
@@ -40,6 +42,7 @@ TEST_SUBJECTS = ("S9", "S11")
 SUBJECTS = TRAIN_SUBJECTS + TEST_SUBJECTS
 TINY_TAKES = ("Directions 1", "Walking", "Greeting", "SittingDown")  # every subject has these takes
 TINY_FRAMES = (60, 120)
+KEYPOINT_NAMES = {"h36m": DEFAULT_KEYPOINTS, "coco": "detectron_pt_coco"}   # default file name per layout
 
 # ----------------------------------------------------------------------------------------------
 # Skeleton
@@ -519,38 +522,70 @@ def simulate_sequence(action: str, T: int, offsets: np.ndarray, style: dict,
 # 2D keypoints
 # ----------------------------------------------------------------------------------------------
 
-# Detector noise standard deviation per kept joint, pixels: larger for wrists and feet.
+# Detector noise standard deviation per keypoint, pixels: larger for wrists and feet.
 JOINT_SIGMA_PX = np.array([3.0, 3.5, 3.5, 5.0, 3.5, 3.5, 5.0, 3.0, 2.5, 2.5, 3.0,
                            3.0, 4.0, 6.0, 3.0, 4.0, 6.0])
+COCO_SIGMA_PX = np.array([2.5, 2.5, 2.5, 3.0, 3.0, 3.0, 3.0, 4.0, 4.0, 6.0, 6.0,
+                          3.5, 3.5, 3.5, 3.5, 5.0, 5.0])
 _JITTER_FRAMES = 5  # the correlated part of the noise is a moving sum over this many frames
 _LEG_SWAP = [0, 4, 5, 6, 1, 2, 3] + list(range(7, 17))
 _ARM_SWAP = list(range(11)) + [14, 15, 16, 11, 12, 13]
+_COCO_LEG_SWAP = list(range(11)) + [12, 11, 14, 13, 16, 15]
+_COCO_ARM_SWAP = [0, 1, 2, 3, 4, 6, 5, 8, 7, 10, 9] + list(range(11, 17))
+_NOISE = {"h36m": (JOINT_SIGMA_PX, (_LEG_SWAP, _ARM_SWAP)),          # layout -> (sigma, swap permutations)
+          "coco": (COCO_SIGMA_PX, (_COCO_LEG_SWAP, _COCO_ARM_SWAP))}
+LAYOUTS = tuple(_NOISE)
+
+# COCO keypoints from the 32-joint mocap skeleton: limbs are mocap joints; nose, eyes and ears sit on the
+# head, in a frame from the neck/nose joint (14) to the head top (15) (up), the shoulders (left), and
+# forward = left x up; offsets from the head's centre (mid 14-15), metres, (forward, up, left).
+_COCO_LIMBS = {5: 17, 6: 25, 7: 18, 8: 26, 9: 19, 10: 27, 11: 6, 12: 1, 13: 7, 14: 2, 15: 8, 16: 3}
+_COCO_FACE = {0: (0.10, -0.02, 0.0), 1: (0.08, 0.02, 0.032), 2: (0.08, 0.02, -0.032),
+              3: (0.0, 0.0, 0.075), 4: (0.0, 0.0, -0.075)}
 
 
-def keypoints_metadata() -> dict:
-    """The metadata dict of upstream's data_2d_h36m_*.npz files."""
-    s17 = h36m_skeleton17()
-    return {"layout_name": "h36m", "num_joints": 17,
-            "keypoints_symmetry": [list(s17.joints_left), list(s17.joints_right)]}
+def keypoints_metadata(layout: str = "h36m") -> dict:
+    """The metadata dict of upstream's data_2d_h36m_*.npz files for keypoint layout 'h36m' or 'coco'."""
+    kl = keypoint_layouts()[layout]
+    return {"layout_name": layout, "num_joints": len(kl.names), "keypoints_symmetry": kl.symmetry.to_json()}
 
 
-def project_sequence(pos3d: np.ndarray, cam: Camera) -> np.ndarray:
-    """World positions (T, 32, 3), metres -> the 17 kept joints in pixels (T, 17, 2), float64."""
-    kept = np.asarray(pos3d, dtype=np.float64)[:, kept_joints()]
-    return project_to_2d(world_to_camera(kept, cam.orientation, cam.translation), cam)
+def coco_points(pos3d: np.ndarray) -> np.ndarray:
+    """World positions (T, 32, 3), metres -> the 17 COCO keypoints' 3D positions (T, 17, 3), metres."""
+    pos = np.asarray(pos3d, dtype=np.float64)
+    unit = lambda v: v / np.linalg.norm(v, axis=-1, keepdims=True)
+    up = unit(pos[:, 15] - pos[:, 14])
+    left = pos[:, 17] - pos[:, 25]
+    left = unit(left - np.sum(left * up, axis=-1, keepdims=True) * up)
+    forward = np.cross(left, up)
+    centre = (pos[:, 14] + pos[:, 15]) / 2
+    out = np.empty((len(pos), 17, 3))
+    for k, j in _COCO_LIMBS.items():
+        out[:, k] = pos[:, j]
+    for k, (f, u, l) in _COCO_FACE.items():
+        out[:, k] = centre + f * forward + u * up + l * left
+    return out
+
+
+def project_sequence(pos3d: np.ndarray, cam: Camera, layout: str = "h36m") -> np.ndarray:
+    """World positions (T, 32, 3), metres -> 17 keypoints in pixels (T, 17, 2), float64: the kept joints
+    (layout 'h36m') or COCO's keypoints (layout 'coco', see coco_points)."""
+    points = coco_points(pos3d) if layout == "coco" else np.asarray(pos3d, dtype=np.float64)[:, kept_joints()]
+    return project_to_2d(world_to_camera(points, cam.orientation, cam.translation), cam)
 
 
 def detector_noise(rng: np.random.Generator, kp: np.ndarray, outlier_rate: float = 0.005,
-                   swap_rate: float = 0.002) -> np.ndarray:
-    """Keypoints (T, 17, 2) pixels -> detector-like: rare left/right leg or arm swaps, per-joint
-    Gaussian noise (JOINT_SIGMA_PX; part white, part correlated over ~5 frames), and outliers
-    (outlier_rate of the joint-frames) displaced by 20-80 px."""
+                   swap_rate: float = 0.002, layout: str = "h36m") -> np.ndarray:
+    """Keypoints (T, 17, 2) pixels -> detector-like: rare left/right leg or arm swaps, per-keypoint
+    Gaussian noise (JOINT_SIGMA_PX or COCO_SIGMA_PX; part white, part correlated over ~5 frames), and
+    outliers (outlier_rate of the joint-frames) displaced by 20-80 px."""
     T = len(kp)
     out = kp.copy()
-    for perm in (_LEG_SWAP, _ARM_SWAP):
+    sigma, swaps = _NOISE[layout]
+    for perm in swaps:
         frames = rng.random(T) < swap_rate
         out[frames] = out[frames][:, perm]
-    sigma = JOINT_SIGMA_PX[:, None]
+    sigma = sigma[:, None]
     out += 0.6 * sigma * rng.standard_normal(kp.shape, dtype=np.float32)
     white = rng.standard_normal((T + _JITTER_FRAMES - 1,) + kp.shape[1:], dtype=np.float32)
     jitter = sum(white[k:k + T] for k in range(_JITTER_FRAMES)) / np.sqrt(_JITTER_FRAMES)
@@ -562,16 +597,18 @@ def detector_noise(rng: np.random.Generator, kp: np.ndarray, outlier_rate: float
     return out
 
 
-def synthesize_2d(pos3d: np.ndarray, cameras, rng: np.random.Generator, noise: bool = True) -> list:
-    """One take's 2D detections: a list, per camera, of (T + 0..3, 17, 2) float32 pixels; the extra
-    trailing frames repeat the last pose. noise=False gives the exact projections."""
+def synthesize_2d(pos3d: np.ndarray, cameras, rng: np.random.Generator, noise: bool = True,
+                  layout: str = "h36m") -> list:
+    """One take's 2D detections: a list, per camera, of (T + 0..3, 17, 2) float32 pixels in keypoint
+    `layout` ('h36m' or 'coco'); the extra trailing frames repeat the last pose. noise=False gives the
+    exact projections."""
     extra = rng.integers(0, 4, len(cameras))
     out = []
     for cam, e in zip(cameras, extra):
-        kp = project_sequence(pos3d, cam)
+        kp = project_sequence(pos3d, cam, layout)
         kp = np.concatenate([kp, np.repeat(kp[-1:], e, axis=0)])
         if noise:
-            kp = detector_noise(rng, kp)
+            kp = detector_noise(rng, kp, layout=layout)
         out.append(kp.astype(np.float32))
     return out
 
@@ -672,14 +709,17 @@ def sequence_lengths(subjects=SUBJECTS, actions=None, lengths="tiny", seed: int 
 # ----------------------------------------------------------------------------------------------
 
 def generate(subjects=SUBJECTS, actions=None, lengths="tiny", seed: int = 0,
-             noise: bool = True) -> tuple[dict, dict]:
+             noise: bool = True, layout: str = "h36m") -> tuple[dict, dict]:
     """Synthetic Human3.6M: (positions_3d, positions_2d) as upstream's .npz files hold them.
 
     positions_3d: subject -> take -> (T, 32, 3) float32, world metres.
     positions_2d: subject -> take -> [4 x (T + 0..3, 17, 2)] float32 pixels, calibration camera order.
-    subjects/actions/lengths as in sequence_lengths(); noise=False gives exact projections.
+    subjects/actions/lengths as in sequence_lengths(); noise=False gives exact projections; layout: the
+    2D keypoints' order, 'h36m' (the 17 kept joints) or 'coco' (COCO-17, nose/eyes/ears placed on the head).
     Raises Vp3dError on a bad argument.
     """
+    if layout not in LAYOUTS:
+        raise Vp3dError(f"unknown keypoint layout {layout!r} (expected one of {', '.join(LAYOUTS)})")
     plan = sequence_lengths(subjects, actions, lengths, seed)
     cameras = h36m_cameras()
     pos3d: dict = {}
@@ -690,14 +730,18 @@ def generate(subjects=SUBJECTS, actions=None, lengths="tiny", seed: int = 0,
         for take, frames in takes.items():
             world = simulate_sequence(action_of(take), frames, offsets, style, _rng(seed, "motion", subject, take))
             pos3d[subject][take] = world
-            pos2d[subject][take] = synthesize_2d(world, cameras[subject], _rng(seed, "2d", subject, take), noise)
+            pos2d[subject][take] = synthesize_2d(world, cameras[subject], _rng(seed, "2d", subject, take), noise,
+                                                   layout)
     return pos3d, pos2d
 
 
 def save_dataset(out_dir: str | Path, positions_3d: dict, positions_2d: dict,
-                 keypoints: str = DEFAULT_KEYPOINTS) -> tuple[Path, Path]:
+                 keypoints: str = DEFAULT_KEYPOINTS, layout: str = "h36m") -> tuple[Path, Path]:
     """Write out_dir/data_3d_h36m.npz and out_dir/data_2d_h36m_<keypoints>.npz atomically (temp file
-    beside each, then rename); returns the two paths. Raises Vp3dError on a bad name or I/O error."""
+    beside each, then rename), the 2D file's metadata for keypoint `layout`; returns the two paths.
+    Raises Vp3dError on a bad name or I/O error."""
+    if layout not in LAYOUTS:
+        raise Vp3dError(f"unknown keypoint layout {layout!r} (expected one of {', '.join(LAYOUTS)})")
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", str(keypoints)):
         raise Vp3dError(f"keypoints name {keypoints!r} must be letters, digits, '_', '.' or '-'")
     out_dir = Path(out_dir)
@@ -708,7 +752,7 @@ def save_dataset(out_dir: str | Path, positions_3d: dict, positions_2d: dict,
             with open(tmp3d, "wb") as f:
                 np.savez_compressed(f, positions_3d=positions_3d)
             with open(tmp2d, "wb") as f:
-                np.savez_compressed(f, positions_2d=positions_2d, metadata=keypoints_metadata())
+                np.savez_compressed(f, positions_2d=positions_2d, metadata=keypoints_metadata(layout))
     except OSError as e:
         raise Vp3dError(f"{out_dir}: cannot write the dataset ({e.strerror or e})") from None
     return path3d, path2d

@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Lift 2D keypoint files (upstream npz, MMPose JSON, COCO results JSON, CSV) to 3D poses (npz, json, csv, bvh).
+
+    python vp3d_lift.py data_2d_custom_myvideos.npz -m pretrained_h36m_detectron_coco.bin -o poses.npz
+    python vp3d_lift.py clip.json --image-size 1920 1080 -m vp3d.onnx -o clip_poses.json
+    python vp3d_lift.py a.csv b.json --video a.mp4 -m model.bin --keypoints h36m -o lifted/ --format csv
+"""
+import sys
+
+from vp3d import cli
+from vp3d.keypoint_files import read_keypoints
+from vp3d.backends import BACKENDS, PRECISIONS
+from vp3d.bvh import ORIGINS, UNITS
+from vp3d.devices import DEVICES
+from vp3d.formats import WRITERS
+from vp3d.lift import (DEFAULT_KEYPOINTS, OUTPUT_FORMATS, image_size_for, image_size_from_video, load_model,
+                       write_outputs)
+from vp3d.predict import DEFAULT_CHUNK
+from vp3d.skeleton import keypoint_layouts
+
+
+def build_parser():
+    p = cli.parser(__doc__.splitlines()[0])
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="keypoint files: data_2d_custom_*.npz (every video in it), MMPose predictions or COCO "
+                        "keypoint results (.json), or .csv (frame,joint,x,y[,score][,track])")
+    p.add_argument("-m", "--model", required=True,
+                   help="checkpoint (.bin/.pth, either layout; its trajectory model is used where it has one) "
+                        "or exported model (.onnx, .xml)")
+    p.add_argument("-o", "--out", required=True,
+                   help="output .npz, .json or .csv (all videos in one file), or a directory (one file per video)")
+    p.add_argument("--format", choices=OUTPUT_FORMATS, default=None,
+                   help="file format inside an output directory (default npz)")
+    p.add_argument("--keypoints", choices=sorted(keypoint_layouts()), default=None,
+                   help=f"2D keypoint order the model was trained on (default: what the model records, else "
+                        f"{DEFAULT_KEYPOINTS}: upstream's in-the-wild model)")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--image-size", type=cli.positive_int, nargs=2, metavar=("W", "H"), default=None,
+                      help="frame size in pixels, for JSON and CSV inputs (npz files carry their own)")
+    size.add_argument("--video", default=None, metavar="FILE",
+                      help="read the frame size from this video (needs imageio-ffmpeg)")
+    p.add_argument("--causal", action="store_true",
+                   help="the model is causal (sees only past frames); vp3d's checkpoints and exports record it")
+    p.add_argument("--fps", type=cli.positive_float, default=50.0, help="frame rate, for BVH output's frame time")
+    p.add_argument("--units", choices=UNITS, default=None, help="BVH output: m or cm (default m)")
+    p.add_argument("--origin", choices=ORIGINS, default=None, help="BVH output: where the root goes (see vp3d_export.py)")
+    p.add_argument("--backend", choices=BACKENDS, default="auto",
+                   help="auto: torch for checkpoints, onnxruntime for .onnx, openvino for .xml")
+    p.add_argument("--device", choices=DEVICES, default="auto", help="as vp3d_infer.py")
+    p.add_argument("--precision", choices=PRECISIONS, default="f32", help="bf16: openvino on CPUs with bf16")
+    p.add_argument("--threads", type=cli.positive_int, default=None, help="CPU threads (default: physical cores)")
+    p.add_argument("--chunk", type=cli.positive_int, default=DEFAULT_CHUNK,
+                   help="output frames per model call for checkpoints (bounds memory; exported models use their length)")
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    suffix = "." + args.out.rsplit(".", 1)[-1].lower() if "." in args.out.rsplit("/", 1)[-1] else ""
+    if args.format and suffix in WRITERS and suffix != "." + args.format:
+        parser.error(f"--format {args.format} contradicts the output suffix {suffix}")
+    if args.backend == "ais_bench":
+        parser.error("--backend ais_bench runs whole input directories on an NPU; lift with onnxruntime, openvino or torch")
+
+    def body(a):
+        image_size = tuple(a.image_size) if a.image_size else (image_size_from_video(a.video) if a.video else None)
+        sequences, origin = [], {}
+        for path in a.inputs:
+            for seq in read_keypoints(path):
+                if seq.name in origin:
+                    raise cli.Vp3dError(f"{path}: video name {seq.name!r} is also in {origin[seq.name]}; "
+                                        f"rename one of the files")
+                origin[seq.name] = path
+                image_size_for(seq, image_size)          # before the model loads: every input has a size
+                sequences.append(seq)
+        model = load_model(a.model, a.keypoints, a.backend, a.device, a.precision, a.threads,
+                           True if a.causal else None, a.chunk)
+        sizes = [model.check(seq, image_size) for seq in sequences]        # every input checked before lifting
+        print(f"[INFO] {model.description}")
+        poses = {}
+        for seq, (w, h) in zip(sequences, sizes):
+            filled = f", {seq.filled} without a detection filled by interpolation" if seq.filled else ""
+            start = f" from frame {seq.first_frame}" if seq.first_frame else ""
+            print(f"[INFO] {seq.name}: {seq.frames} frames{start} ({w}x{h}){filled}")
+            poses[seq.name] = model.lift_sequence(seq, (w, h), progress=None)
+        for path in write_outputs(a.out, poses, a.format, a.fps, units=a.units, origin=a.origin):
+            print(f"wrote {path}")
+    return cli.run(body, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from vp3d import checkpoint, cli
-from vp3d.export import DEFAULT_LAYOUT, atc_command, check_onnx, export_onnx, max_abs_difference
+from vp3d.export import DEFAULT_LAYOUT, DEFAULT_OPSET, atc_command, check_onnx, export_onnx, max_abs_difference
 from vp3d.model import LAYOUTS
 from vp3d.sequences import DEFAULT_LENGTH
 
@@ -23,7 +23,7 @@ def build_parser():
                         f"one static model per bucket")
     p.add_argument("--dynamic", action="store_true",
                    help="a dynamic time axis: one model for inputs of any length (preprocess --max-length 0)")
-    p.add_argument("--opset", type=cli.positive_int, default=11, help="ONNX opset")
+    p.add_argument("--opset", type=cli.positive_int, default=DEFAULT_OPSET, help="ONNX opset")
     p.add_argument("--layout", choices=LAYOUTS, default=DEFAULT_LAYOUT,
                    help="weight layout of the exported graph: conv2d_w (1xk kernels, time on W) runs fastest in "
                         "ONNX Runtime on CPU; conv2d (kx1, time on H) is the Ascend recipe's layout; conv1d is upstream's. "

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Backends side by side on one input: PyTorch eager fp32 vs ONNX Runtime, OpenVINO f32/bf16 (and GPU providers).
 
-    python benchmarks/bench_backends.py                                   # full model: 1024 ch, 3,3,3,3,3, L 6115
+    python benchmarks/bench_backends.py                                   # full model: 1024 ch, 3,3,3,3,3, L = 6115
     python benchmarks/bench_backends.py --layouts conv2d_w,conv2d,conv1d  # also compare the export layouts
     python benchmarks/bench_backends.py --channels 256 --length 1024      # a quick look
 
@@ -29,12 +29,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import vp3d_pth2onnx  # noqa: E402
 from vp3d import backends, checkpoint, cli, devices  # noqa: E402
-from vp3d.export import export_onnx  # noqa: E402
+from vp3d.export import DEFAULT_LAYOUT, DEFAULT_OPSET, export_onnx  # noqa: E402
 from vp3d.fileio import atomic_path, write_json  # noqa: E402
 from vp3d.infer import random_input, time_runs  # noqa: E402
 from vp3d.model import LAYOUTS, ModelConfig, TemporalModel, count_flops, randomize_batchnorm  # noqa: E402
+from vp3d.sequences import DEFAULT_LENGTH  # noqa: E402
 
 ENGINES = ("torch", "onnxruntime", "openvino", "openvino-bf16")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -44,7 +44,7 @@ def build_parser():
     p = cli.parser(__doc__.splitlines()[0])
     p.add_argument("--channels", type=cli.positive_int, default=1024, help="hidden channels")
     p.add_argument("--widths", type=cli.widths, default=(3, 3, 3, 3, 3), help="filter widths (RF = product)")
-    p.add_argument("--length", type=cli.positive_int, default=6115, help="input frames L (input 2xLx17x2)")
+    p.add_argument("--length", type=cli.positive_int, default=DEFAULT_LENGTH, help="input frames L (input 2xLx17x2)")
     p.add_argument("--repeat", type=cli.positive_int, default=5, help="timed runs per backend (median reported)")
     p.add_argument("--warmup", type=int, default=1, help="untimed runs per backend first")
     p.add_argument("--threads", type=cli.positive_int, default=None, help="threads for every engine (default: physical cores)")
@@ -181,8 +181,7 @@ def main(argv=None) -> int:
         parser.error(f"--warmup must be >= 0, got {args.warmup}")
     if "torch" not in engines:
         parser.error("--engines must include torch: it is the baseline and the reference output")
-    defaults = vp3d_pth2onnx.build_parser().parse_args(["-m", "ckpt", "-o", "onnx"])
-    layouts = [s.strip() for s in (args.layouts or defaults.layout).split(",") if s.strip()]
+    layouts = [s.strip() for s in (args.layouts or DEFAULT_LAYOUT).split(",") if s.strip()]
     if bad := [s for s in layouts if s not in LAYOUTS]:
         parser.error(f"--layouts: unknown {bad}; choose from {','.join(LAYOUTS)}")
     config = ModelConfig(filter_widths=args.widths, channels=args.channels)
@@ -196,7 +195,7 @@ def main(argv=None) -> int:
                   "model": {"filter_widths": list(config.filter_widths), "channels": config.channels,
                             "length": a.length, "input_shape": [2, a.length, 17, 2], "flops": flops},
                   "settings": {"repeat": a.repeat, "warmup": a.warmup, "threads": threads, "seed": a.seed,
-                               "export_opset": defaults.opset, "default_layout": defaults.layout},
+                               "export_opset": DEFAULT_OPSET, "default_layout": DEFAULT_LAYOUT},
                   "loadavg_start": list(os.getloadavg())}
         print(f"model {','.join(map(str, config.filter_widths))} x {config.channels} ch, input 2x{a.length}x17x2: "
               f"{flops / 1e9:.1f} GFLOP per inference; {threads} threads; {result['machine'].get('cpu')}", flush=True)
@@ -207,7 +206,7 @@ def main(argv=None) -> int:
             onnx = {}
             for layout in layouts:                       # vp3d_pth2onnx.py's export, its default opset
                 onnx[layout] = tmp / f"vp3d_{layout}.onnx"
-                export_onnx(checkpoint.load(ckpt, layout=layout), onnx[layout], a.length, defaults.opset)
+                export_onnx(checkpoint.load(ckpt, layout=layout), onnx[layout], a.length, DEFAULT_OPSET)
             x = random_input((2, a.length, 17, 2), seed=a.seed)
             rows, sessions = [], []
             for row in plan(engines, layouts):

@@ -6,7 +6,7 @@ Human3.6M. Predictions are written as ais_bench would write them (2 x 5873 x 17 
 input), from the ground truth plus noise, so that the postprocess timing does not include a model.
 Baseline measured in the same run: the raw I/O floor, i.e. writing/reading the same bytes with numpy.
 
-    python benchmarks/bench_pipeline.py [--work DIR] [--length 6115]
+    python benchmarks/bench_pipeline.py [--work DIR] [--length L]
 """
 import argparse
 import json
@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vp3d.evaluation import evaluate                      # noqa: E402
 from vp3d.fileio import read_array, write_array           # noqa: E402
 from vp3d.preprocess import preprocess                    # noqa: E402
-from vp3d.sequences import Manifest, flip_augment         # noqa: E402
+from vp3d.sequences import DEFAULT_LENGTH, Manifest, flip_augment  # noqa: E402
 from vp3d.synthetic import generate, save_dataset         # noqa: E402
 
 
@@ -47,7 +47,7 @@ def timed(fn):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--work", default=None, help="scratch directory (default: a temporary one, removed after)")
-    p.add_argument("--length", type=int, default=6115, help="--max-length of the inputs")
+    p.add_argument("--length", type=int, default=DEFAULT_LENGTH, help="--max-length of the inputs")
     p.add_argument("--out", default=str(Path(__file__).parent / "results"), help="where the JSON/markdown go")
     a = p.parse_args(argv)
     work = Path(a.work or tempfile.mkdtemp(prefix="vp3d_bench_"))

@@ -208,3 +208,22 @@ def test_file_shape_reads_length_off_the_file(tmp_path):
     with pytest.raises(Vp3dError, match=r"a\.bin: 100 bytes, expected a float32 array of shape 2xLx17x2"):
         file_shape(f, (2, None, 17, 2))
     assert random_input((2, None, 17, 2), 40).shape == (2, 40, 17, 2)
+
+
+def test_openvino_runs_a_dynamic_model_per_length_exactly(tmp_path):
+    """A dynamic-axis model in OpenVINO: compiled per length rounded up to STEP frames, padded and
+    cropped; the same outputs as PyTorch at lengths on and off the step, and the cache stays bounded."""
+    pytest.importorskip("openvino")
+    model = random_model((3, 3), 16, seed=3)
+    export_onnx(model, tmp_path / "dyn.onnx", None)
+    s = backends.open_session(tmp_path / "dyn.onnx", "openvino")
+    assert s.length is None and s.receptive_field == 9
+    s.CACHE = 2
+    for length in (9, 100, s.STEP, s.STEP + 1, 3 * s.STEP - 5):
+        x = np.random.default_rng(length).uniform(-1, 1, (2, length, 17, 2)).astype(np.float32)
+        with torch.inference_mode():
+            expected = model(torch.from_numpy(x)).numpy()
+        got = s.run(x)
+        assert got.shape == expected.shape
+        np.testing.assert_allclose(got, expected, atol=F32_ABS, rtol=0)
+    assert len([k for k in s.requests if k is not None]) <= 2

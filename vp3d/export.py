@@ -17,9 +17,10 @@ OUTPUT_NAME = "3d_preds"
 FACTS_KEY = "vp3d"               # metadata_props key holding the facts as JSON
 FACTS_FORMAT = "vp3d-onnx-1"
 DEFAULT_LAYOUT = "conv2d_w"      # 1 x k kernels, time on W: the fastest for ONNX Runtime on CPU
+DEFAULT_OPSET = 11               # the Ascend recipe's; ATC and every runtime here read it
 
 
-def export_onnx(model, path: str | Path, length: int | None, opset: int = 11) -> None:
+def export_onnx(model, path: str | Path, length: int | None, opset: int = DEFAULT_OPSET) -> None:
     """Export a TemporalModel with input (2, L, J, 2) named '2d_poses' and output (2, L - RF + 1, J, 3)
     named '3d_preds': L fixed to `length`, or a dynamic time axis where `length` is None. The model's
     facts (ModelConfig.to_json and L) go into the metadata. Written atomically."""

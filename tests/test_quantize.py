@@ -178,3 +178,35 @@ def test_bad_input_exits_2_with_one_line(case, fp32_model, prep, tmp_path, capsy
     if out != fp32_model:
         assert not out.exists()
         assert not out.parent.exists() or not any(out.parent.iterdir())   # no temporary left behind
+
+
+def test_dynamic_length_model_calibrates_on_windows_of_own_length_inputs(tmp_path):
+    """A model with a dynamic time axis, calibration inputs of different lengths (own-length
+    preprocessing), --frames windows: the int8 model runs at other lengths, close to fp32."""
+    import warnings
+
+    import torch
+    model = random_model(WIDTHS, 64, layout="conv2d_w", seed=4)
+    path = tmp_path / "dyn.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")                        # the TorchScript exporter's notices
+        torch.onnx.export(model, (torch.zeros(2, 30, 17, 2),), str(path), input_names=["2d_poses"],
+                          output_names=["3d_preds"], opset_version=13, dynamo=False,
+                          dynamic_axes={"2d_poses": {1: "L"}, "3d_preds": {1: "T"}})
+    calib = tmp_path / "calib" / "inputs"
+    calib.mkdir(parents=True)
+    rng = np.random.default_rng(3)
+    t = np.arange(120)[:, None, None] / 50
+    for i, n in enumerate((25, 60, 120)):                      # smooth motion, normalised coordinates
+        x = 0.3 * np.sin(2 * np.pi * 0.7 * t[:n] + rng.uniform(0, 6, (1, 17, 2))) + rng.normal(0, 0.2, (1, 17, 2))
+        np.stack([x, x * [-1, 1]]).astype(np.float32).tofile(calib / f"{i:03d}_A.bin")
+    out = tmp_path / "dyn_int8.onnx"
+    assert vp3d_quantize.main(["--model", str(path), "--calibration", str(calib.parent), "-o", str(out),
+                               "--frames", "20", "--fp32", "first,last,Add"]) == 0
+    f32, i8 = open_session(path), open_session(out)
+    for n in (15, 90):
+        x = np.fromfile(calib / "002_A.bin", np.float32).reshape(2, 120, 17, 2)[:, :n]
+        a, b = f32.run(x), i8.run(x)
+        assert a.shape == b.shape == (2, n - 8, 17, 3)
+        rel = np.sqrt(np.mean((a - b) ** 2)) / np.sqrt(np.mean(a ** 2))
+        assert 0 < rel < 0.02, (n, rel)                        # the tolerance derived above

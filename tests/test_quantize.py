@@ -1,0 +1,212 @@
+"""Static int8 quantization: a random model with non-trivial batch norm, calibrated on inputs written by
+preprocess from the tiny fixture dataset, quantized, run through the runtime and compared with fp32."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+import vp3d_quantize
+from vp3d import Vp3dError
+from vp3d.export import export_onnx
+from vp3d.preprocess import preprocess
+from vp3d.quantize import (QuantizeConfig, block_output_convs, calibration_files, calibration_window, quantize,
+                           split_shared_conv_inputs)
+from vp3d.backends import open_session
+
+from conftest import random_model
+
+WIDTHS = (3, 3)                 # receptive field 9, one residual block: fast
+LENGTH = 100                    # the tiny fixture's longest sequence is 93 frames: 93 + 8 <= 100
+
+
+@pytest.fixture(scope="module")
+def prep(tiny_dataset, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("prep")
+    preprocess(tiny_dataset, out, ["S9", "S11"], filter_widths=WIDTHS, lengths=[LENGTH])
+    return out
+
+
+@pytest.fixture(scope="module")
+def fp32_model(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("model") / "fp32.onnx"
+    export_onnx(random_model(WIDTHS, 64, layout="conv2d_w", seed=2), path, LENGTH)
+    return path
+
+
+@pytest.fixture(scope="module")
+def int8_model(fp32_model, prep, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("int8") / "int8.onnx"
+    assert vp3d_quantize.main(["--model", str(fp32_model), "--calibration", str(prep), "-o", str(out),
+                               "--inputs", "8", "--fp32", "first,last,Add"]) == 0
+    return out
+
+
+def producers(model) -> dict[str, onnx.NodeProto]:
+    return {o: n for n in model.graph.node for o in n.output}
+
+
+def test_int8_graph_has_quantized_convs_and_runs_as_int8_kernels(int8_model, tmp_path):
+    m = onnx.load(str(int8_model))
+    prod = producers(m)
+    convs = [n for n in m.graph.node if n.op_type == "Conv"]
+    quantized = [n for n in convs if prod.get(n.input[0]) is not None and prod[n.input[0]].op_type == "DequantizeLinear"
+                 and prod.get(n.input[1]) is not None and prod[n.input[1]].op_type == "DequantizeLinear"]
+    # first and last stay fp32 (--fp32 first,last,Add): the middle two of the four convs are int8
+    assert [n.name for n in quantized] == [n.name for n in convs[1:-1]]
+    weight_dq = prod[quantized[0].input[1]]
+    scale = next(t for t in m.graph.initializer if t.name == weight_dq.input[1])
+    assert tuple(scale.dims) == (64,)                          # per-channel weight scales
+    # ONNX Runtime fuses the Q/DQ pairs into int8 convolutions
+    opts = ort.SessionOptions()
+    opts.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(str(int8_model), opts, providers=["CPUExecutionProvider"])
+    fused = {n.op_type for n in onnx.load(opts.optimized_model_filepath).graph.node}
+    assert "QLinearConv" in fused, fused
+
+
+def test_residual_path_reads_fp32_and_can_be_quantized(int8_model, fp32_model, prep, tmp_path):
+    def slice_sources(path):
+        m = onnx.load(str(path))
+        prod = producers(m)
+        return [prod[n.input[0]].op_type for n in m.graph.node if n.op_type == "Slice"]
+    assert slice_sources(int8_model) == ["Relu"]               # the block's residual crop reads fp32
+    out = tmp_path / "q.onnx"
+    quantize(fp32_model, prep, out, QuantizeConfig(inputs=4, fp32=(), fp32_residual=False))
+    assert slice_sources(out) == ["DequantizeLinear"]
+
+
+def test_int8_output_close_to_fp32(int8_model, fp32_model, prep):
+    """Tolerance: uint8 activations rounded with step range/255 carry noise of step/sqrt(12), i.e.
+    0.11 % of the tensor's calibrated range; a ReLU tensor's range is about 5x its RMS here, so about
+    0.6 % of its RMS per quantized tensor (int8 per-channel weights add less). Two quantized tensors
+    (the int8 conv's input and output) summing in quadrature, passed on by fp32 layers of gain ~1:
+    about 1 % of the output's RMS. We allow 2 % and require a non-zero error (it runs quantized)."""
+    f32, i8 = open_session(fp32_model), open_session(int8_model)
+    files = sorted((prep / "inputs").glob("*.bin"))
+    errs, scales = [], []
+    for f in files[1::5]:                                      # not only the calibration inputs
+        x = np.fromfile(f, np.float32).reshape(2, LENGTH, 17, 2)
+        a, b = f32.run(x), i8.run(x)
+        assert b.shape == a.shape
+        errs.append(np.sqrt(np.mean((a - b) ** 2)))
+        scales.append(np.sqrt(np.mean(a ** 2)))
+    rel = float(np.mean(errs) / np.mean(scales))
+    assert 0 < rel < 0.02, rel
+
+
+def test_default_keeps_block_outputs_fp32(fp32_model, prep, tmp_path):
+    out = tmp_path / "q.onnx"
+    quantize(fp32_model, prep, out, QuantizeConfig(inputs=2))
+    m = onnx.load(str(out))
+    prod = producers(m)
+    convs = [n for n in m.graph.node if n.op_type == "Conv"]
+    # expand (first), block conv 0 (int8), block conv 1 (block output: fp32), shrink (last)
+    assert block_output_convs(onnx.load(str(fp32_model))) == [convs[2].name]
+    kinds = [prod[n.input[1]].op_type if n.input[1] in prod else "fp32" for n in convs]
+    assert kinds == ["fp32", "DequantizeLinear", "fp32", "fp32"]
+
+
+def test_calibration_window_crops_or_pads(tmp_path):
+    rng = np.random.default_rng(0)
+    long, short = rng.normal(size=(2, 50, 17, 2)).astype(np.float32), rng.normal(size=(2, 10, 17, 2)).astype(np.float32)
+    long.tofile(tmp_path / "long.bin")
+    short.tofile(tmp_path / "short.bin")
+    w = calibration_window(tmp_path / "long.bin", (2, None, 17, 2), 20, np.random.default_rng(1))
+    starts = [s for s in range(31) if np.array_equal(long[:, s:s + 20], w)]
+    assert len(starts) == 1                                    # a contiguous stretch of the file
+    p = calibration_window(tmp_path / "short.bin", (2, None, 17, 2), 20, np.random.default_rng(1))
+    assert p.shape == (2, 20, 17, 2)
+    np.testing.assert_array_equal(p[:, 5:15], short)           # centred, edges repeated
+    np.testing.assert_array_equal(p[:, :5], np.repeat(short[:, :1], 5, axis=1))
+    np.testing.assert_array_equal(p[:, 15:], np.repeat(short[:, -1:], 5, axis=1))
+    assert calibration_window(tmp_path / "short.bin", (2, None, 17, 2), None, None).shape == (2, 10, 17, 2)
+
+
+def test_calibration_files_spread_evenly(tmp_path):
+    d = tmp_path / "inputs"
+    d.mkdir()
+    for i in range(10):
+        np.zeros(4, np.float32).tofile(d / f"{i:03d}_A.bin")
+    assert [p.name[:3] for p in calibration_files(tmp_path, 3)] == ["000", "004", "009"]
+    assert len(calibration_files(d, 50)) == 10
+
+
+def test_split_shared_conv_inputs_only_touches_shared_reads(fp32_model):
+    m = onnx.load(str(fp32_model))
+    before = len(m.graph.node)
+    assert split_shared_conv_inputs(m) == 1                    # the block's input feeds conv and Slice
+    assert len(m.graph.node) == before + 1
+    onnx.checker.check_model(m)
+
+
+@pytest.mark.parametrize("case", ["no_dir", "empty_dir", "not_onnx", "overwrite", "bad_input_size", "bad_fp32"])
+def test_bad_input_exits_2_with_one_line(case, fp32_model, prep, tmp_path, capsys):
+    model, calib, out = fp32_model, prep, tmp_path / "out" / "int8.onnx"
+    extra = []
+    if case == "no_dir":
+        calib = tmp_path / "missing"
+        named = calib
+    elif case == "empty_dir":
+        calib = tmp_path / "empty"
+        calib.mkdir()
+        named = calib
+    elif case == "not_onnx":
+        model = tmp_path / "model.onnx"
+        model.write_bytes(b"\x00\x01 this is not a protobuf model \xff" * 10)
+        named = model
+    elif case == "overwrite":
+        out = model
+        named = model
+    elif case == "bad_input_size":
+        calib = tmp_path / "badcal"
+        calib.mkdir()
+        np.zeros(2 * LENGTH * 17 * 2 - 1, np.float32).tofile(calib / "001_A.bin")
+        named = calib / "001_A.bin"
+    else:
+        extra = ["--fp32", "first,NoSuchOp"]
+        named = "NoSuchOp"
+    before = fp32_model.read_bytes()
+    code = vp3d_quantize.main(["--model", str(model), "--calibration", str(calib), "-o", str(out), "--inputs", "2", *extra])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith("error: ") and str(named) in err[0], err
+    assert fp32_model.read_bytes() == before
+    if out != fp32_model:
+        assert not out.exists()
+        assert not out.parent.exists() or not any(out.parent.iterdir())   # no temporary left behind
+
+
+def test_dynamic_length_model_calibrates_on_windows_of_own_length_inputs(tmp_path):
+    """A model with a dynamic time axis, calibration inputs of different lengths (own-length
+    preprocessing), --frames windows: the int8 model runs at other lengths, close to fp32."""
+    import warnings
+
+    import torch
+    model = random_model(WIDTHS, 64, layout="conv2d_w", seed=4)
+    path = tmp_path / "dyn.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")                        # the TorchScript exporter's notices
+        torch.onnx.export(model, (torch.zeros(2, 30, 17, 2),), str(path), input_names=["2d_poses"],
+                          output_names=["3d_preds"], opset_version=13, dynamo=False,
+                          dynamic_axes={"2d_poses": {1: "L"}, "3d_preds": {1: "T"}})
+    calib = tmp_path / "calib" / "inputs"
+    calib.mkdir(parents=True)
+    rng = np.random.default_rng(3)
+    t = np.arange(120)[:, None, None] / 50
+    for i, n in enumerate((25, 60, 120)):                      # smooth motion, normalised coordinates
+        x = 0.3 * np.sin(2 * np.pi * 0.7 * t[:n] + rng.uniform(0, 6, (1, 17, 2))) + rng.normal(0, 0.2, (1, 17, 2))
+        np.stack([x, x * [-1, 1]]).astype(np.float32).tofile(calib / f"{i:03d}_A.bin")
+    out = tmp_path / "dyn_int8.onnx"
+    assert vp3d_quantize.main(["--model", str(path), "--calibration", str(calib.parent), "-o", str(out),
+                               "--frames", "20", "--fp32", "first,last,Add"]) == 0
+    f32, i8 = open_session(path), open_session(out)
+    for n in (15, 90):
+        x = np.fromfile(calib / "002_A.bin", np.float32).reshape(2, 120, 17, 2)[:, :n]
+        a, b = f32.run(x), i8.run(x)
+        assert a.shape == b.shape == (2, n - 8, 17, 3)
+        rel = np.sqrt(np.mean((a - b) ** 2)) / np.sqrt(np.mean(a ** 2))
+        assert 0 < rel < 0.02, (n, rel)                        # the tolerance derived above

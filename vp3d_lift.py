@@ -23,7 +23,8 @@ def build_parser():
     p = cli.parser(__doc__.splitlines()[0])
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="keypoint files: data_2d_custom_*.npz (every video in it), MMPose predictions or COCO "
-                        "keypoint results (.json), or .csv (frame,joint,x,y[,score][,track])")
+                        "keypoint results (.json), .csv (frame,joint,x,y[,score][,track]), or an .npz of (T, J, 2) pixel "
+                        "arrays keyed by video name")
     p.add_argument("-m", "--model", required=True,
                    help="checkpoint (.bin/.pth, either layout; its trajectory model is used where it has one) "
                         "or exported model (.onnx, .xml)")

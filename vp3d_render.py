@@ -2,7 +2,7 @@
 """Render saved 3D poses as an animation (.gif or .mp4): 2D input, 3D prediction, ground truth.
 
     python vp3d_render.py predictions.npz --name 001_Directions --prep prep_dataset -o directions.gif
-    python vp3d_render.py lifted.npz --keypoints keypoints.npz --layout coco -o video.mp4 --frames 500
+    python vp3d_render.py lifted.npz --keypoints clip.json --image-size 1920 1080 -o clip.mp4 --frames 500
 """
 import sys
 
@@ -10,8 +10,8 @@ from tqdm import tqdm
 
 from vp3d import Vp3dError, cli
 from vp3d.poses import read_poses_npz, select
-from vp3d.render import DEFAULT_AZIMUTH, DEFAULT_SIZE, LEVEL_UP, WRITERS, check_output, prep_sequence, \
-    read_keypoints_npz, render
+from vp3d.render import DEFAULT_AZIMUTH, DEFAULT_SIZE, LEVEL_UP, WRITERS, check_output, file_keypoints, \
+    prep_sequence, render
 from vp3d.skeleton import keypoint_layouts
 
 
@@ -22,10 +22,14 @@ def build_parser():
     p.add_argument("--name", help="the sequence to render (needed when the file holds several)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--prep", help="vp3d_preprocess.py output folder: draws the sequence's 2D input and ground truth")
-    src.add_argument("--keypoints", help="2D keypoints .npz: a (T, J, 2) pixel array under the sequence's name")
-    p.add_argument("--layout", choices=sorted(keypoint_layouts()), default="coco", help="keypoint order of --keypoints")
+    src.add_argument("--keypoints", help="the 2D keypoint file that was lifted (any vp3d_lift.py input: upstream's "
+                                         "in-the-wild npz, MMPose or COCO results JSON, CSV, or an npz of (T, J, 2) "
+                                         "pixel arrays); its sequence of the same name is drawn")
+    p.add_argument("--layout", choices=sorted(keypoint_layouts()), default=None,
+                   help="keypoint order of --keypoints where the file does not say (default: coco)")
     p.add_argument("--image-size", type=cli.positive_int, nargs=2, metavar=("W", "H"),
-                   help="image size of --keypoints, pixels (the 2D panel then shows the whole image)")
+                   help="image size of --keypoints, pixels, where the file does not say (the 2D panel then "
+                        "shows the whole image; without one it fits the keypoints)")
     p.add_argument("--start", type=cli.non_negative_int, default=0, help="first frame to render")
     p.add_argument("--frames", type=cli.positive_int, help="frames to render (default: to the end)")
     p.add_argument("--fps", type=cli.positive_float, default=50.0, help="frames per second of the animation")
@@ -37,8 +41,9 @@ def build_parser():
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if args.image_size and not args.keypoints:
-        build_parser().error("--image-size goes with --keypoints")
+    for flag, value in (("--image-size", args.image_size), ("--layout", args.layout)):
+        if value and not args.keypoints:
+            build_parser().error(f"{flag} goes with --keypoints")
 
     def body(a):
         check_output(a.output)                    # a bad suffix fails before anything is read
@@ -50,8 +55,7 @@ def main(argv=None) -> int:
             seq = prep_sequence(a.prep, name)
             keypoints, truth, up = seq.keypoints, seq.ground_truth, seq.up
         elif a.keypoints:
-            keypoints = read_keypoints_npz(a.keypoints, name, keypoint_layouts()[a.layout])
-            keypoints.image_size = tuple(a.image_size) if a.image_size else None
+            keypoints = file_keypoints(a.keypoints, name, a.layout, a.image_size)
         for what, other in (("--prep ground truth", truth), (a.keypoints or "--prep 2D input",
                                                                None if keypoints is None else keypoints.points)):
             if other is not None and len(other) != len(poses):

@@ -82,7 +82,7 @@ def test_track_ids_give_one_sequence_per_track(tmp_path, video):
 
 
 def test_formats_table_covers_every_suffix_once_per_format():
-    assert {f.name for f in FORMATS} == {"upstream-npz", "mmpose-json", "coco-json", "csv"}
+    assert {f.name for f in FORMATS} == {"upstream-npz", "arrays-npz", "mmpose-json", "coco-json", "csv"}
     assert {f.suffix for f in FORMATS} == {".npz", ".json", ".csv"}
 
 
@@ -106,6 +106,26 @@ def test_bad_files_are_refused_naming_the_file(tmp_path, name, content, fragment
     with pytest.raises(Vp3dError, match=fragment) as e:
         read_keypoints(tmp_path / name)
     assert str(e.value).startswith(str(tmp_path / name)) and "\n" not in str(e.value)
+
+
+def test_npz_of_plain_arrays_fills_non_finite_frames(tmp_path, video):
+    """np.savez(path, name=(T, J, 2) pixels): one sequence per array, full length, NaN frames filled."""
+    holes = video.copy()
+    for t in MISSING:
+        holes[t, t % 17, 0] = np.nan          # one bad coordinate makes the whole frame a missed detection
+    np.savez(tmp_path / "mine.npz", clip=holes, other=video[:10])
+    seqs = {s.name: s for s in read_keypoints(tmp_path / "mine.npz")}
+    assert sorted(seqs) == ["clip", "other"]
+    clip = seqs["clip"]
+    assert clip.frames == len(video) and clip.filled == len(MISSING) and clip.image_size is None
+    np.testing.assert_allclose(clip.keypoints, fill_gaps_by_hand(video, MISSING), atol=1e-3)
+    np.testing.assert_array_equal(seqs["other"].keypoints, video[:10])
+    np.savez(tmp_path / "flat.npz", clip=video.reshape(len(video), -1))
+    with pytest.raises(Vp3dError, match=r"flat.npz: 'clip' has shape \(90, 34\), expected \(T, J, 2\)"):
+        read_keypoints(tmp_path / "flat.npz")
+    np.savez(tmp_path / "none.npz", clip=np.full((4, 17, 2), np.nan))
+    with pytest.raises(Vp3dError, match="none.npz: 'clip' has no frame with finite keypoints"):
+        read_keypoints(tmp_path / "none.npz")
 
 
 def test_npz_with_non_finite_keypoints_or_no_size_is_refused(tmp_path, video):

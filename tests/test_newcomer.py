@@ -181,6 +181,39 @@ def test_demo_replaces_only_what_it_made_and_does_a_fixed_amount_of_work(tmp_pat
     assert [e[e.index("-m") + 1] for e in exports] == [f"{work}/untrained.bin", f"{work}/model_best.bin"]
 
 
+def test_demo_ends_by_lifting_a_coco_json_it_wrote(tmp_path, fake_python):
+    """The demo's last stage, in order: COCO-order 2D of the same data, a COCO-order model trained a fixed
+    number of epochs, a COCO results JSON written, lifted with that model to JSON, BVH and npz, and
+    rendered beside the same JSON."""
+    py, log = fake_python
+    work = tmp_path / "run"
+    r = run_demo(py, work, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    calls = [c.split() for c in log.read_text().splitlines()]
+    synth = [c for c in calls if c[0] == "vp3d_synthesize.py"]
+    assert len(synth) == 2 and synth[1][synth[1].index("--layout") + 1] == "coco"
+    assert synth[0][synth[0].index("-o") + 1] == synth[1][synth[1].index("-o") + 1] == f"{work}/Human3.6M"
+    train = [c for c in calls if c[0] == "vp3d_train.py"]
+    assert len(train) == 2 and train[1][train[1].index("-k") + 1] == "detectron_pt_coco"
+    coco = train[1]
+    assert "--max-minutes" not in coco and 1 <= int(coco[coco.index("-e") + 1]) <= 4
+    model = coco[coco.index("--best") + 1]
+    writes = [i for i, c in enumerate(calls) if c[0] == "-" and c[-1].endswith(".json") and len(c) == 3]
+    assert len(writes) == 1
+    keypoints = calls[writes[0]][-1]
+    lifts = [(i, c) for i, c in enumerate(calls) if c[0] == "vp3d_lift.py"]
+    assert sorted(c[c.index("-o") + 1] for _, c in lifts) == [f"{work}/lifted.{x}" for x in ("bvh", "json", "npz")]
+    for i, c in lifts:
+        assert i > writes[0] > calls.index(coco) and c[1] == keypoints and c[c.index("-m") + 1] == model
+        assert "--image-size" in c
+    render, = [(i, c) for i, c in enumerate(calls) if c[0] == "vp3d_render.py"]
+    i, c = render
+    assert i > max(j for j, _ in lifts) and c[1] == f"{work}/lifted.npz"
+    assert c[c.index("--keypoints") + 1] == keypoints and c[c.index("-o") + 1] == f"{work}/lifted.gif"
+    assert int(c[c.index("--frames") + 1]) == 100
+    assert calls[-1][0] == "-" and calls[-1][1:] == [str(work)]          # the summary line comes last
+
+
 # --- training keeps the best epoch -------------------------------------------------------------------
 
 TRAIN_ACTIONS = {"S1": ["Directions", "Walking"], "S5": ["Directions 1", "Walking 1"],

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import vp3d_lift
 import vp3d_render
+from vp3d import checkpoint
 from vp3d.cameras import h36m_cameras, project_to_2d, world_to_camera
 from vp3d.poses import write_poses_npz
 from vp3d.preprocess import preprocess
@@ -14,6 +16,9 @@ from vp3d.render import (BOTTOM, PALETTE, TOP, Keypoints2D, OrbitCamera, fit_cam
                          render, stage)
 from vp3d.sequences import Manifest
 from vp3d.skeleton import h36m_skeleton17, keypoint_layouts, kept_joints
+
+from conftest import random_model
+from keypoint_writers import fill_gaps_by_hand, video_keypoints, write_coco_json, write_mmpose_json
 
 SKEL = h36m_skeleton17()
 SKELETON_RGB = np.array([PALETTE[k] for k in ("left", "right", "centre", "left_joint", "right_joint", "centre_joint")])
@@ -161,8 +166,41 @@ def test_render_cli_with_prep_and_keypoints(prep_dir, tmp_path, capsys):
     assert len(frames) == e.frames and frames[0].shape == (96, 2 * 96, 3)   # 2D, prediction
 
 
-@pytest.mark.parametrize("case", ["missing", "name", "suffix", "several", "prep_name", "kp_frames", "start",
-                                  "joints"])
+@pytest.mark.parametrize("writer", [write_coco_json, write_mmpose_json])
+def test_render_draws_the_keypoint_file_that_was_lifted(tmp_path, writer):
+    """vp3d_lift.py lifts a detector's JSON (dropped frames, a second lower-scored person); vp3d_render.py
+    --keypoints of the same JSON draws, beside the lifted poses, the person that was lifted: its joints where
+    its pixels fall in the image, the dropped frames filled as upstream fills them, the other person not."""
+    W, H, T, size, missing = 1000, 1002, 40, 160, [10, 11, 25]
+    video = video_keypoints(T, W, H, seed=4)
+    others = {t: video[t] + [300, 0] for t in (5, 12, 30)}          # someone else, 300 px to the right
+    src = writer(tmp_path / "clip.json", video, missing, others)
+    model = tmp_path / "m.bin"
+    checkpoint.save(model, random_model((3, 3, 3), 32, seed=5))
+    lifted = tmp_path / "lifted.npz"
+    assert vp3d_lift.main([str(src), "--image-size", str(W), str(H), "-m", str(model), "-o", str(lifted)]) == 0
+    out = tmp_path / "clip.gif"
+    assert vp3d_render.main([str(lifted), "--keypoints", str(src), "--image-size", str(W), str(H),
+                             "-o", str(out), "--size", str(size)]) == 0
+    frames = frames_of_gif(out)
+    assert len(frames) == T and frames[0].shape == (size, 2 * size, 3)      # 2D input, lifted poses
+    area = panel_area(size)
+    scale = 0.95 * min(area[0] / W, area[1] / H)                            # the whole image, fitted
+    expected = (fill_gaps_by_hand(video, missing) - [W / 2, H / 2]) * scale + np.array(area) / 2
+    for t in (0, 5, 10, 11, 12, 25, 30, T - 1):
+        mask = skeleton_mask(frames[t][:, :size])
+        mask[:TOP] = mask[size - BOTTOM:] = False
+        x = np.round(expected[t, :, 0] + 1).astype(int)
+        y = np.round(expected[t, :, 1] + TOP).astype(int)
+        hits = [mask[yy - 1:yy + 2, xx - 1:xx + 2].any() for xx, yy in zip(x, y)]
+        assert np.mean(hits) > 0.9, f"frame {t}: {sum(hits)}/17 keypoints drawn where they are"
+        ys, xs = np.nonzero(mask)
+        assert xs.max() <= x.max() + 8 and xs.min() >= x.min() - 8, f"frame {t}: something drawn off the person"
+        assert ys.max() <= y.max() + 8 and ys.min() >= y.min() - 8
+
+
+@pytest.mark.parametrize("case", ["missing", "name", "suffix", "several", "prep_name", "kp_frames", "kp_name",
+                                  "kp_layout", "start", "joints"])
 def test_render_cli_bad_input(prep_dir, tmp_path, capsys, case):
     src = tmp_path / "pred.npz"
     write_poses_npz(src, {"a": standing_poses(10), "b": standing_poses(12), "c": standing_poses(5)[:, :16]})
@@ -176,6 +214,8 @@ def test_render_cli_bad_input(prep_dir, tmp_path, capsys, case):
         "several": ([str(src), "-o", str(out)], "pred.npz"),
         "prep_name": ([str(src), "--name", "a", "--prep", str(prep_dir), "-o", str(out)], str(prep_dir)),
         "kp_frames": ([str(src), "--name", "a", "--keypoints", str(kp), "-o", str(out)], "kp.npz"),
+        "kp_name": ([str(src), "--name", "b", "--keypoints", str(kp), "-o", str(out)], "kp.npz"),
+        "kp_layout": ([str(src), "--name", "a", "--keypoints", str(kp), "--layout", "h36m", "-o", str(out)], "kp.npz"),
         "start": ([str(src), "--name", "a", "--start", "10", "-o", str(out)], "pred.npz"),
         "joints": ([str(src), "--name", "c", "-o", str(out)], "pred.npz"),
     }[case]

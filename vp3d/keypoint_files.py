@@ -4,6 +4,9 @@
     upstream-npz    data_2d_custom_<name>.npz              positions_2d[video]['custom'][0] (T, J, 2) pixels;
                                                            metadata: layout_name, keypoints_symmetry,
                                                            video_metadata[video] {'w', 'h'}; every video
+    arrays-npz      any other .npz (np.savez)              one (T, J, 2) pixel array per video, keyed by its
+                                                           name; a frame with a non-finite value is a frame
+                                                           without a detection
     mmpose-json     MMPose's saved predictions (.json)     {"meta_info": ..., "instance_info": [{"frame_id",
                                                            "instances": [{"keypoints": [[x, y], ...],
                                                            "keypoint_scores", "bbox", "bbox_score"}]}]}
@@ -27,6 +30,8 @@ from __future__ import annotations
 
 import csv
 import json
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -170,6 +175,42 @@ def read_upstream_npz(path: Path, _content=None) -> list[KeypointSequence]:
         except (TypeError, KeyError, ValueError):
             raise Vp3dError(f"{path}: metadata['video_metadata'] has no {{'w', 'h'}} for video {video!r}") from None
         out.append(KeypointSequence(str(video), kps, size, layout, symmetry, source=str(path)))
+    return out
+
+
+def _npz_names(path: Path) -> list[str]:
+    """The array names in an .npz file; Vp3dError when it is not a readable one."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return [n[:-4] for n in z.namelist() if n.endswith(".npy")]
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
+        raise Vp3dError(f"{path}: not a readable .npz (zip) file ({e})") from None
+
+
+def _is_upstream_npz(names: list[str]) -> bool:
+    return "positions_2d" in names or "metadata" in names
+
+
+def read_arrays_npz(path: Path, names: list[str]) -> list[KeypointSequence]:
+    """An .npz of (T, J, 2) pixel arrays, one per video keyed by its name (np.savez(path, clip=kps)). Frames
+    holding a non-finite value have no detection: filled by interpolation from the others (the array keeps
+    its length, so frame t stays frame t)."""
+    if not names:
+        raise Vp3dError(f"{path}: no arrays in the file; expected (T, J, 2) pixel keypoints keyed by video name")
+    out = []
+    for name in names:
+        kps = load_npz_key(path, name)
+        if not isinstance(kps, np.ndarray) or kps.ndim != 3 or kps.shape[2] != 2 or 0 in kps.shape[:2] \
+                or not np.issubdtype(kps.dtype, np.number):
+            raise Vp3dError(f"{path}: '{name}' has shape {getattr(kps, 'shape', None)}, expected (T, J, 2) "
+                            f"pixel keypoints")
+        kps = kps.astype(np.float32)
+        present = np.isfinite(kps).all(axis=(1, 2))
+        if not present.any():
+            raise Vp3dError(f"{path}: '{name}' has no frame with finite keypoints")
+        kps[~present] = 0.0
+        out.append(KeypointSequence(name, interpolate_missing(kps, present), filled=int((~present).sum()),
+                                    source=str(path)))
     return out
 
 
@@ -357,11 +398,13 @@ class InputFormat:
     read: Callable[[Path, Any], list[KeypointSequence]]
 
 
-LOADERS: dict[str, Callable[[Path], Any]] = {".npz": lambda p: None, ".json": _load_json, ".csv": _load_csv}
+LOADERS: dict[str, Callable[[Path], Any]] = {".npz": _npz_names, ".json": _load_json, ".csv": _load_csv}
 
 FORMATS: tuple[InputFormat, ...] = (
     InputFormat("upstream-npz", ".npz", "upstream's data_2d_custom_<name>.npz (positions_2d, metadata)",
-                lambda content: True, read_upstream_npz),
+                _is_upstream_npz, read_upstream_npz),
+    InputFormat("arrays-npz", ".npz", "(T, J, 2) pixel keypoint arrays keyed by video name (np.savez)",
+                lambda names: not _is_upstream_npz(names), read_arrays_npz),
     InputFormat("mmpose-json", ".json", 'MMPose predictions {"instance_info": [{"frame_id", "instances": [...]}]}',
                 lambda content: _mmpose_frames(content) is not None, read_mmpose_json),
     InputFormat("coco-json", ".json", 'COCO keypoint results [{"image_id", "keypoints": [x, y, v, ...], "score"}]',

@@ -95,24 +95,29 @@ def prep_sequence(prep_dir: str | Path, name: str) -> PrepSequence:
     return PrepSequence(Keypoints2D(pixels, layout, (cam.res_w, cam.res_h)), truth, up)
 
 
-def read_keypoints_npz(path: str | Path, name: str, layout: KeypointLayout) -> Keypoints2D:
-    """(T, J, 2) pixel keypoints stored under `name` in an .npz (one array per sequence)."""
-    path = Path(path)
-    if not path.is_file():
-        raise Vp3dError(f"{path}: no such keypoints file")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if name not in z.files:
-                raise Vp3dError(f"{path}: no keypoints named {name!r} (have {', '.join(z.files[:10])})")
-            points = z[name]
-    except Vp3dError:
-        raise
-    except Exception as e:
-        raise Vp3dError(f"{path}: not an .npz of (T, J, 2) keypoint arrays ({type(e).__name__}: {e})") from None
-    if points.ndim != 3 or points.shape[1:] != (len(layout.names), 2) or not np.issubdtype(points.dtype, np.number):
-        raise Vp3dError(f"{path}: '{name}' has shape {points.shape}, expected (T, {len(layout.names)}, 2) "
-                        f"{layout.name} keypoints")
-    return Keypoints2D(points.astype(np.float64), layout)
+def file_keypoints(path: str | Path, name: str, layout: str | None = None,
+                   image_size: tuple[int, int] | None = None) -> Keypoints2D:
+    """Sequence `name`'s 2D input from any keypoint file vp3d_lift.py reads (keypoint_files.read_keypoints:
+    the same frames it lifted, gaps filled; the lifted poses are keyed by the same name): (T, J, 2) pixels.
+    layout: the keypoint order ('coco', 'h36m') where the file does not declare one (None: coco, as
+    lifting's default); image_size (w, h): where the file gives none (None: the panel fits the points)."""
+    from .keypoint_files import read_keypoints
+    from .lift import DEFAULT_KEYPOINTS
+    from .poses import select
+    seqs = {s.name: s for s in read_keypoints(path)}
+    _, seq = select(seqs, name, path)
+    layouts = keypoint_layouts()
+    if seq.layout is not None and layout is not None and seq.layout != layout:
+        raise Vp3dError(f"{path}: {name!r} holds {seq.layout} keypoints, not {layout} (--layout)")
+    chosen = seq.layout or layout or DEFAULT_KEYPOINTS
+    if chosen not in layouts:
+        raise Vp3dError(f"{path}: keypoint layout {chosen!r} is none of {', '.join(layouts)}")
+    kl = layouts[chosen]
+    if seq.keypoints.shape[1] != len(kl.names):
+        raise Vp3dError(f"{path}: {name!r} has {seq.keypoints.shape[1]} keypoints per frame, the {chosen} "
+                        f"layout has {len(kl.names)} (--layout)")
+    size = seq.image_size if seq.image_size is not None else image_size
+    return Keypoints2D(seq.keypoints.astype(np.float64), kl, None if size is None else tuple(int(v) for v in size))
 
 
 # ---------------------------------------------------------------------------------------------

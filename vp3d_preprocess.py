@@ -28,6 +28,9 @@ def build_parser():
                    help="frames per input file L: one length for all (one static model), several like 2048,4096,6115 "
                         "(buckets: each sequence gets the smallest that fits; one static model each), or 0 (every "
                         "sequence at its own length: for a model exported with --dynamic; no padding computed)")
+    p.add_argument("--buckets", type=cli.positive_int, default=None, metavar="N",
+                   help="instead of --max-length: N bucket lengths chosen from the data to compute the fewest frames "
+                        "(printed, for vp3d_pth2onnx.py --length)")
     p.add_argument("--downsample", type=cli.positive_int, default=1, help="keep every n-th frame")
     p.add_argument("--causal", action="store_true", help="the model is causal (sees only past frames)")
     p.add_argument("--force", action="store_true", help="replace the contents of a non-empty output directory")
@@ -35,17 +38,23 @@ def build_parser():
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.buckets and any(a.startswith("--max-length") for a in (argv if argv is not None else sys.argv[1:])):
+        parser.error("--buckets chooses the lengths itself: give it or --max-length, not both")
 
     def body(a):
         m = preprocess(a.dataset, a.save, a.subjects_test, a.keypoints, a.architecture, a.max_length,
-                       a.downsample, a.causal, a.force, progress=lambda it: tqdm(it, desc="preprocess", unit="file", disable=None))
+                       a.downsample, a.causal, a.force, progress=lambda it: tqdm(it, desc="preprocess", unit="file", disable=None),
+                       buckets=a.buckets)
         frames = sum(e.frames for e in m.entries)
         computed = sum(e.length for e in m.entries)
         shapes = (f"2xLx{m.num_joints}x2, L = T + {m.receptive_field - 1} (own length)" if not m.lengths else
                   f"2x{'|'.join(map(str, m.lengths))}x{m.num_joints}x2")
         print(f"wrote {len(m.entries)} inputs of {shapes} ({frames} frames, {computed} input frames; "
               f"receptive field {m.receptive_field}) to {a.save}")
+        if a.buckets:
+            print(f"buckets: export with vp3d_pth2onnx.py --length {m.length_rule}")
     return cli.run(body, args)
 
 

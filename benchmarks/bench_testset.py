@@ -15,7 +15,7 @@ timed apart ('prepare s'), as ATC's compilation is. Flows:
 
     fixed     the Ascend recipe: every input padded to 6115 frames, one static model, ONNX Runtime f32
     own       every sequence at its own length (T + RF - 1), a dynamic-axis model, ONNX Runtime f32
-    buckets   the smallest of a few lengths that fits (quartiles of the needed lengths), a static model each
+    buckets   the smallest of 4 lengths that fits (chosen to compute the fewest frames), a static model each
     own-bf16  own lengths, OpenVINO with bf16 inference precision (CPUs with AVX512-BF16 or AMX)
     own-int8  own lengths, vp3d_quantize.py's int8 model (calibrated on the own-length inputs), ONNX Runtime
 
@@ -50,7 +50,7 @@ from vp3d.fileio import atomic_path, read_array, write_json  # noqa: E402
 from vp3d.infer import pick_session, time_runs  # noqa: E402
 from vp3d.model import ModelConfig, TemporalModel, randomize_batchnorm  # noqa: E402
 from vp3d.preprocess import preprocess  # noqa: E402
-from vp3d.sequences import DEFAULT_LENGTH, GROUND_TRUTHS_DIR, INPUTS_DIR, Manifest, unflip_average  # noqa: E402
+from vp3d.sequences import DEFAULT_LENGTH, best_buckets, GROUND_TRUTHS_DIR, INPUTS_DIR, Manifest, unflip_average  # noqa: E402
 from vp3d.synthetic import generate, save_dataset  # noqa: E402
 
 FLOWS = ("fixed", "own", "buckets", "own-bf16", "own-int8")
@@ -67,7 +67,8 @@ def build_parser():
     p.add_argument("--cameras", type=int, choices=(1, 2, 3, 4), default=1,
                    help="inputs of the first N cameras of every sequence (1: 59 inputs with the real lengths)")
     p.add_argument("--rounds", type=cli.positive_int, default=1, help="timed passes over the inputs per flow")
-    p.add_argument("--buckets", type=cli.lengths, default=None, help="bucket lengths (default: quartiles of the needed lengths)")
+    p.add_argument("--buckets", type=cli.lengths, default=None,
+                   help="bucket lengths (default: the 4 that compute the fewest frames, sequences.best_buckets)")
     p.add_argument("--threads", type=cli.positive_int, default=None, help="threads (default: physical cores)")
     p.add_argument("--seed", type=int, default=1, help="seed of the synthetic data")
     p.add_argument("--work", default=None, help="keep the data, inputs and models here (default: a temporary folder)")
@@ -75,17 +76,11 @@ def build_parser():
     return p
 
 
-def quartile_buckets(needed: list[int]) -> list[int]:
-    """Four bucket lengths: the needed input lengths' 25/50/75/100th percentiles, rounded up to 64 frames."""
-    qs = np.percentile(needed, [25, 50, 75, 100])
-    return sorted({int(-(-q // 64) * 64) for q in qs[:-1]} | {max(needed)})
-
-
 def prepare(flow: str, work: Path, ckpt: Path, rf: int, buckets: list[int] | None, quantize_from: Path | None):
     """(preprocess folder, model files, backend, precision) of one flow; built once, reused."""
     lengths = {"fixed": [DEFAULT_LENGTH], "buckets": buckets}.get(flow, [])
     prep = work / f"prep_{flow.split('-')[0]}"
-    if not (prep / "manifest.json").is_file():
+    if not (prep / "manifest.json").is_file() or Manifest.read(prep).lengths != sorted(lengths):
         preprocess(work / "data", prep, ["S9", "S11"], filter_widths=checkpoint.load(ckpt).config.filter_widths,
                    lengths=lengths, force=True)
     model = checkpoint.load(ckpt, layout="conv2d_w")
@@ -132,7 +127,7 @@ def main(argv=None) -> int:
             checkpoint.save(ckpt, randomize_batchnorm(TemporalModel(ModelConfig(channels=a.channels))).eval())
         rf = checkpoint.load(ckpt).config.receptive_field
         lengths = [n + rf - 1 for takes in h36m_test_lengths().values() for n in takes.values()]
-        buckets = a.buckets or quartile_buckets(lengths)
+        buckets = a.buckets or best_buckets(lengths, 4)
         print(f"model {ckpt} ({'trained' if trained else 'random weights'}), receptive field {rf}; buckets {buckets}")
         built = {}
         for flow in flows:
@@ -176,7 +171,8 @@ def main(argv=None) -> int:
             res = errors.results()
             s = statistics.median(seconds[f])
             frames = sum(e.frames for e in entries[f])
-            rows.append({"flow": f, "backend": built[f][2], "precision": sessions[f][0].precision,
+            rows.append({"flow": f, "backend": built[f][2],
+                         "precision": "int8" if f == "own-int8" else sessions[f][0].precision,
                          "models": [m.name for m in built[f][1]], "inputs": len(entries[f]), "frames": frames,
                          "input_frames": sum(2 * e.length for e in entries[f]), "seconds": s,
                          "seconds_rounds": seconds[f], "prepare_seconds": compile_s[f], "useful_fps": frames / s,

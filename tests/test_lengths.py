@@ -12,7 +12,7 @@ import vp3d_preprocess
 import vp3d_pth2onnx
 from vp3d import checkpoint
 from vp3d.fileio import read_array
-from vp3d.sequences import Manifest, input_length
+from vp3d.sequences import Manifest, best_buckets, input_length
 
 from conftest import random_model
 
@@ -111,3 +111,29 @@ def test_chunked_inference_equals_whole_sequences(runs, tmp_path):
     for p in (tmp_path / "chunked").iterdir():
         np.testing.assert_allclose(np.fromfile(p, np.float32), np.fromfile(runs["own"]["res"] / p.name, np.float32),
                                    atol=1e-5, err_msg=p.name)
+
+
+def test_best_buckets_compute_the_fewest_frames():
+    """Against every choice of bucket lengths among the needed ones (brute force, small cases)."""
+    import itertools
+    rng = np.random.default_rng(0)
+    cost = lambda buckets, needed: sum(min(b for b in buckets if b >= n) for n in needed)
+    for trial in range(20):
+        needed = list(rng.integers(30, 400, size=int(rng.integers(1, 12))))
+        for count in (1, 2, 3):
+            got = best_buckets(needed, count)
+            assert max(got) == max(needed) and len(got) <= count
+            values = sorted(set(needed))[:-1]
+            best = min(cost([*c, max(needed)], needed) for k in range(count)
+                       for c in itertools.combinations(values, k))
+            assert cost(got, needed) == best, (needed, count, got)
+
+
+def test_preprocess_buckets_chosen_from_the_data(tiny_dataset, tmp_path, capsys):
+    assert vp3d_preprocess.main(["-d", str(tiny_dataset), "-s", str(tmp_path / "p"), "-arc", "3,3,3", "--buckets", "3"]) == 0
+    m = Manifest.read(tmp_path / "p")
+    needed = [e.frames + 26 for e in m.entries]
+    assert m.lengths == best_buckets(needed, 3) and len(m.lengths) == 3
+    assert f"export with vp3d_pth2onnx.py --length {','.join(map(str, m.lengths))}" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        vp3d_preprocess.main(["-d", str(tiny_dataset), "-s", str(tmp_path / "q"), "--buckets", "3", "--max-length", "200"])

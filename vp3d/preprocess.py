@@ -12,7 +12,7 @@ from .architecture import ModelConfig
 from .dataset import DEFAULT_KEYPOINTS, load_dataset
 from .fileio import write_array, write_json
 from .sequences import (DEFAULT_LENGTH, DELTA_FILE, GROUND_TRUTHS_DIR, INPUTS_DIR, MANIFEST, Entry, Manifest,
-                        file_stem, flip_augment, input_length, pad_to_length)
+                        best_buckets, file_stem, flip_augment, input_length, pad_to_length)
 from .skeleton import h36m_skeleton17
 
 
@@ -35,12 +35,13 @@ def check_output_dir(out: Path, force: bool) -> None:
 def preprocess(dataset_dir: str | Path, save_dir: str | Path, subjects: list[str],
                keypoints: str = DEFAULT_KEYPOINTS, filter_widths: tuple[int, ...] = ModelConfig().filter_widths,
                lengths: list[int] = (DEFAULT_LENGTH,), downsample: int = 1, causal: bool = False,
-               force: bool = False, progress=None) -> Manifest:
+               force: bool = False, progress=None, buckets: int | None = None) -> Manifest:
     """Write inputs/NNN_Group.bin (float32, 2 x L x 17 x 2), ground_truths/NNN_Group.bin (float32,
     T x 17 x 3, metres, camera frame, root carrying the trajectory), delta_dict_padding.json and
     manifest.json under `save_dir`. `lengths`: [L] one fixed length, several: buckets (each sequence
-    gets the smallest that fits), []: each sequence at its own length (see sequences.py). Nothing is
-    written if any sequence does not fit."""
+    gets the smallest that fits), []: each sequence at its own length (see sequences.py). `buckets`: that
+    many bucket lengths chosen from the data to compute the fewest frames (best_buckets), instead of
+    `lengths`. Nothing is written if any sequence does not fit."""
     lengths = sorted(set(lengths))
     config = ModelConfig(filter_widths=tuple(filter_widths), causal=causal)
     out = Path(save_dir)
@@ -50,6 +51,8 @@ def preprocess(dataset_dir: str | Path, save_dir: str | Path, subjects: list[str
     if not sequences:
         raise Vp3dError(f"{data.path_3d}: no test sequences for subjects {','.join(subjects)}")
 
+    if buckets:
+        lengths = best_buckets([s.poses_2d.shape[0] + config.receptive_field - 1 for s in sequences], buckets)
     longest = max(sequences, key=lambda s: s.poses_2d.shape[0])
     needed = longest.poses_2d.shape[0] + config.receptive_field - 1
     if lengths and needed > lengths[-1]:

@@ -41,6 +41,31 @@ def file_stem(index: int, group: str) -> str:
     return f"{index + 1:03d}_{safe_stem(group)}"
 
 
+def best_buckets(needed: list[int], count: int) -> list[int]:
+    """`count` bucket lengths for inputs needing `needed` frames each (T + RF - 1) that minimise the
+    frames computed in all (each input padded to the smallest bucket that fits): an exact dynamic
+    programme over the sorted distinct lengths; the largest bucket is the longest input."""
+    values = np.sort(np.asarray(needed, dtype=np.int64))
+    cuts = np.unique(values)                                     # candidate bucket lengths
+    k = min(count, len(cuts))
+    counts = np.searchsorted(values, cuts, side="right")        # inputs that fit each candidate
+    inf = np.iinfo(np.int64).max // 4
+    # cost[j][i]: least frames for the inputs up to cuts[i] with j + 1 buckets, the largest cuts[i]
+    cost = np.full((k, len(cuts)), inf, dtype=np.int64)
+    back = np.zeros((k, len(cuts)), dtype=np.int64)
+    cost[0] = cuts * counts
+    for j in range(1, k):
+        for i in range(j, len(cuts)):
+            prev = cost[j - 1, :i] + cuts[i] * (counts[i] - counts[:i])
+            back[j, i] = int(np.argmin(prev))
+            cost[j, i] = prev[back[j, i]]
+    out, i = [], len(cuts) - 1
+    for j in range(k - 1, -1, -1):
+        out.append(int(cuts[i]))
+        i = back[j, i]
+    return sorted(out)
+
+
 def input_length(frames: int, receptive_field: int, lengths: list[int]) -> int:
     """L for a sequence of `frames`: its own (lengths == []), else the smallest of `lengths` that fits
     frames + RF - 1. ValueError when none does."""

@@ -101,3 +101,8 @@ def count_flops(config: ModelConfig, frames_in: int, batch: int = 1) -> int:
         dilation *= w
     flops += 2 * t * c.channels * c.num_joints_out * 3
     return batch * flops
+
+
+def causal_kind(causal: bool) -> str:
+    """'a causal' or 'a non-causal': how errors name a model's or inputs' causality."""
+    return "a causal" if causal else "a non-causal"

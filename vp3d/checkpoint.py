@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from . import Vp3dError
+from .architecture import causal_kind
 from .model import LAYOUTS, ModelConfig, TemporalModel
 
 
@@ -155,9 +156,8 @@ def checkpoint_config(obj: dict, state: dict[str, torch.Tensor], causal: bool | 
             raise CheckpointError(f"{path}: 'model_args' say {key} {getattr(config, key)}, but the weights "
                                   f"are of a model with {getattr(inferred, key)}")
     if causal is not None and causal != config.causal:
-        kind = lambda c: "a causal" if c else "a non-causal"
-        raise CheckpointError(f"{path}: the checkpoint records {kind(config.causal)} model, asked to run it as "
-                              f"{kind(causal)} one")
+        raise CheckpointError(f"{path}: the checkpoint records {causal_kind(config.causal)} model, asked to run it "
+                              f"as {causal_kind(causal)} one")
     return config
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from . import Vp3dError
 from .fileio import read_array, read_json
+from .architecture import causal_kind
 from .dataset import Sequence
 from .metrics import mpjpe, mpjve, n_mpjpe, p_mpjpe
 from .predict import Runner, predict_sequence
@@ -120,9 +121,8 @@ def check_summary(prep_dir: str | Path, results_dir: Path, manifest: Manifest) -
         raise Vp3dError(f"{results_dir}: predictions of {model} (receptive field {rf}), but the inputs in {prep_dir} "
                         f"were prepared for receptive field {manifest.receptive_field}")
     if causal is not None and causal != manifest.causal:
-        kind = lambda c: "a causal" if c else "a non-causal"
-        raise Vp3dError(f"{results_dir}: predictions of {kind(causal)} model ({model}), but the inputs in {prep_dir} "
-                        f"were prepared for {kind(manifest.causal)} one")
+        raise Vp3dError(f"{results_dir}: predictions of {causal_kind(causal)} model ({model}), but the inputs in "
+                        f"{prep_dir} were prepared for {causal_kind(manifest.causal)} one")
     return summary
 
 

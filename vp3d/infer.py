@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import Vp3dError
+from .architecture import causal_kind
 from .backends import Session
 from .fileio import read_array, write_array, write_json
 from .predict import DEFAULT_CHUNK, run_windows
@@ -119,10 +120,6 @@ def find_manifest(input_dir: str | Path) -> tuple[Path, Manifest] | None:
     return None
 
 
-def _kind(causal: bool) -> str:
-    return "a causal" if causal else "a non-causal"
-
-
 def check_model(session: Session, model: str | Path, manifest: Manifest, prep_dir: str | Path) -> None:
     """Refuse a model that does not fit the inputs vp3d_preprocess.py prepared, naming both sides and
     what to redo: receptive field, causality, keypoint symmetry, joints."""
@@ -133,7 +130,7 @@ def check_model(session: Session, model: str | Path, manifest: Manifest, prep_di
         raise Vp3dError(f"{model}: model receptive field {rf}, {inputs} {manifest.receptive_field} "
                         f"— re-run vp3d_preprocess.py with {arc}")
     if c is not None and c.causal != manifest.causal:
-        raise Vp3dError(f"{model}: {_kind(c.causal)} model, {inputs} {_kind(manifest.causal)} one — re-run "
+        raise Vp3dError(f"{model}: {causal_kind(c.causal)} model, {inputs} {causal_kind(manifest.causal)} one — re-run "
                         f"vp3d_preprocess.py {'with' if c.causal else 'without'} --causal")
     if c is not None and c.symmetry is not None and c.symmetry != manifest.keypoint_symmetry:
         raise Vp3dError(f"{model}: model trained on keypoints with left/right {c.symmetry.to_json()}, {inputs} "

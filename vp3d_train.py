@@ -25,6 +25,7 @@ import torch  # noqa: E402  (after the OpenMP setting, which is read when torch 
 from tqdm import tqdm  # noqa: E402
 
 from vp3d import cli  # noqa: E402
+from vp3d.dataset import DEFAULT_KEYPOINTS  # noqa: E402
 from vp3d.model import LAYOUTS  # noqa: E402
 from vp3d.devices import physical_cores, resolve_torch_device  # noqa: E402
 from vp3d.train import TrainConfig, load_training_data, train  # noqa: E402
@@ -39,7 +40,7 @@ def best_path(output: str | Path) -> Path:
 def build_parser():
     p = cli.parser(__doc__.splitlines()[0])
     p.add_argument("-d", "--dataset", required=True, help="directory holding data_3d_h36m.npz and data_2d_h36m_<keypoints>.npz")
-    p.add_argument("-k", "--keypoints", default="cpn_ft_h36m_dbb", help="2D detections name")
+    p.add_argument("-k", "--keypoints", default=DEFAULT_KEYPOINTS, help="2D detections name")
     p.add_argument("-o", "--output", required=True,
                    help="checkpoint of the last epoch (upstream format; rewritten after every epoch)")
     p.add_argument("--best", default=argparse.SUPPRESS,

@@ -45,7 +45,7 @@ from vp3d import checkpoint, cli  # noqa: E402
 from vp3d.backends import open_session  # noqa: E402
 from vp3d.dataset import h36m_test_lengths  # noqa: E402
 from vp3d.evaluation import ActionErrors  # noqa: E402
-from vp3d.export import export_onnx  # noqa: E402
+from vp3d.export import DEFAULT_LAYOUT, export_onnx  # noqa: E402
 from vp3d.fileio import atomic_path, read_array, write_json  # noqa: E402
 from vp3d.infer import pick_session, time_runs  # noqa: E402
 from vp3d.model import ModelConfig, TemporalModel, randomize_batchnorm  # noqa: E402
@@ -83,7 +83,7 @@ def prepare(flow: str, work: Path, ckpt: Path, rf: int, buckets: list[int] | Non
     if not (prep / "manifest.json").is_file() or Manifest.read(prep).lengths != sorted(lengths):
         preprocess(work / "data", prep, ["S9", "S11"], filter_widths=checkpoint.load(ckpt).config.filter_widths,
                    lengths=lengths, force=True)
-    model = checkpoint.load(ckpt, layout="conv2d_w")
+    model = checkpoint.load(ckpt, layout=DEFAULT_LAYOUT)
     if flow == "own-int8":
         import vp3d_quantize
         out = work / "own_int8.onnx"

@@ -241,3 +241,22 @@ def test_an_exported_model_lifts_without_torch(models, tmp_path):
     assert run.returncode == 0, run.stderr[-1500:]
     np.testing.assert_allclose(read_poses_npz(tmp_path / "o.npz")["c"], by_hand(models["net"], None, kps, W, H),
                                atol=1e-4)
+
+
+def test_the_cli_writes_bvh_whose_bones_point_where_the_lifted_poses_point(models, tmp_path, capsys):
+    """vp3d_lift.py -o OUT.bvh: one motion, read back by the BVH tests' own parser (not the writer)."""
+    from test_bvh import TO_YUP, bone_errors, joints_array, read_bvh_positions
+    video = video_keypoints(60, W, H, seed=3)
+    mm = write_mmpose_json(tmp_path / "clip.json", video, MISSING, {})
+    args = [str(mm), "-m", str(models["traj"]), "--image-size", str(W), str(H), "--fps", "25"]
+    assert vp3d_lift.main([*args, "-o", str(tmp_path / "clip.npz")]) == 0
+    assert vp3d_lift.main([*args, "-o", str(tmp_path / "clip.bvh"), "--origin", "camera"]) == 0
+    lifted = read_poses_npz(tmp_path / "clip.npz")["clip"].astype(np.float64) @ TO_YUP.T
+    positions, frame_time, _ = read_bvh_positions(tmp_path / "clip.bvh")
+    angles, _ = bone_errors(lifted, joints_array(positions))
+    assert angles.max() < 1.0 and frame_time == pytest.approx(1 / 25)
+    np.testing.assert_allclose(joints_array(positions)[:, 0], lifted[:, 0], atol=1e-5)   # trajectory kept
+    capsys.readouterr()
+    npz = write_custom_npz(tmp_path / "data_2d_custom_two.npz", {"a": (video, W, H), "b": (video, W, H)})
+    assert vp3d_lift.main([str(npz), "-m", str(models["pos"]), "-o", str(tmp_path / "two.bvh")]) == 2
+    assert "a BVH file holds one motion" in capsys.readouterr().err

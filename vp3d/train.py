@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from . import Vp3dError, checkpoint
-from .dataset import Sequence, load_dataset
+from .dataset import DEFAULT_KEYPOINTS, Sequence, load_dataset
 from .evaluation import Results, evaluate_model
 from .model import ModelConfig, TemporalModel
 from .predict import torch_runner
@@ -97,7 +97,7 @@ class TrainingData:
         return self.keypoint_symmetry, self.joint_symmetry
 
 
-def load_training_data(dataset_dir: str | Path, keypoints: str = "cpn_ft_h36m_dbb",
+def load_training_data(dataset_dir: str | Path, keypoints: str = DEFAULT_KEYPOINTS,
                        subjects_train: list[str] = ("S1", "S5", "S6", "S7", "S8"),
                        subjects_test: list[str] = ("S9", "S11"), downsample: int = 1) -> TrainingData:
     """Read data_3d_h36m.npz and data_2d_h36m_<keypoints>.npz from `dataset_dir` and prepare every

@@ -227,3 +227,27 @@ def test_openvino_runs_a_dynamic_model_per_length_exactly(tmp_path):
         assert got.shape == expected.shape
         np.testing.assert_allclose(got, expected, atol=F32_ABS, rtol=0)
     assert len([k for k in s.requests if k is not None]) <= 2
+
+
+def test_run_rounded_is_exact_at_any_length():
+    model = random_model((3, 3), 16, seed=4)
+    run = lambda a: model(torch.from_numpy(a)).detach().numpy()
+    for length in (9, 10, 31, 32, 33, 100):
+        x = np.random.default_rng(length).uniform(-1, 1, (2, length, 17, 2)).astype(np.float32)
+        got = backends.run_rounded(run, x, 32)
+        assert got.shape == (2, length - 8, 17, 3)
+        np.testing.assert_allclose(got, run(x), atol=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("precision, tolerance", [("f32", 1e-3), ("bf16", 0.02), ("fp16", 0.005)])
+def test_torch_cuda_matches_the_cpu(small, precision, tolerance):
+    """torch on CUDA (TF32 convolutions in f32; autocast in bf16/fp16) against f32 on the CPU, at a
+    length off the rounding step and with the model's own fixed length."""
+    s = backends.open_session(small["ckpt"], "torch", device="cuda", precision=precision)
+    x = small["x"]
+    got = s.run(x)
+    assert got.shape == small["expected"].shape
+    assert rel_error(got, small["expected"]) <= tolerance
+    odd = x[:, :LENGTH - 5]
+    assert rel_error(s.run(odd), small["expected"][:, :LENGTH - 5 - 8]) <= tolerance

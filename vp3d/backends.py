@@ -75,6 +75,19 @@ class Session:
             self.receptive_field = self.input_shape[1] - self.output_shape[1] + 1
 
 
+def run_rounded(run, x: np.ndarray, step: int) -> np.ndarray:
+    """run(x) with x's L rounded up to a multiple of `step` by repeating its last frame, the output cropped
+    back to L - RF + 1 frames: the same result (an output frame depends on no later input frame than
+    its window's), while inputs of nearby lengths share one shape, for engines that compile or tune
+    per shape (OpenVINO, cuDNN)."""
+    length = x.shape[1]
+    n = -(-length // step) * step
+    if n != length:
+        x = np.pad(x, ((0, 0), (0, n - length), (0, 0), (0, 0)), mode="edge")
+    y = run(x)
+    return y[:, :y.shape[1] - (n - length)]
+
+
 def _static(dims) -> tuple:
     """Graph dims with symbolic/unknown ones as None."""
     return tuple(d if isinstance(d, int) and d > 0 else None for d in dims)
@@ -191,23 +204,19 @@ class OpenVinoSession(Session):
                 del self.requests[next(k for k in self.requests if k is not None)]
         return self.requests[length]
 
-    def rounded(self, length: int) -> int:
-        return length if self.length is not None else -(-length // self.STEP) * self.STEP
-
     def prepare(self, lengths) -> None:
         """Compile ahead the lengths that inputs of `lengths` frames will run at."""
-        for n in sorted({self.rounded(n) for n in lengths})[-self.CACHE:]:
-            self._request(n)
+        if self.length is None:
+            for n in sorted({-(-n // self.STEP) * self.STEP for n in lengths})[-self.CACHE:]:
+                self._request(n)
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        request = self._request(x.shape[1])
+        request.infer({0: x})
+        return request.get_output_tensor(0).data.copy()    # the request reuses its buffer
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        length = x.shape[1]
-        n = self.rounded(length)
-        if n != length:
-            x = np.pad(x, ((0, 0), (0, n - length), (0, 0), (0, 0)), mode="edge")
-        request = self._request(n)
-        request.infer({0: x})
-        y = request.get_output_tensor(0).data       # the request reuses its buffer: copy what we keep
-        return y[:, :y.shape[1] - (n - length)].copy()
+        return self._run(x) if self.length is not None else run_rounded(self._run, x, self.STEP)
 
 
 class TorchSession(Session):
@@ -215,10 +224,13 @@ class TorchSession(Session):
     torch.set_num_threads(physical cores) (process-wide), the Conv1d layout upstream runs. bf16/fp16
     run under torch.autocast (weights stay f32; convolutions in the narrow type). `length` fixes L in
     input_shape; None accepts any L >= the receptive field. Causality: the checkpoint's model_args,
-    else `causal` (upstream files cannot tell)."""
+    else `causal` (upstream files cannot tell). On CUDA, cuDNN picks each convolution's algorithm by
+    timing (cudnn.benchmark), once per input shape, so inputs of any length run at lengths rounded up
+    to STEP frames (run_rounded: exact), and nearby lengths share the tuned shape."""
 
     backend = "torch"
     AUTOCAST = {"bf16": "bfloat16", "fp16": "float16"}
+    STEP = 256        # frames, on CUDA
 
     def __init__(self, path: str | Path, threads: int | None = None, device: str = "cpu", precision: str = "f32",
                  length: int | None = None, causal: bool | None = None, layout: str = "conv1d", **_):
@@ -228,6 +240,8 @@ class TorchSession(Session):
             raise Vp3dError(f"{path}: precision fp16 with torch needs --device cuda (CPUs run bf16 or f32)")
         self.threads = threads or devices.physical_cores()
         torch.set_num_threads(self.threads)
+        if device == "cuda":
+            torch.backends.cudnn.benchmark = True
         self.device, self.precision, self.layout = device, precision, layout
         self.model = load(path, device, layout=layout, causal=causal).eval()
         self.config = c = self.model.config
@@ -246,8 +260,11 @@ class TorchSession(Session):
             raise Vp3dError(f"input of shape {'x'.join(map(str, x.shape))}: expected (2, L, J, 2) with "
                             f"L >= the receptive field {self.receptive_field}")
         dtype = getattr(torch, self.AUTOCAST.get(self.precision, "float32"))
-        with torch.inference_mode(), torch.autocast(self.device, dtype, enabled=self.precision != "f32"):
-            return self.model(torch.from_numpy(x).to(self.device)).float().cpu().numpy()
+
+        def run(a: np.ndarray) -> np.ndarray:
+            with torch.inference_mode(), torch.autocast(self.device, dtype, enabled=self.precision != "f32"):
+                return self.model(torch.from_numpy(a).to(self.device)).float().cpu().numpy()
+        return run_rounded(run, x, self.STEP) if self.device == "cuda" and self.length is None else run(x)
 
 
 @dataclass(frozen=True)

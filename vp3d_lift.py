@@ -61,6 +61,9 @@ def main(argv=None) -> int:
     suffix = "." + args.out.rsplit(".", 1)[-1].lower() if "." in args.out.rsplit("/", 1)[-1] else ""
     if args.format and suffix in WRITERS and suffix != "." + args.format:
         parser.error(f"--format {args.format} contradicts the output suffix {suffix}")
+    written = suffix if suffix in WRITERS else "." + (args.format or "npz")
+    if written != ".bvh" and (args.units or args.origin):
+        parser.error(f"--units and --origin are for BVH output, not {written}")
     if args.backend == "ais_bench":
         parser.error("--backend ais_bench runs whole input directories on an NPU; lift with onnxruntime, openvino or torch")
 
@@ -75,6 +78,9 @@ def main(argv=None) -> int:
                 origin[seq.name] = path
                 image_size_for(seq, image_size)          # before the model loads: every input has a size
                 sequences.append(seq)
+        if suffix == ".bvh" and len(sequences) > 1:                 # before any work: one motion per file
+            raise cli.Vp3dError(f"{a.out}: a BVH file holds one motion, but the inputs hold {len(sequences)} videos "
+                                f"({', '.join(s.name for s in sequences[:5])}); write to a folder (-o DIR --format bvh)")
         model = load_model(a.model, a.keypoints, a.backend, a.device, a.precision, a.threads,
                            True if a.causal else None, a.chunk)
         sizes = [model.check(seq, image_size) for seq in sequences]        # every input checked before lifting

@@ -258,5 +258,7 @@ def test_the_cli_writes_bvh_whose_bones_point_where_the_lifted_poses_point(model
     np.testing.assert_allclose(joints_array(positions)[:, 0], lifted[:, 0], atol=1e-5)   # trajectory kept
     capsys.readouterr()
     npz = write_custom_npz(tmp_path / "data_2d_custom_two.npz", {"a": (video, W, H), "b": (video, W, H)})
-    assert vp3d_lift.main([str(npz), "-m", str(models["pos"]), "-o", str(tmp_path / "two.bvh")]) == 2
-    assert "a BVH file holds one motion" in capsys.readouterr().err
+    assert vp3d_lift.main([str(npz), "-m", str(tmp_path / "not_loaded.bin"), "-o", str(tmp_path / "two.bvh")]) == 2
+    assert "two.bvh: a BVH file holds one motion, but the inputs hold 2 videos" in capsys.readouterr().err
+    with pytest.raises(SystemExit):                                   # before the model is even looked at
+        vp3d_lift.main([str(npz), "-m", str(models["pos"]), "-o", str(tmp_path / "p.json"), "--units", "cm"])

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from . import Vp3dError
+from .cameras import CAMERA_TO_YUP
 from .fileio import atomic_path
 from .poses import check_poses, select
 from .skeleton import Skeleton, h36m_skeleton17
@@ -30,7 +31,6 @@ UNITS = {"m": 1.0, "cm": 100.0}     # BVH length unit -> factor from metres
 DEFAULT_UNITS = "m"                 # Blender imports a metre BVH at scale 1 (its unit is the metre)
 ORIGINS = ("floor", "camera")
 DEFAULT_ORIGIN = "floor"
-CAMERA_TO_YUP = np.diag([1.0, -1.0, -1.0])  # 180 degrees about x: (x, y, z) camera -> (x, -y, -z) Y-up
 END_SITE_M = 0.1                    # length of the End Site stubs (feet, wrists, head), metres
 ROTATION_CHANNELS = "Zrotation Yrotation Xrotation"
 

@@ -12,6 +12,10 @@ import numpy as np
 
 from .skeleton import h36m_facts
 
+# Camera frame (x right, y down, z forward) -> a Y-up frame (x right, y up, z towards the camera):
+# 180 degrees about x, a rotation (not a reflection). BVH files and renders use it.
+CAMERA_TO_YUP = np.diag([1.0, -1.0, -1.0])
+
 
 @dataclass(frozen=True)
 class Camera:

@@ -58,7 +58,7 @@ def facts_from_metadata(props: dict, path: str | Path = "model") -> ModelConfig 
 def read_onnx_facts(path: str | Path) -> ModelConfig | None:
     """facts_from_metadata of an ONNX file (weights not loaded)."""
     import onnx
-    m = _load_onnx(path)
+    m = load_onnx(path)
     return facts_from_metadata({p.key: p.value for p in m.metadata_props}, path)
 
 
@@ -85,7 +85,8 @@ def max_abs_difference(path: str | Path, model, length: int, seed: int = 0) -> f
     return float(np.max(np.abs(got - expected)))
 
 
-def _load_onnx(path: str | Path):
+def load_onnx(path: str | Path):
+    """The ONNX model at `path`, weights not loaded; Vp3dError where it is missing or unreadable."""
     import onnx
     path = Path(path)
     if not path.is_file():
@@ -108,7 +109,7 @@ def atc_command(onnx_path: str | Path, input_shape: tuple[int, ...], soc_version
 
 def onnx_input_shape(path: str | Path) -> tuple[int, ...]:
     """The fixed shape of the ONNX graph's first input, e.g. (2, 6115, 17, 2). Raises Vp3dError."""
-    m = _load_onnx(path)
+    m = load_onnx(path)
     if not m.graph.input:
         raise Vp3dError(f"{path}: the graph has no inputs")
     inp = m.graph.input[0]

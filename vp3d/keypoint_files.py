@@ -29,7 +29,6 @@ JSON and CSV carry no image size (image_size None: the caller supplies it).
 from __future__ import annotations
 
 import csv
-import json
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -39,7 +38,8 @@ from typing import Any, Callable
 import numpy as np
 
 from . import Vp3dError
-from .dataset import load_npz_key
+from .dataset import keypoint_symmetry, load_npz_key
+from .fileio import read_json
 from .skeleton import Symmetry, keypoint_layouts
 
 
@@ -150,12 +150,7 @@ def read_upstream_npz(path: Path, _content=None) -> list[KeypointSequence]:
                         f"(upstream's in-the-wild format)")
     if not isinstance(positions, dict) or not positions:
         raise Vp3dError(f"{path}: 'positions_2d' must be a dict video -> {{'custom': [(T, J, 2) array]}}")
-    symmetry = None
-    if "keypoints_symmetry" in metadata:
-        try:
-            symmetry = Symmetry(*(map(int, s) for s in metadata["keypoints_symmetry"]))
-        except (TypeError, ValueError):
-            raise Vp3dError(f"{path}: 'keypoints_symmetry' must be two lists of keypoint indices") from None
+    symmetry = keypoint_symmetry(metadata, path) if "keypoints_symmetry" in metadata else None
     layout = metadata.get("layout_name")
     out = []
     for video, actions in positions.items():
@@ -364,14 +359,6 @@ def read_csv(path: Path, rows: list[dict]) -> list[KeypointSequence]:
 # The table
 # ---------------------------------------------------------------------------------------------
 
-def _load_json(path: Path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise Vp3dError(f"{path}: not valid JSON ({e})") from None
-
-
 def _load_csv(path: Path) -> list[dict]:
     try:
         with open(path, newline="", encoding="utf-8") as f:
@@ -398,7 +385,9 @@ class InputFormat:
     read: Callable[[Path, Any], list[KeypointSequence]]
 
 
-LOADERS: dict[str, Callable[[Path], Any]] = {".npz": _npz_names, ".json": _load_json, ".csv": _load_csv}
+LOADERS: dict[str, Callable[[Path], Any]] = {
+    ".npz": _npz_names, ".json": lambda path: read_json(path, "MMPose predictions or COCO keypoint results"),
+    ".csv": _load_csv}
 
 FORMATS: tuple[InputFormat, ...] = (
     InputFormat("upstream-npz", ".npz", "upstream's data_2d_custom_<name>.npz (positions_2d, metadata)",

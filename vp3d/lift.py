@@ -23,7 +23,7 @@ from .fileio import unique_stems
 from .formats import WRITERS, write_poses
 from .keypoint_files import KeypointSequence, read_keypoints
 from .predict import DEFAULT_CHUNK, Runner, predict_sequence, torch_runner
-from .skeleton import KeypointLayout, Symmetry, h36m_skeleton17, keypoint_layouts
+from .skeleton import KeypointLayout, Symmetry, h36m_skeleton17, keypoint_layouts, layout_with
 
 DEFAULT_KEYPOINTS = "coco"    # upstream's in-the-wild model takes COCO-order keypoints (Detectron)
 NO_SYMMETRY = Symmetry((), ())   # the trajectory's one joint: mirroring only negates x
@@ -140,12 +140,12 @@ def layout_of(config, keypoints: str | None, path: str | Path) -> KeypointLayout
     if keypoints is not None and keypoints not in layouts:
         raise Vp3dError(f"unknown keypoint layout {keypoints!r}; choose from {', '.join(layouts)}")
     recorded = config.symmetry if config is not None else None
-    matching = [name for name, layout in layouts.items() if layout.symmetry == recorded]
+    match = layout_with(recorded) if recorded is not None else None
     if keypoints is None:
-        return layouts[matching[0] if matching else DEFAULT_KEYPOINTS]
+        return match or layouts[DEFAULT_KEYPOINTS]
     if recorded is not None and layouts[keypoints].symmetry != recorded:
         raise Vp3dError(f"{path}: the model was trained on keypoints with left/right {recorded.to_json()} "
-                        f"({matching[0] if matching else 'another layout'}), not the {keypoints} layout")
+                        f"({match.name if match else 'another layout'}), not the {keypoints} layout")
     return layouts[keypoints]
 
 

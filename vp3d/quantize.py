@@ -56,14 +56,8 @@ class QuantizeConfig:
 
 def model_input(path: str | Path):
     """(input name, input shape with None for symbolic dims) of an ONNX model; Vp3dError if not ONNX."""
-    import onnx
-    path = Path(path)
-    if not path.is_file():
-        raise Vp3dError(f"{path}: no such model file")
-    try:
-        m = onnx.load(str(path), load_external_data=False)
-    except Exception as e:                               # protobuf's DecodeError and friends
-        raise Vp3dError(f"{path}: not an ONNX model ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    from .export import load_onnx
+    m = load_onnx(path)
     if not m.graph.node or not m.graph.input:
         raise Vp3dError(f"{path}: not an ONNX model (no graph)")
     inits = {t.name for t in m.graph.initializer}

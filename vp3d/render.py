@@ -15,12 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from . import Vp3dError
-from .cameras import h36m_cameras, image_coordinates, qinverse, qrot
+from .cameras import CAMERA_TO_YUP, h36m_cameras, image_coordinates, qinverse, qrot
 from .fileio import atomic_path, read_array
 from .sequences import GROUND_TRUTHS_DIR, INPUTS_DIR, Manifest
-from .skeleton import KeypointLayout, Skeleton, h36m_skeleton17, keypoint_layouts
+from .skeleton import KeypointLayout, Skeleton, h36m_skeleton17, keypoint_layouts, layout_with
 
-CAMERA_TO_YUP = np.diag([1.0, -1.0, -1.0])   # as vp3d.bvh: x right, y up, z towards the camera
 LEVEL_UP = np.array([0.0, -1.0, 0.0])        # the world's up in the frame of a level camera (y down)
 DEFAULT_SIZE = 400          # pixels, each panel is square
 DEFAULT_AZIMUTH = 30.0      # degrees about the vertical; 0 looks from where the camera was
@@ -64,10 +63,8 @@ class PrepSequence:
 
 def layout_for(num_joints: int, symmetry) -> KeypointLayout:
     """The named keypoint layout with this joint count and symmetry; a bare one (no edges) otherwise."""
-    for layout in keypoint_layouts().values():
-        if len(layout.names) == num_joints and layout.symmetry == symmetry:
-            return layout
-    return KeypointLayout("unknown", tuple(f"kp{j}" for j in range(num_joints)), symmetry)
+    return layout_with(symmetry, num_joints) or \
+        KeypointLayout("unknown", tuple(f"kp{j}" for j in range(num_joints)), symmetry)
 
 
 def prep_sequence(prep_dir: str | Path, name: str) -> PrepSequence:

@@ -142,3 +142,9 @@ def keypoint_layouts() -> dict[str, KeypointLayout]:
     h36m_edges = tuple((p, j) for j, p in enumerate(s17.parents) if p >= 0)
     return {"h36m": KeypointLayout("h36m", s17.names, s17.symmetry, h36m_edges),
             "coco": KeypointLayout("coco", COCO_KEYPOINT_NAMES, Symmetry(coco_left, coco_right), COCO_EDGES)}
+
+
+def layout_with(symmetry: Symmetry | None, num_joints: int | None = None) -> KeypointLayout | None:
+    """The named keypoint layout with this symmetry (and joint count, where given), or None."""
+    return next((layout for layout in keypoint_layouts().values() if layout.symmetry == symmetry
+                 and num_joints in (None, len(layout.names))), None)

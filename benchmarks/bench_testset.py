@@ -172,7 +172,7 @@ def main(argv=None) -> int:
             s = statistics.median(seconds[f])
             frames = sum(e.frames for e in entries[f])
             rows.append({"flow": f, "backend": built[f][2],
-                         "precision": "int8" if f == "own-int8" else sessions[f][0].precision,
+                         "precision": sessions[f][0].precision,
                          "models": [m.name for m in built[f][1]], "inputs": len(entries[f]), "frames": frames,
                          "input_frames": sum(2 * e.length for e in entries[f]), "seconds": s,
                          "seconds_rounds": seconds[f], "prepare_seconds": compile_s[f], "useful_fps": frames / s,

@@ -2,6 +2,7 @@
 preprocess from the tiny fixture dataset, quantized, run through the runtime and compared with fp32."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,8 @@ import vp3d_quantize
 from vp3d import Vp3dError
 from vp3d.export import export_onnx
 from vp3d.preprocess import preprocess
-from vp3d.quantize import (QuantizeConfig, block_output_convs, calibration_files, calibration_window, quantize,
+from vp3d.quantize import (INT8_KEY, QuantizeConfig, _Reader, block_output_convs, calibration_files, calibration_window,
+                           channel_maxima, conv_roles, equalize, equalized_tensors, held_out_windows, quantize,
                            split_shared_conv_inputs)
 from vp3d.backends import open_session
 
@@ -98,16 +100,27 @@ def test_int8_output_close_to_fp32(int8_model, fp32_model, prep):
     assert 0 < rel < 0.02, rel
 
 
-def test_default_keeps_block_outputs_fp32(fp32_model, prep, tmp_path):
+@pytest.mark.parametrize("tolerance, chosen", [(1e9, "first,last,Add"), (0.0, "first,last,Add,block-out")])
+def test_auto_keeps_block_outputs_fp32_only_beyond_the_tolerance(tolerance, chosen, fp32_model, prep, tmp_path):
+    """--fp32 auto: the fast choice unless its poses move more than the tolerance from fp32's; int8 never
+    matches fp32 exactly, so tolerance 0 always falls back. The choice and its deviation travel in the file."""
     out = tmp_path / "q.onnx"
-    quantize(fp32_model, prep, out, QuantizeConfig(inputs=2))
+    info = quantize(fp32_model, prep, out, QuantizeConfig(inputs=2, tolerance_mm=tolerance))
+    assert [kept for kept, _ in info["attempts"]] == ["first,last,Add", "first,last,Add,block-out"][:1 + (tolerance == 0)]
+    assert all(mm > 0 for _, mm in info["attempts"]) and info["unseen"]
     m = onnx.load(str(out))
     prod = producers(m)
     convs = [n for n in m.graph.node if n.op_type == "Conv"]
-    # expand (first), block conv 0 (int8), block conv 1 (block output: fp32), shrink (last)
+    # expand (first), block conv 0 (int8), block conv 1 (block output), shrink (last)
     assert block_output_convs(onnx.load(str(fp32_model))) == [convs[2].name]
     kinds = [prod[n.input[1]].op_type if n.input[1] in prod else "fp32" for n in convs]
-    assert kinds == ["fp32", "DequantizeLinear", "fp32", "fp32"]
+    assert kinds == ["fp32", "DequantizeLinear", "fp32" if tolerance == 0 else "DequantizeLinear", "fp32"]
+    facts = json.loads({p.key: p.value for p in m.metadata_props}[INT8_KEY])
+    assert facts["fp32"] == chosen and facts["deviation_mm"] == round(info["attempts"][-1][1], 3)
+    # the recorded deviation is what the file's poses do: recomputed here on the same windows
+    windows, _ = held_out_windows(prep, calibration_files(prep, 2), (2, LENGTH, 17, 2), LENGTH)
+    expect = np.mean([np.linalg.norm(_ort(out, x) - _ort(fp32_model, x), axis=-1).mean() for x in windows])
+    assert facts["deviation_mm"] == pytest.approx(1000 * expect, rel=1e-3, abs=1e-3)
 
 
 def test_calibration_window_crops_or_pads(tmp_path):
@@ -210,3 +223,86 @@ def test_dynamic_length_model_calibrates_on_windows_of_own_length_inputs(tmp_pat
         assert a.shape == b.shape == (2, n - 8, 17, 3)
         rel = np.sqrt(np.mean((a - b) ** 2)) / np.sqrt(np.mean(a ** 2))
         assert 0 < rel < 0.02, (n, rel)                        # the tolerance derived above
+
+
+def _ort(model, x):
+    """Run an onnx.ModelProto or file with ONNX Runtime on x (2, L, 17, 2)."""
+    src = model.SerializeToString() if isinstance(model, onnx.ModelProto) else str(model)
+    s = ort.InferenceSession(src, providers=["CPUExecutionProvider"])
+    return s.run(None, {s.get_inputs()[0].name: x})[0]
+
+
+def _inputs(prep, every=3):
+    return [np.fromfile(f, np.float32).reshape(2, LENGTH, 17, 2) for f in sorted((prep / "inputs").glob("*.bin"))[::every]]
+
+
+@pytest.mark.parametrize("layout", ["conv1d", "conv2d", "conv2d_w"])
+def test_equalize_keeps_the_fp32_function(layout, prep, tmp_path):
+    """Channel rescaling moves scale between a ReLU's producer and its readers: the same function."""
+    path = tmp_path / "m.onnx"
+    export_onnx(random_model((3, 3, 3), 48, layout=layout, seed=5), path, LENGTH)
+    m = onnx.load(str(path))
+    stream, hidden = equalized_tensors(m)
+    assert len(stream) == 3 and len(hidden) == 2              # two blocks: 2 wide convs + shrink read the stream
+    maxima = channel_maxima(m, stream + hidden, _Reader("2d_poses", calibration_files(prep, 4), (2, LENGTH, 17, 2),
+                                                        LENGTH, 0))
+    before = {t.name: onnx.numpy_helper.to_array(t).copy() for t in m.graph.initializer}
+    spread = equalize(m, maxima)
+    assert spread["stream"] > 1.5                              # the weights really changed
+    changed = [k for k, v in before.items()
+               if not np.array_equal(v, onnx.numpy_helper.to_array(next(t for t in m.graph.initializer if t.name == k)))]
+    assert len(changed) >= 10                                  # 6 conv weights and their biases
+    for x in _inputs(prep)[:3]:
+        a, b = _ort(path, x), _ort(m, x)
+        np.testing.assert_allclose(b, a, rtol=0, atol=2e-6 * np.abs(a).max())
+
+
+def test_equalize_undoes_a_planted_outlier_channel(fp32_model, prep, tmp_path):
+    """One residual-stream channel made 50x larger (its producer row x50, its readers' columns /50: the
+    same fp32 function) makes the one int8 step of every tensor reading the stream 50x coarser for the
+    other channels. Equalizing first brings the int8 error back near the unplanted model's."""
+    m = onnx.load(str(fp32_model))
+    first, blocks, last = conv_roles(m)
+    nodes = {n.name: n for n in m.graph.node}
+    inits = {t.name: t for t in m.graph.initializer}
+
+    def scale(node, axis, k):
+        for name in nodes[node].input[1:3] if axis == 0 else nodes[node].input[1:2]:
+            a = onnx.numpy_helper.to_array(inits[name]).copy()
+            a[(slice(None),) * axis + (7,)] *= k
+            inits[name].CopyFrom(onnx.numpy_helper.from_array(a, name))
+    scale(first, 0, 50.0)
+    scale(blocks[0][1], 0, 50.0)
+    for reader in (blocks[0][0], last):
+        scale(reader, 1, 1 / 50)
+    planted = tmp_path / "planted.onnx"
+    onnx.save(m, str(planted))
+    xs = _inputs(prep)
+    assert all(np.allclose(_ort(planted, x), _ort(fp32_model, x), atol=1e-5) for x in xs[:2])
+
+    def error(model, equalize_first):
+        out = tmp_path / f"q_{model.stem}_{equalize_first}.onnx"
+        quantize(model, prep, out, QuantizeConfig(inputs=8, fp32=("first", "last", "Add"), equalize=equalize_first))
+        return float(np.mean([np.sqrt(np.mean((_ort(out, x) - _ort(model, x)) ** 2)) for x in xs]))
+    plain, planted_raw, planted_eq = error(fp32_model, False), error(planted, False), error(planted, True)
+    assert planted_raw > 3 * plain, (plain, planted_raw)
+    assert planted_eq < 1.5 * plain, (plain, planted_eq)
+
+
+def test_equalize_refuses_a_graph_it_does_not_know(tmp_path, prep):
+    """A conv followed by something other than ReLU cannot be rescaled exactly: refused, by name."""
+    x = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 4, 10])
+    y = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)
+    w = onnx.numpy_helper.from_array(np.ones((4, 4, 1), np.float32), "w")
+    g = onnx.helper.make_graph([onnx.helper.make_node("Conv", ["x", "w"], ["c"], name="c1"),
+                                onnx.helper.make_node("Sigmoid", ["c"], ["s"], name="sig"),
+                                onnx.helper.make_node("Conv", ["s", "w"], ["y"], name="c2")], "g", [x], [y], [w])
+    with pytest.raises(Vp3dError, match="c1, c2.*--no-equalize"):
+        conv_roles(onnx.helper.make_model(g))
+
+
+def test_sessions_say_an_int8_file_runs_int8(int8_model, fp32_model):
+    """The summary's precision comes from the file's vp3d_int8 record, whichever engine runs it."""
+    assert open_session(fp32_model).precision == "f32"
+    assert open_session(int8_model).precision == "int8"
+    assert open_session(int8_model, backend="openvino").precision == "int8"

@@ -3,8 +3,11 @@
 A Session runs x (2, L, J, 2) float32 -> y (2, L - RF + 1, J, 3) float32, metres.
 
     backend      model file             devices               precisions
-    onnxruntime  .onnx                  cpu, cuda, tensorrt   f32 (int8 models: see vp3d_quantize.py)
+    onnxruntime  .onnx                  cpu, cuda, tensorrt   f32
     openvino     .onnx or .xml (IR)     cpu                   f32, bf16 (CPUs with bf16 only)
+
+Both also run vp3d_quantize.py's int8 files (their precision then reads 'int8', or 'int8+bf16' where
+OpenVINO runs the parts left fp32 in bf16).
     torch        checkpoint .bin/.pth   cpu, cuda             f32, bf16, fp16 (fp16: cuda; autocast)
     ais_bench    .om (ATC output)       npu                   (the .om's own): runs whole directories, see ais_bench.py
 
@@ -104,7 +107,7 @@ class OnnxRuntimeSession(Session):
 
     def __init__(self, path: str | Path, threads: int | None = None, device: str = "cpu", **_):
         import onnxruntime as ort
-        from .export import facts_from_metadata
+        from .export import facts_from_metadata, precision_label
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -127,7 +130,9 @@ class OnnxRuntimeSession(Session):
         if device != "cpu" and self.providers[0] != providers[0][0]:
             raise Vp3dError(f"{path}: ONNX Runtime did not start {providers[0][0]} for device {device} "
                             f"(running providers: {', '.join(self.providers)})")
-        self.config = facts_from_metadata(self.session.get_modelmeta().custom_metadata_map, path)
+        props = self.session.get_modelmeta().custom_metadata_map
+        self.config = facts_from_metadata(props, path)
+        self.precision = precision_label(props, "f32")
         inp, out = self.session.get_inputs()[0], self.session.get_outputs()[0]
         self.input_name = inp.name
         self._shapes(inp.shape, out.shape)
@@ -181,10 +186,12 @@ class OpenVinoSession(Session):
             compiled = self.core.compile_model(self.model, "CPU", self.settings)
         except Exception as e:
             raise Vp3dError(f"{path}: OpenVINO cannot load it ({str(e).strip().splitlines()[0]})") from None
-        if Path(path).suffix.lower() == ".onnx":
-            from .export import read_onnx_facts
-            self.config = read_onnx_facts(path)
         self.precision = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()  # what ran
+        if Path(path).suffix.lower() == ".onnx":
+            from .export import facts_from_metadata, precision_label, read_onnx_metadata
+            props = read_onnx_metadata(path)
+            self.config = facts_from_metadata(props, path)
+            self.precision = precision_label(props, self.precision)
         dims = lambda port: tuple(d.get_length() if d.is_static else None for d in port.get_partial_shape())
         self._shapes(dims(compiled.input(0)), dims(compiled.output(0)))
         self.requests = {self.length: compiled.create_infer_request()}    # input length -> request

@@ -16,6 +16,7 @@ INPUT_NAME = "2d_poses"
 OUTPUT_NAME = "3d_preds"
 FACTS_KEY = "vp3d"               # metadata_props key holding the facts as JSON
 FACTS_FORMAT = "vp3d-onnx-1"
+INT8_KEY = "vp3d_int8"          # metadata_props key of vp3d_quantize.py's record (JSON): what stays fp32, deviation
 DEFAULT_LAYOUT = "conv2d_w"      # 1 x k kernels, time on W: the fastest for ONNX Runtime on CPU
 DEFAULT_OPSET = 11               # the Ascend recipe's; ATC and every runtime here read it
 
@@ -55,11 +56,22 @@ def facts_from_metadata(props: dict, path: str | Path = "model") -> ModelConfig 
         raise Vp3dError(f"{path}: unreadable '{FACTS_KEY}' metadata ({e})") from None
 
 
+def read_onnx_metadata(path: str | Path) -> dict[str, str]:
+    """An ONNX file's metadata_props as a dict."""
+    return {p.key: p.value for p in load_onnx(path).metadata_props}
+
+
 def read_onnx_facts(path: str | Path) -> ModelConfig | None:
-    """facts_from_metadata of an ONNX file (weights not loaded)."""
-    import onnx
-    m = load_onnx(path)
-    return facts_from_metadata({p.key: p.value for p in m.metadata_props}, path)
+    """facts_from_metadata of an ONNX file."""
+    return facts_from_metadata(read_onnx_metadata(path), path)
+
+
+def precision_label(props: dict, float_precision: str) -> str:
+    """What a model runs in: 'int8' for vp3d_quantize.py's files (their fp32 parts in `float_precision`
+    where that is not f32: 'int8+bf16'), else `float_precision`."""
+    if INT8_KEY not in props:
+        return float_precision
+    return "int8" if float_precision == "f32" else f"int8+{float_precision}"
 
 
 def check_onnx(path: str | Path) -> tuple[tuple, tuple]:

@@ -63,8 +63,8 @@ def main(argv=None) -> int:
             seen = "calibration did not read" if info["unseen"] else "of the calibration's: there are no others"
             print(f"--fp32 {kept}: poses {mm:.2f} mm from fp32's on average ({info['checked_on']} inputs {seen})"
                   + (f", over the {a.tolerance} mm tolerance" if mm > a.tolerance else ""))
-        print(f"kept fp32: {', '.join(info['fp32_nodes'] + info['fp32_op_types']) or 'nothing'}")
-        if info["attempts"][-1][1] > a.tolerance:
+        print(f"kept --fp32 {info['kept']}: {', '.join(info['fp32_nodes'] + info['fp32_op_types']) or 'nothing'} in fp32")
+        if info["deviation_mm"] > a.tolerance:
             print("warning: still over the tolerance: calibrate on inputs like the ones you will run, keep more fp32 "
                   "(--fp32), or run the fp32 model (bf16 on OpenVINO costs far less accuracy)")
         print(f"wrote {a.output}: {ops.get('QuantizeLinear', 0)} QuantizeLinear, "

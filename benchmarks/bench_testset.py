@@ -17,7 +17,8 @@ timed apart ('prepare s'), as ATC's compilation is. Flows:
     own       every sequence at its own length (T + RF - 1), a dynamic-axis model, ONNX Runtime f32
     buckets   the smallest of 4 lengths that fits (chosen to compute the fewest frames), a static model each
     own-bf16  own lengths, OpenVINO with bf16 inference precision (CPUs with AVX512-BF16 or AMX)
-    own-int8  own lengths, vp3d_quantize.py's int8 model (calibrated on the own-length inputs), ONNX Runtime
+    own-int8  own lengths, vp3d_quantize.py's int8 model (its defaults: calibrated on 32 of the own-length
+              inputs, what stays fp32 chosen by its check against fp32), ONNX Runtime
 
 Accuracy per flow: MPJPE etc. of the un-flipped predictions against the ground truth, as
 vp3d_postprocess.py computes them, on the trained full-size model when it is there

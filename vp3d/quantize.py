@@ -339,8 +339,9 @@ def quantize(model_path: str | Path, calibration_dir: str | Path, output: str | 
              config: QuantizeConfig = QuantizeConfig()) -> dict:
     """Calibrate `model_path` (fp32 ONNX) on inputs from `calibration_dir`; write the int8 QDQ model
     to `output` atomically. config.fp32 None ('auto'): FAST_FP32, unless its poses deviate from fp32's
-    by more than config.tolerance_mm on held-out inputs, then SAFE_FP32. Returns a summary: calibration
-    files, window frames, fp32 nodes, ops, the deviation (mm) of every attempt."""
+    by more than config.tolerance_mm on held-out inputs, then SAFE_FP32 (where neither is within it,
+    the closer). Returns a summary: calibration files, window frames, fp32 nodes, ops, (what stayed
+    fp32, deviation in mm) of every attempt, what was kept."""
     import onnx
     from onnxruntime.quantization import quant_pre_process
     model_path, output = Path(model_path), Path(output)
@@ -368,22 +369,26 @@ def quantize(model_path: str | Path, calibration_dir: str | Path, output: str | 
                                     _Reader(name, files, shape, length, config.seed))
             spread = equalize(pre_model, maxima)
         held, unseen = held_out_windows(calibration_dir, files, shape, length)
-        attempts, info = [], {}
+        tried = []                                   # (file, summary, what stayed fp32)
         for fp32 in ([config.fp32] if config.fp32 is not None else [FAST_FP32, SAFE_FP32]):
-            candidate = Path(tmp) / f"int8_{len(attempts)}.onnx"
+            candidate = Path(tmp) / f"int8_{len(tried)}.onnx"
             info = _quantize_static(pre_model, Path(tmp), candidate, fp32, name, files, shape, length, config,
                                     f"{model_path}: calibration on {Path(calibration_dir)}")
             info["deviation_mm"] = deviation_mm(model_path, candidate, held)
-            attempts.append((",".join(fp32) or "none", info["deviation_mm"]))
+            tried.append((candidate, info, ",".join(fp32) or "none"))
             if info["deviation_mm"] <= config.tolerance_mm:
                 break
-        _record(candidate, {"fp32": attempts[-1][0], "method": config.method, "equalized": config.equalize,
+        else:                                        # none within the tolerance: the closest
+            tried.append(min(tried, key=lambda t: t[1]["deviation_mm"]))
+        candidate, info, kept = tried[-1]
+        _record(candidate, {"fp32": kept, "method": config.method, "equalized": config.equalize,
                             "calibration_inputs": len(files), "deviation_mm": round(info["deviation_mm"], 3),
                             "checked_on_inputs": len(held), "checked_on_unseen_inputs": unseen})
         with atomic_path(output) as out:
             shutil.copyfile(candidate, out)
+    attempts = list(dict.fromkeys((k, i["deviation_mm"]) for _, i, k in tried))
     return {"files": len(files), "frames": length, **info, "method": config.method, "equalized": spread,
-            "attempts": attempts, "checked_on": len(held), "unseen": unseen}
+            "attempts": attempts, "kept": kept, "checked_on": len(held), "unseen": unseen}
 
 
 def _quantize_static(pre_model, tmp: Path, out: Path, fp32: tuple[str, ...], name: str, files: list[Path],

@@ -19,6 +19,7 @@ timed apart ('prepare s'), as ATC's compilation is. Flows:
     own-bf16  own lengths, OpenVINO with bf16 inference precision (CPUs with AVX512-BF16 or AMX)
     own-int8  own lengths, vp3d_quantize.py's int8 model (its defaults: calibrated on 32 of the own-length
               inputs, what stays fp32 chosen by its check against fp32), ONNX Runtime
+    own-int8-ov  the same int8 file on OpenVINO, the parts left fp32 run in bf16 (CPUs with bf16)
 
 Accuracy per flow: MPJPE etc. of the un-flipped predictions against the ground truth, as
 vp3d_postprocess.py computes them, on the trained full-size model when it is there
@@ -54,7 +55,7 @@ from vp3d.preprocess import preprocess  # noqa: E402
 from vp3d.sequences import DEFAULT_LENGTH, best_buckets, GROUND_TRUTHS_DIR, INPUTS_DIR, Manifest, unflip_average  # noqa: E402
 from vp3d.synthetic import generate, save_dataset  # noqa: E402
 
-FLOWS = ("fixed", "own", "buckets", "own-bf16", "own-int8")
+FLOWS = ("fixed", "own", "buckets", "own-bf16", "own-int8", "own-int8-ov")
 TRAINED = Path(__file__).resolve().parents[2] / "shared" / "reference" / "trained" / "full243_synthetic.bin"
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -85,14 +86,14 @@ def prepare(flow: str, work: Path, ckpt: Path, rf: int, buckets: list[int] | Non
         preprocess(work / "data", prep, ["S9", "S11"], filter_widths=checkpoint.load(ckpt).config.filter_widths,
                    lengths=lengths, force=True)
     model = checkpoint.load(ckpt, layout=DEFAULT_LAYOUT)
-    if flow == "own-int8":
+    if flow.startswith("own-int8"):
         import vp3d_quantize
         out = work / "own_int8.onnx"
         if not out.is_file():
             rc = vp3d_quantize.main(["--model", str(quantize_from), "--calibration", str(prep), "-o", str(out)])
             if rc:
                 raise SystemExit(f"vp3d_quantize.py failed ({rc})")
-        return prep, [out], "onnxruntime", "f32"
+        return prep, [out], *(("openvino", "bf16") if flow == "own-int8-ov" else ("onnxruntime", "f32"))
     if flow == "buckets":
         files = [work / f"buckets_L{n}.onnx" for n in buckets]
         for f, n in zip(files, buckets):
@@ -133,7 +134,7 @@ def main(argv=None) -> int:
         built = {}
         for flow in flows:
             t0 = time.perf_counter()
-            quantize_from = prepare("own", work, ckpt, rf, buckets, None)[1][0] if flow == "own-int8" else None
+            quantize_from = prepare("own", work, ckpt, rf, buckets, None)[1][0] if flow.startswith("own-int8") else None
             built[flow] = prepare(flow, work, ckpt, rf, buckets, quantize_from)
             print(f"prepared {flow} in {time.perf_counter() - t0:.1f} s")
         sessions = {f: [open_session(m, backend, a.threads, "cpu", precision) for m in models]

@@ -3,6 +3,7 @@ preprocess from the tiny fixture dataset, quantized, run through the runtime and
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -294,15 +295,26 @@ def test_equalize_undoes_a_planted_outlier_channel(fp32_model, prep, tmp_path):
 
 
 def test_equalize_refuses_a_graph_it_does_not_know(tmp_path, prep):
-    """A conv followed by something other than ReLU cannot be rescaled exactly: refused, by name."""
-    x = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 4, 10])
-    y = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)
-    w = onnx.numpy_helper.from_array(np.ones((4, 4, 1), np.float32), "w")
-    g = onnx.helper.make_graph([onnx.helper.make_node("Conv", ["x", "w"], ["c"], name="c1"),
-                                onnx.helper.make_node("Sigmoid", ["c"], ["s"], name="sig"),
-                                onnx.helper.make_node("Conv", ["s", "w"], ["y"], name="c2")], "g", [x], [y], [w])
+    """A conv followed by something other than ReLU cannot be rescaled exactly: refused, naming the file."""
+    h = onnx.helper
+    x = h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2, LENGTH, 17, 2])
+    y = h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)
+    inits = [onnx.numpy_helper.from_array(np.array([2, LENGTH, 34], np.int64), "shape"),
+             onnx.numpy_helper.from_array(np.full((4, 34, 1), 0.1, np.float32), "w1"),
+             onnx.numpy_helper.from_array(np.full((4, 4, 1), 0.1, np.float32), "w2")]
+    g = h.make_graph([h.make_node("Reshape", ["x", "shape"], ["r"], name="reshape"),
+                      h.make_node("Transpose", ["r"], ["t"], perm=[0, 2, 1], name="transpose"),
+                      h.make_node("Conv", ["t", "w1"], ["c"], name="c1"),
+                      h.make_node("Sigmoid", ["c"], ["s"], name="sig"),
+                      h.make_node("Conv", ["s", "w2"], ["y"], name="c2")], "g", [x], [y], inits)
+    model = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
     with pytest.raises(Vp3dError, match="c1, c2.*--no-equalize"):
-        conv_roles(onnx.helper.make_model(g))
+        conv_roles(model)
+    path = tmp_path / "other.onnx"
+    onnx.save(model, str(path))
+    with pytest.raises(Vp3dError, match=f"^{re.escape(str(path))}: .*--no-equalize"):
+        quantize(path, prep, tmp_path / "q.onnx", QuantizeConfig(inputs=1))
+    assert not (tmp_path / "q.onnx").exists()
 
 
 def test_sessions_say_an_int8_file_runs_int8(int8_model, fp32_model):

@@ -16,8 +16,8 @@ fp32 (measured on trained full models: README, "4c. int8"):
     see (SAFE_FP32): also 'block-out', the last (1x1) conv of each residual block, whose output enters
     the residual stream directly (25 % of the compute).
 The choice and the measured deviation travel in the int8 file's metadata (INT8_KEY).
-Calibration reads one input at a time, so memory holds one input's activations (about 1 GB peak
-for the full model at 2x1082).
+Calibration reads one input at a time, so memory holds one input's activations (2.3 GB peak for the
+full model on whole own-length test inputs, up to 2x6115 frames; --frames windows bound it).
 """
 from __future__ import annotations
 
@@ -365,9 +365,12 @@ def quantize(model_path: str | Path, calibration_dir: str | Path, output: str | 
                             f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
         spread = None
         if config.equalize:
-            maxima = channel_maxima(pre_model, sum(equalized_tensors(pre_model), []),
-                                    _Reader(name, files, shape, length, config.seed))
-            spread = equalize(pre_model, maxima)
+            try:
+                tensors = sum(equalized_tensors(pre_model), [])
+            except Vp3dError as e:
+                raise Vp3dError(f"{model_path}: {e}") from None
+            spread = equalize(pre_model, channel_maxima(pre_model, tensors, _Reader(name, files, shape, length,
+                                                                                     config.seed)))
         held, unseen = held_out_windows(calibration_dir, files, shape, length)
         tried = []                                   # (file, summary, what stayed fp32)
         for fp32 in ([config.fp32] if config.fp32 is not None else [FAST_FP32, SAFE_FP32]):

@@ -41,7 +41,9 @@ QDQ_OPSET = 13                    # the first opset whose QuantizeLinear takes p
 ROLES = ("first", "last", "block-out")   # words --fp32 accepts besides node names and op types
 FAST_FP32 = ("first", "last", "Add")          # measured choices: README, "int8"
 SAFE_FP32 = FAST_FP32 + ("block-out",)          # where FAST_FP32 moves the poses by more than the tolerance
-TOLERANCE_MM = 5.0                               # mean per-joint deviation from fp32 that 'auto' accepts
+TOLERANCE_MM = 5.0    # mean per-joint deviation from fp32 that 'auto' accepts: measured, deviations up to
+                      # 4.8 mm moved MPJPE by at most 0.75 mm, 10.5-12 mm by 1.8-4.2 mm (a trained full
+                      # model: README, "int8")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ Usage: scripts/demo.sh [PYTHON] [WORKDIR]
 
 The README's stages on built-in synthetic data: generate a Human3.6M-format dataset, train a small
 27-frame model for a fixed 4 epochs, then preprocess, export, infer and evaluate the trained and an
-untrained model, and print both errors. Then lift "your own video": train a small COCO-order model
+untrained model, and the trained one in int8 and (CPUs with bf16) bf16, and print the errors. Then lift "your own video": train a small COCO-order model
 on the same data's COCO-order 2D for a fixed 2 epochs, write a COCO keypoint results JSON of one test
 sequence (with dropped frames and a second person), lift it with vp3d_lift.py to JSON, BVH and npz,
 and render it beside its 2D input to a GIF. A few minutes on 2 cores.
@@ -84,14 +84,32 @@ for model in untrained model_best; do
         --json "$W/results_$model.json" --plot "$W/results_$model.png"
 done
 
+step "4b. Reduced precision: model_best in int8 (vp3d_quantize.py) and, where the CPU has bf16, in bf16 (OpenVINO)"
+"$PY" vp3d_quantize.py --model "$W/model_best.onnx" --calibration "$W/prep_dataset" -o "$W/model_best_int8.onnx"
+runs=("model_best_int8 $W/model_best_int8.onnx onnxruntime f32")
+if "$PY" -c "import sys; from vp3d.backends import openvino_bf16_supported; sys.exit(not openvino_bf16_supported()[0])"; then
+    runs+=("model_best_bf16 $W/model_best.onnx openvino bf16")
+fi
+for run in "${runs[@]}"; do
+    read -r name file backend precision <<< "$run"
+    "$PY" vp3d_infer.py --model "$file" --backend "$backend" --precision "$precision" --input "$W/prep_dataset/inputs" \
+        --output "$W/infer_results" --output_dirname "$name" --loop 1 | tail -1
+    "$PY" vp3d_postprocess.py --preprocess-data "$W/prep_dataset" --infer-results "$W/infer_results/$name" \
+        --json "$W/results_$name.json" | grep "Protocol #1"
+done
+
 step "Summary"
 "$PY" - "$W" <<'PYEOF'
-import json, sys
+import json, os, sys
 w = sys.argv[1]
-untrained = json.load(open(f"{w}/results_untrained.json"))["average"]["mpjpe"]
-trained = json.load(open(f"{w}/results_model_best.json"))["average"]["mpjpe"]
+mpjpe = {n: json.load(open(f"{w}/results_{n}.json"))["average"]["mpjpe"]
+         for n in ("untrained", "model_best", "model_best_int8", "model_best_bf16") if os.path.exists(f"{w}/results_{n}.json")}
+untrained, trained = mpjpe["untrained"], mpjpe["model_best"]
 print(f"untrained model: {untrained:.1f} mm")
 print(f"trained model:   {trained:.1f} mm  ({untrained / trained:.1f}x lower)")
+for n, label in (("model_best_int8", "int8 (ONNX Runtime)"), ("model_best_bf16", "bf16 (OpenVINO)")):
+    if n in mpjpe:
+        print(f"  in {label + ':':21s}{mpjpe[n]:.1f} mm  ({mpjpe[n] - trained:+.2f} mm)")
 PYEOF
 step "5. Lift your own video: a COCO-order model, a COCO keypoint results JSON, vp3d_lift.py, vp3d_render.py"
 "$PY" vp3d_synthesize.py -o "$W/Human3.6M" --lengths 300 --seed 0 --layout coco    # same 3D, COCO-order 2D

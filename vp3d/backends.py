@@ -5,11 +5,11 @@ A Session runs x (2, L, J, 2) float32 -> y (2, L - RF + 1, J, 3) float32, metres
     backend      model file             devices               precisions
     onnxruntime  .onnx                  cpu, cuda, tensorrt   f32
     openvino     .onnx or .xml (IR)     cpu                   f32, bf16 (CPUs with bf16 only)
-
-Both also run vp3d_quantize.py's int8 files (their precision then reads 'int8', or 'int8+bf16' where
-OpenVINO runs the parts left fp32 in bf16).
     torch        checkpoint .bin/.pth   cpu, cuda             f32, bf16, fp16 (fp16: cuda; autocast)
     ais_bench    .om (ATC output)       npu                   (the .om's own): runs whole directories, see ais_bench.py
+
+ONNX Runtime and OpenVINO also run vp3d_quantize.py's int8 files (their precision then reads 'int8',
+or 'int8+bf16' where OpenVINO runs the parts left fp32 in bf16).
 
 'auto' picks the backend from the model's suffix (resolve_backend) and the device from what is
 installed (devices.py), once; other code takes both as arguments. Every session defaults to one

@@ -95,7 +95,7 @@ for run in "${runs[@]}"; do
     "$PY" vp3d_infer.py --model "$file" --backend "$backend" --precision "$precision" --input "$W/prep_dataset/inputs" \
         --output "$W/infer_results" --output_dirname "$name" --loop 1 | tail -1
     "$PY" vp3d_postprocess.py --preprocess-data "$W/prep_dataset" --infer-results "$W/infer_results/$name" \
-        --json "$W/results_$name.json" | grep "Protocol #1"
+        --json "$W/results_$name.json" | sed -n "/Protocol #1/p"
 done
 
 step "Summary"

@@ -179,6 +179,8 @@ def test_demo_replaces_only_what_it_made_and_does_a_fixed_amount_of_work(tmp_pat
     assert argv[argv.index("-o") + 1] != argv[argv.index("--best") + 1] == f"{work}/model_best.bin"
     exports = [c.split() for c in calls if c.startswith("vp3d_pth2onnx.py")]
     assert [e[e.index("-m") + 1] for e in exports] == [f"{work}/untrained.bin", f"{work}/model_best.bin"]
+    quantized = [c.split() for c in calls if c.startswith("vp3d_quantize.py")]       # int8 of the trained one
+    assert [q[q.index("--model") + 1] for q in quantized] == [f"{work}/model_best.onnx"]
 
 
 def test_demo_ends_by_lifting_a_coco_json_it_wrote(tmp_path, fake_python):

@@ -214,9 +214,10 @@ def _weights(model, node):
     return w, (b[0] if b else None)
 
 
-def _column_max(w: np.ndarray) -> np.ndarray:
-    """(I,) largest |weight| per input channel of a Conv weight (O, I, k...)."""
-    return np.abs(w).max(axis=tuple(a for a in range(w.ndim) if a != 1))
+def _channel_max(a: np.ndarray) -> np.ndarray:
+    """Largest |value| per index of axis 1: per input channel of a Conv weight (O, I, k...), per
+    channel of an activation (N, C, ...)."""
+    return np.abs(a).max(axis=tuple(i for i in range(a.ndim) if i != 1))
 
 
 def _set_weights(model, node, weight, bias) -> None:
@@ -253,7 +254,7 @@ def equalize(model, maxima: dict[str, np.ndarray], stream_alpha: float = 0.75, h
 
     def scales(m: np.ndarray, readers: list[str], alpha: float) -> np.ndarray:
         m = np.maximum(m, 1e-3 * m.max() + 1e-12)                     # dead channels: no division by 0
-        w = np.max([_column_max(_weights(model, nodes[r])[0]) for r in readers], axis=0)
+        w = np.max([_channel_max(_weights(model, nodes[r])[0]) for r in readers], axis=0)
         s = m ** alpha / np.maximum(w, 1e-12) ** (1 - alpha)
         return s / np.median(s)
 
@@ -290,7 +291,7 @@ def channel_maxima(model, tensors: list[str], reader) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     while (feed := reader.get_next()) is not None:
         for t, y in zip(tensors, session.run(tensors, feed)):
-            v = np.abs(y).max(axis=tuple(a for a in range(y.ndim) if a != 1))
+            v = _channel_max(y)
             out[t] = v if t not in out else np.maximum(out[t], v)
     return out
 
@@ -327,13 +328,19 @@ def held_out_windows(directory: str | Path, calibrated: list[Path], shape: tuple
     return [calibration_window(f, shape, length, rng) for f in (pool or calibrated[:count])], bool(pool)
 
 
-def deviation_mm(reference: str | Path, candidate: str | Path, windows: list[np.ndarray]) -> float:
-    """Mean distance (mm) between the poses two ONNX models predict for `windows` (2, L, J, 2):
-    per joint and frame, both copies, predictions being in metres. No ground truth needed."""
+def predict_windows(model: str | Path, windows: list[np.ndarray]) -> list[np.ndarray]:
+    """The (2, L - RF + 1, J, 3) poses (metres) an ONNX model predicts for each (2, L, J, 2) window."""
     import onnxruntime as ort
-    a, b = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (reference, candidate))
-    name = a.get_inputs()[0].name
-    d = [np.linalg.norm(a.run(None, {name: x})[0] - b.run(None, {name: x})[0], axis=-1).mean() for x in windows]
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return [session.run(None, {name: x})[0] for x in windows]
+
+
+def deviation_mm(reference: list[np.ndarray], candidate: str | Path, windows: list[np.ndarray]) -> float:
+    """Mean distance (mm) between `reference` poses (metres, predict_windows of the fp32 model) and
+    those the ONNX model `candidate` predicts for the same `windows`: per joint and frame, both copies.
+    No ground truth needed."""
+    d = [np.linalg.norm(r - y, axis=-1).mean() for r, y in zip(reference, predict_windows(candidate, windows))]
     return 1000 * float(np.mean(d))
 
 
@@ -374,12 +381,13 @@ def quantize(model_path: str | Path, calibration_dir: str | Path, output: str | 
             spread = equalize(pre_model, channel_maxima(pre_model, tensors, _Reader(name, files, shape, length,
                                                                                      config.seed)))
         held, unseen = held_out_windows(calibration_dir, files, shape, length)
+        reference = predict_windows(model_path, held)        # fp32 poses, once for every attempt
         tried = []                                   # (file, summary, what stayed fp32)
         for fp32 in ([config.fp32] if config.fp32 is not None else [FAST_FP32, SAFE_FP32]):
             candidate = Path(tmp) / f"int8_{len(tried)}.onnx"
             info = _quantize_static(pre_model, Path(tmp), candidate, fp32, name, files, shape, length, config,
                                     f"{model_path}: calibration on {Path(calibration_dir)}")
-            info["deviation_mm"] = deviation_mm(model_path, candidate, held)
+            info["deviation_mm"] = deviation_mm(reference, candidate, held)
             tried.append((candidate, info, ",".join(fp32) or "none"))
             if info["deviation_mm"] <= config.tolerance_mm:
                 break

@@ -85,9 +85,10 @@ def machine() -> dict:
             "physical_cores": devices.physical_cores(), "logical_cpus": os.cpu_count()}
     try:
         text = Path("/proc/cpuinfo").read_text()
-        info["cpu"] = next(l.split(":", 1)[1].strip() for l in text.splitlines() if l.startswith("model name"))
+        field = lambda name: next(l.split(":", 1)[1].strip() for l in text.splitlines() if l.split(":")[0].strip() == name)
+        info["cpu"] = f"{field('model name')} (family {field('cpu family')}, model {field('model')})"
         flags = set(next(l.split(":", 1)[1].split() for l in text.splitlines() if l.startswith("flags")))
-        info["isa"] = [f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16") if f in flags]
+        info["isa"] = [f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8") if f in flags]
     except (OSError, StopIteration):
         info["cpu"] = platform.processor()
     versions = {"numpy": np.__version__, "torch": torch.__version__}

@@ -10,7 +10,7 @@ frames, longest 5873) goes through the library's own stages: preprocess (fixed, 
 lengths), export (static, dynamic, one static model per bucket), optional quantization
 (vp3d_quantize.py), then every input of the chosen cameras is run once per round on each flow, the
 flows taking turns (a busy neighbour slows all alike); the median round is reported. What a deployment
-does once ahead (OpenVINO compiling a dynamic model per input length, one warm-up run per model) is
+does once ahead (OpenVINO's one-off preparation of each input length, one warm-up run per model) is
 timed apart ('prepare s'), as ATC's compilation is. Flows:
 
     fixed     the Ascend recipe: every input padded to 6115 frames, one static model, ONNX Runtime f32
@@ -144,7 +144,7 @@ def main(argv=None) -> int:
         inputs = {f: {e.name: read_array(built[f][0] / INPUTS_DIR / f"{e.name}.bin", manifests[f].input_shape(e))
                       for e in entries[f]} for f in flows}
         compile_s = {}
-        for f in flows:               # ahead of timing, as ATC is: compiling per length (OpenVINO), one warm-up run
+        for f in flows:               # ahead of timing, as ATC is: each length's first run (OpenVINO), one warm-up run
             t0 = time.perf_counter()
             for s in sessions[f]:
                 mine = [e for e in entries[f] if pick_session(sessions[f], manifests[f].input_shape(e), Path(e.name)) is s]

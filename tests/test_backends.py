@@ -210,23 +210,38 @@ def test_file_shape_reads_length_off_the_file(tmp_path):
     assert random_input((2, None, 17, 2), 40).shape == (2, 40, 17, 2)
 
 
-def test_openvino_runs_a_dynamic_model_per_length_exactly(tmp_path):
-    """A dynamic-axis model in OpenVINO: compiled per length rounded up to STEP frames, padded and
-    cropped; the same outputs as PyTorch at lengths on and off the step, and the cache stays bounded."""
+def test_openvino_runs_a_dynamic_model_at_every_length(tmp_path):
+    """A dynamic-axis model in OpenVINO: one compiled model, its time axis bounded below by the receptive
+    field it reads off the graph (here 3*3*3 = 27 frames); the same outputs as PyTorch at the receptive
+    field itself and at lengths around it, prepared ahead or not; shorter inputs refused."""
     pytest.importorskip("openvino")
-    model = random_model((3, 3), 16, seed=3)
+    model = random_model((3, 3, 3), 16, seed=3)
     export_onnx(model, tmp_path / "dyn.onnx", None)
     s = backends.open_session(tmp_path / "dyn.onnx", "openvino")
-    assert s.length is None and s.receptive_field == 9
-    s.CACHE = 2
-    for length in (9, 100, s.STEP, s.STEP + 1, 3 * s.STEP - 5):
+    assert s.length is None and s.receptive_field == 27
+    s.prepare([100, 257])
+    for length in (27, 28, 100, 257, 1001):
         x = np.random.default_rng(length).uniform(-1, 1, (2, length, 17, 2)).astype(np.float32)
         with torch.inference_mode():
             expected = model(torch.from_numpy(x)).numpy()
         got = s.run(x)
-        assert got.shape == expected.shape
+        assert got.shape == expected.shape == (2, length - 26, 17, 3)
         np.testing.assert_allclose(got, expected, atol=F32_ABS, rtol=0)
-    assert len([k for k in s.requests if k is not None]) <= 2
+    with pytest.raises(Vp3dError, match=r"input of 26 frames: the model needs at least its receptive field \(27\)"):
+        s.run(np.zeros((2, 26, 17, 2), np.float32))
+
+
+def test_openvino_reads_the_receptive_field_off_the_graph(tmp_path):
+    """ov_receptive_field on graphs whose metadata is not consulted: 1 + 2*(1 + 3 + 9) = 27 frames for
+    filter widths 3,3,3, and a causal model's (the same field, all of it in the past)."""
+    ov = pytest.importorskip("openvino")
+    for causal in (False, True):
+        export_onnx(random_model((3, 3, 3), 8, seed=5, causal=causal), tmp_path / "m.onnx", None)
+        graph = ov.Core().read_model(str(tmp_path / "m.onnx"))
+        assert backends.ov_receptive_field(graph) == 27
+    ov.save_model(graph, str(tmp_path / "m.xml"))                # an IR: no vp3d metadata to read
+    s = backends.open_session(tmp_path / "m.xml", "openvino")
+    assert s.config is None and s.receptive_field == 27 and s.run(np.zeros((2, 30, 17, 2), np.float32)).shape[1] == 4
 
 
 def test_run_rounded_is_exact_at_any_length():

@@ -221,13 +221,14 @@ def test_dynamic_length_model_calibrates_on_windows_of_own_length_inputs(tmp_pat
     out = tmp_path / "dyn_int8.onnx"
     assert vp3d_quantize.main(["--model", str(path), "--calibration", str(calib.parent), "-o", str(out),
                                "--frames", "20", "--fp32", "first,last,Add"]) == 0
-    f32, i8 = open_session(path), open_session(out)
+    f32, i8, i8_ov = open_session(path), open_session(out), open_session(out, "openvino")
     for n in (15, 90):
         x = np.fromfile(calib / "002_A.bin", np.float32).reshape(2, 120, 17, 2)[:, :n]
-        a, b = f32.run(x), i8.run(x)
-        assert a.shape == b.shape == (2, n - 8, 17, 3)
-        rel = np.sqrt(np.mean((a - b) ** 2)) / np.sqrt(np.mean(a ** 2))
-        assert 0 < rel < 0.02, (n, rel)                        # the tolerance derived above
+        a, b, c = f32.run(x), i8.run(x), i8_ov.run(x)
+        assert a.shape == b.shape == c.shape == (2, n - 8, 17, 3)
+        for int8 in (b, c):                                    # ONNX Runtime, OpenVINO
+            rel = np.sqrt(np.mean((a - int8) ** 2)) / np.sqrt(np.mean(a ** 2))
+            assert 0 < rel < 0.02, (n, rel)                    # the tolerance derived above
 
 
 def _ort(model, x):
@@ -322,3 +323,22 @@ def test_sessions_say_an_int8_file_runs_int8(int8_model, fp32_model):
     assert open_session(fp32_model).precision == "f32"
     assert open_session(int8_model).precision == "int8"
     assert open_session(int8_model, backend="openvino").precision == "int8"
+
+
+def test_openvino_runs_a_dynamic_int8_file_as_onnx_runtime_does(prep, tmp_path):
+    """OpenVINO 2026.4 miscomputes some QDQ graphs once their time axis is bounded (this one, two
+    residual blocks: outputs 30 % of their scale off), so the session compiles quantized files per
+    length: at the receptive field and at lengths off its STEP, OpenVINO's int8 outputs (f32 between the
+    int8 convolutions) match ONNX Runtime's to 1e-4 of their scale (measured 1e-7: the same arithmetic)."""
+    pytest.importorskip("openvino")
+    path = tmp_path / "dyn.onnx"
+    export_onnx(random_model((3, 3, 3), 32, layout="conv2d_w", seed=1), path, None)
+    out = tmp_path / "dyn_int8.onnx"
+    assert vp3d_quantize.main(["--model", str(path), "--calibration", str(prep), "-o", str(out),
+                               "--inputs", "8", "--fp32", "first,last,Add"]) == 0
+    ov_session = open_session(out, "openvino")
+    for x in _inputs(prep, every=5):
+        for n in (27, 60, LENGTH):
+            expected, got = _ort(out, x[:, :n]), ov_session.run(x[:, :n])
+            assert got.shape == expected.shape == (2, n - 26, 17, 3)
+            assert np.abs(got - expected).max() < 1e-4 * np.abs(expected).max()

@@ -159,15 +159,23 @@ class OpenVinoSession(Session):
     AMX; ~0.5 % relative error). A bf16 request on a CPU without bf16 warns and runs f32: OpenVINO
     itself would silently do the same.
 
-    A model with a dynamic time axis runs 30-80x slower in OpenVINO's dynamic-shape path than the same
-    graph compiled for a static shape (measured: 28 s vs 0.66 s for 2242 frames, full model, bf16). So
-    such a model is compiled per input length instead, rounded up to STEP frames (the input edge-padded
-    at its end, which leaves the first L - RF + 1 outputs unchanged, then cropped), keeping the last
-    CACHE compiled lengths; prepare() compiles the lengths a run will need ahead of timing."""
+    A model with a dynamic time axis is compiled once, its time axis bounded below by the receptive
+    field (read off the graph: ov_receptive_field). Left unbounded, the plugin cannot prove that every
+    layer's output is at least one frame long and runs the deepest dilated convolution on a reference
+    kernel, 60x slower (measured, full model, bf16, 2422 frames: 23.7 s against 0.38 s); bounded, every
+    length runs at the speed of a graph compiled for it. A length's first run pays a one-off
+    preparation (0.03-0.05 s for the full model), kept in the plugin's shape cache; prepare() pays it
+    ahead for lengths known in advance.
+
+    Quantized graphs (FakeQuantize, vp3d_quantize.py's files) are the exception: OpenVINO 2026.4 runs
+    them wrongly with a bounded time axis (the full model's poses 0.3 m off ONNX Runtime's; unbounded
+    or static they agree to 3 mm at most), so such a model is compiled per input length, rounded up to
+    STEP frames (the input edge-padded at its end, which leaves the first L - RF + 1 outputs unchanged,
+    then cropped: run_rounded), the last CACHE compiled lengths kept; prepare() compiles ahead."""
 
     backend = "openvino"
-    STEP = 256        # frames: at most STEP - 1 padded frames computed per input
-    CACHE = 24        # compiled lengths kept (~35 MB each for the full model in bf16)
+    STEP = 256        # frames: at most STEP - 1 padded frames computed per input (quantized graphs)
+    CACHE = 24        # compiled lengths kept (quantized graphs: ~20 MB each for the full model)
 
     def __init__(self, path: str | Path, threads: int | None = None, precision: str = "f32", **_):
         import openvino as ov
@@ -178,12 +186,18 @@ class OpenVinoSession(Session):
                               f"running f32 instead", stacklevel=3)
                 precision = "f32"
         self.threads = threads or devices.physical_cores()
-        self.core = ov.Core()
-        self.settings = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": self.threads,
-                         "INFERENCE_PRECISION_HINT": precision}
+        self.settings = settings = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": self.threads,
+                                    "INFERENCE_PRECISION_HINT": precision}
         try:
-            self.model = self.core.read_model(str(path))
-            compiled = self.core.compile_model(self.model, "CPU", self.settings)
+            self.core = core = ov.Core()
+            self.model = model = core.read_model(str(path))
+            shape = model.input(0).get_partial_shape()
+            self.per_length = any(op.get_type_name() == "FakeQuantize" for op in model.get_ops())
+            rf = ov_receptive_field(model) if shape[1].is_dynamic else None
+            if rf and not self.per_length:
+                shape[1] = ov.Dimension(rf, -1)
+                model.reshape({0: shape})
+            compiled = core.compile_model(model, "CPU", settings)
         except Exception as e:
             raise Vp3dError(f"{path}: OpenVINO cannot load it ({str(e).strip().splitlines()[0]})") from None
         self.precision = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()  # what ran
@@ -194,28 +208,36 @@ class OpenVinoSession(Session):
             self.precision = precision_label(props, self.precision)
         dims = lambda port: tuple(d.get_length() if d.is_static else None for d in port.get_partial_shape())
         self._shapes(dims(compiled.input(0)), dims(compiled.output(0)))
-        self.requests = {self.length: compiled.create_infer_request()}    # input length -> request
+        self.receptive_field = self.receptive_field or rf
+        self.per_length = self.per_length and self.length is None
+        self.requests = {None if self.per_length else self.length: compiled.create_infer_request()}
 
     def engine_detail(self) -> str:
-        return "OpenVINO CPU plugin, LATENCY hint" + (f", compiled per {self.STEP} frames" if self.length is None else "")
+        return "OpenVINO CPU plugin, LATENCY hint" + ("" if self.length is not None else
+                                                      f", compiled per {self.STEP} frames" if self.per_length
+                                                      else ", any length")
 
     def _request(self, length: int):
-        """The infer request for inputs of `length` frames (static models: their one request)."""
-        if self.length is not None:
+        """The infer request for inputs of `length` frames (a static length when compiled per length)."""
+        if not self.per_length:
             return self.requests[self.length]
         if length not in self.requests:
             model = self.model.clone()
-            model.reshape({0: [2, length, *self.input_shape[2:]]})
+            model.reshape({0: [*self.input_shape[:1], length, *self.input_shape[2:]]})
             self.requests[length] = self.core.compile_model(model, "CPU", self.settings).create_infer_request()
             while len(self.requests) > self.CACHE + 1:                # + the dynamic one, never used to run
                 del self.requests[next(k for k in self.requests if k is not None)]
         return self.requests[length]
 
     def prepare(self, lengths) -> None:
-        """Compile ahead the lengths that inputs of `lengths` frames will run at."""
-        if self.length is None:
+        """Prepare ahead the inputs of `lengths` frames: compile their lengths (quantized graphs) or run
+        each once (its one-off preparation)."""
+        if self.per_length:
             for n in sorted({-(-n // self.STEP) * self.STEP for n in lengths})[-self.CACHE:]:
                 self._request(n)
+        elif self.length is None:
+            for n in sorted(set(lengths)):
+                self.run(np.zeros((*self.input_shape[:1], n, *self.input_shape[2:]), np.float32))
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         request = self._request(x.shape[1])
@@ -223,7 +245,22 @@ class OpenVinoSession(Session):
         return request.get_output_tensor(0).data.copy()    # the request reuses its buffer
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        return self._run(x) if self.length is not None else run_rounded(self._run, x, self.STEP)
+        if self.length is None and x.shape[1] < self.receptive_field:
+            raise Vp3dError(f"input of {x.shape[1]} frames: the model needs at least its receptive field "
+                            f"({self.receptive_field})")
+        return run_rounded(self._run, x, self.STEP) if self.per_length else self._run(x)
+
+
+def ov_receptive_field(model) -> int:
+    """Receptive field (frames) of an OpenVINO model with a dynamic time axis: input minus output
+    frames + 1 at a probe length, by shape inference alone."""
+    import openvino as ov
+    probe = model.clone()
+    shape = probe.input(0).get_partial_shape()
+    n = 1 << 16
+    shape[1] = ov.Dimension(n)
+    probe.reshape({0: shape})
+    return n - probe.output(0).get_partial_shape()[1].get_length() + 1
 
 
 class TorchSession(Session):

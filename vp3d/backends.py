@@ -167,15 +167,17 @@ class OpenVinoSession(Session):
     preparation (0.03-0.05 s for the full model), kept in the plugin's shape cache; prepare() pays it
     ahead for lengths known in advance.
 
-    Quantized graphs (FakeQuantize, vp3d_quantize.py's files) are the exception: OpenVINO 2026.4 runs
-    them wrongly with a bounded time axis (the full model's poses 0.3 m off ONNX Runtime's; unbounded
-    or static they agree to 3 mm at most), so such a model is compiled per input length, rounded up to
-    STEP frames (the input edge-padded at its end, which leaves the first L - RF + 1 outputs unchanged,
-    then cropped: run_rounded), the last CACHE compiled lengths kept; prepare() compiles ahead."""
+    One kind of graph is the exception: OpenVINO 2026.4 runs a quantized graph (FakeQuantize) whose
+    residual crops compute their bounds from the input's shape wrongly once its time axis is bounded
+    (the full model's poses 0.3 m off ONNX Runtime's; unbounded or static they agree to 3 mm at most).
+    vp3d exports constant bounds (TemporalModel.crop) since 2026-11-26; int8 files made from earlier
+    exports are compiled per input length instead, rounded up to STEP frames (the input edge-padded at
+    its end, which leaves the first L - RF + 1 outputs unchanged, then cropped: run_rounded), the last
+    CACHE compiled lengths kept; prepare() compiles ahead."""
 
     backend = "openvino"
-    STEP = 256        # frames: at most STEP - 1 padded frames computed per input (quantized graphs)
-    CACHE = 24        # compiled lengths kept (quantized graphs: ~20 MB each for the full model)
+    STEP = 256        # frames: at most STEP - 1 padded frames computed per input (compiled per length)
+    CACHE = 24        # compiled lengths kept (int8: ~20 MB each for the full model)
 
     def __init__(self, path: str | Path, threads: int | None = None, precision: str = "f32", **_):
         import openvino as ov
@@ -192,7 +194,7 @@ class OpenVinoSession(Session):
             self.core = core = ov.Core()
             self.model = model = core.read_model(str(path))
             shape = model.input(0).get_partial_shape()
-            self.per_length = any(op.get_type_name() == "FakeQuantize" for op in model.get_ops())
+            self.per_length = ov_bounded_axis_unsafe(model)
             rf = ov_receptive_field(model) if shape[1].is_dynamic else None
             if rf and not self.per_length:
                 shape[1] = ov.Dimension(rf, -1)
@@ -249,6 +251,15 @@ class OpenVinoSession(Session):
             raise Vp3dError(f"input of {x.shape[1]} frames: the model needs at least its receptive field "
                             f"({self.receptive_field})")
         return run_rounded(self._run, x, self.STEP) if self.per_length else self._run(x)
+
+
+def ov_bounded_axis_unsafe(model) -> bool:
+    """Whether `model` (an OpenVINO model) is a quantized graph with Slice bounds computed from shapes:
+    the kind OpenVINO 2026.4 miscomputes with a bounded time axis (see OpenVinoSession)."""
+    ops = model.get_ops()
+    computed = lambda op: any(op.input_value(i).get_node().get_type_name() != "Constant" for i in (1, 2))
+    return (any(op.get_type_name() == "FakeQuantize" for op in ops)
+            and any(op.get_type_name() == "Slice" and computed(op) for op in ops))
 
 
 def ov_receptive_field(model) -> int:

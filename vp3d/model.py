@@ -61,13 +61,20 @@ class TemporalModel(nn.Module):
             x = x.unsqueeze(2)                              # (N, C_in, 1, T)
         x = self.drop(self.relu(self.expand_bn(self.expand_conv(x))))
         for i, (pad, shift) in enumerate(zip(self.pads, self.shifts)):
-            length = x.shape[self.time_dim]
-            res = x.narrow(self.time_dim, pad + shift, length - 2 * pad)
+            res = self.crop(x, pad + shift, pad - shift)
             x = self.drop(self.relu(self.layers_bn[2 * i](self.layers_conv[2 * i](x))))
             x = res + self.drop(self.relu(self.layers_bn[2 * i + 1](self.layers_conv[2 * i + 1](x))))
         x = self.shrink(x)                                  # (N, 3 J_out, T', [1])
         x = x.reshape(n, x.shape[1], -1).permute(0, 2, 1)   # (N, T', 3 J_out)
         return x.reshape(n, -1, self.config.num_joints_out, 3)
+
+    def crop(self, x: torch.Tensor, first: int, drop_last: int) -> torch.Tensor:
+        """x without its `first` and its last `drop_last` frames in time: a residual connection's crop.
+        Constant bounds, so that an exported graph computes no shapes for it (OpenVINO 2026.4 runs
+        quantized graphs that do wrongly once their time axis is bounded: backends.OpenVinoSession)."""
+        index = [slice(None)] * x.dim()
+        index[self.time_dim] = slice(first, -drop_last or None)
+        return x[tuple(index)]
 
     def forward_single_frame(self, x: torch.Tensor, drop=None) -> torch.Tensor:
         """(N, RF, J_in, 2) -> (N, 1, J_out, 3): the same function as forward(x), computed as upstream's

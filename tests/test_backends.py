@@ -227,7 +227,7 @@ def test_openvino_runs_a_dynamic_model_at_every_length(tmp_path):
         got = s.run(x)
         assert got.shape == expected.shape == (2, length - 26, 17, 3)
         np.testing.assert_allclose(got, expected, atol=F32_ABS, rtol=0)
-    with pytest.raises(Vp3dError, match=r"input of 26 frames: the model needs at least its receptive field \(27\)"):
+    with pytest.raises(Vp3dError, match=r"input of shape 2x26x17x2: expected \(2, L, J, 2\) with L >= the receptive field 27"):
         s.run(np.zeros((2, 26, 17, 2), np.float32))
 
 

@@ -59,6 +59,12 @@ class Session:
         """(2, L, J_in, 2) float32 -> (2, L - RF + 1, J_out, 3) float32."""
         raise NotImplementedError
 
+    def check_input(self, x: np.ndarray) -> None:
+        """Vp3dError unless x is (2, L, J, 2) with L at least the receptive field (where known)."""
+        if x.ndim != 4 or (self.receptive_field is not None and x.shape[1] < self.receptive_field):
+            raise Vp3dError(f"input of shape {'x'.join(map(str, x.shape))}: expected (2, L, J, 2) with "
+                            f"L >= the receptive field {self.receptive_field}")
+
     def describe(self) -> str:
         """One line: engine, device, precision, threads, shapes."""
         out_len = f"(L-{self.receptive_field - 1})" if self.receptive_field else "L'"
@@ -84,11 +90,16 @@ def run_rounded(run, x: np.ndarray, step: int) -> np.ndarray:
     its window's), while inputs of nearby lengths share one shape, for engines that compile or tune
     per shape (OpenVINO, cuDNN)."""
     length = x.shape[1]
-    n = -(-length // step) * step
+    n = round_up(length, step)
     if n != length:
         x = np.pad(x, ((0, 0), (0, n - length), (0, 0), (0, 0)), mode="edge")
     y = run(x)
     return y[:, :y.shape[1] - (n - length)]
+
+
+def round_up(n: int, step: int) -> int:
+    """n rounded up to a multiple of step."""
+    return -(-n // step) * step
 
 
 def _static(dims) -> tuple:
@@ -200,9 +211,9 @@ class OpenVinoSession(Session):
             self.core = core = ov.Core()
             self.model = model = core.read_model(str(path))
             shape = model.input(0).get_partial_shape()
-            self.per_length = ov_bounded_axis_unsafe(model)
             rf = ov_receptive_field(model) if shape[1].is_dynamic else None
-            if rf and not self.per_length:
+            self.per_length = rf is not None and ov_bounded_axis_unsafe(model)
+            if rf is not None and not self.per_length:
                 shape[1] = ov.Dimension(rf, -1)
                 model.reshape({0: shape})
             compiled = core.compile_model(model, "CPU", settings)
@@ -217,7 +228,6 @@ class OpenVinoSession(Session):
         dims = lambda port: tuple(d.get_length() if d.is_static else None for d in port.get_partial_shape())
         self._shapes(dims(compiled.input(0)), dims(compiled.output(0)))
         self.receptive_field = self.receptive_field or rf
-        self.per_length = self.per_length and self.length is None
         self.requests = {None if self.per_length else self.length: compiled.create_infer_request()}
 
     def engine_detail(self) -> str:
@@ -241,7 +251,7 @@ class OpenVinoSession(Session):
         """Prepare ahead the inputs of `lengths` frames: compile their lengths (quantized graphs) or run
         each once (its one-off preparation)."""
         if self.per_length:
-            for n in sorted({-(-n // self.STEP) * self.STEP for n in lengths})[-self.CACHE:]:
+            for n in sorted({round_up(n, self.STEP) for n in lengths})[-self.CACHE:]:
                 self._request(n)
         elif self.length is None:
             for n in sorted(set(lengths)):
@@ -253,9 +263,7 @@ class OpenVinoSession(Session):
         return request.get_output_tensor(0).data.copy()    # the request reuses its buffer
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        if self.length is None and x.shape[1] < self.receptive_field:
-            raise Vp3dError(f"input of {x.shape[1]} frames: the model needs at least its receptive field "
-                            f"({self.receptive_field})")
+        self.check_input(x)
         return run_rounded(self._run, x, self.STEP) if self.per_length else self._run(x)
 
 
@@ -316,9 +324,7 @@ class TorchSession(Session):
 
     def run(self, x: np.ndarray) -> np.ndarray:
         import torch
-        if x.ndim != 4 or x.shape[1] < self.receptive_field:
-            raise Vp3dError(f"input of shape {'x'.join(map(str, x.shape))}: expected (2, L, J, 2) with "
-                            f"L >= the receptive field {self.receptive_field}")
+        self.check_input(x)
         dtype = getattr(torch, self.AUTOCAST.get(self.precision, "float32"))
 
         def run(a: np.ndarray) -> np.ndarray:

@@ -43,9 +43,10 @@ def build_parser():
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if not 0 < args.percentile <= 100:
-        build_parser().error(f"--percentile must be in (0, 100], got {args.percentile}")
+        parser.error(f"--percentile must be in (0, 100], got {args.percentile}")
     word = args.fp32.strip().lower()
     fp32 = () if word == "none" else None if word == "auto" else tuple(w.strip() for w in args.fp32.split(",") if w.strip())
 

@@ -26,6 +26,7 @@ import io
 import logging
 import shutil
 import tempfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,13 +146,19 @@ def conv_nodes(model) -> list[str]:
     return [n.name for n in model.graph.node if n.op_type == "Conv"]
 
 
-def block_output_convs(model) -> list[str]:
-    """Conv nodes whose output (directly or through one Relu) is added to the residual path: the
-    last conv of each residual block (1x1 in VideoPose3D)."""
+def _readers(model) -> dict[str, list]:
+    """{tensor name: the nodes of onnx.ModelProto `model` that read it}."""
     readers: dict[str, list] = {}
     for n in model.graph.node:
         for t in n.input:
             readers.setdefault(t, []).append(n)
+    return readers
+
+
+def block_output_convs(model) -> list[str]:
+    """Conv nodes whose output (directly or through one Relu) is added to the residual path: the
+    last conv of each residual block (1x1 in VideoPose3D)."""
+    readers = _readers(model)
     out = []
     for n in model.graph.node:
         if n.op_type != "Conv":
@@ -192,11 +199,9 @@ def conv_roles(model) -> tuple[str, list[tuple[str, str]], str]:
     convs = conv_nodes(model)
     outs = set(block_output_convs(model))
     blocks = list(zip(convs[1:-1:2], convs[2:-1:2]))
-    readers: dict[str, set[str]] = {}
-    for n in model.graph.node:
-        for t in n.input:
-            readers.setdefault(t, set()).add(n.op_type)
-    relu_after = all(readers.get(n.output[0]) == {"Relu"} for n in model.graph.node if n.name in convs[:-1])
+    readers = _readers(model)
+    relu_after = all({r.op_type for r in readers.get(n.output[0], [])} == {"Relu"}
+                     for n in model.graph.node if n.name in convs[:-1])
     if (len(convs) < 2 or len(convs) % 2 or not relu_after
             or [o for _, o in blocks] != [c for c in convs if c in outs]):
         raise Vp3dError("the graph is not a VideoPose3D model as vp3d_pth2onnx.py exports it "
@@ -301,13 +306,10 @@ def split_shared_conv_inputs(model, skip: set[str] = frozenset()) -> int:
     Identity copy, so the quantizer puts Q/DQ on the copy and the others keep the fp32 tensor.
     Edits the onnx.ModelProto in place (graph order kept topological); returns the copies made."""
     import onnx
-    readers: dict[str, int] = {}
-    for n in model.graph.node:
-        for t in n.input:
-            readers[t] = readers.get(t, 0) + 1
+    readers = _readers(model)
     out, made = [], 0
     for n in model.graph.node:
-        if n.op_type == "Conv" and n.name not in skip and readers.get(n.input[0], 0) > 1:
+        if n.op_type == "Conv" and n.name not in skip and len(readers.get(n.input[0], [])) > 1:
             copy = n.input[0] + "_conv_copy"
             out.append(onnx.helper.make_node("Identity", [n.input[0]], [copy], name=n.name + "_input_copy"))
             n.input[0] = copy
@@ -454,7 +456,4 @@ def count_ops(path: str | Path) -> dict[str, int]:
     """{op_type: count} of an ONNX file's graph."""
     import onnx
     m = onnx.load(str(path), load_external_data=False)
-    counts: dict[str, int] = {}
-    for n in m.graph.node:
-        counts[n.op_type] = counts.get(n.op_type, 0) + 1
-    return counts
+    return dict(Counter(n.op_type for n in m.graph.node))

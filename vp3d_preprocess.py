@@ -5,6 +5,7 @@
     python vp3d_preprocess.py -d vp3d_work/Human3.6M/ -s vp3d_work/prep_own/ --max-length 0         # own lengths
     python vp3d_preprocess.py -d vp3d_work/Human3.6M/ -s vp3d_work/prep_buckets/ --max-length 2048,4096,6115
 """
+import argparse
 import sys
 
 from tqdm import tqdm
@@ -24,10 +25,11 @@ def build_parser():
     p.add_argument("-k", "--keypoints", default=DEFAULT_KEYPOINTS, help="2D detections name")
     p.add_argument("-arc", "--architecture", type=cli.widths, default=ModelConfig().widths_text,
                    help="filter widths of the model")
-    p.add_argument("--max-length", type=cli.lengths, default=str(DEFAULT_LENGTH),
+    p.add_argument("--max-length", type=cli.lengths, default=argparse.SUPPRESS,    # absent: DEFAULT_LENGTH
                    help="frames per input file L: one length for all (one static model), several like 2048,4096,6115 "
                         "(buckets: each sequence gets the smallest that fits; one static model each), or 0 (every "
-                        "sequence at its own length: for a model exported with --dynamic; no padding computed)")
+                        f"sequence at its own length: for a model exported with --dynamic; no padding computed) "
+                        f"(default: {DEFAULT_LENGTH})")
     p.add_argument("--buckets", type=cli.positive_int, default=None, metavar="N",
                    help="instead of --max-length: N bucket lengths chosen from the data to compute the fewest frames "
                         "(printed, for vp3d_pth2onnx.py --length)")
@@ -40,11 +42,12 @@ def build_parser():
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.buckets and any(a.startswith("--max-length") for a in (argv if argv is not None else sys.argv[1:])):
+    if args.buckets and hasattr(args, "max_length"):
         parser.error("--buckets chooses the lengths itself: give it or --max-length, not both")
 
     def body(a):
-        m = preprocess(a.dataset, a.save, a.subjects_test, a.keypoints, a.architecture, a.max_length,
+        m = preprocess(a.dataset, a.save, a.subjects_test, a.keypoints, a.architecture,
+                       getattr(a, "max_length", [DEFAULT_LENGTH]),
                        a.downsample, a.causal, a.force, progress=lambda it: tqdm(it, desc="preprocess", unit="file", disable=None),
                        buckets=a.buckets)
         frames = sum(e.frames for e in m.entries)

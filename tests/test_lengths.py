@@ -135,5 +135,7 @@ def test_preprocess_buckets_chosen_from_the_data(tiny_dataset, tmp_path, capsys)
     needed = [e.frames + 26 for e in m.entries]
     assert m.lengths == best_buckets(needed, 3) and len(m.lengths) == 3
     assert f"export with vp3d_pth2onnx.py --length {','.join(map(str, m.lengths))}" in capsys.readouterr().out
-    with pytest.raises(SystemExit):
-        vp3d_preprocess.main(["-d", str(tiny_dataset), "-s", str(tmp_path / "q"), "--buckets", "3", "--max-length", "200"])
+    for given in (["--max-length", "200"], ["--max-length=200"], ["--max", "200"]):    # argparse takes abbreviations
+        with pytest.raises(SystemExit):
+            vp3d_preprocess.main(["-d", str(tiny_dataset), "-s", str(tmp_path / "q"), "--buckets", "3", *given])
+    assert not (tmp_path / "q").exists()

@@ -7,10 +7,11 @@ Usage: scripts/demo.sh [PYTHON] [WORKDIR]
 
 The README's stages on built-in synthetic data: generate a Human3.6M-format dataset, train a small
 27-frame model for a fixed 4 epochs, then preprocess, export, infer and evaluate the trained and an
-untrained model, and the trained one in int8 and (CPUs with bf16) bf16, and print the errors. Then lift "your own video": train a small COCO-order model
-on the same data's COCO-order 2D for a fixed 2 epochs, write a COCO keypoint results JSON of one test
-sequence (with dropped frames and a second person), lift it with vp3d_lift.py to JSON, BVH and npz,
-and render it beside its 2D input to a GIF. A few minutes on 2 cores.
+untrained model, and the trained one in int8 and (CPUs with bf16) bf16, and print the errors. Then
+lift "your own video": train a small COCO-order model on the same data's COCO-order 2D for a fixed 2
+epochs, write a COCO keypoint results JSON of one test sequence (with dropped frames and a second
+person), lift it with vp3d_lift.py to JSON, BVH and npz, and render it beside its 2D input to a GIF.
+A few minutes on 2 cores.
 
   PYTHON   the interpreter with requirements.txt installed (default: python3)
   WORKDIR  where everything is written (default: demo_run). The demo marks a folder it creates

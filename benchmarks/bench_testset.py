@@ -30,6 +30,7 @@ CPU, its flags and the library versions; JSON and markdown to --out.
 """
 from __future__ import annotations
 
+import functools
 import statistics
 import sys
 import tempfile
@@ -78,14 +79,14 @@ def build_parser():
     return p
 
 
-def prepare(flow: str, work: Path, ckpt: Path, rf: int, buckets: list[int] | None, quantize_from: Path | None):
+def prepare(flow: str, work: Path, ckpt: Path, buckets: list[int] | None, quantize_from: Path | None):
     """(preprocess folder, model files, backend, precision) of one flow; built once, reused."""
     lengths = {"fixed": [DEFAULT_LENGTH], "buckets": buckets}.get(flow, [])
     prep = work / f"prep_{flow.split('-')[0]}"
     if not (prep / "manifest.json").is_file() or Manifest.read(prep).lengths != sorted(lengths):
         preprocess(work / "data", prep, ["S9", "S11"], filter_widths=checkpoint.load(ckpt).config.filter_widths,
                    lengths=lengths, force=True)
-    model = checkpoint.load(ckpt, layout=DEFAULT_LAYOUT)
+    model = functools.cache(lambda: checkpoint.load(ckpt, layout=DEFAULT_LAYOUT))    # loaded where an export needs it
     if flow.startswith("own-int8"):
         import vp3d_quantize
         out = work / "own_int8.onnx"
@@ -98,11 +99,11 @@ def prepare(flow: str, work: Path, ckpt: Path, rf: int, buckets: list[int] | Non
         files = [work / f"buckets_L{n}.onnx" for n in buckets]
         for f, n in zip(files, buckets):
             if not f.is_file():
-                export_onnx(model, f, n)
+                export_onnx(model(), f, n)
         return prep, files, "onnxruntime", "f32"
     f = work / ("fixed.onnx" if flow == "fixed" else "own.onnx")
     if not f.is_file():
-        export_onnx(model, f, DEFAULT_LENGTH if flow == "fixed" else None)
+        export_onnx(model(), f, DEFAULT_LENGTH if flow == "fixed" else None)
     return prep, [f], ("openvino" if flow == "own-bf16" else "onnxruntime"), ("bf16" if flow == "own-bf16" else "f32")
 
 
@@ -134,8 +135,8 @@ def main(argv=None) -> int:
         built = {}
         for flow in flows:
             t0 = time.perf_counter()
-            quantize_from = prepare("own", work, ckpt, rf, buckets, None)[1][0] if flow.startswith("own-int8") else None
-            built[flow] = prepare(flow, work, ckpt, rf, buckets, quantize_from)
+            quantize_from = prepare("own", work, ckpt, buckets, None)[1][0] if flow.startswith("own-int8") else None
+            built[flow] = prepare(flow, work, ckpt, buckets, quantize_from)
             print(f"prepared {flow} in {time.perf_counter() - t0:.1f} s")
         sessions = {f: [open_session(m, backend, a.threads, "cpu", precision) for m in models]
                     for f, (_, models, backend, precision) in built.items()}

@@ -13,12 +13,12 @@ import sys
 from tqdm import tqdm
 
 from vp3d import cli
-from vp3d.ais_bench import ais_bench_command, require_ais_bench, run_ais_bench
-from vp3d.backends import BACKENDS, PRECISIONS, REGISTRY, check_precision, open_session, resolve_backend
-from vp3d.devices import DEVICES
-from vp3d.infer import OUTFMT_EXT, find_manifest, infer_directory, infer_random, summary_lines
-from vp3d.predict import DEFAULT_CHUNK
-from vp3d.sequences import DEFAULT_LENGTH
+from vp3d.engines.ais_bench import ais_bench_command, require_ais_bench, run_ais_bench
+from vp3d.engines.backends import BACKENDS, PRECISIONS, REGISTRY, check_precision, open_session, resolve_backend
+from vp3d.engines.devices import DEVICES
+from vp3d.pipeline.infer import OUTFMT_EXT, find_manifest, infer_directory, infer_random, summary_lines
+from vp3d.pipeline.predict import DEFAULT_CHUNK
+from vp3d.pipeline.sequences import DEFAULT_LENGTH
 
 
 def build_parser():

@@ -2,21 +2,21 @@
 """Lift 2D keypoint files (upstream npz, MMPose JSON, COCO results JSON, CSV) to 3D poses (npz, json, csv, bvh).
 
     python vp3d_lift.py data_2d_custom_myvideos.npz -m pretrained_h36m_detectron_coco.bin -o poses.npz
-    python vp3d_lift.py clip.json --image-size 1920 1080 -m vp3d.onnx -o clip_poses.json
-    python vp3d_lift.py a.csv b.json --video a.mp4 -m model.bin --keypoints h36m -o lifted/ --format csv
+    python vp3d_lift.py clip.json --image-size 1920x1080 -m vp3d.onnx -o clip_poses.json
+    python vp3d_lift.py a.csv b.json --video a.mp4 -m model.bin --layout h36m -o lifted/ --format csv
 """
 import sys
 
 from vp3d import cli
-from vp3d.keypoint_files import read_keypoints
-from vp3d.backends import BACKENDS, PRECISIONS
-from vp3d.bvh import ORIGINS, UNITS
-from vp3d.devices import DEVICES
-from vp3d.formats import WRITERS
-from vp3d.lift import (DEFAULT_KEYPOINTS, OUTPUT_FORMATS, image_size_for, image_size_from_video, load_model,
-                       write_outputs)
-from vp3d.predict import DEFAULT_CHUNK
-from vp3d.skeleton import keypoint_layouts
+from vp3d.engines.backends import BACKENDS, PRECISIONS
+from vp3d.engines.devices import DEVICES
+from vp3d.facts.skeleton import DEFAULT_LAYOUT, keypoint_layouts
+from vp3d.io.bvh import ORIGINS, UNITS
+from vp3d.io.formats import OUTPUT_FORMATS, output_suffix, write_outputs
+from vp3d.io.keypoints import read_keypoints
+from vp3d.io.video import image_size_from_video
+from vp3d.lift import image_size_for, load_model
+from vp3d.pipeline.predict import DEFAULT_CHUNK
 
 
 def build_parser():
@@ -28,16 +28,16 @@ def build_parser():
     p.add_argument("-m", "--model", required=True,
                    help="checkpoint (.bin/.pth, either layout; its trajectory model is used where it has one) "
                         "or exported model (.onnx, .xml)")
-    p.add_argument("-o", "--out", required=True,
-                   help="output .npz, .json or .csv (all videos in one file), or a directory (one file per video)")
+    p.add_argument("-o", "--output", "--out", dest="out", required=True,
+                   help="output .npz, .json, .csv (all videos in one file) or .bvh (one video), or a folder (a path "
+                        "without a suffix or ending in /: one file per video)")
     p.add_argument("--format", choices=OUTPUT_FORMATS, default=None,
-                   help="file format inside an output directory (default npz)")
-    p.add_argument("--keypoints", choices=sorted(keypoint_layouts()), default=None,
+                   help="file format inside an output folder (default npz)")
+    p.add_argument("--layout", choices=sorted(keypoint_layouts()), default=None,
                    help=f"2D keypoint order the model was trained on (default: what the model records, else "
-                        f"{DEFAULT_KEYPOINTS}: upstream's in-the-wild model)")
+                        f"{DEFAULT_LAYOUT}: upstream's in-the-wild model)")
     size = p.add_mutually_exclusive_group()
-    size.add_argument("--image-size", type=cli.positive_int, nargs=2, metavar=("W", "H"), default=None,
-                      help="frame size in pixels, for JSON and CSV inputs (npz files carry their own)")
+    cli.add_image_size(size, "frame size in pixels, for JSON and CSV inputs (npz files carry their own)")
     size.add_argument("--video", default=None, metavar="FILE",
                       help="read the frame size from this video (needs imageio-ffmpeg)")
     p.add_argument("--causal", action="store_true",
@@ -48,7 +48,8 @@ def build_parser():
     p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="auto: torch for checkpoints, onnxruntime for .onnx, openvino for .xml")
     p.add_argument("--device", choices=DEVICES, default="auto", help="as vp3d_infer.py")
-    p.add_argument("--precision", choices=PRECISIONS, default="f32", help="bf16: openvino on CPUs with bf16")
+    p.add_argument("--precision", choices=PRECISIONS, default="f32",
+                   help="bf16: OpenVINO on CPUs with bf16, or torch; fp16: torch on CUDA")
     p.add_argument("--threads", type=cli.positive_int, default=None, help="CPU threads (default: physical cores)")
     p.add_argument("--chunk", type=cli.positive_int, default=DEFAULT_CHUNK,
                    help="output frames per model call for checkpoints (bounds memory; exported models use their length)")
@@ -58,10 +59,13 @@ def build_parser():
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    suffix = "." + args.out.rsplit(".", 1)[-1].lower() if "." in args.out.rsplit("/", 1)[-1] else ""
-    if args.format and suffix in WRITERS and suffix != "." + args.format:
+    try:
+        suffix = output_suffix(args.out)              # an unknown suffix fails before any work
+    except cli.Vp3dError as e:
+        return cli.fail(e)
+    if args.format and suffix and suffix != "." + args.format:
         parser.error(f"--format {args.format} contradicts the output suffix {suffix}")
-    written = suffix if suffix in WRITERS else "." + (args.format or "npz")
+    written = suffix or "." + (args.format or "npz")
     if written != ".bvh" and (args.units or args.origin):
         parser.error(f"--units and --origin are for BVH output, not {written}")
     if args.backend == "ais_bench":
@@ -81,7 +85,7 @@ def main(argv=None) -> int:
         if suffix == ".bvh" and len(sequences) > 1:                 # before any work: one motion per file
             raise cli.Vp3dError(f"{a.out}: a BVH file holds one motion, but the inputs hold {len(sequences)} videos "
                                 f"({', '.join(s.name for s in sequences[:5])}); write to a folder (-o DIR --format bvh)")
-        model = load_model(a.model, a.keypoints, a.backend, a.device, a.precision, a.threads,
+        model = load_model(a.model, a.layout, a.backend, a.device, a.precision, a.threads,
                            True if a.causal else None, a.chunk)
         sizes = [model.check(seq, image_size) for seq in sequences]        # every input checked before lifting
         print(f"[INFO] {model.description}")

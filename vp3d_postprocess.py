@@ -9,10 +9,10 @@ import sys
 from tqdm import tqdm
 
 from vp3d import cli
-from vp3d.evaluation import Results, evaluate
-from vp3d.fileio import write_json
-from vp3d.plots import plot_format, plot_results
-from vp3d.poses import write_poses_npz
+from vp3d.pipeline.evaluation import Results, evaluate
+from vp3d.io.files import write_json
+from vp3d.viz.plots import plot_format, plot_results
+from vp3d.io.poses import write_poses_npz
 
 
 def build_parser():

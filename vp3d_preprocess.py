@@ -11,10 +11,10 @@ import sys
 from tqdm import tqdm
 
 from vp3d import cli
-from vp3d.architecture import ModelConfig
-from vp3d.dataset import DEFAULT_KEYPOINTS
-from vp3d.preprocess import preprocess
-from vp3d.sequences import DEFAULT_LENGTH
+from vp3d.facts.architecture import ModelConfig
+from vp3d.io.h36m import DEFAULT_KEYPOINTS
+from vp3d.pipeline.preprocess import preprocess
+from vp3d.pipeline.sequences import DEFAULT_LENGTH
 
 
 def build_parser():

@@ -8,10 +8,12 @@
 import sys
 from pathlib import Path
 
-from vp3d import checkpoint, cli
-from vp3d.export import DEFAULT_LAYOUT, DEFAULT_OPSET, atc_command, check_onnx, export_onnx, max_abs_difference
-from vp3d.model import LAYOUTS
-from vp3d.sequences import DEFAULT_LENGTH
+from vp3d.model import checkpoint
+from vp3d import cli
+from vp3d.model.atc import CHIP_PLACEHOLDER, atc_command
+from vp3d.model.export import DEFAULT_LAYOUT, DEFAULT_OPSET, check_onnx, export_onnx, max_abs_difference
+from vp3d.facts.architecture import WEIGHT_LAYOUTS
+from vp3d.pipeline.sequences import DEFAULT_LENGTH
 
 
 def build_parser():
@@ -24,13 +26,13 @@ def build_parser():
     p.add_argument("--dynamic", action="store_true",
                    help="a dynamic time axis: one model for inputs of any length (preprocess --max-length 0)")
     p.add_argument("--opset", type=cli.positive_int, default=DEFAULT_OPSET, help="ONNX opset")
-    p.add_argument("--layout", choices=LAYOUTS, default=DEFAULT_LAYOUT,
+    p.add_argument("--weight-layout", choices=WEIGHT_LAYOUTS, default=DEFAULT_LAYOUT,
                    help="weight layout of the exported graph: conv2d_w (1xk kernels, time on W) runs fastest in "
                         "ONNX Runtime on CPU; conv2d (kx1, time on H) is the Ascend recipe's layout; conv1d is upstream's. "
                         "The model's input stays 2xLx17x2 in all three, so the ATC command is the same")
     p.add_argument("--causal", action="store_true",
                    help="the checkpoint is a causal model (upstream checkpoints cannot tell; vp3d's record it)")
-    p.add_argument("--soc-version", default="Ascend${chip_name}", help="chip for the printed ATC command, e.g. Ascend310P3")
+    p.add_argument("--soc-version", default=CHIP_PLACEHOLDER, help="chip for the printed ATC command, e.g. Ascend310P3")
     return p
 
 
@@ -44,12 +46,12 @@ def main(argv=None) -> int:
     lengths = [None] if args.dynamic else (args.length or [DEFAULT_LENGTH])
 
     def body(a):
-        model = checkpoint.load(a.model, layout=a.layout, causal=True if a.causal else None)
+        model = checkpoint.load(a.model, layout=a.weight_layout, causal=True if a.causal else None)
         c = model.config
         if lengths[0] is not None and lengths[0] < c.receptive_field:
             raise cli.Vp3dError(f"--length {lengths[0]} is shorter than the model's receptive field {c.receptive_field}")
         print(f"model: filter widths {c.widths_text}, {c.channels} channels, receptive field {c.receptive_field}, "
-              f"layout {a.layout}{', causal' if c.causal else ''}")
+              f"weight layout {a.weight_layout}{', causal' if c.causal else ''}")
         paths = [Path(a.onnx)] if len(lengths) == 1 else [bucket_path(a.onnx, n) for n in lengths]
         for path, length in zip(paths, lengths):
             export_onnx(model, path, length, a.opset)
@@ -67,7 +69,7 @@ def main(argv=None) -> int:
             return
         print("convert for Ascend with (one .om per input length):")
         for path, length in zip(paths, lengths):
-            print("  " + atc_command(path, (2, length, c.num_joints_in, c.in_features), a.soc_version))
+            print("  " + atc_command(path, a.soc_version))
     return cli.run(body, args)
 
 

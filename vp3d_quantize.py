@@ -6,7 +6,7 @@
 import sys
 
 from vp3d import cli
-from vp3d.quantize import FAST_FP32, METHODS, ROLES, SAFE_FP32, QuantizeConfig, count_ops, quantize
+from vp3d.model.quantize import FAST_FP32, METHODS, ROLES, SAFE_FP32, QuantizeConfig, count_ops, quantize
 
 
 def build_parser():
@@ -37,7 +37,7 @@ def build_parser():
     p.add_argument("--per-tensor", action="store_true", help="one weight scale per tensor (default per output channel)")
     p.add_argument("--no-equalize", action="store_true",
                    help="quantize the graph as exported, without first rescaling channels to suit int8 "
-                        "(the rescaling leaves the fp32 function unchanged; see vp3d.quantize.equalize)")
+                        "(the rescaling leaves the fp32 function unchanged; see vp3d.model.quantize.equalize)")
     p.add_argument("--seed", type=int, default=0, help="seed of the calibration window offsets")
     return p
 

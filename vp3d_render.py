@@ -2,34 +2,36 @@
 """Render saved 3D poses as an animation (.gif or .mp4): 2D input, 3D prediction, ground truth.
 
     python vp3d_render.py predictions.npz --name 001_Directions --prep prep_dataset -o directions.gif
-    python vp3d_render.py lifted.npz --keypoints clip.json --image-size 1920 1080 -o clip.mp4 --frames 500
+    python vp3d_render.py lifted.npz --keypoint-file clip.json --image-size 1920 1080 -o clip.mp4 --frames 500
 """
 import sys
 
 from tqdm import tqdm
 
-from vp3d import Vp3dError, cli
-from vp3d.poses import read_poses_npz, select
-from vp3d.render import DEFAULT_AZIMUTH, DEFAULT_SIZE, LEVEL_UP, WRITERS, check_output, file_keypoints, \
-    prep_sequence, render
-from vp3d.skeleton import keypoint_layouts
+from vp3d import cli
+from vp3d.errors import Vp3dError
+from vp3d.facts.skeleton import keypoint_layouts
+from vp3d.io.animation import ANIMATION_WRITERS, check_output
+from vp3d.io.formats import READERS, read_poses
+from vp3d.io.poses import select
+from vp3d.viz.inputs import LEVEL_UP, file_keypoints, prep_sequence
+from vp3d.viz.render import DEFAULT_AZIMUTH, DEFAULT_SIZE, render
 
 
 def build_parser():
     p = cli.parser(__doc__.splitlines()[0])
-    p.add_argument("poses", help="poses .npz: one (T, 17, 3) array per sequence, metres, camera frame")
-    p.add_argument("-o", "--output", required=True, help=f"animation file ({' or '.join(WRITERS)})")
+    p.add_argument("poses", help=f"poses file ({', '.join(READERS)}): (T, 17, 3) per sequence, metres, camera frame")
+    p.add_argument("-o", "--output", required=True, help=f"animation file ({' or '.join(ANIMATION_WRITERS)})")
     p.add_argument("--name", help="the sequence to render (needed when the file holds several)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--prep", help="vp3d_preprocess.py output folder: draws the sequence's 2D input and ground truth")
-    src.add_argument("--keypoints", help="the 2D keypoint file that was lifted (any vp3d_lift.py input: upstream's "
+    src.add_argument("--keypoint-file", help="the 2D keypoint file that was lifted (any vp3d_lift.py input: upstream's "
                                          "in-the-wild npz, MMPose or COCO results JSON, CSV, or an npz of (T, J, 2) "
                                          "pixel arrays); its sequence of the same name is drawn")
     p.add_argument("--layout", choices=sorted(keypoint_layouts()), default=None,
-                   help="keypoint order of --keypoints where the file does not say (default: coco)")
-    p.add_argument("--image-size", type=cli.positive_int, nargs=2, metavar=("W", "H"),
-                   help="image size of --keypoints, pixels, where the file does not say (the 2D panel then "
-                        "shows the whole image; without one it fits the keypoints)")
+                   help="keypoint order of --keypoint-file where the file does not say (default: coco)")
+    cli.add_image_size(p, "image size of --keypoint-file, pixels, where the file does not say (the 2D panel then "
+                          "shows the whole image; without one it fits the keypoints)")
     p.add_argument("--start", type=cli.non_negative_int, default=0, help="first frame to render")
     p.add_argument("--frames", type=cli.positive_int, help="frames to render (default: to the end)")
     p.add_argument("--fps", type=cli.positive_float, default=50.0, help="frames per second of the animation")
@@ -42,21 +44,21 @@ def build_parser():
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     for flag, value in (("--image-size", args.image_size), ("--layout", args.layout)):
-        if value and not args.keypoints:
-            build_parser().error(f"{flag} goes with --keypoints")
+        if value and not args.keypoint_file:
+            build_parser().error(f"{flag} goes with --keypoint-file")
 
     def body(a):
         check_output(a.output)                    # a bad suffix fails before anything is read
-        name, poses = select(read_poses_npz(a.poses), a.name, a.poses)
+        name, poses = select(read_poses(a.poses), a.name, a.poses)
         if poses.shape[1] != 17:
             raise Vp3dError(f"{a.poses}: '{name}' has {poses.shape[1]} joints, expected the 17-joint skeleton")
         keypoints, truth, up = None, None, LEVEL_UP
         if a.prep:
             seq = prep_sequence(a.prep, name)
             keypoints, truth, up = seq.keypoints, seq.ground_truth, seq.up
-        elif a.keypoints:
-            keypoints = file_keypoints(a.keypoints, name, a.layout, a.image_size)
-        for what, other in (("--prep ground truth", truth), (a.keypoints or "--prep 2D input",
+        elif a.keypoint_file:
+            keypoints = file_keypoints(a.keypoint_file, name, a.layout, a.image_size)
+        for what, other in (("--prep ground truth", truth), (a.keypoint_file or "--prep 2D input",
                                                                None if keypoints is None else keypoints.points)):
             if other is not None and len(other) != len(poses):
                 raise Vp3dError(f"{what}: '{name}' has {len(other)} frames, {a.poses} has {len(poses)}")

@@ -7,7 +7,8 @@
 import sys
 
 from vp3d import cli
-from vp3d.synthetic import KEYPOINT_NAMES, LAYOUTS, SUBJECTS, generate, save_dataset
+from vp3d.facts.skeleton import keypoint_layouts
+from vp3d.training.synthetic import KEYPOINT_NAMES, SUBJECTS, generate, save_dataset
 
 
 def build_parser():
@@ -20,7 +21,7 @@ def build_parser():
     p.add_argument("--lengths", default="tiny",
                    help="tiny (60-120 frames, a few takes), real (S9/S11's real lengths), or a frame count N")
     p.add_argument("--seed", type=int, default=0, help="random seed (non-negative)")
-    p.add_argument("--layout", choices=LAYOUTS, default="h36m",
+    p.add_argument("--layout", choices=sorted(keypoint_layouts()), default="h36m",
                    help="2D keypoint order: h36m (the 17 evaluation joints, as CPN) or coco (COCO-17, as Detectron)")
     p.add_argument("-k", "--keypoints", default=None,
                    help="2D file is data_2d_h36m_<NAME>.npz; none given: " +

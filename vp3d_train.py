@@ -3,7 +3,7 @@
 
     python vp3d_train.py -d vp3d/Human3.6M/ -k cpn_ft_h36m_dbb -arc 3,3,3,3,3 -e 80 -o checkpoint/model.bin
     python vp3d_train.py -d synth/ -arc 3,3,3 --channels 128 -b 256 -drop 0.1 -e 4 -o small.bin
-    python vp3d_train.py -d vp3d/Human3.6M/ -o model.bin --layout conv2d --module-prefix   # Ascend form
+    python vp3d_train.py -d vp3d/Human3.6M/ -o model.bin --weight-layout conv2d --module-prefix   # Ascend form
 
 -o gets the last epoch; with validation on (the default), the epoch with the lowest validation
 MPJPE is also kept, in --best (default: -o's name with _best before the suffix, model_best.bin
@@ -25,10 +25,10 @@ import torch  # noqa: E402  (after the OpenMP setting, which is read when torch 
 from tqdm import tqdm  # noqa: E402
 
 from vp3d import cli  # noqa: E402
-from vp3d.dataset import DEFAULT_KEYPOINTS  # noqa: E402
-from vp3d.model import LAYOUTS  # noqa: E402
-from vp3d.devices import physical_cores, resolve_torch_device  # noqa: E402
-from vp3d.train import TrainConfig, load_training_data, train  # noqa: E402
+from vp3d.io.h36m import DEFAULT_KEYPOINTS  # noqa: E402
+from vp3d.facts.architecture import WEIGHT_LAYOUTS  # noqa: E402
+from vp3d.engines.devices import physical_cores, resolve_torch_device  # noqa: E402
+from vp3d.training.train import TrainConfig, load_training_data, train  # noqa: E402
 
 
 def best_path(output: str | Path) -> Path:
@@ -65,7 +65,7 @@ def build_parser():
     p.add_argument("--seed", type=int, default=1234, help="random seed (shuffling, initialisation, dropout)")
     p.add_argument("--max-minutes", type=cli.positive_float, default=None,
                    help="training time budget: stop after the epoch that crosses it (its checkpoint is written)")
-    p.add_argument("--layout", choices=LAYOUTS, default="conv1d", help="weight layout of the saved checkpoint")
+    p.add_argument("--weight-layout", choices=WEIGHT_LAYOUTS, default="conv1d", help="weight layout of the saved checkpoint")
     p.add_argument("--module-prefix", action="store_true", help="prefix keys with 'module.' (DataParallel, as the Ascend recipe)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to train")
     p.add_argument("--threads", type=cli.positive_int, default=None, help="CPU threads (default: physical cores)")
@@ -75,8 +75,8 @@ def build_parser():
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.module_prefix and args.layout == "conv1d":
-        warnings.warn("--module-prefix with --layout conv1d: the Ascend recipe's files are --layout conv2d")
+    if args.module_prefix and args.weight_layout == "conv1d":
+        warnings.warn("--module-prefix with --weight-layout conv1d: the Ascend recipe's files are --weight-layout conv2d")
     if Path(args.output).is_dir():
         parser.error(f"--output {args.output} is a directory; name the checkpoint file")
     args.best = getattr(args, "best", None)          # SUPPRESS: no "(default: None)" in --help
@@ -105,7 +105,7 @@ def main(argv=None) -> int:
         rf = config.model_config().receptive_field
         print(f"training a {rf}-frame model ({config.channels} channels) on {len(data.train)} sequences "
               f"({frames} frames), validating on {len(data.test)}; device {device}")
-        _, history = train(config, data, device, a.output, a.layout, a.module_prefix,
+        _, history = train(config, data, device, a.output, a.weight_layout, a.module_prefix,
                            progress=lambda it, total, desc: tqdm(it, total=total, desc=desc, unit="batch", leave=False,
                                                                  disable=None),  # no bar in logs
                            log=lambda record: tqdm.write(record.line()), best=best)

@@ -7,9 +7,9 @@
 
 Same code paths as vp3d_infer.py: a checkpoint with random weights (fixed seed; no trained weights are
 needed for speed) exported with vp3d_pth2onnx.py's default settings, open_session() per backend, and
-vp3d.infer.time_runs() for the timings: warm-up runs, then --repeat rounds that time each backend once
+vp3d.pipeline.infer.time_runs() for the timings: warm-up runs, then --repeat rounds that time each backend once
 in turn (so a busy neighbour slows all of them alike); the median is reported, with the min. Reports ms per
-inference, the Ascend recipe's frames/s (2*L/ms*1000), achieved GFLOP/s (vp3d.model.count_flops), the fraction
+inference, the Ascend recipe's frames/s (2*L/ms*1000), achieved GFLOP/s (vp3d.facts.architecture.count_flops), the fraction
 of an fp32 GEMM peak measured in the same rounds (numpy and torch sgemm, the faster median), and the error
 against PyTorch fp32: max |y - y_torch| / max |y_torch|. Writes JSON and markdown to --out.
 """
@@ -29,12 +29,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vp3d import backends, checkpoint, cli, devices  # noqa: E402
-from vp3d.export import DEFAULT_LAYOUT, DEFAULT_OPSET, export_onnx  # noqa: E402
-from vp3d.fileio import atomic_path, write_json  # noqa: E402
-from vp3d.infer import random_input, time_runs  # noqa: E402
-from vp3d.model import LAYOUTS, ModelConfig, TemporalModel, count_flops, randomize_batchnorm  # noqa: E402
-from vp3d.sequences import DEFAULT_LENGTH  # noqa: E402
+from vp3d.engines import backends  # noqa: E402
+from vp3d.model import checkpoint
+from vp3d import cli
+from vp3d.engines import devices
+from vp3d.model.export import DEFAULT_LAYOUT, DEFAULT_OPSET, export_onnx  # noqa: E402
+from vp3d.io.files import atomic_path, write_json  # noqa: E402
+from vp3d.pipeline.infer import random_input, time_runs  # noqa: E402
+from vp3d.facts.architecture import WEIGHT_LAYOUTS as LAYOUTS, ModelConfig, count_flops  # noqa: E402
+from vp3d.model.temporal import TemporalModel, randomize_batchnorm  # noqa: E402
+from vp3d.pipeline.sequences import DEFAULT_LENGTH  # noqa: E402
 
 ENGINES = ("torch", "onnxruntime", "openvino", "openvino-bf16")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -138,7 +142,7 @@ def open_row(row: dict, model_path: Path, args):
 
 
 def time_interleaved(sessions: list, x: np.ndarray, repeat: int, warmup: int) -> tuple[list[list[float]], list]:
-    """Warm every session up, then `repeat` rounds of one timed run each (vp3d.infer.time_runs), so that
+    """Warm every session up, then `repeat` rounds of one timed run each (vp3d.pipeline.infer.time_runs), so that
     whatever else the machine does falls on all backends alike. Returns (times per session in ms,
     outputs per session)."""
     outputs = []

@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from vp3d.evaluation import evaluate                      # noqa: E402
-from vp3d.fileio import read_array, write_array           # noqa: E402
-from vp3d.preprocess import preprocess                    # noqa: E402
-from vp3d.sequences import DEFAULT_LENGTH, Manifest, flip_augment  # noqa: E402
-from vp3d.synthetic import generate, save_dataset         # noqa: E402
+from vp3d.pipeline.evaluation import evaluate                      # noqa: E402
+from vp3d.io.files import read_array, write_array           # noqa: E402
+from vp3d.pipeline.preprocess import preprocess                    # noqa: E402
+from vp3d.pipeline.sequences import DEFAULT_LENGTH, flip_augment  # noqa: E402
+from vp3d.training.synthetic import generate, save_dataset         # noqa: E402
 
 
 def cpu_name() -> str:

@@ -38,23 +38,24 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_backends import machine  # noqa: E402
-from vp3d import checkpoint, cli  # noqa: E402
-from vp3d.backends import open_session  # noqa: E402
-from vp3d.dataset import h36m_test_lengths  # noqa: E402
-from vp3d.evaluation import ActionErrors  # noqa: E402
-from vp3d.export import DEFAULT_LAYOUT, export_onnx  # noqa: E402
-from vp3d.fileio import atomic_path, read_array, write_json  # noqa: E402
-from vp3d.infer import pick_session, time_runs  # noqa: E402
-from vp3d.model import ModelConfig, TemporalModel, randomize_batchnorm  # noqa: E402
-from vp3d.preprocess import preprocess  # noqa: E402
-from vp3d.sequences import DEFAULT_LENGTH, best_buckets, GROUND_TRUTHS_DIR, INPUTS_DIR, Manifest, unflip_average  # noqa: E402
-from vp3d.synthetic import generate, save_dataset  # noqa: E402
+from vp3d.model import checkpoint  # noqa: E402
+from vp3d import cli
+from vp3d.engines.backends import open_session  # noqa: E402
+from vp3d.io.h36m import h36m_test_lengths  # noqa: E402
+from vp3d.pipeline.evaluation import ActionErrors  # noqa: E402
+from vp3d.model.export import DEFAULT_LAYOUT, export_onnx  # noqa: E402
+from vp3d.io.files import atomic_path, read_array, write_json  # noqa: E402
+from vp3d.pipeline.infer import pick_session, time_runs  # noqa: E402
+from vp3d.facts.architecture import ModelConfig  # noqa: E402
+from vp3d.model.temporal import TemporalModel, randomize_batchnorm  # noqa: E402
+from vp3d.pipeline.preprocess import preprocess  # noqa: E402
+from vp3d.pipeline.sequences import DEFAULT_LENGTH, best_buckets, GROUND_TRUTHS_DIR, INPUTS_DIR, Manifest, unflip_average  # noqa: E402
+from vp3d.training.synthetic import generate, save_dataset  # noqa: E402
 
 FLOWS = ("fixed", "own", "buckets", "own-bf16", "own-int8", "own-int8-ov")
 TRAINED = Path(__file__).resolve().parents[2] / "shared" / "reference" / "trained" / "full243_synthetic.bin"

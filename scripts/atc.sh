@@ -27,8 +27,8 @@ trap 'rm -f "$argv_file"' EXIT
 # The library builds the argv (NUL-separated, so paths with spaces survive); errors are one line, exit 2.
 PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" "$python" - "$@" > "$argv_file" <<'PY' || exit $?
 import sys
-from vp3d import Vp3dError
-from vp3d.export import atc_argv
+from vp3d.errors import Vp3dError
+from vp3d.model.atc import atc_argv
 try:
     argv = atc_argv(*sys.argv[1:])
 except Vp3dError as e:

@@ -63,8 +63,9 @@ step "Training a ${ARC} model (${CH} channels, ${EPOCHS} epochs) on the training
 "$PY" - "$W/untrained.bin" $CH <<'PYEOF'
 import sys
 import torch
-from vp3d import checkpoint
-from vp3d.model import ModelConfig, TemporalModel
+from vp3d.model import checkpoint
+from vp3d.facts.architecture import ModelConfig
+from vp3d.model.temporal import TemporalModel
 torch.manual_seed(0)
 model = TemporalModel(ModelConfig(filter_widths=(3, 3, 3), channels=int(sys.argv[2]))).eval()
 checkpoint.save(sys.argv[1], model, "conv2d", module_prefix=True)
@@ -88,7 +89,7 @@ done
 step "4b. Reduced precision: model_best in int8 (vp3d_quantize.py) and, where the CPU has bf16, in bf16 (OpenVINO)"
 "$PY" vp3d_quantize.py --model "$W/model_best.onnx" --calibration "$W/prep_dataset" -o "$W/model_best_int8.onnx"
 runs=("model_best_int8 $W/model_best_int8.onnx onnxruntime f32")
-if "$PY" -c "import sys; from vp3d.backends import openvino_bf16_supported; sys.exit(not openvino_bf16_supported()[0])"; then
+if "$PY" -c "import sys; from vp3d.engines.backends import openvino_bf16_supported; sys.exit(not openvino_bf16_supported()[0])"; then
     runs+=("model_best_bf16 $W/model_best.onnx openvino bf16")
 fi
 for run in "${runs[@]}"; do
@@ -122,8 +123,8 @@ step "5. Lift your own video: a COCO-order model, a COCO keypoint results JSON, 
 SIZE=$("$PY" - "$W/Human3.6M" "$W/S9_Walking.json" <<'PYEOF'
 import json, sys
 import numpy as np
-from vp3d.cameras import h36m_cameras
-from vp3d.dataset import load_npz_key
+from vp3d.facts.cameras import h36m_cameras
+from vp3d.io.npz import load_npz_key
 kps = load_npz_key(f"{sys.argv[1]}/data_2d_h36m_detectron_pt_coco.npz", "positions_2d")["S9"]["Walking"][0]
 entries = []
 for t, k in enumerate(kps.astype(float)):
@@ -147,11 +148,11 @@ done
 "$PY" - "$W" <<'PYEOF'
 import collections, json, sys
 import numpy as np
-from vp3d.cameras import h36m_cameras, world_to_camera
-from vp3d.dataset import load_npz_key
-from vp3d.metrics import mpjpe
-from vp3d.poses import read_poses_npz
-from vp3d.skeleton import kept_joints
+from vp3d.facts.cameras import h36m_cameras, world_to_camera
+from vp3d.io.npz import load_npz_key
+from vp3d.facts.metrics import mpjpe
+from vp3d.io.poses import read_poses_npz
+from vp3d.facts.skeleton import kept_joints
 w = sys.argv[1]
 lifted = read_poses_npz(f"{w}/lifted.npz")["S9_Walking"]
 cam = h36m_cameras()["S9"][0]

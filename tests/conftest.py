@@ -1,7 +1,6 @@
 """Shared fixtures: small datasets and checkpoints written in exactly the real file formats."""
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 
@@ -9,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from vp3d import checkpoint
-from vp3d.cameras import h36m_cameras, project_to_2d, world_to_camera
-from vp3d.model import ModelConfig, TemporalModel, randomize_batchnorm
-from vp3d.skeleton import kept_joints
+from vp3d.model import checkpoint
+from vp3d.facts.cameras import h36m_cameras, project_to_2d, world_to_camera
+from vp3d.facts.architecture import ModelConfig
+from vp3d.model.temporal import TemporalModel, randomize_batchnorm
+from vp3d.facts.skeleton import kept_joints
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 GOLDEN = SHARED / "reference" / "golden"

@@ -11,10 +11,16 @@ import pytest
 import torch
 
 from conftest import random_model
-from vp3d import Vp3dError, ais_bench, backends, checkpoint, devices
-from vp3d.export import atc_argv, check_onnx, export_onnx
-from vp3d.infer import file_shape, random_input, summary_dict, summary_lines, time_runs
-from vp3d.model import LAYOUTS
+from vp3d.errors import Vp3dError
+from vp3d.engines import ais_bench
+from vp3d.engines import backends
+from vp3d.model import checkpoint
+from vp3d.engines import devices
+from vp3d.model.atc import atc_argv
+from vp3d.model.export import check_onnx, export_onnx
+from vp3d.io.files import file_shape
+from vp3d.pipeline.infer import random_input, summary_dict, summary_lines, time_runs
+from vp3d.facts.architecture import WEIGHT_LAYOUTS as LAYOUTS
 
 LENGTH = 64          # input frames; RF 9 for widths 3,3 -> 56 output frames
 F32_ABS = 1e-4       # metres

@@ -1,6 +1,5 @@
 """Bad and malicious input: one stderr line naming the file, exit code 2, nothing run, nothing lost."""
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -18,9 +17,10 @@ import vp3d_infer
 import vp3d_postprocess
 import vp3d_preprocess
 import vp3d_pth2onnx
-from vp3d import Vp3dError, checkpoint
-from vp3d.fileio import read_array, write_array
-from vp3d.sequences import Manifest
+from vp3d.errors import Vp3dError
+from vp3d.model import checkpoint
+from vp3d.io.files import read_array, write_array
+from vp3d.pipeline.sequences import Manifest
 
 from conftest import KEYPOINTS_SYMMETRY, Evil, make_positions, random_model, write_dataset
 

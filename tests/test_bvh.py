@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import vp3d_export
-from vp3d import Vp3dError, synthetic
-from vp3d.bvh import write_bvh
-from vp3d.cameras import h36m_cameras, world_to_camera
-from vp3d.poses import write_poses_npz
-from vp3d.skeleton import h36m_skeleton17, kept_joints
+import vp3d_convert
+from vp3d.errors import Vp3dError
+from vp3d.training import synthetic
+from vp3d.io.bvh import write_bvh
+from vp3d.facts.cameras import h36m_cameras, world_to_camera
+from vp3d.io.poses import write_poses_npz
+from vp3d.facts.skeleton import h36m_skeleton17, kept_joints
 
 SKEL = h36m_skeleton17()
 PARENTS = np.array(SKEL.parents)
@@ -113,7 +114,7 @@ def joints_array(positions: dict[str, np.ndarray]) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 
 def synthetic_camera_poses(action: str, frames: int) -> np.ndarray:
-    """A synthetic take (articulated skeleton, vp3d.synthetic) seen by S9's first camera, (T, 17, 3) m."""
+    """A synthetic take (articulated skeleton, vp3d.training.synthetic) seen by S9's first camera, (T, 17, 3) m."""
     pos3d, _ = synthetic.generate(["S9"], [action], lengths=frames, noise=False)
     cam = h36m_cameras()["S9"][0]
     world = pos3d["S9"][action][:, kept_joints()]
@@ -261,7 +262,7 @@ def test_export_cli(tmp_path, capsys):
     src = tmp_path / "poses.npz"
     write_poses_npz(src, {"walk": poses, "other": poses[:5]})
     out = tmp_path / "walk.bvh"
-    assert vp3d_export.main([str(src), "--name", "walk", "-o", str(out), "--fps", "30", "--units", "cm"]) == 0
+    assert vp3d_convert.main([str(src), "--name", "walk", "-o", str(out), "--fps", "30", "--units", "cm"]) == 0
     positions, frame_time, _ = read_bvh_positions(out)
     angles, lengths = bone_errors(poses.astype(np.float64) @ TO_YUP.T, joints_array(positions))
     assert angles.max() < 1.0 and frame_time == pytest.approx(1 / 30)
@@ -277,7 +278,7 @@ def test_export_cli(tmp_path, capsys):
 def test_export_cli_bad_input(tmp_path, capsys, args, names_file):
     write_poses_npz(tmp_path / "poses.npz", {"a": awkward_poses()[:2], "b": awkward_poses()[:3]})
     argv = [str(tmp_path / a) if a.endswith((".npz", ".bvh", ".fbx")) else a for a in args]
-    assert vp3d_export.main(argv) == 2
+    assert vp3d_convert.main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and names_file in err[0]
     assert not list(tmp_path.glob("x.*"))
@@ -285,7 +286,7 @@ def test_export_cli_bad_input(tmp_path, capsys, args, names_file):
 
 
 def test_euler_angles_rebuild_the_rotation_even_at_gimbal_lock():
-    from vp3d.bvh import matrix_to_euler_zyx
+    from vp3d.io.bvh import matrix_to_euler_zyx
     rng = np.random.default_rng(3)
     z, x = rng.uniform(-180, 180, (2, 40))
     ry = _axis_rotation("Y", rng.uniform(-89, 89, 40))

@@ -1,7 +1,6 @@
 import numpy as np
-import pytest
 
-from vp3d.cameras import (camera_to_world, h36m_cameras, image_coordinates, normalize_screen_coordinates,
+from vp3d.facts.cameras import (camera_to_world, h36m_cameras, image_coordinates, normalize_screen_coordinates,
                           project_to_2d, qinverse, qrot, world_to_camera)
 
 

@@ -1,12 +1,10 @@
-import pickle
-import zipfile
 
 import numpy as np
 import pytest
 import torch
 
-from vp3d import checkpoint
-from vp3d.checkpoint import CheckpointError
+from vp3d.model import checkpoint
+from vp3d.model.checkpoint import CheckpointError
 
 from conftest import Evil, random_model
 
@@ -104,7 +102,8 @@ def test_model_args_carry_causality_and_must_match_the_weights(tmp_path):
 
 
 def test_trajectory_model_loads_beside_the_pose_model(tmp_path):
-    from vp3d.model import ModelConfig, TemporalModel, randomize_batchnorm
+    from vp3d.facts.architecture import ModelConfig
+    from vp3d.model.temporal import TemporalModel, randomize_batchnorm
     pos = random_model((3, 3, 3), 32, seed=1)
     checkpoint.save(tmp_path / "none.bin", pos)
     assert checkpoint.load_with_trajectory(tmp_path / "none.bin")[1] is None

@@ -1,12 +1,31 @@
 import numpy as np
 import pytest
 
-from vp3d import Vp3dError
-from vp3d.cameras import h36m_cameras, normalize_screen_coordinates, world_to_camera
-from vp3d.dataset import load_keypoints, load_npz_key, load_positions_3d, prepare_sequences
-from vp3d.skeleton import h36m_skeleton17, h36m_skeleton32, kept_joints, reduce_skeleton, static_joints
+from vp3d.errors import Vp3dError
+from vp3d.facts.cameras import h36m_cameras, normalize_screen_coordinates, world_to_camera
+from vp3d.io.h36m import load_keypoints, load_positions_3d, prepare_sequences
+from vp3d.io.npz import load_npz_key
+from vp3d.facts.skeleton import Skeleton, h36m_skeleton17, h36m_skeleton32, kept_joints, static_joints
 
-from conftest import Evil, TINY_ACTIONS, make_positions, write_dataset
+from conftest import Evil, TINY_ACTIONS, make_positions
+
+
+def reduce_skeleton(skel: Skeleton, remove: list[int]) -> Skeleton:
+    """The skeleton left after removing joints `remove` (re-parenting to the nearest kept ancestor).
+
+    Upstream's rule (common/skeleton.py, Skeleton.remove_joints), written out to check the packaged facts.
+    """
+    removed = set(remove)
+    parents = list(skel.parents)
+    for i in range(len(parents)):
+        while parents[i] in removed:
+            parents[i] = parents[parents[i]]
+    kept = [j for j in range(len(parents)) if j not in removed]
+    new_index = {old: new for new, old in enumerate(kept)}
+    new_parents = tuple(-1 if parents[j] == -1 else new_index[parents[j]] for j in kept)
+    left = tuple(new_index[j] for j in skel.joints_left if j in new_index)
+    right = tuple(new_index[j] for j in skel.joints_right if j in new_index)
+    return Skeleton(new_parents, left, right)
 
 
 def test_skeleton17_is_the_reduced_mocap_skeleton():

@@ -15,10 +15,10 @@ import vp3d_infer
 import vp3d_postprocess
 import vp3d_preprocess
 import vp3d_pth2onnx
-from vp3d import checkpoint
-from vp3d.backends import open_session
-from vp3d.export import read_onnx_facts
-from vp3d.model import TemporalModel
+from vp3d.model import checkpoint
+from vp3d.engines.backends import open_session
+from vp3d.io.onnx_meta import facts_from_metadata, read_onnx_metadata
+from vp3d.model.temporal import TemporalModel
 
 from conftest import random_model
 
@@ -48,7 +48,7 @@ def arts(tiny_dataset, tmp_path_factory):
 
 
 def test_onnx_and_checkpoints_carry_the_facts(arts):
-    c = read_onnx_facts(arts / "m27c.onnx")
+    c = facts_from_metadata(read_onnx_metadata(arts / "m27c.onnx"))
     assert c.filter_widths == (3, 3, 3) and c.causal and c.channels == 16
     assert open_session(arts / "m27c.onnx").config == c
     assert checkpoint.load_raw(arts / "m27c.bin")["model_args"]["causal"] is True

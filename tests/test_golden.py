@@ -9,9 +9,9 @@ import vp3d_infer
 import vp3d_postprocess
 import vp3d_preprocess
 import vp3d_pth2onnx
-from vp3d import checkpoint
-from vp3d.fileio import read_array
-from vp3d.sequences import Manifest
+from vp3d.model import checkpoint
+from vp3d.io.files import read_array
+from vp3d.pipeline.sequences import Manifest
 
 from conftest import golden_dir
 
@@ -34,7 +34,7 @@ def test_pipeline_reproduces_upstream_evaluation(golden_prep, tmp_path, ckpt, la
     golden = golden_dir()
     onnx_path = tmp_path / "m.onnx"
     assert vp3d_pth2onnx.main(["-m", str(golden / ckpt), "-o", str(onnx_path), "--length", "300",
-                               "--layout", layout]) == 0
+                               "--weight-layout", layout]) == 0
     assert vp3d_infer.main(["--model", str(onnx_path), "--input", str(golden_prep / "inputs"),
                             "--output", str(tmp_path / "res"), "--output_dirname", "run"]) == 0
     assert vp3d_postprocess.main(["--preprocess-data", str(golden_prep), "--infer-results",

@@ -14,9 +14,9 @@ import vp3d_infer
 import vp3d_postprocess
 import vp3d_preprocess
 import vp3d_pth2onnx
-from vp3d import checkpoint
-from vp3d.fileio import safe_stem, unique_stems
-from vp3d.sequences import Manifest
+from vp3d.model import checkpoint
+from vp3d.io.files import safe_stem, unique_stems
+from vp3d.pipeline.sequences import Manifest
 
 from conftest import KEYPOINTS_SYMMETRY, make_positions, random_model
 

@@ -16,8 +16,10 @@ import torch
 import vp3d_infer
 import vp3d_pth2onnx
 from conftest import random_model
-from vp3d import ais_bench, checkpoint, devices
-from vp3d.fileio import read_array
+from vp3d.engines import ais_bench
+from vp3d.model import checkpoint
+from vp3d.engines import devices
+from vp3d.io.files import read_array
 
 ROOT = Path(__file__).resolve().parents[1]
 LENGTH = 64
@@ -55,7 +57,7 @@ def assert_summary_printed(out: str):
 
 
 def test_export_default_layout_is_time_on_w(setup):
-    assert vp3d_pth2onnx.build_parser().get_default("layout") == "conv2d_w"
+    assert vp3d_pth2onnx.build_parser().get_default("weight_layout") == "conv2d_w"
     import onnx
     conv = next(n for n in onnx.load(str(setup["onnx"])).graph.node if n.op_type == "Conv")
     kernel = next(a for a in conv.attribute if a.name == "kernel_shape").ints

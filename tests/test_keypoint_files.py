@@ -4,8 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from vp3d import Vp3dError
-from vp3d.keypoint_files import FORMATS, interpolate_missing, read_keypoints
+from vp3d.errors import Vp3dError
+from vp3d.io.keypoints import FORMATS, interpolate_missing, read_keypoints
 
 from keypoint_writers import (COCO_SYMMETRY, fill_gaps_by_hand, video_keypoints, write_coco_json, write_custom_npz,
                               write_keypoints_csv, write_mmpose_json)

@@ -10,9 +10,9 @@ import vp3d_infer
 import vp3d_postprocess
 import vp3d_preprocess
 import vp3d_pth2onnx
-from vp3d import checkpoint
-from vp3d.fileio import read_array
-from vp3d.sequences import Manifest, best_buckets, input_length
+from vp3d.model import checkpoint
+from vp3d.io.files import read_array
+from vp3d.pipeline.sequences import Manifest, best_buckets, input_length
 
 from conftest import random_model
 

@@ -9,10 +9,13 @@ import torch
 
 import vp3d
 import vp3d_lift
-from vp3d import Vp3dError, checkpoint
-from vp3d.lift import load_model, per_video_paths
-from vp3d.model import ModelConfig, TemporalModel, randomize_batchnorm
-from vp3d.poses import read_poses_npz
+from vp3d.errors import Vp3dError
+from vp3d.model import checkpoint
+from vp3d.io.formats import per_video_paths
+from vp3d.lift import load_model
+from vp3d.facts.architecture import ModelConfig
+from vp3d.model.temporal import TemporalModel, randomize_batchnorm
+from vp3d.io.poses import read_poses_npz
 
 from conftest import random_model
 from keypoint_writers import (COCO_SYMMETRY, fill_gaps_by_hand, video_keypoints, write_coco_json, write_custom_npz,
@@ -102,7 +105,7 @@ def test_a_long_sequence_lifts_chunked_as_whole(models):
 
 
 def test_an_exported_onnx_model_lifts_as_its_checkpoint(models, tmp_path):
-    from vp3d.export import export_onnx
+    from vp3d.model.export import export_onnx
     export_onnx(models["net"], tmp_path / "m.onnx", length=64)
     kps = video_keypoints(150, W, H, seed=5)
     lifter = load_model(tmp_path / "m.onnx")
@@ -157,12 +160,12 @@ def test_directory_output_keeps_every_file_inside(models, tmp_path):
 
 @pytest.mark.parametrize("case,fragment", [
     ("no-size", "gives no image size; give --image-size W H"),
-    ("layout", "coco keypoints, but the model takes h36m order"),
+    ("layout", "holds coco-order keypoints, but the model takes h36m order"),
     ("symmetry", "keypoints_symmetry"),
     ("bad-json", "expected MMPose predictions"),
     ("missing", "no such keypoint file"),
     ("duplicate", "is also in"),
-    ("bad-model", "no such checkpoint file"),
+    ("bad-model", "none.bin: no such model file"),
 ])
 def test_cli_bad_input_exits_2_with_one_line(models, tmp_path, capsys, case, fragment):
     kps = video_keypoints(30, W, H)
@@ -174,7 +177,7 @@ def test_cli_bad_input_exits_2_with_one_line(models, tmp_path, capsys, case, fra
               "symmetry": [write_custom_npz(tmp_path / "s.npz", {"clip": (kps, W, H)}, symmetry=[[1], [2]])]}[case]
     (tmp_path / "bad.json").write_text('{"predictions": []}')
     if case == "layout":
-        extra = ["--keypoints", "h36m"]
+        extra = ["--layout", "h36m"]
     if case == "duplicate":
         extra = ["--image-size", "10", "10"]
     if case == "bad-model":
@@ -204,7 +207,7 @@ def test_lift_refuses_wrong_arrays(models):
     with pytest.raises(Vp3dError, match="need image_size"):
         lifter.lift(np.zeros((10, 17, 2)))
     with pytest.raises(Vp3dError, match="keypoint layout"):
-        load_model(models["pos"], keypoints="mpii")
+        load_model(models["pos"], layout="mpii")
 
 
 def test_video_gives_the_image_size(models, tmp_path):
@@ -214,7 +217,7 @@ def test_video_gives_the_image_size(models, tmp_path):
     for _ in range(3):
         writer.send(np.zeros((48, 64, 3), np.uint8).tobytes())
     writer.close()
-    from vp3d.lift import image_size_from_video
+    from vp3d.io.video import image_size_from_video
     assert image_size_from_video(tmp_path / "v.mp4") == (64, 48)
     kps = video_keypoints(30, 64, 48)
     write_keypoints_csv(tmp_path / "c.csv", kps)
@@ -229,7 +232,7 @@ def test_an_exported_model_lifts_without_torch(models, tmp_path):
     import subprocess
     import sys
     from pathlib import Path
-    from vp3d.export import export_onnx
+    from vp3d.model.export import export_onnx
     export_onnx(models["net"], tmp_path / "m.onnx", length=60)
     kps = video_keypoints(40, W, H, seed=6)
     write_coco_json(tmp_path / "c.json", kps)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from vp3d.metrics import mpjpe, mpjve, n_mpjpe, p_mpjpe
+from vp3d.facts.metrics import mpjpe, mpjve, n_mpjpe, p_mpjpe
 
 
 def random_rotation(rng):

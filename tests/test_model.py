@@ -2,8 +2,9 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from vp3d.checkpoint import convert_state_dict
-from vp3d.model import ModelConfig, TemporalModel, count_flops
+from vp3d.model.checkpoint import convert_state_dict
+from vp3d.facts.architecture import ModelConfig, count_flops
+from vp3d.model.temporal import TemporalModel
 
 from conftest import random_model
 

@@ -5,7 +5,6 @@ import os
 import re
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +15,11 @@ import vp3d_infer
 import vp3d_postprocess
 import vp3d_preprocess
 import vp3d_train
-from vp3d import checkpoint
-from vp3d.fileio import read_array, write_array, write_json
-from vp3d.sequences import Manifest
-from vp3d.skeleton import Symmetry
-from vp3d.train import TrainConfig, load_training_data, train
+from vp3d.model import checkpoint
+from vp3d.io.files import read_array, write_array, write_json
+from vp3d.pipeline.sequences import Manifest
+from vp3d.facts.skeleton import Symmetry
+from vp3d.training.train import TrainConfig, load_training_data, train
 
 from conftest import KEYPOINTS_SYMMETRY, make_positions, random_model, write_dataset
 

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from vp3d import Vp3dError
-from vp3d.poses import read_poses_npz, write_poses_npz
+from vp3d.errors import Vp3dError
+from vp3d.io.poses import read_poses_npz, write_poses_npz
 
 
 def test_round_trip_keeps_names_and_float32(tmp_path):
@@ -29,8 +29,8 @@ def test_bad_arrays_are_refused_naming_file_and_key(tmp_path, bad, fragment):
 def test_each_writer_keeps_every_value_and_name(tmp_path, monkeypatch, block):
     import csv
     import json
-    from vp3d import poses as poses_module
-    from vp3d.formats import WRITERS, write_poses
+    from vp3d.io import poses as poses_module
+    from vp3d.io.formats import WRITERS, write_poses
     monkeypatch.setattr(poses_module, "BLOCK_FRAMES", block)
     rng = np.random.default_rng(1)
     poses = {"file": rng.normal(size=(7, 17, 3)).astype(np.float32),          # np.savez's own argument names
@@ -56,7 +56,7 @@ def test_each_writer_keeps_every_value_and_name(tmp_path, monkeypatch, block):
 
 
 def test_writers_refuse_unknown_suffixes_and_other_skeletons(tmp_path):
-    from vp3d.formats import write_poses
+    from vp3d.io.formats import write_poses
     with pytest.raises(Vp3dError, match=r"unknown output format '.txt' \(expected .npz, .json, .csv, .bvh\)"):
         write_poses(tmp_path / "p.txt", {"a": np.zeros((1, 17, 3))})
     for suffix in (".json", ".csv"):

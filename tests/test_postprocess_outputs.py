@@ -8,11 +8,11 @@ import vp3d_infer
 import vp3d_postprocess
 import vp3d_preprocess
 import vp3d_pth2onnx
-from vp3d import checkpoint
-from vp3d.fileio import read_array
-from vp3d.metrics import mpjpe
-from vp3d.poses import read_poses_npz
-from vp3d.sequences import Manifest
+from vp3d.model import checkpoint
+from vp3d.io.files import read_array
+from vp3d.facts.metrics import mpjpe
+from vp3d.io.poses import read_poses_npz
+from vp3d.pipeline.sequences import Manifest
 
 from conftest import random_model
 

@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from vp3d.predict import chunk_windows, predict_sequence, run_windows, torch_runner
-from vp3d.skeleton import h36m_skeleton17, keypoint_layouts, mirror
+from vp3d.engines.backends import TorchSession
+from vp3d.pipeline.predict import chunk_windows, predict_sequence, run_windows
+from vp3d.facts.skeleton import h36m_skeleton17, keypoint_layouts, mirror
 
 from conftest import random_model
 
@@ -30,7 +31,7 @@ def test_whole_chunked_and_static_length_agree_with_the_direct_computation(causa
     model = random_model((3, 3, 3), 32, seed=2, causal=causal)
     x = np.random.default_rng(3).uniform(-1, 1, (130, 17, 2)).astype(np.float32)
     expected = _direct(model, x, causal)
-    run = torch_runner(model)
+    run = TorchSession.of_model(model).run
     for kwargs in ({}, {"chunk": 1}, {"chunk": 29}, {"chunk": 500}, {"length": 27}, {"length": 64}):
         got = predict_sequence(run, x, 27, causal, KPS, JOINTS, **kwargs)
         assert got.shape == (130, 17, 3)
@@ -51,7 +52,7 @@ def test_mirror_is_an_involution_that_swaps_twins():
 
 def test_run_windows_bounds_every_call_by_the_chunk():
     model = random_model((3, 3), 16, seed=1)
-    run = torch_runner(model)
+    run = TorchSession.of_model(model).run
     calls = []
     counting = lambda a: calls.append(a.shape[1]) or run(a)
     x = np.random.default_rng(0).uniform(-1, 1, (2, 108, 17, 2)).astype(np.float32)   # 100 output frames

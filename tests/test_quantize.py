@@ -12,14 +12,14 @@ import onnxruntime as ort
 import pytest
 
 import vp3d_quantize
-from vp3d import Vp3dError
-from vp3d.export import export_onnx
-from vp3d.model import TemporalModel
-from vp3d.preprocess import preprocess
-from vp3d.quantize import (INT8_KEY, QuantizeConfig, _Reader, block_output_convs, calibration_files, calibration_window,
+from vp3d.errors import Vp3dError
+from vp3d.model.export import export_onnx
+from vp3d.model.temporal import TemporalModel
+from vp3d.pipeline.preprocess import preprocess
+from vp3d.model.quantize import (INT8_KEY, QuantizeConfig, _Reader, block_output_convs, calibration_files, calibration_window,
                            channel_maxima, conv_roles, equalize, equalized_tensors, held_out_windows, quantize,
                            split_shared_conv_inputs)
-from vp3d.backends import open_session
+from vp3d.engines.backends import open_session
 
 from conftest import random_model
 

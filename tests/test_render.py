@@ -8,14 +8,14 @@ from PIL import Image
 
 import vp3d_lift
 import vp3d_render
-from vp3d import checkpoint
-from vp3d.cameras import h36m_cameras, project_to_2d, world_to_camera
-from vp3d.poses import write_poses_npz
-from vp3d.preprocess import preprocess
-from vp3d.render import (BOTTOM, PALETTE, TOP, Keypoints2D, OrbitCamera, fit_camera, panel_area, prep_sequence,
-                         render, stage)
-from vp3d.sequences import Manifest
-from vp3d.skeleton import h36m_skeleton17, keypoint_layouts, kept_joints
+from vp3d.model import checkpoint
+from vp3d.facts.cameras import h36m_cameras, project_to_2d, world_to_camera
+from vp3d.io.poses import write_poses_npz
+from vp3d.pipeline.preprocess import preprocess
+from vp3d.viz.inputs import Keypoints2D, prep_sequence
+from vp3d.viz.render import BOTTOM, PALETTE, TOP, OrbitCamera, fit_camera, panel_area, render, stage
+from vp3d.pipeline.sequences import Manifest
+from vp3d.facts.skeleton import h36m_skeleton17, keypoint_layouts, kept_joints
 
 from conftest import random_model
 from keypoint_writers import fill_gaps_by_hand, video_keypoints, write_coco_json, write_mmpose_json
@@ -160,7 +160,7 @@ def test_render_cli_with_prep_and_keypoints(prep_dir, tmp_path, capsys):
     kp = tmp_path / "kp.npz"
     np.savez(kp, **{e.name: np.random.default_rng(0).uniform(100, 500, (e.frames, 17, 2)).astype(np.float32)})
     out2 = tmp_path / "b.gif"
-    assert vp3d_render.main([str(src), "--name", e.name, "--keypoints", str(kp), "--layout", "coco",
+    assert vp3d_render.main([str(src), "--name", e.name, "--keypoint-file", str(kp), "--layout", "coco",
                              "-o", str(out2), "--size", "96"]) == 0
     frames = frames_of_gif(out2)
     assert len(frames) == e.frames and frames[0].shape == (96, 2 * 96, 3)   # 2D, prediction
@@ -180,7 +180,7 @@ def test_render_draws_the_keypoint_file_that_was_lifted(tmp_path, writer):
     lifted = tmp_path / "lifted.npz"
     assert vp3d_lift.main([str(src), "--image-size", str(W), str(H), "-m", str(model), "-o", str(lifted)]) == 0
     out = tmp_path / "clip.gif"
-    assert vp3d_render.main([str(lifted), "--keypoints", str(src), "--image-size", str(W), str(H),
+    assert vp3d_render.main([str(lifted), "--keypoint-file", str(src), "--image-size", str(W), str(H),
                              "-o", str(out), "--size", str(size)]) == 0
     frames = frames_of_gif(out)
     assert len(frames) == T and frames[0].shape == (size, 2 * size, 3)      # 2D input, lifted poses
@@ -213,9 +213,9 @@ def test_render_cli_bad_input(prep_dir, tmp_path, capsys, case):
         "suffix": ([str(src), "--name", "a", "-o", str(tmp_path / "out.avi")], "out.avi"),
         "several": ([str(src), "-o", str(out)], "pred.npz"),
         "prep_name": ([str(src), "--name", "a", "--prep", str(prep_dir), "-o", str(out)], str(prep_dir)),
-        "kp_frames": ([str(src), "--name", "a", "--keypoints", str(kp), "-o", str(out)], "kp.npz"),
-        "kp_name": ([str(src), "--name", "b", "--keypoints", str(kp), "-o", str(out)], "kp.npz"),
-        "kp_layout": ([str(src), "--name", "a", "--keypoints", str(kp), "--layout", "h36m", "-o", str(out)], "kp.npz"),
+        "kp_frames": ([str(src), "--name", "a", "--keypoint-file", str(kp), "-o", str(out)], "kp.npz"),
+        "kp_name": ([str(src), "--name", "b", "--keypoint-file", str(kp), "-o", str(out)], "kp.npz"),
+        "kp_layout": ([str(src), "--name", "a", "--keypoint-file", str(kp), "--layout", "h36m", "-o", str(out)], "kp.npz"),
         "start": ([str(src), "--name", "a", "--start", "10", "-o", str(out)], "pred.npz"),
         "joints": ([str(src), "--name", "c", "-o", str(out)], "pred.npz"),
     }[case]

@@ -3,8 +3,8 @@ import re
 import numpy as np
 import pytest
 
-from vp3d.sequences import file_stem, flip_augment, pad_to_length, unflip_average
-from vp3d.skeleton import Symmetry, keypoint_layouts
+from vp3d.pipeline.sequences import file_stem, flip_augment, pad_to_length, unflip_average
+from vp3d.facts.skeleton import Symmetry, keypoint_layouts
 
 SYM = Symmetry([4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16])
 

@@ -1,4 +1,4 @@
-"""vp3d.synthetic and vp3d_synthesize.py: synthetic Human3.6M data in upstream's exact file formats."""
+"""vp3d.training.synthetic and vp3d_synthesize.py: synthetic Human3.6M data in upstream's exact file formats."""
 from __future__ import annotations
 
 import csv
@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 import vp3d_synthesize
-from vp3d import Vp3dError
-from vp3d import synthetic as syn
-from vp3d.cameras import h36m_cameras, project_to_2d, world_to_camera
-from vp3d.skeleton import h36m_skeleton32, kept_joints
+from vp3d.errors import Vp3dError
+from vp3d.training import synthetic as syn
+from vp3d.facts.cameras import h36m_cameras, project_to_2d, world_to_camera
+from vp3d.facts.skeleton import h36m_skeleton32, kept_joints
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_TSV = REPO.parent / "shared" / "reference" / "h36m_test_lengths.tsv"
@@ -223,7 +223,7 @@ def test_take_selection_and_lengths():
 
 
 def test_real_lengths_match_the_test_set_table():
-    rows = tsv_rows(REPO / "vp3d" / "data" / "h36m_test_lengths.tsv")
+    rows = tsv_rows(REPO / "vp3d" / "facts" / "data" / "h36m_test_lengths.tsv")
     if SHARED_TSV.is_file():
         assert rows == tsv_rows(SHARED_TSV)
     assert len(rows) == 59 and sum(n for _, _, n in rows) == 135836
@@ -291,8 +291,8 @@ def test_cli_parser_requires_out_and_shows_defaults(capsys):
 
 
 def test_coco_layout_keypoints_sit_on_the_body():
-    from vp3d.skeleton import keypoint_layouts
-    from vp3d.synthetic import coco_points, keypoints_metadata
+    from vp3d.facts.skeleton import keypoint_layouts
+    from vp3d.training.synthetic import coco_points, keypoints_metadata
     pos3d, pos2d = syn.generate(["S9"], ["Walking"], 40, seed=3, noise=False, layout="coco")
     world = pos3d["S9"]["Walking"]
     pts = coco_points(world)
@@ -312,7 +312,7 @@ def test_coco_layout_keypoints_sit_on_the_body():
 
 
 def test_cli_writes_coco_order_2d_under_upstreams_name(tmp_path):
-    from vp3d.dataset import load_npz_key
+    from vp3d.io.npz import load_npz_key
     assert vp3d_synthesize.main(["-o", str(tmp_path), "--subjects", "S9", "--layout", "coco", "--actions", "Walking"]) == 0
     path = tmp_path / "data_2d_h36m_detectron_pt_coco.npz"
     assert load_npz_key(path, "metadata")["layout_name"] == "coco"

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from vp3d import checkpoint
-from vp3d.model import TemporalModel
-from vp3d.skeleton import Symmetry
-from vp3d.train import (ChunkedBatches, TrainConfig, TrainingData, bn_momentum, evaluate,
+from vp3d.model import checkpoint
+from vp3d.model.temporal import TemporalModel
+from vp3d.facts.skeleton import Symmetry
+from vp3d.training.train import (ChunkedBatches, TrainConfig, TrainingData, bn_momentum, evaluate,
                         learning_rate, load_training_data, mpjpe_loss, train)
 
 from conftest import KEYPOINTS_SYMMETRY, make_positions, random_model, write_dataset
@@ -216,10 +216,10 @@ def test_evaluate_matches_a_hand_computation(data):
 
 def test_validation_matches_the_evaluation_pipeline(train_dir, data, tmp_path):
     """The per-epoch validation MPJPE is what preprocess -> inference -> postprocess reports."""
-    from vp3d.evaluation import evaluate as evaluate_pipeline
-    from vp3d.fileio import read_array, write_array
-    from vp3d.preprocess import preprocess
-    from vp3d.sequences import INPUTS_DIR
+    from vp3d.pipeline.evaluation import evaluate as evaluate_pipeline
+    from vp3d.io.files import read_array, write_array
+    from vp3d.pipeline.preprocess import preprocess
+    from vp3d.pipeline.sequences import INPUTS_DIR
 
     ckpt = tmp_path / "model.bin"
     _, history = train(small_config(epochs=1), data, output=ckpt)
@@ -262,7 +262,7 @@ def test_cli_trains_and_writes_a_checkpoint(train_dir, tmp_path, capsys):
     out = tmp_path / "model_best.bin"
     rc = vp3d_train.main(["-d", str(train_dir), "--subjects-train", "S1,S5", "--subjects-test", "S9,S11",
                           "-arc", "3,3", "--channels", "16", "-e", "2", "-b", "64", "-o", str(out), "--threads", "1",
-                          "--layout", "conv2d", "--module-prefix", "--device", "cpu", "--seed", "3"])
+                          "--weight-layout", "conv2d", "--module-prefix", "--device", "cpu", "--seed", "3"])
     assert rc == 0
     assert checkpoint.load(out).config.layout == "conv2d"
     text = capsys.readouterr()
@@ -274,7 +274,7 @@ def test_cli_trains_and_writes_a_checkpoint(train_dir, tmp_path, capsys):
     ["-e", "0"],
     ["--dropout", "1.5"],
     ["--chunk", "2048"],                  # longer than the batch
-    ["--layout", "conv3d"],
+    ["--weight-layout", "conv3d"],
     ["--device", "tpu"],
     ["-lr", "-1"],
     [],                                   # -o missing

@@ -14,9 +14,10 @@ import pytest
 import torch
 
 import vp3d_lift
-from vp3d import checkpoint
-from vp3d.model import ModelConfig, TemporalModel, randomize_batchnorm
-from vp3d.poses import read_poses_npz
+from vp3d.model import checkpoint
+from vp3d.facts.architecture import ModelConfig
+from vp3d.model.temporal import TemporalModel, randomize_batchnorm
+from vp3d.io.poses import read_poses_npz
 
 from conftest import random_model
 from keypoint_writers import fill_gaps_by_hand, video_keypoints, write_coco_json, write_custom_npz, write_mmpose_json

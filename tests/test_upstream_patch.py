@@ -7,14 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import vp3d_infer
 import vp3d_postprocess
 import vp3d_preprocess
 import vp3d_pth2onnx
-from vp3d import checkpoint
+from vp3d.model import checkpoint
 
 from conftest import make_positions, random_model, write_dataset
 

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import traceback
 
-from . import Vp3dError  # noqa: F401  (re-exported for scripts)
+from vp3d.errors import Vp3dError  # noqa: F401  (re-exported for scripts)
 
 
 def widths(text: str) -> tuple[int, ...]:
@@ -63,8 +64,43 @@ def subjects(text: str) -> list[str]:
     return values
 
 
+IMAGE_SIZE_HINT = "--image-size takes the frame size in pixels as W H or WxH, e.g. --image-size 1920 1080"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, taking --image-size as W H or WxH, and saying so when it cannot read it."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        return super().parse_known_args(split_image_size(sys.argv[1:] if args is None else list(args)), namespace)
+
+    def error(self, message):
+        if "--image-size" in message:
+            message = f"{message} ({IMAGE_SIZE_HINT})"
+        super().error(message)
+
+
+def split_image_size(argv: list[str]) -> list[str]:
+    """argv with '--image-size WxH' (or '--image-size=WxH') as '--image-size W H'."""
+    out = []
+    for i, arg in enumerate(argv):
+        m = re.fullmatch(r"(\d+)[xX](\d+)", arg)
+        if m and i and argv[i - 1] == "--image-size":
+            out.extend(m.groups())
+        elif (m := re.fullmatch(r"--image-size=(\d+)[xX](\d+)", arg)):
+            out.extend(["--image-size", *m.groups()])
+        else:
+            out.append(arg)
+    return out
+
+
+def add_image_size(p, help: str):
+    """The --image-size option: (W, H) pixels, given as W H or WxH."""
+    return p.add_argument("--image-size", type=positive_int, nargs=2, metavar=("W", "H"), default=None,
+                          help=f"{help} (W H or WxH)")
+
+
 def parser(description: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = _Parser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     return p
 
@@ -76,8 +112,7 @@ def run(body, args) -> int:
     except Vp3dError as e:
         if args.debug:
             traceback.print_exc()
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return fail(e)
     except OSError as e:             # permissions, full disk: name the file, no traceback
         if args.debug:
             traceback.print_exc()
@@ -86,3 +121,9 @@ def run(body, args) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+
+
+def fail(error) -> int:
+    """Print a Vp3dError (or message) as the one line 'error: ...' on stderr; the exit code, 2."""
+    print(f"error: {error}", file=sys.stderr)
+    return 2

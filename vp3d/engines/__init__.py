@@ -1,0 +1,1 @@
+"""Where models run: hardware probing (devices), runtime sessions and their registry (backends), ais_bench."""

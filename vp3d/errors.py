@@ -1,0 +1,15 @@
+"""The one error type vp3d raises for bad input; it imports nothing of vp3d, so every module can raise it."""
+
+
+class Vp3dError(Exception):
+    """A user-facing error: bad input file, bad flag value, missing tool.
+
+    The message is one line naming the file (or value) and what was expected. Scripts print it to
+    stderr and exit with status 2.
+    """
+
+
+def needs_extra(what: str, extra: str, module: str) -> Vp3dError:
+    """The one-line error for a feature whose optional dependency is missing: `what` needs `module`,
+    installed with `pip install 'vp3d[extra]'`."""
+    return Vp3dError(f"{what} needs {module}: pip install 'vp3d[{extra}]'")

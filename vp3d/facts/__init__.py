@@ -1,0 +1,1 @@
+"""The model's facts, torch-free: architecture (ModelConfig), skeletons and keypoint layouts, cameras, metrics."""

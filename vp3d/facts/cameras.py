@@ -1,0 +1,111 @@
+"""Human3.6M cameras: calibration, world<->camera transforms, screen normalisation, projection.
+
+All functions are numpy. Quaternions are (w, x, y, z). 3D positions are in metres.
+Each transform sits next to its inverse.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+from vp3d.facts.skeleton import h36m_facts
+
+# Camera frame (x right, y down, z forward) -> a Y-up frame (x right, y up, z towards the camera):
+# 180 degrees about x, a rotation (not a reflection). BVH files and renders use it.
+CAMERA_TO_YUP = np.diag([1.0, -1.0, -1.0])
+
+
+@dataclass(frozen=True)
+class Camera:
+    """One calibrated camera for one subject.
+
+    Intrinsics in pixels; orientation a unit quaternion (w, x, y, z) rotating camera axes to
+    world axes; translation the camera centre in world coordinates, metres.
+    """
+
+    id: str
+    res_w: int
+    res_h: int
+    focal_length: np.ndarray          # (2,) pixels
+    center: np.ndarray                # (2,) pixels
+    radial_distortion: np.ndarray     # (3,) k1, k2, k3
+    tangential_distortion: np.ndarray  # (2,) p1, p2
+    orientation: np.ndarray           # (4,) quaternion, float32 as upstream
+    translation: np.ndarray           # (3,) metres, float32 as upstream
+
+
+@functools.lru_cache(maxsize=None)
+def h36m_cameras() -> dict[str, tuple[Camera, ...]]:
+    """subject -> its 4 cameras, in Human3.6M camera order (54138969, 55011271, 58860488, 60457274).
+
+    Subjects without extrinsics in the calibration (S2-S4 have none) are left out.
+    """
+    facts = h36m_facts()
+    out = {}
+    for subject, extrinsics in facts["extrinsic"].items():
+        if not all(extrinsics):
+            continue
+        cams = []
+        for intr, extr in zip(facts["intrinsic"], extrinsics):
+            cams.append(Camera(
+                id=intr["id"], res_w=int(intr["res_w"]), res_h=int(intr["res_h"]),
+                focal_length=np.array(intr["focal_length"], dtype=np.float32),
+                center=np.array(intr["center"], dtype=np.float32),
+                radial_distortion=np.array(intr["radial_distortion"], dtype=np.float32),
+                tangential_distortion=np.array(intr["tangential_distortion"], dtype=np.float32),
+                orientation=np.array(extr["orientation"], dtype=np.float32),
+                translation=np.array(extr["translation"], dtype=np.float32) / 1000,  # mm -> m
+            ))
+        out[subject] = tuple(cams)
+    return out
+
+
+def qinverse(q: np.ndarray) -> np.ndarray:
+    """Inverse of unit quaternions (..., 4): the conjugate."""
+    return np.concatenate([q[..., :1], -q[..., 1:]], axis=-1)
+
+
+def qrot(q: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Rotate vectors v (..., 3) by unit quaternions q (4,) or (..., 4)."""
+    qvec = np.broadcast_to(q[..., 1:], v.shape)
+    w = np.broadcast_to(q[..., :1], v.shape[:-1] + (1,))
+    uv = np.cross(qvec, v)
+    uuv = np.cross(qvec, uv)
+    return v + 2 * (w * uv + uuv)
+
+
+def world_to_camera(x: np.ndarray, orientation: np.ndarray, translation: np.ndarray) -> np.ndarray:
+    """World-frame points (..., 3) in metres -> camera frame (..., 3), metres."""
+    return qrot(qinverse(orientation), x - translation)
+
+
+def camera_to_world(x: np.ndarray, orientation: np.ndarray, translation: np.ndarray) -> np.ndarray:
+    """Camera-frame points (..., 3) in metres -> world frame (..., 3), metres."""
+    return qrot(orientation, x) + translation
+
+
+def normalize_screen_coordinates(x: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Pixels (..., 2) -> normalised screen coordinates: [0, w] maps to [-1, 1], aspect kept."""
+    return x / w * 2 - np.array([1, h / w], dtype=x.dtype)
+
+
+def image_coordinates(x: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Normalised screen coordinates (..., 2) -> pixels (..., 2); inverse of the above."""
+    return (x + np.array([1, h / w], dtype=x.dtype)) * w / 2
+
+
+def project_to_2d(x: np.ndarray, cam: Camera) -> np.ndarray:
+    """Camera-frame points (..., 3), metres -> pixels (..., 2), with Human3.6M's distortion model.
+
+    Same model as upstream's project_to_2d (radial k1..k3, tangential p1, p2), in pixels.
+    """
+    xx = x[..., :2] / x[..., 2:3]
+    r2 = np.sum(xx ** 2, axis=-1, keepdims=True)
+    k = cam.radial_distortion.astype(np.float64)
+    p = cam.tangential_distortion.astype(np.float64)
+    radial = 1 + k[0] * r2 + k[1] * r2 ** 2 + k[2] * r2 ** 3
+    tangential = np.sum(p * xx, axis=-1, keepdims=True)
+    xxx = xx * (radial + tangential) + p[::-1] * r2
+    return cam.focal_length * xxx + cam.center

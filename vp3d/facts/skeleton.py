@@ -1,0 +1,136 @@
+"""The Human3.6M skeletons: 32-joint mocap layout and the 17-joint evaluation layout.
+
+Facts come from the calibration file the package carries (vp3d/data/h36m_cameras.json).
+"""
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+DATA_DIR = Path(__file__).with_name("data")     # the Human3.6M facts the package carries
+DATA_FILE = DATA_DIR / "h36m_cameras.json"
+
+
+@functools.lru_cache(maxsize=None)
+def h36m_facts() -> dict:
+    """The parsed calibration/skeleton JSON (read once)."""
+    with open(DATA_FILE) as f:
+        return json.load(f)
+
+
+@dataclass(frozen=True)
+class Symmetry:
+    """Left/right twins of a joint layout: left[i] mirrors to right[i] and back."""
+
+    left: tuple[int, ...]
+    right: tuple[int, ...]
+
+    def __post_init__(self):
+        object.__setattr__(self, "left", tuple(int(j) for j in self.left))
+        object.__setattr__(self, "right", tuple(int(j) for j in self.right))
+        if len(self.left) != len(self.right) or set(self.left) & set(self.right) or min(self.left + self.right, default=0) < 0:
+            raise ValueError(f"a symmetry pairs distinct left and right joints, got {list(self.left)} and {list(self.right)}")
+
+    def permutation(self, num_joints: int) -> np.ndarray:
+        """p with x[..., p, :] == x with every left joint swapped with its right twin (J = num_joints)."""
+        if max(self.left + self.right, default=-1) >= num_joints:
+            raise ValueError(f"symmetry names joint {max(self.left + self.right)}, but poses have {num_joints} joints")
+        perm = np.arange(num_joints)
+        perm[list(self.left + self.right)] = perm[list(self.right + self.left)]
+        return perm
+
+    def to_json(self) -> list[list[int]]:
+        """[left, right], as upstream's 'keypoints_symmetry' metadata."""
+        return [list(self.left), list(self.right)]
+
+
+def mirror(poses: np.ndarray, symmetry: Symmetry) -> np.ndarray:
+    """(..., J, C) -> the mirror image: x (coordinate 0) negated, left and right twins swapped. A new array."""
+    out = poses[..., symmetry.permutation(poses.shape[-2]), :]
+    out[..., 0] *= -1
+    return out
+
+
+@dataclass(frozen=True)
+class Skeleton:
+    """Joint tree: parents[j] is j's parent (-1 for the root, joint 0)."""
+
+    parents: tuple[int, ...]
+    joints_left: tuple[int, ...]
+    joints_right: tuple[int, ...]
+    names: tuple[str, ...] = ()
+
+    @property
+    def num_joints(self) -> int:
+        return len(self.parents)
+
+    @property
+    def symmetry(self) -> Symmetry:
+        return Symmetry(self.joints_left, self.joints_right)
+
+
+def h36m_skeleton32() -> Skeleton:
+    """The 32-joint Human3.6M mocap skeleton, as stored in data_3d_h36m.npz."""
+    s = h36m_facts()["skeleton32"]
+    return Skeleton(tuple(s["parents"]), tuple(s["joints_left"]), tuple(s["joints_right"]))
+
+
+def h36m_skeleton17() -> Skeleton:
+    """The 17-joint layout used by the 2D detections and the evaluation."""
+    s = h36m_facts()["skeleton17"]
+    return Skeleton(tuple(s["parents"]), tuple(s["joints_left"]), tuple(s["joints_right"]),
+                    tuple(s["names"]))
+
+
+def static_joints() -> list[int]:
+    """The 15 mocap joints dropped to go from 32 to 17 joints (they never move relative to a parent)."""
+    return list(h36m_facts()["static_joints_removed"])
+
+
+def kept_joints() -> list[int]:
+    """Indices into the 32-joint layout of the 17 evaluated joints, in order."""
+    removed = set(static_joints())
+    return [j for j in range(len(h36m_facts()["skeleton32"]["parents"])) if j not in removed]
+
+
+@dataclass(frozen=True)
+class KeypointLayout:
+    """The order and mirror symmetry of 2D keypoints a model takes."""
+
+    name: str                 # 'h36m' or 'coco'
+    names: tuple[str, ...]    # one per keypoint, in order
+    symmetry: Symmetry
+    edges: tuple[tuple[int, int], ...] = ()   # the bones to draw between keypoints (index pairs)
+
+
+COCO_KEYPOINT_NAMES = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder",
+                       "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip",
+                       "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")
+# COCO's own 'skeleton' (person_keypoints annotations), 0-based: legs, hips, torso, arms, face.
+COCO_EDGES = ((15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7), (6, 8),
+              (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6))
+
+
+DEFAULT_LAYOUT = "coco"   # lifting's default keypoint order: upstream's in-the-wild model takes COCO (Detectron)
+
+
+@functools.lru_cache(maxsize=None)
+def keypoint_layouts() -> dict[str, KeypointLayout]:
+    """'h36m': the 17-joint Human3.6M order (CPN detections, the evaluation skeleton); 'coco': COCO-17
+    (Detectron, MMPose, upstream's in-the-wild model), symmetry as upstream's custom-data metadata."""
+    s17 = h36m_skeleton17()
+    coco_left = tuple(i for i, n in enumerate(COCO_KEYPOINT_NAMES) if n.startswith("left_"))
+    coco_right = tuple(i for i, n in enumerate(COCO_KEYPOINT_NAMES) if n.startswith("right_"))
+    h36m_edges = tuple((p, j) for j, p in enumerate(s17.parents) if p >= 0)
+    return {"h36m": KeypointLayout("h36m", s17.names, s17.symmetry, h36m_edges),
+            "coco": KeypointLayout("coco", COCO_KEYPOINT_NAMES, Symmetry(coco_left, coco_right), COCO_EDGES)}
+
+
+def layout_with(symmetry: Symmetry | None, num_joints: int | None = None) -> KeypointLayout | None:
+    """The named keypoint layout with this symmetry (and joint count, where given), or None."""
+    return next((layout for layout in keypoint_layouts().values() if layout.symmetry == symmetry
+                 and num_joints in (None, len(layout.names))), None)

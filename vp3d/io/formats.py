@@ -1,0 +1,120 @@
+"""Pose files by suffix: one table of writers and one of readers, so that adding a format touches one place;
+and where lifted poses go (one file, or one file per video in a folder).
+
+Every writer takes the same poses value and signature:
+    write_X(path, poses: dict[str, np.ndarray], fps=50.0, name=None, **format_options)
+poses: name -> float32 (T, 17, 3), metres, camera frame (io.poses); name picks one sequence (formats that
+hold one motion, such as BVH, need it when there are several). Every reader returns that value.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from vp3d.errors import Vp3dError
+from vp3d.io.bvh import write_bvh
+from vp3d.io.files import unique_stems
+from vp3d.io.poses import (read_poses_csv, read_poses_json, read_poses_npz, select, write_poses_csv,
+                           write_poses_json, write_poses_npz)
+
+
+@dataclass(frozen=True)
+class Writer:
+    write: Callable
+    options: frozenset[str] = frozenset()   # the format's own keyword options (e.g. BVH's units)
+    what: str = ""
+
+
+def _every_sequence(write: Callable) -> Callable:
+    """A writer of all sequences in one file, in the shared signature: `name` keeps just that one."""
+    def writer(path, poses, fps: float = 50.0, name: str | None = None):
+        write(path, dict([select(poses, name, path)]) if name else poses)
+    return writer
+
+
+WRITERS: dict[str, Writer] = {
+    ".npz": Writer(_every_sequence(write_poses_npz), what="one float32 (T, 17, 3) array per sequence, metres"),
+    ".json": Writer(_every_sequence(write_poses_json), what='{"joints", "units", "frame", "videos": {name: {"poses"}}}'),
+    ".csv": Writer(_every_sequence(write_poses_csv), what="video,frame,joint,x,y,z rows"),
+    ".bvh": Writer(write_bvh, frozenset({"units", "origin"}), "Biovision hierarchy (one motion)"),
+}
+READERS: dict[str, Callable[[Path], dict[str, np.ndarray]]] = {
+    ".npz": read_poses_npz, ".json": read_poses_json, ".csv": read_poses_csv,
+}
+OUTPUT_FORMATS = tuple(s[1:] for s in WRITERS)    # npz, json, csv, bvh
+
+
+def writer_for(path: str | Path) -> Writer:
+    """The writer for `path`'s suffix; Vp3dError naming the file and the known suffixes otherwise."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in WRITERS:
+        raise Vp3dError(f"{path}: unknown output format {suffix or '(no suffix)'!r} (expected {', '.join(WRITERS)})")
+    return WRITERS[suffix]
+
+
+def write_poses(path: str | Path, poses: dict, fps: float = 50.0, name: str | None = None, **options) -> None:
+    """Write poses in the format `path`'s suffix names. Options that are None are left at the format's
+    defaults; an option the format does not take is a Vp3dError."""
+    writer = writer_for(path)
+    given = {k: v for k, v in options.items() if v is not None}
+    extra = sorted(set(given) - writer.options)
+    if extra:
+        raise Vp3dError(f"{path}: {Path(path).suffix} output takes no option {', '.join(extra)}")
+    writer.write(path, poses, fps=fps, name=name, **given)
+
+
+def read_poses(path: str | Path) -> dict[str, np.ndarray]:
+    """name -> float32 (T, 17, 3) metres, camera frame, from any pose file vp3d writes but BVH (.npz, .json,
+    .csv); Vp3dError naming the file otherwise."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".bvh":
+        raise Vp3dError(f"{path}: a BVH file holds joint rotations, not the lifted positions; read the .npz, "
+                        f".json or .csv that vp3d_lift.py writes (-o poses.npz)")
+    if suffix not in READERS:
+        raise Vp3dError(f"{path}: unknown poses file type {suffix or '(no suffix)'!r} (expected {', '.join(READERS)})")
+    return READERS[suffix](path)
+
+
+def output_suffix(out: str | Path) -> str | None:
+    """Where poses go: the suffix of one output file ('.npz', '.json', '.csv', '.bvh'), or None for a folder
+    (a path without a suffix, or ending in '/'); Vp3dError for any other suffix, before any work is done."""
+    text = str(out)
+    if text.endswith("/"):
+        return None
+    suffix = Path(text).suffix.lower()
+    if not suffix:
+        return None
+    if suffix not in WRITERS:
+        raise Vp3dError(f"{out}: unknown output format {suffix!r}: expected a file ending in {', '.join(WRITERS)}, "
+                        f"or a folder (a path without a suffix, or ending in /)")
+    return suffix
+
+
+def per_video_paths(out_dir: str | Path, names: list[str], suffix: str) -> dict[str, Path]:
+    """{name: out_dir/<stem><suffix>}: stems from files.unique_stems (safe alphabet, unique), so every
+    file is inside out_dir and no two videos share one."""
+    out_dir = Path(out_dir)
+    return {name: out_dir / f"{stem}{suffix}" for name, stem in zip(names, unique_stems(names))}
+
+
+def write_outputs(out: str | Path, poses: dict[str, np.ndarray], fmt: str | None = None, fps: float = 50.0,
+                  **options) -> list[Path]:
+    """Write lifted poses: to one file when `out` names one (output_suffix: all videos in it; BVH holds one),
+    else into the folder `out`, one <video>.<fmt> per video (names made safe and unique, every file inside
+    `out`). `fps` and `options` (BVH's units, origin) go to the writer."""
+    suffix = output_suffix(out)
+    out = Path(out)
+    if suffix is not None:
+        if fmt is not None and "." + fmt != suffix:
+            raise Vp3dError(f"{out}: the suffix says {suffix[1:]}, the format asked for is {fmt}")
+        write_poses(out, poses, fps=fps, **options)
+        return [out]
+    if out.exists() and not out.is_dir():
+        raise Vp3dError(f"{out}: exists and is not a folder")
+    paths = per_video_paths(out, list(poses), "." + (fmt or "npz"))
+    for name, path in paths.items():
+        write_poses(path, {name: poses[name]}, fps=fps, **options)
+    return list(paths.values())

@@ -1,0 +1,426 @@
+"""Reading users' 2D keypoint files: one reader per format, each returning the same KeypointSequence value.
+
+    format          file                                   what it holds
+    upstream-npz    data_2d_custom_<name>.npz              positions_2d[video]['custom'][0] (T, J, 2) pixels;
+                                                           metadata: layout_name, keypoints_symmetry,
+                                                           video_metadata[video] {'w', 'h'}; every video
+    arrays-npz      any other .npz (np.savez)              one (T, J, 2) pixel array per video, keyed by its
+                                                           name; a frame with a non-finite value is a frame
+                                                           without a detection
+    mmpose-json     MMPose's saved predictions (.json)     {"meta_info": ..., "instance_info": [{"frame_id",
+                                                           "instances": [{"keypoints": [[x, y], ...],
+                                                           "keypoint_scores", "bbox", "bbox_score"}]}]}
+                                                           or the bare instance_info list
+    coco-json       COCO keypoint results (.json)          [{"image_id", "category_id", "keypoints":
+                                                           [x, y, v, ...], "score"}]
+    csv             .csv with a header                     frame,joint,x,y[,score][,track]; joint an index
+                                                           or a keypoint name (COCO or Human3.6M)
+
+FORMATS is the table, keyed by what the file is (its suffix, then its content); adding a format adds one
+reader and one row. The rules every reader follows are upstream's (data/prepare_data_2d_custom.py):
+frame numbers (MMPose frame_id, integer COCO image_id, CSV frame) index the video, and a sequence spans
+its first to its last detected frame; frames with no detection between them are filled by linear
+interpolation per coordinate (the count is kept in `filled`); where a frame holds several people, the
+highest-scored one is kept (MMPose bbox_score, else the mean keypoint score; COCO score), unless the
+detections carry track ids ("track_id"; CSV column "track"): then each track is a sequence of its own,
+named '<file stem>_track<id>'. Non-integer COCO image ids are ordered and taken as consecutive frames.
+JSON and CSV carry no image size (image_size None: the caller supplies it). Each sequence says the keypoint
+order its file declares (`layout`): COCO results are COCO-17 by definition, MMPose's predictions too unless
+their meta_info names another dataset, upstream's npz and CSV joint names say theirs; lifting refuses a model
+of another order. A video given here is refused with what to do first (run a 2D detector).
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from vp3d.errors import Vp3dError
+from vp3d.io.h36m import keypoint_symmetry
+from vp3d.io.npz import load_npz_key, npz_names
+from vp3d.io.files import read_json
+from vp3d.io.video import VIDEO_SUFFIXES
+from vp3d.facts.skeleton import Symmetry, keypoint_layouts
+
+
+@dataclass
+class KeypointSequence:
+    """One person's 2D keypoints through one video, as a reader returns them."""
+
+    name: str                                  # video name: the npz key, or file stem (+ '_track<id>')
+    keypoints: np.ndarray                      # (T, J, 2) float32, pixels, gaps filled
+    image_size: tuple[int, int] | None = None  # (w, h) pixels; None where the file does not say
+    layout: str | None = None                  # keypoint layout the file declares ('coco', 'h36m'), or None
+    symmetry: Symmetry | None = None           # left/right keypoints the file declares, or None
+    scores: np.ndarray | None = None           # (T, J) keypoint confidences (0 in filled frames), or None
+    filled: int = 0                            # frames with no detection, filled by interpolation
+    first_frame: int = 0                       # the frame number of keypoints[0] in the file
+    source: str = ""                           # the file it was read from
+
+    @property
+    def frames(self) -> int:
+        return self.keypoints.shape[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared rules: best detection per frame, tracks, interpolation
+# ---------------------------------------------------------------------------------------------
+
+def interpolate_missing(values: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """(T, ...) values with rows where present[t] is False replaced by linear interpolation over time,
+    per coordinate, from the present rows (constant before the first and after the last), as upstream's
+    prepare_data_2d_custom.py fills frames without a detection. float64 inside; returns values' dtype."""
+    if present.all():
+        return values
+    t = np.arange(len(values))
+    flat = values.reshape(len(values), -1).astype(np.float64)
+    out = np.empty_like(flat)
+    for c in range(flat.shape[1]):          # one np.interp per coordinate column (J * 2), not per frame
+        out[:, c] = np.interp(t, t[present], flat[present, c])
+    return out.reshape(values.shape).astype(values.dtype)
+
+
+def check_finite(path, keypoints: np.ndarray, frames: np.ndarray) -> None:
+    """Vp3dError naming the file and frame number of the first non-finite keypoint coordinate."""
+    bad = ~np.isfinite(keypoints)
+    if bad.any():
+        i = int(np.argwhere(bad)[0, 0])
+        raise Vp3dError(f"{path}: non-finite keypoint coordinates at frame {frames[i]}")
+
+
+def assemble(path: Path, stem: str, frames: np.ndarray, keypoints: np.ndarray, person_scores: np.ndarray,
+             keypoint_scores: np.ndarray | None = None, tracks: np.ndarray | None = None,
+             span: tuple[int, int] | None = None) -> list[KeypointSequence]:
+    """Detections -> sequences. frames (N,) int frame numbers; keypoints (N, J, 2) pixels; person_scores (N,);
+    keypoint_scores (N, J) or None; tracks (N,) track ids or None. Per track (or for all, without tracks),
+    the best-scored detection of each frame is kept and the frames from the first to the last detection
+    (or `span` (start, stop), the frames the file lists, for an untracked file that lists empty frames)
+    without one filled by interpolation."""
+    if len(frames) == 0:
+        raise Vp3dError(f"{path}: no detections in the file")
+    check_finite(path, keypoints, frames)
+    out = []
+    groups = [(None, np.arange(len(frames)))] if tracks is None else \
+        [(t, np.flatnonzero(tracks == t)) for t in dict.fromkeys(tracks.tolist())]
+    for track, rows in groups:
+        f = frames[rows]
+        order = np.lexsort((np.arange(len(rows)), -person_scores[rows], f))   # by frame, best score first
+        first = np.ones(len(order), bool)
+        first[1:] = f[order][1:] != f[order][:-1]
+        keep = rows[order[first]]                                            # one detection per frame
+        start, stop = int(frames[keep].min()), int(frames[keep].max()) + 1
+        if span is not None and tracks is None:
+            start, stop = min(start, span[0]), max(stop, span[1])
+        index = frames[keep] - start
+        present = np.zeros(stop - start, bool)
+        present[index] = True
+        kps = np.zeros((stop - start,) + keypoints.shape[1:], np.float32)
+        kps[index] = keypoints[keep]
+        scores = None
+        if keypoint_scores is not None:
+            scores = np.zeros((stop - start, keypoints.shape[1]), np.float32)
+            scores[index] = keypoint_scores[keep]
+        name = stem if track is None else f"{stem}_track{track}"
+        out.append(KeypointSequence(name, interpolate_missing(kps, present), scores=scores,
+                                    filled=int((~present).sum()), first_frame=start, source=str(path)))
+    return out
+
+
+def _keypoint_array(path, rows: list, width: tuple[int, ...] | None, what: str) -> np.ndarray:
+    """A list of per-detection keypoint lists -> float array; Vp3dError when ragged or malformed."""
+    try:
+        a = np.asarray(rows, dtype=np.float64)
+    except (ValueError, TypeError):
+        raise Vp3dError(f"{path}: {what} must be lists of numbers of the same length in every detection") from None
+    if a.ndim < 2 or (width and a.shape[-1] not in width) or 0 in a.shape:
+        raise Vp3dError(f"{path}: {what} of shape {a.shape[1:]} per detection, expected {what}")
+    return a
+
+
+# ---------------------------------------------------------------------------------------------
+# Readers: (path, loaded content) -> [KeypointSequence]
+# ---------------------------------------------------------------------------------------------
+
+def read_upstream_npz(path: Path, _content=None) -> list[KeypointSequence]:
+    """upstream's data_2d_custom_<name>.npz: every video in it, with its image size and declared layout."""
+    metadata = load_npz_key(path, "metadata")
+    positions = load_npz_key(path, "positions_2d")
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("video_metadata"), dict):
+        raise Vp3dError(f"{path}: 'metadata' must be a dict with 'video_metadata' {{video: {{'w', 'h'}}}} "
+                        f"(upstream's in-the-wild format)")
+    if not isinstance(positions, dict) or not positions:
+        raise Vp3dError(f"{path}: 'positions_2d' must be a dict video -> {{'custom': [(T, J, 2) array]}}")
+    symmetry = keypoint_symmetry(metadata, path) if "keypoints_symmetry" in metadata else None
+    layout = metadata.get("layout_name")
+    out = []
+    for video, actions in positions.items():
+        try:
+            kps = actions["custom"][0]
+        except (TypeError, KeyError, IndexError):
+            raise Vp3dError(f"{path}: video {video!r} has no positions_2d[video]['custom'][0] array") from None
+        if not isinstance(kps, np.ndarray) or kps.ndim != 3 or kps.shape[2] < 2 or kps.shape[0] < 1 \
+                or not np.issubdtype(kps.dtype, np.number):
+            raise Vp3dError(f"{path}: video {video!r} has keypoints of shape {getattr(kps, 'shape', None)}, "
+                            f"expected (T, J, 2) pixels")
+        kps = kps[..., :2].astype(np.float32)
+        check_finite(path, kps, np.arange(len(kps)))
+        res = metadata["video_metadata"].get(video)
+        try:
+            size = (int(res["w"]), int(res["h"]))
+        except (TypeError, KeyError, ValueError):
+            raise Vp3dError(f"{path}: metadata['video_metadata'] has no {{'w', 'h'}} for video {video!r}") from None
+        out.append(KeypointSequence(str(video), kps, size, layout, symmetry, source=str(path)))
+    return out
+
+
+def _is_upstream_npz(names: list[str]) -> bool:
+    return "positions_2d" in names or "metadata" in names
+
+
+def read_arrays_npz(path: Path, names: list[str]) -> list[KeypointSequence]:
+    """An .npz of (T, J, 2) pixel arrays, one per video keyed by its name (np.savez(path, clip=kps)). Frames
+    holding a non-finite value have no detection: filled by interpolation from the others (the array keeps
+    its length, so frame t stays frame t)."""
+    if not names:
+        raise Vp3dError(f"{path}: no arrays in the file; expected (T, J, 2) pixel keypoints keyed by video name")
+    out = []
+    for name in names:
+        kps = load_npz_key(path, name)
+        if not isinstance(kps, np.ndarray) or kps.ndim != 3 or kps.shape[2] != 2 or 0 in kps.shape[:2] \
+                or not np.issubdtype(kps.dtype, np.number):
+            raise Vp3dError(f"{path}: '{name}' has shape {getattr(kps, 'shape', None)}, expected (T, J, 2) "
+                            f"pixel keypoints")
+        kps = kps.astype(np.float32)
+        present = np.isfinite(kps).all(axis=(1, 2))
+        if not present.any():
+            raise Vp3dError(f"{path}: '{name}' has no frame with finite keypoints")
+        kps[~present] = 0.0
+        out.append(KeypointSequence(name, interpolate_missing(kps, present), filled=int((~present).sum()),
+                                    source=str(path)))
+    return out
+
+
+def _mmpose_frames(content) -> list | None:
+    """The instance_info list of MMPose's saved predictions (dict or bare list), or None if it is not one."""
+    if isinstance(content, dict) and "instance_info" in content:
+        content = content["instance_info"]
+    if isinstance(content, list) and content and all(isinstance(e, dict) and "instances" in e for e in content):
+        return content
+    return None
+
+
+def read_mmpose_json(path: Path, content) -> list[KeypointSequence]:
+    """MMPose's saved predictions: per frame_id, instances with keypoints, keypoint_scores, bbox_score."""
+    entries = _mmpose_frames(content)
+    frames, kps, person, kp_scores, tracks = [], [], [], [], []
+    try:
+        for i, entry in enumerate(entries):
+            frame = entry.get("frame_id", i)
+            if isinstance(frame, bool) or not isinstance(frame, int):
+                raise Vp3dError(f"{path}: instance_info[{i}] has frame_id {frame!r}, expected an integer")
+            for inst in entry["instances"]:
+                k = inst["keypoints"]
+                s = inst.get("keypoint_scores")
+                frames.append(frame)
+                kps.append(k)
+                kp_scores.append(s)
+                box = inst.get("bbox_score")
+                box = box[0] if isinstance(box, list) and box else box
+                person.append(float(box) if box is not None else (float(np.mean(s)) if s else 0.0))
+                tracks.append(inst.get("track_id"))
+    except Vp3dError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise Vp3dError(f"{path}: MMPose predictions must have instances with 'keypoints' [[x, y], ...] "
+                        f"({type(e).__name__}: {e})") from None
+    if not frames:
+        raise Vp3dError(f"{path}: no detections in the file")
+    kp = _keypoint_array(path, kps, (2, 3), "'keypoints' ([[x, y], ...] per instance)")[..., :2]
+    scores = None
+    if all(s is not None for s in kp_scores):
+        scores = _keypoint_array(path, kp_scores, kp.shape[1:2], "'keypoint_scores' (one per keypoint)")
+    ids = [e.get("frame_id", i) for i, e in enumerate(entries)]       # frames listed, with or without people
+    seqs = assemble(path, path.stem, np.asarray(frames), kp.astype(np.float32), np.asarray(person),
+                    scores, _tracks(path, tracks), span=(min(ids), max(ids) + 1))
+    meta = content.get("meta_info") if isinstance(content, dict) else None
+    dataset = str(meta.get("dataset_name", "")).lower() if isinstance(meta, dict) else ""
+    for seq in seqs:                  # a model trained on Human3.6M's order says so; else COCO (the table's)
+        seq.layout = dataset if dataset in keypoint_layouts() else None
+    return seqs
+
+
+def _is_coco_results(content) -> bool:
+    return isinstance(content, list) and bool(content) and all(
+        isinstance(e, dict) and "image_id" in e and "keypoints" in e for e in content)
+
+
+def read_coco_json(path: Path, content) -> list[KeypointSequence]:
+    """COCO keypoint results: one detection per entry, frames by image_id, the best score per frame."""
+    try:
+        ids = [e["image_id"] for e in content]
+        kps = [e["keypoints"] for e in content]
+        person = np.asarray([float(e.get("score", 0.0)) for e in content])
+        tracks = [e.get("track_id") for e in content]
+    except (TypeError, ValueError) as e:
+        raise Vp3dError(f"{path}: COCO results need 'image_id', 'keypoints' [x, y, v, ...] and a numeric "
+                        f"'score' ({e})") from None
+    if all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        frames = np.asarray(ids)
+    else:                                   # file names or other ids: ordered, consecutive frames
+        try:
+            order = sorted(set(ids))
+        except TypeError:
+            raise Vp3dError(f"{path}: 'image_id' values must be all integers or all strings") from None
+        rank = {v: n for n, v in enumerate(order)}
+        frames = np.asarray([rank[i] for i in ids])
+    flat = _keypoint_array(path, kps, None, "'keypoints' (x, y, v triples)")
+    if flat.ndim != 2 or flat.shape[1] % 3:
+        raise Vp3dError(f"{path}: 'keypoints' hold {flat.shape[1:]} values, expected x, y, v triples")
+    triples = flat.reshape(len(kps), -1, 3)
+    return assemble(path, path.stem, frames, triples[..., :2].astype(np.float32), person,
+                    triples[..., 2].astype(np.float32), _tracks(path, tracks))
+
+
+def _tracks(path: Path, tracks: list) -> np.ndarray | None:
+    """Track ids of the detections, or None where none has one; Vp3dError where only some have one."""
+    have = [t is not None for t in tracks]
+    if not any(have):
+        return None
+    if not all(have):
+        raise Vp3dError(f"{path}: some detections have a track id and some do not; give every one a "
+                        f"track_id, or none")
+    return np.asarray([str(t) for t in tracks])
+
+
+def _csv_joint_index(path: Path, joints: list[str]) -> tuple[np.ndarray, str | None]:
+    """CSV joint column (indices or keypoint names) -> (indices, the layout the names belong to or None)."""
+    if all(j.strip().lstrip("-").isdigit() for j in joints):
+        idx = np.asarray([int(j) for j in joints])
+        if (idx < 0).any():
+            raise Vp3dError(f"{path}: negative joint index {idx.min()}")
+        return idx, None
+    for layout in keypoint_layouts().values():
+        lookup = {n.casefold(): i for i, n in enumerate(layout.names)}
+        if all(j.strip().casefold() in lookup for j in set(joints)):
+            return np.asarray([lookup[j.strip().casefold()] for j in joints]), layout.name
+    unknown = sorted({j for j in joints if not j.strip().isdigit()})[:3]
+    raise Vp3dError(f"{path}: joints {unknown} are neither indices nor the keypoint names of one layout "
+                    f"(COCO: {', '.join(keypoint_layouts()['coco'].names[:3])}, ...; Human3.6M: "
+                    f"{', '.join(keypoint_layouts()['h36m'].names[:3])}, ...)")
+
+
+CSV_COLUMNS = ("frame", "joint", "x", "y")   # required; optional: score, track
+
+
+def read_csv(path: Path, rows: list[dict]) -> list[KeypointSequence]:
+    """CSV rows frame,joint,x,y[,score][,track] -> one sequence per track (one without a track column)."""
+    if not rows:
+        raise Vp3dError(f"{path}: no rows under the header")
+    has_score, has_track = "score" in rows[0], "track" in rows[0]
+    try:
+        frames = np.asarray([int(r["frame"]) for r in rows])
+        xy = np.asarray([(float(r["x"]), float(r["y"])) for r in rows])
+        score = np.asarray([float(r["score"]) for r in rows]) if has_score else np.ones(len(rows))
+    except (TypeError, ValueError) as e:
+        raise Vp3dError(f"{path}: frame must be an integer and x, y{', score' if has_score else ''} numbers "
+                        f"({e})") from None
+    joint, layout = _csv_joint_index(path, [r["joint"] for r in rows])
+    num_joints = len(keypoint_layouts()[layout].names) if layout else int(joint.max()) + 1
+    tracks = np.asarray([r["track"] for r in rows]) if has_track else np.zeros(len(rows), int)
+    out = []
+    for track in dict.fromkeys(tracks.tolist()):
+        sel = tracks == track
+        ids, inverse = np.unique(frames[sel], return_inverse=True)      # detections: one per frame
+        kps = np.full((len(ids), num_joints, 2), np.nan)
+        scores = np.zeros((len(ids), num_joints))
+        count = np.zeros((len(ids), num_joints), int)
+        np.add.at(count, (inverse, joint[sel]), 1)
+        if (count > 1).any():
+            f, j = np.argwhere(count > 1)[0]
+            raise Vp3dError(f"{path}: frame {ids[f]} lists joint {j} twice"
+                            f"{f' for track {track}' if has_track else ''} (one row per frame and joint)")
+        if (count == 0).any():
+            f, j = np.argwhere(count == 0)[0]
+            raise Vp3dError(f"{path}: frame {ids[f]} lacks joint {j}; a listed frame needs all {num_joints} joints")
+        kps[inverse, joint[sel]] = xy[sel]
+        scores[inverse, joint[sel]] = score[sel]
+        seq, = assemble(path, path.stem if not has_track else f"{path.stem}_track{track}", ids,
+                        kps.astype(np.float32), scores.mean(1), scores.astype(np.float32) if has_score else None)
+        seq.layout = layout
+        out.append(seq)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The table
+# ---------------------------------------------------------------------------------------------
+
+def _load_csv(path: Path) -> list[dict]:
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            header = [c.strip() for c in reader.fieldnames or []]
+            missing = [c for c in CSV_COLUMNS if c not in header]
+            if missing:
+                raise Vp3dError(f"{path}: CSV header {','.join(header) or '(none)'} lacks {','.join(missing)}; "
+                                f"expected frame,joint,x,y[,score][,track]")
+            reader.fieldnames = header
+            return list(reader)
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise Vp3dError(f"{path}: not a readable CSV file ({e})") from None
+
+
+@dataclass(frozen=True)
+class InputFormat:
+    """One keypoint file format: which files it reads, how to tell it from its content, its reader."""
+
+    name: str
+    suffix: str                                   # '.npz', '.json', '.csv'
+    expected: str                                 # what the file should hold, for error messages
+    recognise: Callable[[Any], bool]              # on the loaded content
+    read: Callable[[Path, Any], list[KeypointSequence]]
+    layout: str | None = None                     # the keypoint order the format implies, where it does
+
+
+LOADERS: dict[str, Callable[[Path], Any]] = {
+    ".npz": npz_names, ".json": lambda path: read_json(path, "MMPose predictions or COCO keypoint results"),
+    ".csv": _load_csv}
+
+FORMATS: tuple[InputFormat, ...] = (
+    InputFormat("upstream-npz", ".npz", "upstream's data_2d_custom_<name>.npz (positions_2d, metadata)",
+                _is_upstream_npz, read_upstream_npz),
+    InputFormat("arrays-npz", ".npz", "(T, J, 2) pixel keypoint arrays keyed by video name (np.savez)",
+                lambda names: not _is_upstream_npz(names), read_arrays_npz),
+    InputFormat("mmpose-json", ".json", 'MMPose predictions {"instance_info": [{"frame_id", "instances": [...]}]}',
+                lambda content: _mmpose_frames(content) is not None, read_mmpose_json, "coco"),
+    InputFormat("coco-json", ".json", 'COCO keypoint results [{"image_id", "keypoints": [x, y, v, ...], "score"}]',
+                _is_coco_results, read_coco_json, "coco"),
+    InputFormat("csv", ".csv", "a CSV with header frame,joint,x,y[,score][,track]", lambda content: True, read_csv),
+)
+
+
+def read_keypoints(path: str | Path) -> list[KeypointSequence]:
+    """Every sequence in a keypoint file, whichever of FORMATS it is; Vp3dError naming the file and what
+    was expected otherwise."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    candidates = [f for f in FORMATS if f.suffix == suffix]
+    if suffix in VIDEO_SUFFIXES:
+        raise Vp3dError(f"{path}: a video, not 2D keypoints: run a 2D pose detector on it first and lift the "
+                        f"file it writes (README: Lift your own video)")
+    if not candidates:
+        raise Vp3dError(f"{path}: unknown keypoint file type {suffix or '(no suffix)'}; expected "
+                        f"{', '.join(sorted(LOADERS))}")
+    if not path.is_file():
+        raise Vp3dError(f"{path}: no such keypoint file")
+    content = LOADERS[suffix](path)
+    for fmt in candidates:
+        if fmt.recognise(content):
+            seqs = fmt.read(path, content)
+            for seq in seqs:
+                seq.layout = seq.layout or fmt.layout
+            return seqs
+    raise Vp3dError(f"{path}: not a keypoint file this reads; expected {' or '.join(f.expected for f in candidates)}")

@@ -1,0 +1,65 @@
+"""An ONNX file's vp3d metadata: the model's facts (ModelConfig) an export records, the int8 record
+vp3d_quantize.py adds, the graph's input and output names and shapes. onnx only, no runtime, no torch."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from vp3d.errors import Vp3dError
+from vp3d.facts.architecture import ModelConfig
+
+INPUT_NAME = "2d_poses"
+OUTPUT_NAME = "3d_preds"
+FACTS_KEY = "vp3d"               # metadata_props key holding the facts as JSON
+FACTS_FORMAT = "vp3d-onnx-1"
+INT8_KEY = "vp3d_int8"          # metadata_props key of vp3d_quantize.py's record (JSON): what stays fp32, deviation
+
+
+def facts_from_metadata(props: dict, path: str | Path = "model") -> ModelConfig | None:
+    """The ModelConfig recorded in an ONNX file's metadata_props (None where it has none: not ours)."""
+    if FACTS_KEY not in props:
+        return None
+    try:
+        facts = json.loads(props[FACTS_KEY])
+        if facts.get("format") != FACTS_FORMAT:
+            raise ValueError(f"format {facts.get('format')!r}")
+        return ModelConfig.from_json(facts["model_args"])
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise Vp3dError(f"{path}: unreadable '{FACTS_KEY}' metadata ({e})") from None
+
+
+def read_onnx_metadata(path: str | Path) -> dict[str, str]:
+    """An ONNX file's metadata_props as a dict."""
+    return {p.key: p.value for p in load_onnx(path).metadata_props}
+
+
+def precision_label(props: dict, float_precision: str) -> str:
+    """What a model runs in: 'int8' for vp3d_quantize.py's files (their fp32 parts in `float_precision`
+    where that is not f32: 'int8+bf16'), else `float_precision`."""
+    if INT8_KEY not in props:
+        return float_precision
+    return "int8" if float_precision == "f32" else f"int8+{float_precision}"
+
+
+def load_onnx(path: str | Path):
+    """The ONNX model at `path`, weights not loaded; Vp3dError where it is missing or unreadable."""
+    import onnx
+    path = Path(path)
+    if not path.is_file():
+        raise Vp3dError(f"{path}: no such ONNX file")
+    try:
+        return onnx.load(str(path), load_external_data=False)
+    except Exception as e:
+        raise Vp3dError(f"{path}: not a readable ONNX model ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+
+
+def onnx_input_shape(path: str | Path) -> tuple[int, ...]:
+    """The fixed shape of the ONNX graph's first input, e.g. (2, 6115, 17, 2). Raises Vp3dError."""
+    m = load_onnx(path)
+    if not m.graph.input:
+        raise Vp3dError(f"{path}: the graph has no inputs")
+    inp = m.graph.input[0]
+    dims = tuple(d.dim_value if d.HasField("dim_value") else None for d in inp.type.tensor_type.shape.dim)
+    if not dims or None in dims or 0 in dims:
+        raise Vp3dError(f"{path}: input '{inp.name}' has shape {dims}; ATC needs a fixed shape (export with --length)")
+    return dims

@@ -1,0 +1,186 @@
+"""Stage 4: predictions + ground truths -> per-action MPJPE, P-MPJPE, N-MPJPE, MPJVE (millimetres).
+
+Follows upstream run.py's evaluation: each prediction is cropped to its sequence, un-flipped and
+averaged with the direct prediction, the ground truth's root is zeroed, errors are averaged over a
+sequence's frames, weighted by frames over an action's sequences, then averaged over actions.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vp3d.errors import Vp3dError
+from vp3d.io.files import read_array, read_json
+from vp3d.facts.architecture import causal_kind
+from vp3d.io.h36m import Sequence
+from vp3d.facts.metrics import mpjpe, mpjve, n_mpjpe, p_mpjpe
+from vp3d.pipeline.predict import Runner, predict_sequence
+from vp3d.pipeline.sequences import GROUND_TRUTHS_DIR, Entry, Manifest, read_deltas, unflip_average
+from vp3d.facts.skeleton import Symmetry
+
+METRICS = {"mpjpe": mpjpe, "p_mpjpe": p_mpjpe, "n_mpjpe": n_mpjpe, "mpjve": mpjve}
+_RESULT = re.compile(r"(?P<stem>.+)_0\.(?P<ext>bin|npy|txt)$")
+
+
+def find_predictions(results_dir: str | Path, names: list[str]) -> dict[str, Path]:
+    """name -> prediction file in an ais_bench-style output directory (NAME_0.bin|npy|txt).
+
+    `results_dir` may also be the parent holding exactly one such timestamped directory; with
+    several, the error lists them all and names the newest (latest modified).
+    Missing and unexpected prediction files are errors.
+    """
+    d = Path(results_dir)
+    if not d.is_dir():
+        raise Vp3dError(f"{d}: no such inference results directory")
+    found = {m["stem"]: p for p in d.iterdir() if (m := _RESULT.match(p.name)) and p.is_file()}
+    if not found:
+        subdirs = [p for p in d.iterdir() if p.is_dir() and any(_RESULT.match(q.name) for q in p.iterdir())]
+        if len(subdirs) == 1:
+            return find_predictions(subdirs[0], names)
+        if len(subdirs) > 1:
+            newest = max(subdirs, key=lambda p: (p.stat().st_mtime, p.name))
+            raise Vp3dError(f"{d}: holds {len(subdirs)} result directories "
+                            f"({', '.join(sorted(p.name for p in subdirs))}); pass the one to score as "
+                            f"--infer-results, e.g. the newest: {newest}")
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise Vp3dError(f"{d}: {len(missing)} predictions missing, e.g. '{missing[0]}_0.bin'")
+    extra = sorted(set(found) - set(names))
+    if extra:
+        raise Vp3dError(f"{d}: prediction '{found[extra[0]].name}' has no input in the manifest")
+    return {n: found[n] for n in names}
+
+
+@dataclass
+class Results:
+    """Errors in millimetres per action group, and their action-wise averages."""
+
+    actions: dict[str, dict[str, float]] = field(default_factory=dict)  # group -> metric -> mm, + frames
+    average: dict[str, float] = field(default_factory=dict)
+    model: str = ""          # what made the predictions, e.g. 'vp3d.onnx (onnxruntime, f32)', where known
+    data: str = ""           # what they were scored on, e.g. "S9,S11 · cpn_ft_h36m_dbb"
+
+    def to_json(self) -> dict:
+        return {"actions": self.actions, "average": self.average, "model": self.model, "data": self.data}
+
+    @classmethod
+    def read(cls, path: str | Path) -> "Results":
+        """A results JSON that vp3d_postprocess.py --json wrote."""
+        obj = read_json(path, "a results JSON written by vp3d_postprocess.py --json")
+        try:
+            results = cls(dict(obj["actions"]), dict(obj["average"]), str(obj.get("model", "")), str(obj.get("data", "")))
+            for row in results.actions.values():
+                [float(row[k]) for k in METRICS]
+            [float(results.average[k]) for k in METRICS]
+            return results
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise Vp3dError(f"{path}: not a results JSON of vp3d_postprocess.py ({type(e).__name__}: {e})") from None
+
+
+class ActionErrors:
+    """Upstream's averaging: errors per sequence (mean over its frames), weighted by frames within an
+    action group, then averaged over groups. Add (prediction, ground truth) pairs, then results()."""
+
+    def __init__(self, metrics: tuple[str, ...] = tuple(METRICS)):
+        self.metrics = metrics
+        self.sums: dict[str, dict[str, float]] = {}
+
+    def add(self, group: str, predicted: np.ndarray, ground_truth: np.ndarray) -> None:
+        """(T, J, 3) root-relative prediction and ground truth in metres; the truth's root is zeroed here."""
+        gt = ground_truth.copy()
+        gt[:, 0] = 0
+        t = gt.shape[0]
+        acc = self.sums.setdefault(group, dict.fromkeys([*self.metrics, "frames"], 0.0))
+        for key in self.metrics:
+            acc[key] += t * METRICS[key](predicted, gt)
+        acc["frames"] += t
+
+    def results(self) -> Results:
+        results = Results()
+        for group, acc in self.sums.items():
+            frames = acc["frames"]
+            results.actions[group] = {k: acc[k] / frames * 1000 for k in self.metrics} | {"frames": int(frames)}
+        results.average = {k: float(np.mean([a[k] for a in results.actions.values()])) for k in self.metrics}
+        return results
+
+
+def check_summary(prep_dir: str | Path, results_dir: Path, manifest: Manifest) -> dict:
+    """Where vp3d_infer.py left its summary beside the results, refuse a model that does not fit the
+    inputs (receptive field, causality), naming both sides; return the summary ({} where there is none:
+    ais_bench's summaries hold no facts)."""
+    path = results_dir.parent / f"{results_dir.name}_summary.json"
+    if not path.is_file():
+        return {}
+    summary = read_json(path, "vp3d_infer.py's summary")
+    rf, causal = summary.get("receptive_field"), summary.get("causal")
+    model = summary.get("model", "the model")
+    if rf is not None and rf != manifest.receptive_field:
+        raise Vp3dError(f"{results_dir}: predictions of {model} (receptive field {rf}), but the inputs in {prep_dir} "
+                        f"were prepared for receptive field {manifest.receptive_field}")
+    if causal is not None and causal != manifest.causal:
+        raise Vp3dError(f"{results_dir}: predictions of {causal_kind(causal)} model ({model}), but the inputs in "
+                        f"{prep_dir} were prepared for {causal_kind(manifest.causal)} one")
+    return summary
+
+
+def read_prediction(path: Path, manifest: Manifest, entry: Entry, prep_dir: str | Path) -> np.ndarray:
+    """(2, L - RF + 1, J, 3) metres for `entry`; a size that does not fit says which receptive field
+    would explain it; non-finite values name the sequence and frame."""
+    shape = (2, manifest.output_length(entry), manifest.num_joints, 3)
+    try:
+        pred = read_array(path, shape)
+    except Vp3dError:
+        frames = path.stat().st_size // (4 * 2 * manifest.num_joints * 3) if path.suffix == ".bin" else None
+        if frames and path.stat().st_size == frames * 4 * 2 * manifest.num_joints * 3:
+            rf = entry.length - frames + 1
+            raise Vp3dError(f"{path}: holds 2x{frames}x{manifest.num_joints}x3 predictions, but an input of "
+                            f"{entry.length} frames gives 2x{shape[1]}x{manifest.num_joints}x3 with the receptive field "
+                            f"{manifest.receptive_field} the inputs in {prep_dir} were prepared for: the model's "
+                            f"receptive field is {rf} — re-run vp3d_preprocess.py with the model's -arc") from None
+        raise
+    bad = ~np.isfinite(pred)
+    if bad.any():
+        frame = int(np.argwhere(bad)[0, 1])
+        raise Vp3dError(f"{path}: non-finite prediction for {entry.subject} '{entry.action}' camera {entry.camera}, "
+                        f"first at frame {frame}")
+    return pred
+
+
+def evaluate(prep_dir: str | Path, results_dir: str | Path, progress=None,
+             predictions: dict[str, np.ndarray] | None = None) -> Results:
+    """Score the predictions in `results_dir` against the ground truths of preprocess output `prep_dir`.
+    `predictions`, when given, receives the evaluated poses: name -> (T, J, 3) metres, camera frame,
+    root-relative (un-flipped and averaged): exactly the arrays the metrics were computed on."""
+    manifest = Manifest.read(prep_dir)
+    read_deltas(prep_dir, manifest)                       # checked: the Ascend recipe's file must agree
+    files = find_predictions(results_dir, [e.name for e in manifest.entries])
+    summary = check_summary(prep_dir, next(iter(files.values())).parent, manifest)
+    errors = ActionErrors()
+    entries = progress(manifest.entries) if progress else manifest.entries
+    for e in entries:
+        pred = read_prediction(files[e.name], manifest, e, prep_dir)[:, :e.frames]
+        pred = unflip_average(pred, manifest.joint_symmetry)
+        gt = read_array(Path(prep_dir) / GROUND_TRUTHS_DIR / f"{e.name}.bin", (e.frames, manifest.num_joints, 3))
+        errors.add(e.group, pred, gt)
+        if predictions is not None:
+            predictions[e.name] = pred
+    results = errors.results()
+    models = summary.get("model") or []
+    names = ", ".join(Path(str(m)).name for m in (models if isinstance(models, list) else [models]))
+    results.model = f"{names} ({summary.get('backend')}, {summary.get('precision', 'f32')})" if names else ""
+    results.data = f"{','.join(manifest.subjects)} · {manifest.keypoints}"
+    return results
+
+
+def evaluate_model(run: Runner, sequences: list[Sequence], receptive_field: int, causal: bool,
+                   keypoint_symmetry: Symmetry, joint_symmetry: Symmetry,
+                   metrics: tuple[str, ...] = tuple(METRICS)) -> Results:
+    """Score a model (`run`, see predict.py) on whole prepared sequences, as the four stages would."""
+    errors = ActionErrors(metrics)
+    for seq in sequences:
+        pred = predict_sequence(run, seq.poses_2d, receptive_field, causal, keypoint_symmetry, joint_symmetry)
+        errors.add(seq.group, pred, seq.poses_3d)
+    return errors.results()

@@ -1,0 +1,301 @@
+"""Animated renders of 3D poses: the 2D input on the left (when known), the 3D skeleton on the right,
+ground truth beside it (when known); written as GIF (Pillow) or MP4 (the ffmpeg that imageio-ffmpeg ships).
+
+Drawing is vectorised: every frame's joints are projected at once with numpy, then each frame is a few
+dozen Pillow ImageDraw lines on a palette image. The 3D panels show the poses in a Y-up frame (camera
+frame turned 180 degrees about x, as the BVH export): each frame's root is centred horizontally and its
+lowest joint stands on the floor; the floor grid moves under the body when the poses carry a trajectory.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vp3d.errors import Vp3dError, needs_extra
+from vp3d.facts.cameras import CAMERA_TO_YUP
+from vp3d.facts.skeleton import Skeleton, h36m_skeleton17
+from vp3d.io.animation import check_output, write_animation
+from vp3d.viz.inputs import LEVEL_UP, Keypoints2D
+
+DEFAULT_SIZE = 400          # pixels, each panel is square
+DEFAULT_AZIMUTH = 30.0      # degrees about the vertical; 0 looks from where the camera was
+ELEVATION = 15.0            # degrees above the horizon
+TOP, BOTTOM = 28, 24        # pixels above (titles) and below (frame label) each panel's drawing area
+GRID_M = 0.5                # floor grid spacing, metres
+GRID_HALF = 3               # grid lines each side of the body
+
+# Palette: index -> RGB. Bones and joints are coloured by side, as the skeleton's left/right sets say.
+PALETTE = {"background": (255, 255, 255), "floor": (215, 215, 220), "text": (40, 40, 40),
+           "left": (31, 119, 180), "right": (214, 39, 40), "centre": (60, 60, 60),
+           "left_joint": (20, 80, 130), "right_joint": (150, 25, 25), "centre_joint": (20, 20, 20),
+           "frame": (180, 180, 185)}
+INDEX = {name: i for i, name in enumerate(PALETTE)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Geometry: everything for all frames at once
+# ---------------------------------------------------------------------------------------------
+
+def _sides(edges, symmetry) -> np.ndarray:
+    """Colour name index per edge (E,): left when an end is a left joint and none is right, etc."""
+    left, right = set(symmetry.left), set(symmetry.right)
+    out = []
+    for a, b in edges:
+        ends = {a, b}
+        out.append(INDEX["left"] if ends & left and not ends & right else
+                   INDEX["right"] if ends & right and not ends & left else INDEX["centre"])
+    return np.array(out, dtype=np.int64)
+
+
+def _joint_colours(n: int, symmetry) -> np.ndarray:
+    """Colour index per joint (n,): by side."""
+    c = np.full(n, INDEX["centre_joint"])
+    c[list(symmetry.left)] = INDEX["left_joint"]
+    c[list(symmetry.right)] = INDEX["right_joint"]
+    return c
+
+
+def level(up: np.ndarray) -> np.ndarray:
+    """The rotation (3, 3) from the camera frame to a Y-up frame: CAMERA_TO_YUP, then the smallest turn
+    that takes `up` (the world's up in the camera frame, (3,)) to +y; the camera's heading is kept."""
+    u = CAMERA_TO_YUP @ (np.asarray(up, dtype=np.float64) / np.linalg.norm(up))
+    axis, c = np.cross(u, [0.0, 1.0, 0.0]), u[1]
+    if c < -1 + 1e-9:
+        return np.diag([1.0, -1.0, -1.0]) @ CAMERA_TO_YUP
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    return (np.eye(3) + k + k @ k / (1 + c)) @ CAMERA_TO_YUP
+
+
+def stage(poses: np.ndarray, up: np.ndarray = LEVEL_UP) -> tuple[np.ndarray, np.ndarray]:
+    """Camera-frame poses (T, J, 3) metres -> (Y-up poses with each frame's root at x = z = 0 and lowest
+    joint at y = 0, (T, J, 3); the root's horizontal track (T, 2) (x, z), for the moving floor).
+    up: the world's up direction in the camera frame (default: a level camera's, -y)."""
+    p = poses.astype(np.float64) @ level(up).T
+    track = p[:, 0, [0, 2]]
+    floor = p[:, :, 1].min(axis=1, keepdims=True)
+    out = p - np.concatenate([track[:, :1], floor, track[:, 1:]], axis=1)[:, None]
+    return out, track
+
+
+@dataclass(frozen=True)
+class OrbitCamera:
+    """A perspective camera circling a target: azimuth about +y (0 = looking along -z, from where the
+    recording camera stood), elevation above the horizon, both degrees; distance metres; focal pixels."""
+
+    target: tuple[float, float, float]
+    azimuth: float
+    elevation: float
+    distance: float
+    focal: float
+    centre: tuple[float, float]
+
+    def basis(self) -> tuple[np.ndarray, np.ndarray]:
+        a, e = np.radians(self.azimuth), np.radians(self.elevation)
+        eye = np.array(self.target) + self.distance * np.array([np.sin(a) * np.cos(e), np.sin(e),
+                                                                np.cos(a) * np.cos(e)])
+        fwd = np.array(self.target) - eye
+        fwd /= np.linalg.norm(fwd)
+        right = np.cross(fwd, [0.0, 1.0, 0.0])
+        right /= np.linalg.norm(right)
+        up = np.cross(right, fwd)
+        return eye, np.stack([right, up, fwd])
+
+    def project(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Points (..., 3) metres -> pixels (..., 2) (x right, y down) and depth (...,) metres."""
+        eye, rot = self.basis()
+        cam = (points - eye) @ rot.T
+        depth = np.maximum(cam[..., 2], 1e-3)
+        px = np.stack([self.centre[0] + self.focal * cam[..., 0] / depth,
+                       self.centre[1] - self.focal * cam[..., 1] / depth], axis=-1)
+        return px, depth
+
+
+def fit_camera(staged: list[np.ndarray], area: tuple[int, int], azimuth: float,
+               elevation: float = ELEVATION) -> OrbitCamera:
+    """A camera that frames the staged poses (each (T, J, 3), Y-up, feet at 0) in an area (w, h) pixels,
+    with room for the floor; the same for every panel, so that prediction and truth compare at a glance."""
+    height = max(float(np.median(p[..., 1].max(axis=1))) for p in staged)   # median: wild frames aside
+    height = max(height, 0.5)
+    distance = 4.0 * height
+    focal = min(area) * distance / (1.35 * height)   # the body spans about 3/4 of the area's height
+    return OrbitCamera((0.0, 0.45 * height, 0.0), azimuth, elevation, distance, focal,
+                       (area[0] / 2, area[1] / 2))
+
+
+def floor_lines(track: np.ndarray) -> np.ndarray:
+    """Floor grid segments (T, L, 2, 3), Y-up metres around the centred root: lines GRID_M apart, fixed
+    to the world, so that they slide under a body that moves."""
+    k = np.arange(-GRID_HALF, GRID_HALF + 1) * GRID_M
+    off = np.mod(track, GRID_M)                                    # (T, 2)
+    T, n, ext = len(track), len(k), GRID_HALF * GRID_M
+    xs = k[None, :] - off[:, :1]                                   # (T, n) lines of constant x
+    zs = k[None, :] - off[:, 1:]                                   # (T, n) lines of constant z
+    along = np.zeros((T, n, 2, 3))
+    along[..., 0] = xs[:, :, None]
+    along[..., 2] = [-ext, ext]
+    across = np.zeros((T, n, 2, 3))
+    across[..., 2] = zs[:, :, None]
+    across[..., 0] = [-ext, ext]
+    return np.concatenate([along, across], axis=1)
+
+
+@dataclass
+class _Panel:
+    """What one panel draws each frame: segments (T, E, 2, 2) pixels with colour indices (T, E),
+    points (T, J, 2) pixels with colours (J,), a title."""
+
+    title: str
+    segments: np.ndarray
+    colours: np.ndarray
+    points: np.ndarray
+    point_colours: np.ndarray
+    radius: float
+    background: np.ndarray | None = None   # (B, 2, 2) pixel segments drawn every frame (frame box)
+
+
+def panel_3d(title: str, poses: np.ndarray, skeleton: Skeleton, camera: OrbitCamera, track: np.ndarray) -> _Panel:
+    """The 3D skeleton of staged poses (T, 17, 3) and the floor, bones drawn far to near."""
+    edges = np.array([(p, j) for j, p in enumerate(skeleton.parents) if p >= 0])
+    bone_px, bone_depth = camera.project(poses[:, edges])          # (T, E, 2, 2), (T, E, 2)
+    order = np.argsort(-bone_depth.mean(axis=2), axis=1)           # far first
+    bone_px = np.take_along_axis(bone_px, order[:, :, None, None], axis=1)
+    bone_col = _sides(edges, skeleton.symmetry)[order]
+    floor_px, _ = camera.project(floor_lines(track))               # (T, L, 2, 2)
+    segments = np.concatenate([floor_px, bone_px], axis=1)
+    colours = np.concatenate([np.full(floor_px.shape[:2], INDEX["floor"]), bone_col], axis=1)
+    joints_px, _ = camera.project(poses)
+    radius = max(2.0, min(camera.centre) / 50)
+    return _Panel(title, segments, colours, joints_px, _joint_colours(skeleton.num_joints, skeleton.symmetry), radius)
+
+
+def panel_2d(title: str, keypoints: Keypoints2D, area: tuple[int, int]) -> _Panel:
+    """The 2D input (T, J, 2), y down, fitted (same scale for all frames) into an area (w, h) pixels."""
+    pts = np.asarray(keypoints.points, dtype=np.float64)
+    if keypoints.image_size is not None:         # the whole image
+        lo, hi = np.zeros(2), np.asarray(keypoints.image_size, dtype=np.float64)
+        margin = 0.0
+    else:                                        # where the keypoints are, outliers aside
+        finite = pts[np.isfinite(pts).all(axis=-1)]
+        if len(finite) == 0:
+            raise Vp3dError("the 2D keypoints hold no finite point")
+        lo, hi = np.percentile(finite, 0.5, axis=0), np.percentile(finite, 99.5, axis=0)
+        margin = 0.05
+    scale = 0.95 * float(np.min(np.asarray(area) / np.maximum((hi - lo) * (1 + 2 * margin), 1e-6)))
+    mid, centre = (lo + hi) / 2, np.asarray(area) / 2
+    px = (pts - mid) * scale + centre
+    layout = keypoints.layout
+    edges = np.array(layout.edges, dtype=np.int64).reshape(-1, 2)
+    segs = px[:, edges] if len(edges) else np.zeros((len(px), 0, 2, 2))
+    cols = np.broadcast_to(_sides(edges, layout.symmetry), segs.shape[:2])
+    box = np.array([lo - (hi - lo) * margin, hi + (hi - lo) * margin])
+    box_px = (box - mid) * scale + centre
+    (x0, y0), (x1, y1) = box_px
+    frame = np.array([[[x0, y0], [x1, y0]], [[x1, y0], [x1, y1]], [[x1, y1], [x0, y1]], [[x0, y1], [x0, y0]]])
+    return _Panel(title, segs, cols, px, _joint_colours(len(layout.names), layout.symmetry),
+                  max(2.0, min(area) / 100), frame)
+
+
+# ---------------------------------------------------------------------------------------------
+# Frames
+# ---------------------------------------------------------------------------------------------
+
+def panel_area(size: int) -> tuple[int, int]:
+    """The drawing area (w, h) pixels of a size x size panel, between its title and the frame label."""
+    return size - 2, size - TOP - BOTTOM
+
+
+def _palette_bytes() -> list[int]:
+    flat = [c for rgb in PALETTE.values() for c in rgb]
+    return flat + [255] * (768 - len(flat))
+
+
+class FrameDrawer:
+    """Draws frame t of all panels side by side into a palette ('P') image."""
+
+    def __init__(self, panels: list[_Panel], size: int, label: str = "", first_frame: int = 0):
+        from PIL import Image, ImageDraw, ImageFont
+        self.panels, self.size, self.label, self.first_frame = panels, size, label, first_frame
+        self.area = panel_area(size)
+        self.font = ImageFont.load_default(size=max(10, size // 26))
+        self.width = max(3, round(size / 110))
+        base = Image.new("P", (size * len(panels), size), INDEX["background"])
+        base.putpalette(_palette_bytes())
+        draw = ImageDraw.Draw(base)
+        for i, panel in enumerate(panels):           # what is the same in every frame: titles, boxes
+            x = i * size
+            draw.text((x + size / 2, 6), panel.title, fill=INDEX["text"], font=self.font, anchor="ma")
+            if i:
+                draw.line([(x, 0), (x, size)], fill=INDEX["frame"], width=1)
+        self.base = base
+
+    def __call__(self, t: int):
+        from PIL import Image, ImageDraw
+        im = self.base.copy()
+        for i, panel in enumerate(self.panels):      # each panel on its own image: lines stay inside it
+            sub = Image.new("P", self.area, INDEX["background"])
+            sub.putpalette(_palette_bytes())
+            draw = ImageDraw.Draw(sub)
+            if panel.background is not None:
+                for (a, b) in panel.background.tolist():
+                    draw.line([tuple(a), tuple(b)], fill=INDEX["frame"], width=1)
+            ok = np.isfinite(panel.segments[t]).all(axis=(1, 2))      # missed keypoints: no line
+            for (a, b), c in zip(panel.segments[t][ok].tolist(), panel.colours[t][ok].tolist()):
+                draw.line([tuple(a), tuple(b)], fill=c, width=1 if c == INDEX["floor"] else self.width)
+            r = panel.radius
+            ok = np.isfinite(panel.points[t]).all(axis=1)
+            for (x, y), c in zip(panel.points[t][ok].tolist(), panel.point_colours[ok].tolist()):
+                draw.ellipse([x - r, y - r, x + r, y + r], fill=c)
+            im.paste(sub, (i * self.size + 1, TOP))
+        draw = ImageDraw.Draw(im)
+        draw.text((6, self.size - 5), f"{self.label}frame {t + self.first_frame}", fill=INDEX["text"],
+                  font=self.font, anchor="ld")
+        return im
+
+
+def render(path: str | Path, poses: np.ndarray, keypoints: Keypoints2D | None = None,
+           ground_truth: np.ndarray | None = None, up: np.ndarray = LEVEL_UP, fps: float = 50.0,
+           size: int = DEFAULT_SIZE, azimuth: float = DEFAULT_AZIMUTH, title: str = "", first_frame: int = 0,
+           progress=None) -> int:
+    """Write an animation of poses (T, 17, 3) metres, camera frame, to `path` (.gif or .mp4).
+
+    keypoints: the 2D input (T, J, 2), drawn on the left; ground_truth: (T, 17, 3) metres, camera
+    frame, drawn right of the prediction. up: the world's up direction (3,) in the camera frame, when
+    known (a calibrated camera); the default takes the camera as level. size: pixels per (square) panel,
+    rounded up to a multiple of 16 (video codecs need it). title, first_frame: the frame label
+    ('title  frame N'). progress: wraps the frame iterator (e.g. tqdm). Returns the frames written.
+    """
+    path = check_output(path)
+    try:
+        import PIL  # noqa: F401  (drawing and GIF writing)
+    except ImportError:
+        raise needs_extra(f"{path}: rendering", "render", "Pillow") from None
+    skeleton = h36m_skeleton17()
+    poses = np.asarray(poses)
+    T = len(poses)
+    if poses.ndim != 3 or poses.shape[1:] != (skeleton.num_joints, 3) or T < 1:
+        raise Vp3dError(f"poses of shape {poses.shape}, expected (T, {skeleton.num_joints}, 3)")
+    for what, other in (("2D keypoints", None if keypoints is None else keypoints.points),
+                        ("ground truth", ground_truth)):
+        if other is not None and len(other) != T:
+            raise Vp3dError(f"{what} have {len(other)} frames, the poses {T}")
+    if ground_truth is not None and np.shape(ground_truth)[1:] != (skeleton.num_joints, 3):
+        raise Vp3dError(f"ground truth of shape {np.shape(ground_truth)}, expected (T, {skeleton.num_joints}, 3)")
+    if not (np.isfinite(fps) and fps > 0):
+        raise Vp3dError(f"fps must be positive, got {fps}")
+    size = int(-(-int(size) // 16) * 16)
+
+    staged = [stage(poses, up)] + ([stage(np.asarray(ground_truth), up)] if ground_truth is not None else [])
+    camera = fit_camera([s for s, _ in staged], panel_area(size), azimuth)
+    panels = []
+    if keypoints is not None:
+        panels.append(panel_2d("2D input", keypoints, panel_area(size)))
+    panels.append(panel_3d("3D prediction", staged[0][0], skeleton, camera, staged[0][1]))
+    if ground_truth is not None:
+        panels.append(panel_3d("ground truth", staged[1][0], skeleton, camera, staged[1][1]))
+    drawer = FrameDrawer(panels, size, f"{title}  " if title else "", first_frame)
+    steps = range(T)
+    frames = (drawer(t) for t in (progress(steps) if progress else steps))
+    write_animation(path, frames, fps)
+    return T

@@ -384,8 +384,42 @@ def test_cpu_summary_claims_no_npu(tmp_path, capsys):
 def test_no_internal_words_in_user_facing_text():
     """'the seed' (the recipe this project started from) means nothing to a user; ../shared is ours."""
     texts = [ROOT / "README.md", ROOT / "requirements.txt", *ROOT.glob("*.py"), *(ROOT / "scripts").iterdir(),
-             *(ROOT / "vp3d").glob("*.py")]
+             *(ROOT / "vp3d").rglob("*.py")]
     bad = re.compile(r"\bthe seed\b|\bseed recipe|\bseed's", re.I)
     found = [f"{p.name}: {line.strip()}" for p in texts for line in p.read_text().splitlines() if bad.search(line)]
     assert not found, found
     assert "../shared" not in (ROOT / "README.md").read_text()
+
+
+def heading_anchors(text: str) -> set[str]:
+    """GitHub's anchors for a Markdown file's headings (fenced code skipped): lower case, punctuation
+    other than '-' and '_' dropped, spaces to '-'."""
+    anchors, fenced = set(), False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced and re.match(r"#{1,6} ", line):
+            title = line.lstrip("#").strip().lower()
+            anchors.add(re.sub(r"[^\w\- ]", "", title).replace(" ", "-"))
+    return anchors
+
+
+def test_readme_puts_lifting_first_and_its_links_resolve():
+    """The README is a user's: short, "Lift your own video" early (vp3d_lift.py's refusal of a video file
+    names that section by its title), the rest in docs/; every local link and anchor, there and in
+    docs/, resolves."""
+    readme = (ROOT / "README.md").read_text()
+    lines = readme.splitlines()
+    assert len(lines) <= 300, len(lines)
+    assert "## Lift your own video" in lines[:80]
+    docs = sorted((ROOT / "docs").glob("*.md"))
+    assert docs and all(f"docs/{d.name}" in readme for d in docs), [d.name for d in docs]
+    broken = []
+    for page in [ROOT / "README.md", *docs, ROOT / "benchmarks" / "README.md"]:
+        for target, anchor in re.findall(r"\]\(([^)#\s]*)(?:#([^)\s]*))?\)", page.read_text()):
+            if "://" in target:
+                continue
+            path = (page.parent / target) if target else page
+            if not path.exists() or (anchor and path.suffix == ".md" and anchor not in heading_anchors(path.read_text())):
+                broken.append(f"{page.relative_to(ROOT)}: {target}#{anchor}")
+    assert not broken, broken

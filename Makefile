@@ -7,10 +7,11 @@ PY     := $(VENV)/bin/python
 
 env: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .    # the package itself, for the Python API (import vp3d)
 	touch $@
 
 test: env

@@ -8,11 +8,10 @@
 import sys
 from pathlib import Path
 
-from vp3d.model import checkpoint
 from vp3d import cli
+from vp3d.facts.architecture import WEIGHT_LAYOUTS
 from vp3d.model.atc import CHIP_PLACEHOLDER, atc_command
 from vp3d.model.export import DEFAULT_LAYOUT, DEFAULT_OPSET, check_onnx, export_onnx, max_abs_difference
-from vp3d.facts.architecture import WEIGHT_LAYOUTS
 from vp3d.pipeline.sequences import DEFAULT_LENGTH
 
 
@@ -46,6 +45,7 @@ def main(argv=None) -> int:
     lengths = [None] if args.dynamic else (args.length or [DEFAULT_LENGTH])
 
     def body(a):
+        from vp3d.model import checkpoint          # torch: the [torch] extra
         model = checkpoint.load(a.model, layout=a.weight_layout, causal=True if a.causal else None)
         c = model.config
         if lengths[0] is not None and lengths[0] < c.receptive_field:

@@ -20,14 +20,15 @@ from pathlib import Path
 # busy process on a 2-core machine, spinning threads made training steps up to 40x slower.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import torch  # noqa: E402  (after the OpenMP setting, which is read when torch loads)
-
 from tqdm import tqdm  # noqa: E402
 
 from vp3d import cli  # noqa: E402
-from vp3d.io.h36m import DEFAULT_KEYPOINTS  # noqa: E402
-from vp3d.facts.architecture import WEIGHT_LAYOUTS  # noqa: E402
 from vp3d.engines.devices import physical_cores, resolve_torch_device  # noqa: E402
+from vp3d.facts.architecture import WEIGHT_LAYOUTS  # noqa: E402
+from vp3d.io.h36m import DEFAULT_KEYPOINTS  # noqa: E402
+
+# torch (the [torch] extra), after the OpenMP setting, which is read when torch loads
+torch = cli.import_or_exit("vp3d_train.py", lambda: __import__("torch"))
 from vp3d.training.train import TrainConfig, load_training_data, train  # noqa: E402
 
 

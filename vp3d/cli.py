@@ -5,8 +5,9 @@ import argparse
 import re
 import sys
 import traceback
+from pathlib import Path
 
-from vp3d.errors import Vp3dError  # noqa: F401  (re-exported for scripts)
+from vp3d.errors import Vp3dError, missing_extra  # Vp3dError re-exported for scripts
 
 
 def widths(text: str) -> tuple[int, ...]:
@@ -113,6 +114,12 @@ def run(body, args) -> int:
         if args.debug:
             traceback.print_exc()
         return fail(e)
+    except ModuleNotFoundError as e:  # an optional dependency: the extra that installs it
+        if (missing := missing_extra(e, Path(sys.argv[0]).name or "this")) is None:
+            raise
+        if args.debug:
+            traceback.print_exc()
+        return fail(missing)
     except OSError as e:             # permissions, full disk: name the file, no traceback
         if args.debug:
             traceback.print_exc()
@@ -127,3 +134,14 @@ def fail(error) -> int:
     """Print a Vp3dError (or message) as the one line 'error: ...' on stderr; the exit code, 2."""
     print(f"error: {error}", file=sys.stderr)
     return 2
+
+
+def import_or_exit(script: str, load):
+    """load() (a script's imports that need an optional extra); where one is missing, the one line saying
+    which extra installs it, and exit 2."""
+    try:
+        return load()
+    except ModuleNotFoundError as e:
+        if (missing := missing_extra(e, script)) is None:
+            raise
+        sys.exit(fail(missing))

@@ -9,7 +9,18 @@ class Vp3dError(Exception):
     """
 
 
+# optional dependencies (import name) -> the pip extra that installs them (pyproject.toml)
+EXTRAS = {"torch": "torch", "openvino": "openvino", "PIL": "render", "matplotlib": "render",
+          "imageio_ffmpeg": "video"}
+
+
 def needs_extra(what: str, extra: str, module: str) -> Vp3dError:
     """The one-line error for a feature whose optional dependency is missing: `what` needs `module`,
     installed with `pip install 'vp3d[extra]'`."""
     return Vp3dError(f"{what} needs {module}: pip install 'vp3d[{extra}]'")
+
+
+def missing_extra(error: ModuleNotFoundError, what: str) -> Vp3dError | None:
+    """needs_extra for an ImportError of one of EXTRAS' modules (None for any other module)."""
+    top = (error.name or "").split(".")[0]
+    return needs_extra(what, EXTRAS[top], top) if top in EXTRAS else None

@@ -373,9 +373,10 @@ REGISTRY = {b.name: b for b in (
             "needs onnxruntime (GPUs: onnxruntime-gpu, with its CUDA/TensorRT execution providers, and an "
             "NVIDIA GPU)", ("f32",), OnnxRuntimeSession),
     Backend("openvino", (".onnx", ".xml"), ("cpu",), lambda: devices.openvino_devices(),
-            "needs OpenVINO (pip install openvino)", ("f32", "bf16"), OpenVinoSession),
+            "needs OpenVINO: pip install 'vp3d[openvino]'", ("f32", "bf16"), OpenVinoSession),
     Backend("torch", CHECKPOINT_SUFFIXES, ("cpu", "cuda"), lambda: devices.torch_devices(),
-            "needs a CUDA build of torch and an NVIDIA GPU", ("f32", "bf16", "fp16"), TorchSession),
+            "needs torch (pip install 'vp3d[torch]'; for cuda, a CUDA build and an NVIDIA GPU)",
+            ("f32", "bf16", "fp16"), TorchSession),
     Backend("ais_bench", (".om",), ("npu",), lambda: devices.npu_devices(),
             AIS_BENCH_HELP.removeprefix("the ais_bench backend "), ("f32",), None),
 )}

@@ -45,7 +45,10 @@ def onnxruntime_devices() -> tuple[str, ...]:
 
 
 def torch_devices() -> tuple[str, ...]:
-    """Devices torch can use here, fastest first: 'cuda' with a CUDA build and a GPU, then 'cpu'."""
+    """Devices torch can use here, fastest first: 'cuda' with a CUDA build and a GPU, then 'cpu'; none
+    where torch is not installed."""
+    if importlib.util.find_spec("torch") is None:
+        return ()
     import torch
     return ("cuda", "cpu") if torch.cuda.is_available() else ("cpu",)
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vp3d.errors import Vp3dError
+from vp3d.errors import Vp3dError, needs_extra
 from vp3d.pipeline.evaluation import Results
 from vp3d.io.files import atomic_path
 
@@ -35,7 +35,10 @@ def plot_results(results: Results, path: str | Path, compare: Results | None = N
     action-wise average; `compare` draws a second run's bars beside (e.g. fp32 vs int8). The format is
     the one `path`'s suffix names (PNG, SVG or PDF; see plot_format)."""
     fmt = plot_format(path)
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        raise needs_extra(f"{path}: plotting", "render", "matplotlib") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

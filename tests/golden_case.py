@@ -2,11 +2,12 @@
 
 scripts/make_golden.py runs upstream VideoPose3D's own run.py on these inputs and stores what upstream
 computes in tests/fixtures/golden/; tests/test_golden.py regenerates them and runs vp3d's stages on them.
-The inputs are not committed: they are about 1.5 MB, the fixture about 100 KB.
+The inputs are not committed: they are about 1.8 MB, the fixture about 100 KB.
 
-Bit-identical everywhere by construction: numpy's PCG64 stream (np.random.default_rng) drawn only as uniform
-doubles and bounded integers (no normal(), whose algorithm numpy may change), then only +, -, *, /, sqrt and
-cumsum (correctly rounded in IEEE arithmetic; no transcendental functions, no BLAS, no reductions whose order
+Bit-identical everywhere by construction. numpy promises the same random stream only for the same build on
+the same machine, so this keeps to what cannot drift: the PCG64 stream (np.random.default_rng) drawn only as
+uniform doubles and bounded integers (no normal(), whose algorithm may change), then only +, -, *, /, sqrt and
+cumsum, which IEEE arithmetic rounds correctly (no transcendental functions, no BLAS, no reductions whose order
 may vary). torch's RNG and init play no part: the weights are numpy arrays. `fingerprint` hashes the arrays,
 so a change here fails the test until scripts/make_golden.py is run again.
 """

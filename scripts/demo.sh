@@ -141,10 +141,12 @@ cam = h36m_cameras()["S9"][0]
 print(cam.res_w, cam.res_h)
 PYEOF
 )
+# As a user deploys it: the checkpoint exported to ONNX (any length), lifted without torch.
+"$PY" vp3d_pth2onnx.py -m "$W/coco_best.bin" -o "$W/coco.onnx" --dynamic
 for out in lifted.json lifted.bvh lifted.npz; do
-    "$PY" vp3d_lift.py "$W/S9_Walking.json" --image-size $SIZE -m "$W/coco_best.bin" -o "$W/$out"
+    "$PY" vp3d_lift.py "$W/S9_Walking.json" --image-size $SIZE -m "$W/coco.onnx" -o "$W/$out"
 done
-"$PY" vp3d_render.py "$W/lifted.npz" --keypoints "$W/S9_Walking.json" --image-size $SIZE -o "$W/lifted.gif" --frames 100
+"$PY" vp3d_render.py "$W/lifted.npz" --keypoint-file "$W/S9_Walking.json" --image-size $SIZE -o "$W/lifted.gif" --frames 100
 "$PY" - "$W" <<'PYEOF'
 import collections, json, sys
 import numpy as np

@@ -121,3 +121,12 @@ def tiny_checkpoints(tmp_path_factory) -> dict[str, Path]:
     checkpoint.save(paths["conv2d"], model, "conv2d", module_prefix=True, epoch=80, lr=1.6e-5,
                     optimizer=opt, random_state=np.random.RandomState(5))
     return paths
+
+
+def assert_one_line_error(capsys, rc: int, *fragments: str) -> str:
+    """A script's refusal: exit 2 and exactly one stderr line 'error: ...' (no traceback) holding every
+    fragment; returns that line."""
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err, err
+    assert all(f in err for f in fragments), err
+    return err

@@ -167,33 +167,26 @@ class OpenVinoSession(Session):
     """OpenVINO's CPU plugin, reading the ONNX file directly or an IR (.xml + .bin). Recommended
     low-latency settings (docs.openvino.ai, "Optimize inference: latency"): PERFORMANCE_HINT=LATENCY
     (one stream, all threads on one request), INFERENCE_NUM_THREADS = physical cores, and
-    INFERENCE_PRECISION_HINT f32 (exact) or bf16 (about 2x faster where the CPU has AVX512-BF16 or
-    AMX; ~0.5 % relative error). A bf16 request on a CPU without bf16 warns and runs f32: OpenVINO
-    itself would silently do the same.
+    INFERENCE_PRECISION_HINT f32 (exact) or bf16 (where the CPU has AVX512-BF16 or AMX; ~0.5 % relative
+    error). A bf16 request on a CPU without bf16 warns and runs f32: OpenVINO itself would silently do
+    the same.
 
     A model with a dynamic time axis is compiled once, its time axis bounded below by the receptive
-    field (read off the graph: ov_receptive_field). Left unbounded, the plugin cannot prove that every
+    field (read off the graph: ov_receptive_field): left unbounded, the plugin cannot prove that every
     layer's output is at least one frame long and runs the deepest dilated convolution on a reference
-    kernel, 60x slower (measured, full model, bf16, 2422 frames: 23.7 s against 0.38 s); bounded, every
-    length runs at the speed of a graph compiled for it. A length's first run pays a one-off
-    preparation (0.03-0.05 s for the full model), kept in the plugin's shape cache; prepare() pays it
-    ahead for lengths known in advance. That cache is capped at RUNTIME_CACHE entries: at the plugin's
-    default (5000) memory grew 1.2-1.4 MB per new length without levelling off (full model, 300 random
-    lengths: +360 MB in bf16, +420 MB int8); capped, it levels off at +200 MB after about 150 lengths,
-    while the 59 lengths of the benchmark's test set all stay cached (512 entries did not hold them for
-    int8: 4 % slower).
+    kernel. A length's first run pays a one-off preparation, kept in the plugin's shape cache (capped
+    at RUNTIME_CACHE entries: at the plugin's default, memory grows with every new length); prepare()
+    pays it ahead for lengths known in advance. docs/benchmarks.md has the measurements.
 
-    One kind of graph is the exception: OpenVINO 2026.4 runs a quantized graph (FakeQuantize) whose
-    residual crops compute their bounds from the input's shape wrongly once its time axis is bounded
-    (the full model's poses 0.3 m off ONNX Runtime's; unbounded or static they agree to 3 mm at most).
-    vp3d exports constant bounds (TemporalModel.crop) since 2026-11-26; int8 files made from earlier
-    exports are compiled per input length instead, rounded up to STEP frames (the input edge-padded at
-    its end, which leaves the first L - RF + 1 outputs unchanged, then cropped: run_rounded), the last
-    CACHE compiled lengths kept; prepare() compiles ahead."""
+    One kind of graph is the exception: OpenVINO 2026.4 miscomputes a quantized graph (FakeQuantize)
+    whose residual crops compute their bounds from the input's shape once its time axis is bounded.
+    vp3d exports constant bounds (TemporalModel.crop); int8 files made from exports with computed
+    bounds (ov_bounded_axis_unsafe) are compiled per input length instead, rounded up to STEP frames
+    (run_rounded: exact), the last CACHE compiled lengths kept; prepare() compiles ahead."""
 
     backend = "openvino"
     STEP = 256        # frames: at most STEP - 1 padded frames computed per input (compiled per length)
-    CACHE = 24        # compiled lengths kept (int8: ~20 MB each for the full model)
+    CACHE = 24        # compiled lengths kept
     RUNTIME_CACHE = 1024  # entries of the plugin's per-shape cache (CPU_RUNTIME_CACHE_CAPACITY)
 
     def __init__(self, path: str | Path, threads: int | None = None, precision: str = "f32", **_):

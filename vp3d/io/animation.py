@@ -16,7 +16,7 @@ def write_gif(path: Path, frames, fps: float) -> None:
     """Stream palette frames into a looping GIF through Pillow's GIF encoder, one frame at a time (memory
     stays flat however long the clip): each frame stores only the box that changed since the last one."""
     from PIL import GifImagePlugin
-    delay = max(20, round(1000 / fps / 10) * 10)   # GIF delays are centiseconds; viewers slow down < 20 ms
+    delay = max(20, round(1000 / fps / 10) * 10)   # GIF delays are centiseconds; viewers slow down shorter ones
     first = next(frames)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         header, _ = GifImagePlugin.getheader(first, info={"loop": 0, "duration": delay})

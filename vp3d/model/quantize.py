@@ -7,7 +7,7 @@ Runtime's CPU provider fuses into int8 convolutions (VNNI where the CPU has it).
 
 Before calibration, channels are rescaled (equalize(): exact in fp32) so that one int8 step per
 tensor suits every channel; activation ranges then come from the 99.99th percentile. What stays
-fp32 (measured on trained full models: README, "4c. int8"):
+fp32 (chosen by measurement on trained full models: docs/int8.md):
   - always (FAST_FP32): the residual path (a tensor that a conv and the residual Slice both read gets
     one Identity copy for the conv, so only the conv's input is rounded, not the skip connection) and
     its Add ops; 'first' (raw coordinates in) and 'last' ('shrink': the pose in metres out), 3 % of
@@ -16,8 +16,8 @@ fp32 (measured on trained full models: README, "4c. int8"):
     see (SAFE_FP32): also 'block-out', the last (1x1) conv of each residual block, whose output enters
     the residual stream directly (25 % of the compute).
 The choice and the measured deviation travel in the int8 file's metadata (INT8_KEY).
-Calibration reads one input at a time, so memory holds one input's activations (2.3 GB peak for the
-full model on whole own-length test inputs, up to 2x6115 frames; --frames windows bound it).
+Calibration reads one input at a time, so memory holds one input's activations (--frames windows bound
+it; docs/int8.md gives the full model's peak).
 """
 from __future__ import annotations
 
@@ -40,11 +40,10 @@ from vp3d.io.files import atomic_path, file_shape, list_inputs, read_array
 METHODS = ("minmax", "entropy", "percentile")
 QDQ_OPSET = 13                    # the first opset whose QuantizeLinear takes per-channel scales (axis)
 ROLES = ("first", "last", "block-out")   # words --fp32 accepts besides node names and op types
-FAST_FP32 = ("first", "last", "Add")          # measured choices: README, "int8"
+FAST_FP32 = ("first", "last", "Add")          # the measured choices: docs/int8.md
 SAFE_FP32 = FAST_FP32 + ("block-out",)          # where FAST_FP32 moves the poses by more than the tolerance
-TOLERANCE_MM = 5.0    # mean per-joint deviation from fp32 that 'auto' accepts: measured, deviations up to
-                      # 4.8 mm moved MPJPE by at most 0.75 mm, 10.5-12 mm by 1.8-4.2 mm (a trained full
-                      # model: README, "int8")
+TOLERANCE_MM = 5.0    # mean per-joint deviation from fp32 that 'auto' accepts: below it, MPJPE moved
+                      # by under 1 mm on trained full models (docs/int8.md)
 
 
 @dataclass(frozen=True)
@@ -249,9 +248,8 @@ def equalize(model, maxima: dict[str, np.ndarray], stream_alpha: float = 0.75, h
     calibration data, `maxima`; w_c: the readers' largest |weight| on it). The residual stream is one
     tensor through all blocks (its producers: the first conv and every block-out conv; its readers: every
     wide conv and the last), so it gets one s; each block's hidden tensor (wide conv -> block-out conv)
-    its own. Measured on the trained full model: channel maxima of the residual stream range 4-126
-    while 99.99 % of its values are below 9, and equalizing cut the int8 model's deviation from fp32
-    by 5x (README, "int8"). Edits `model` (onnx.ModelProto) in place; returns the scales' spread."""
+    its own. In trained models a few channels of the residual stream reach far beyond the rest, which
+    one int8 step per tensor cannot serve without equalizing (docs/int8.md). Edits `model` (onnx.ModelProto) in place; returns the scales' spread."""
     first, blocks, last = conv_roles(model)
     nodes = {n.name: n for n in model.graph.node}
     stream, hidden = equalized_tensors(model)

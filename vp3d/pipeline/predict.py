@@ -17,7 +17,7 @@ Runner = Callable[[np.ndarray], np.ndarray]
 
 # Output frames per model call for sequences of any length (lifting, own-length inference): longer
 # ones run in windows overlapping by RF - 1 frames. 8192 is above every Human3.6M test sequence
-# (5873), so the test set runs whole; peak memory of the full model then stays below ~1 GB (README).
+# (5873), so the test set runs whole, while the memory of one call stays bounded (docs/benchmarks.md).
 DEFAULT_CHUNK = 8192
 
 

@@ -8,11 +8,8 @@ frame repeated. The loss is MPJPE on root-relative 3D (the target's root zeroed)
 with amsgrad, lr decayed by `lr_decay` per epoch; batch-norm momentum decayed exponentially from
 0.1 to 0.001 over the epochs; dropout 0.25. With chunk = 1 (the default, as upstream) the model
 runs in upstream's optimised single-frame form: strided instead of dilated convolutions, the same
-weights, only the frames the output needs (3-4x faster for 27 frames); longer chunks run the
-ordinary dense model. The model trains in the Conv1d layout; checkpoints are written in any layout.
-
-Measured on 2 CPU cores (demo scale): a 27-frame, 128-channel model trains on ~90k synthetic frames
-at ~20 s per epoch (-b 256), reaching ~55 mm validation MPJPE in 4 epochs (untrained: ~430 mm).
+weights, only the frames the output needs; longer chunks run the ordinary dense model. The model
+trains in the Conv1d layout; checkpoints are written in any layout. Training times: docs/benchmarks.md.
 
 Everything here is in metres; millimetres appear only in the reported errors (`*_mm`).
 """

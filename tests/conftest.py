@@ -1,6 +1,7 @@
 """Shared fixtures: small datasets and checkpoints written in exactly the real file formats."""
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from vp3d.facts.architecture import ModelConfig
 from vp3d.model.temporal import TemporalModel, randomize_batchnorm
 from vp3d.facts.skeleton import kept_joints
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+ROOT = Path(__file__).resolve().parents[1]          # the repository
+SHARED = ROOT.parent / "shared"
 GOLDEN = SHARED / "reference" / "golden"
 KEYPOINTS_SYMMETRY = [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]]
 TINY_ACTIONS = {"S9": ["Directions", "Directions 1", "Walking", "Sitting 1"],
@@ -26,6 +28,31 @@ def _seed():
     random.seed(0)
     np.random.seed(0)
     torch.manual_seed(0)
+
+
+def check_one_line_error(err: str, rc: int, *fragments: str) -> str:
+    """A user error as the scripts report it (cli.run): exit status 2, stderr exactly one line starting
+    'error: ' (no traceback), holding each of `fragments`. Returns the line."""
+    assert rc == 2, (rc, err)
+    assert err.startswith("error: ") and err.endswith("\n") and err.count("\n") == 1, err
+    assert "Traceback" not in err, err
+    for f in fragments:
+        assert f in err, (f, err)
+    return err.strip()
+
+
+def one_line_error(capsys, rc: int, *fragments: str) -> str:
+    """check_one_line_error on what a script's main() just wrote to stderr (pytest's capsys)."""
+    return check_one_line_error(capsys.readouterr().err, rc, *fragments)
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for one test, and restore it."""
+    saved = os.umask(0o022)
+    os.umask(saved)
+    yield lambda mask: os.umask(mask)
+    os.umask(saved)
 
 
 def golden_dir() -> Path:

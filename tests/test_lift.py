@@ -17,7 +17,7 @@ from vp3d.facts.architecture import ModelConfig
 from vp3d.model.temporal import TemporalModel, randomize_batchnorm
 from vp3d.io.poses import read_poses_npz
 
-from conftest import random_model
+from conftest import one_line_error, random_model
 from keypoint_writers import (COCO_SYMMETRY, fill_gaps_by_hand, video_keypoints, write_coco_json, write_custom_npz,
                               write_keypoints_csv, write_mmpose_json)
 
@@ -183,9 +183,7 @@ def test_cli_bad_input_exits_2_with_one_line(models, tmp_path, capsys, case, fra
     if case == "bad-model":
         model = str(tmp_path / "none.bin")
     out = tmp_path / "o.npz"
-    assert vp3d_lift.main([*map(str, inputs), "-m", model, "-o", str(out), *extra]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and err.count("\n") == 1 and fragment in err, err
+    one_line_error(capsys, vp3d_lift.main([*map(str, inputs), "-m", model, "-o", str(out), *extra]), fragment)
     assert not out.exists()
 
 

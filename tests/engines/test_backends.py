@@ -3,7 +3,6 @@
 Tolerances: f32 engines within 1e-4 m absolute of PyTorch fp32; OpenVINO bf16 within 2 % relative
 (max |error| / max |output|). Tests needing OpenVINO skip where it is not installed.
 """
-import sys
 import warnings
 
 import numpy as np
@@ -12,14 +11,10 @@ import torch
 
 from conftest import random_model
 from vp3d.errors import Vp3dError
-from vp3d.engines import ais_bench
 from vp3d.engines import backends
 from vp3d.model import checkpoint
 from vp3d.engines import devices
-from vp3d.model.atc import atc_argv
 from vp3d.model.export import check_onnx, export_onnx
-from vp3d.io.files import file_shape
-from vp3d.pipeline.infer import random_input, summary_dict, summary_lines, time_runs
 from vp3d.facts.architecture import WEIGHT_LAYOUTS as LAYOUTS
 
 LENGTH = 64          # input frames; RF 9 for widths 3,3 -> 56 output frames
@@ -48,10 +43,6 @@ def rel_error(got, expected):
     return float(np.abs(got - expected).max() / np.abs(expected).max())
 
 
-def test_physical_cores():
-    assert 1 <= devices.physical_cores() <= (__import__("os").cpu_count() or 1)
-
-
 @pytest.mark.parametrize("name, backend", [("m.onnx", "onnxruntime"), ("m.xml", "openvino"), ("m.om", "ais_bench"),
                                            ("model_best.bin", "torch"), ("m.pth", "torch"), ("m.pt", "torch")])
 def test_backend_from_suffix(name, backend):
@@ -64,24 +55,6 @@ def test_backend_mismatch_and_unknown_suffix():
     with pytest.raises(Vp3dError, match="cannot tell the backend"):
         backends.resolve_backend("m.weights")
     assert backends.resolve_backend("m.onnx", "openvino") == "openvino"
-
-
-def test_device_resolution_says_what_is_missing_or_unsupported(monkeypatch):
-    assert backends.REGISTRY["openvino"].resolve_device("auto") == "cpu"
-    monkeypatch.setattr(devices, "npu_devices", lambda: ())
-    with pytest.raises(Vp3dError, match="CANN toolkit"):
-        backends.REGISTRY["ais_bench"].resolve_device("auto")
-    monkeypatch.setattr(devices, "npu_devices", lambda: ("npu",))
-    assert backends.REGISTRY["ais_bench"].resolve_device("auto") == "npu"
-    if not [d for d in devices.onnxruntime_devices() if d != "cpu"]:
-        assert backends.REGISTRY["onnxruntime"].resolve_device("auto") == "cpu"
-        with pytest.raises(Vp3dError, match="device cuda: the onnxruntime backend needs onnxruntime .*onnxruntime-gpu"):
-            backends.REGISTRY["onnxruntime"].resolve_device("cuda")
-    with pytest.raises(Vp3dError, match="device cuda: the openvino backend runs on cpu, not cuda"):
-        backends.REGISTRY["openvino"].resolve_device("cuda")
-    # an NPU is ais_bench's (.om models), never onnxruntime's: no talk of GPUs
-    with pytest.raises(Vp3dError, match="device npu: the onnxruntime backend runs on cpu, cuda, tensorrt, not npu$"):
-        backends.REGISTRY["onnxruntime"].resolve_device("npu")
 
 
 def test_adding_a_backend_touches_one_place():
@@ -99,14 +72,6 @@ def test_onnxruntime_each_layout_matches_pytorch(small, layout):
     assert s.input_shape == (2, LENGTH, 17, 2) and s.output_shape == (2, LENGTH - 8, 17, 3)
     assert s.receptive_field == 9
     np.testing.assert_allclose(s.run(small["x"]), small["expected"], atol=F32_ABS, rtol=0)
-
-
-def test_layouts_need_the_same_atc_command(small):
-    commands = {layout: atc_argv(path, "310P3", "out") for layout, path in small["onnx"].items()}
-    strip = lambda argv: [a for a in argv if not a.startswith("--model=")]
-    assert strip(commands["conv2d"]) == strip(commands["conv2d_w"]) == strip(commands["conv1d"])
-    assert f"--input_shape=2d_poses:2,{LENGTH},17,2" in commands["conv2d_w"]
-    assert "--soc_version=Ascend310P3" in commands["conv2d_w"]
 
 
 def test_torch_backend_from_checkpoint(small):
@@ -167,53 +132,6 @@ def test_onnxruntime_gpu_providers(small, device):
     s = backends.open_session(small["onnx"]["conv2d_w"], device=device)
     assert s.device == device
     np.testing.assert_allclose(s.run(small["x"]), small["expected"], atol=1e-3, rtol=0)   # TF32 convolutions
-
-
-def test_ais_bench_missing_is_one_clear_line(tmp_path, monkeypatch):
-    monkeypatch.setattr(devices, "npu_devices", lambda: ())
-    om = tmp_path / "vp3d_seq64.om"
-    om.write_bytes(b"\0")
-    with pytest.raises(Vp3dError) as e:
-        backends.open_session(om)
-    msg = str(e.value)
-    assert "\n" not in msg and str(om) in msg
-    assert "ais_bench" in msg and "CANN" in msg and "Ascend tools repository" in msg
-
-
-def test_ais_bench_command():
-    cmd = ais_bench.ais_bench_command("m.om", "in", "out", "run1", "BIN", loop=10, warmup_count=2, python="python3")
-    assert cmd == ["python3", "-m", "ais_bench", "--model", "m.om", "--input", "in", "--output", "out",
-                   "--output_dirname", "run1", "--outfmt", "BIN", "--batchsize", "1", "--loop", "10",
-                   "--warmup_count", "2"]
-    pure = ais_bench.ais_bench_command("m.om", loop=5)
-    assert pure[:3] == [sys.executable, "-m", "ais_bench"] and "--input" not in pure and "--output" not in pure
-    assert pure[-2:] == ["--loop", "5"]
-
-
-def test_time_runs_and_summary(small):
-    s = backends.open_session(small["onnx"]["conv2d_w"])
-    times, y = time_runs(s, small["x"], loop=4, warmup=1)
-    assert len(times) == 4 and all(t > 0 for t in times) and y.shape == (2, LENGTH - 8, 17, 3)
-    summary = summary_dict([10.0, 20.0, 30.0], 1, frames_in=2 * 6115, frames_out=5873)
-    assert summary["compute_time"]["mean"] == 20.0 and summary["throughput"] == 50.0
-    assert summary["frames_per_second"] == pytest.approx(2 * 6115 / 20 * 1000)
-    assert summary["useful_frames_per_second"] == pytest.approx(5873 / 20 * 1000)
-    lines = summary_lines(summary)
-    assert lines[0] == "[INFO] -----------------Performance Summary------------------"
-    assert lines[1] == ("[INFO] compute_time (ms): min = 10.0000, max = 30.0000, mean = 20.0000, "
-                        "median = 20.0000, percentile(99%) = 29.8000")
-    assert lines[2] == "[INFO] throughput 1000*batchsize.mean(1)/compute_time.mean(20.0000): 50.0000"
-
-
-def test_file_shape_reads_length_off_the_file(tmp_path):
-    f = tmp_path / "a.bin"
-    np.zeros((2, 30, 17, 2), np.float32).tofile(f)
-    assert file_shape(f, (2, None, 17, 2)) == (2, 30, 17, 2)
-    assert file_shape(f, (2, 64, 17, 2)) == (2, 64, 17, 2)     # fixed shapes are read_array's to check
-    f.write_bytes(b"\0" * 100)
-    with pytest.raises(Vp3dError, match=r"a\.bin: 100 bytes, expected a float32 array of shape 2xLx17x2"):
-        file_shape(f, (2, None, 17, 2))
-    assert random_input((2, None, 17, 2), 40).shape == (2, 40, 17, 2)
 
 
 def test_openvino_runs_a_dynamic_model_at_every_length(tmp_path):

@@ -7,6 +7,9 @@ from vp3d.model import checkpoint
 from vp3d.model.checkpoint import CheckpointError
 
 from conftest import Evil, random_model
+from vp3d.model.checkpoint import convert_state_dict
+from vp3d.facts.architecture import ModelConfig
+from vp3d.model.temporal import TemporalModel
 
 
 def test_upstream_and_ascend_checkpoints_load_to_the_same_model(tiny_checkpoints):
@@ -102,8 +105,7 @@ def test_model_args_carry_causality_and_must_match_the_weights(tmp_path):
 
 
 def test_trajectory_model_loads_beside_the_pose_model(tmp_path):
-    from vp3d.facts.architecture import ModelConfig
-    from vp3d.model.temporal import TemporalModel, randomize_batchnorm
+    from vp3d.model.temporal import randomize_batchnorm
     pos = random_model((3, 3, 3), 32, seed=1)
     checkpoint.save(tmp_path / "none.bin", pos)
     assert checkpoint.load_with_trajectory(tmp_path / "none.bin")[1] is None
@@ -121,3 +123,10 @@ def test_trajectory_model_loads_beside_the_pose_model(tmp_path):
     torch.save(obj, tmp_path / "bad.bin")
     with pytest.raises(checkpoint.CheckpointError, match="model_traj has 17 output joints, receptive field 9"):
         checkpoint.load_with_trajectory(tmp_path / "bad.bin")
+
+
+def test_layout_round_trip_is_identity():
+    state = random_model((3, 3), 8).state_dict()
+    for layout in ("conv2d", "conv2d_w"):
+        back = convert_state_dict(convert_state_dict(state, "conv1d", layout), layout, "conv1d")
+        assert all(torch.equal(back[k], state[k]) for k in state)

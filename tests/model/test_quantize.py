@@ -21,7 +21,7 @@ from vp3d.model.quantize import (INT8_KEY, QuantizeConfig, _Reader, block_output
                            split_shared_conv_inputs)
 from vp3d.engines.backends import open_session
 
-from conftest import random_model
+from conftest import one_line_error, random_model
 
 WIDTHS = (3, 3)                 # receptive field 9, one residual block: fast
 LENGTH = 100                    # the tiny fixture's longest sequence is 93 frames: 93 + 8 <= 100
@@ -190,9 +190,7 @@ def test_bad_input_exits_2_with_one_line(case, fp32_model, prep, tmp_path, capsy
         named = "NoSuchOp"
     before = fp32_model.read_bytes()
     code = vp3d_quantize.main(["--model", str(model), "--calibration", str(calib), "-o", str(out), "--inputs", "2", *extra])
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2
-    assert len(err) == 1 and err[0].startswith("error: ") and str(named) in err[0], err
+    one_line_error(capsys, code, str(named))
     assert fp32_model.read_bytes() == before
     if out != fp32_model:
         assert not out.exists()

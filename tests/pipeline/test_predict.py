@@ -5,7 +5,7 @@ import torch
 
 from vp3d.engines.backends import TorchSession
 from vp3d.pipeline.predict import chunk_windows, predict_sequence, run_windows
-from vp3d.facts.skeleton import h36m_skeleton17, keypoint_layouts, mirror
+from vp3d.facts.skeleton import h36m_skeleton17, keypoint_layouts
 
 from conftest import random_model
 
@@ -41,13 +41,6 @@ def test_whole_chunked_and_static_length_agree_with_the_direct_computation(causa
 def test_chunk_windows_cover_every_frame_once():
     assert chunk_windows(10, 4) == [(0, 4), (4, 8), (8, 10)]
     assert chunk_windows(3, 10) == [(0, 3)]
-
-
-def test_mirror_is_an_involution_that_swaps_twins():
-    x = np.random.default_rng(0).normal(size=(4, 17, 3))
-    m = mirror(x, JOINTS)
-    np.testing.assert_array_equal(m[:, 1], x[:, 4] * [-1, 1, 1])
-    np.testing.assert_array_equal(mirror(m, JOINTS), x)
 
 
 def test_run_windows_bounds_every_call_by_the_chunk():

@@ -1,10 +1,15 @@
-import re
 
 import numpy as np
 import pytest
 
 from vp3d.pipeline.sequences import file_stem, flip_augment, pad_to_length, unflip_average
-from vp3d.facts.skeleton import Symmetry, keypoint_layouts
+from vp3d.facts.skeleton import Symmetry
+import json
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from vp3d.errors import Vp3dError
+from vp3d.pipeline.sequences import Manifest
+from vp3d.pipeline.sequences import best_buckets, input_length
 
 SYM = Symmetry([4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16])
 
@@ -45,21 +50,39 @@ def test_unflip_average_recovers_a_mirror_equivariant_prediction():
     np.testing.assert_allclose(unflip_average(pair, SYM), y)
 
 
-def test_symmetry_refuses_overlapping_or_unpaired_joints():
-    with pytest.raises(ValueError):
-        Symmetry([1, 2], [2, 3])
-    with pytest.raises(ValueError):
-        Symmetry([1, 2], [3])
-    with pytest.raises(ValueError, match="joint 16"):
-        SYM.permutation(10)
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+                           lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=4),
+                           max_leaves=12)
 
 
-def test_keypoint_layouts_pair_left_with_right_by_name():
-    for layout in keypoint_layouts().values():
-        names = [n.lower() for n in layout.names]
-        for l, r in zip(layout.symmetry.left, layout.symmetry.right):
-            assert re.match(r"(left_|l)(.+)", names[l])[2] == re.match(r"(right_|r)(.+)", names[r])[2], (names[l], names[r])
-        unpaired = set(range(len(names))) - set(layout.symmetry.left + layout.symmetry.right)
-        assert not any(re.match(r"(left_|right_|l[a-z]|r[a-z])", names[j]) for j in unpaired), unpaired
-    coco = keypoint_layouts()["coco"]
-    assert coco.symmetry.to_json() == [[1, 3, 5, 7, 9, 11, 13, 15], [2, 4, 6, 8, 10, 12, 14, 16]]
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(obj=st.dictionaries(st.sampled_from(["format", "length", "entries", "receptive_field", "causal", "x"]),
+                           json_values, max_size=6))
+def test_manifest_reader_rejects_anything_malformed_with_one_line(tmp_path, obj):
+    (tmp_path / "manifest.json").write_text(json.dumps(obj))
+    with pytest.raises(Vp3dError) as e:
+        Manifest.read(tmp_path)
+    assert "\n" not in str(e.value) and "manifest.json" in str(e.value)
+
+
+def test_input_length_rule():
+    assert input_length(100, 27, []) == 126
+    assert input_length(100, 27, [120, 130]) == 130
+    with pytest.raises(ValueError, match="at least 126"):
+        input_length(100, 27, [120])
+
+
+def test_best_buckets_compute_the_fewest_frames():
+    """Against every choice of bucket lengths among the needed ones (brute force, small cases)."""
+    import itertools
+    rng = np.random.default_rng(0)
+    cost = lambda buckets, needed: sum(min(b for b in buckets if b >= n) for n in needed)
+    for trial in range(20):
+        needed = list(rng.integers(30, 400, size=int(rng.integers(1, 12))))
+        for count in (1, 2, 3):
+            got = best_buckets(needed, count)
+            assert max(got) == max(needed) and len(got) <= count
+            values = sorted(set(needed))[:-1]
+            best = min(cost([*c, max(needed)], needed) for k in range(count)
+                       for c in itertools.combinations(values, k))
+            assert cost(got, needed) == best, (needed, count, got)

@@ -1,40 +1,21 @@
 """Bad and malicious input: one stderr line naming the file, exit code 2, nothing run, nothing lost."""
 import json
 import shutil
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 import vp3d_infer
 import vp3d_postprocess
 import vp3d_preprocess
 import vp3d_pth2onnx
-from vp3d.errors import Vp3dError
 from vp3d.model import checkpoint
-from vp3d.io.files import read_array, write_array
-from vp3d.pipeline.sequences import Manifest
+from vp3d.io.files import write_array
 
-from conftest import KEYPOINTS_SYMMETRY, Evil, make_positions, random_model, write_dataset
+from conftest import KEYPOINTS_SYMMETRY, one_line_error, Evil, make_positions, random_model
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def one_line_error(capsys, rc, *fragments):
-    err = capsys.readouterr().err
-    assert rc == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert "Traceback" not in err
-    for f in fragments:
-        assert f in lines[0], (f, lines[0])
 
 
 # --- preprocess -------------------------------------------------------------------------------------
@@ -269,79 +250,8 @@ def test_postprocess_truncated_ground_truth(broken, capsys):
 
 # --- nothing lost, nothing half-written -------------------------------------------------------------
 
-def test_kill_during_preprocess_leaves_no_truncated_file_and_rerun_completes(tmp_path):
-    pos3d, pos2d = make_positions({"S9": [f"Walking {i}" for i in range(6)],
-                                   "S11": [f"Greeting {i}" for i in range(6)]}, seed=5, frames=(300, 400))
-    d = write_dataset(tmp_path / "data", pos3d, pos2d)
-    cmd = [sys.executable, str(ROOT / "vp3d_preprocess.py"), "-d", str(d), "-s", str(tmp_path / "out"),
-           "--max-length", "4000"]
-    complete = tmp_path / "complete"
-    subprocess.run([*cmd[:-4], "-s", str(complete), "--max-length", "4000"], check=True, capture_output=True)
-    expected = {p.relative_to(complete): p.stat().st_size for p in complete.rglob("*") if p.is_file()}
-    killed_mid_run = 0
-    for written in (1, 12, 30):             # kill once that many inputs exist
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while proc.poll() is None and time.monotonic() < deadline:
-            if len(list((tmp_path / "out" / "inputs").glob("*.bin"))) >= written:
-                break
-            time.sleep(0.005)
-        proc.send_signal(signal.SIGKILL)
-        killed_mid_run += proc.wait() == -signal.SIGKILL and not (tmp_path / "out" / "manifest.json").exists()
-        for p in (tmp_path / "out").rglob("*"):
-            if p.is_file() and not p.name.startswith("."):     # temporaries are dot-files
-                assert p.stat().st_size == expected[p.relative_to(tmp_path / "out")], p
-    assert killed_mid_run >= 2
-    subprocess.run(cmd, check=True, capture_output=True)     # no --force needed to finish the job
-    assert (tmp_path / "out" / "manifest.json").read_text() == (complete / "manifest.json").read_text()
-    for rel in expected:
-        assert (tmp_path / "out" / rel).read_bytes() == (complete / rel).read_bytes()
-
 
 # --- readers never fail in any other way ------------------------------------------------------------
-
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(shape=st.lists(st.integers(1, 5), min_size=1, max_size=4), cut=st.integers(-8, 8),
-       suffix=st.sampled_from([".bin", ".npy", ".txt"]))
-def test_read_array_returns_the_array_or_a_one_line_error(tmp_path, shape, cut, suffix):
-    a = np.random.default_rng(0).normal(size=shape).astype(np.float32)
-    path = tmp_path / f"x{suffix}"
-    write_array(path, a, {".bin": "BIN", ".npy": "NPY", ".txt": "TXT"}[suffix])
-    data = path.read_bytes()
-    path.write_bytes(data[:len(data) + cut] if cut < 0 else data + b"\x00" * cut)
-    try:
-        b = read_array(path, tuple(shape))
-    except Vp3dError as e:
-        assert "\n" not in str(e) and path.name in str(e)
-    else:
-        assert b.shape == tuple(shape)
-        if cut == 0:
-            np.testing.assert_allclose(b, a, rtol=1e-6)
-
-
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
-                           lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=4),
-                           max_leaves=12)
-
-
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(obj=st.dictionaries(st.sampled_from(["format", "length", "entries", "receptive_field", "causal", "x"]),
-                           json_values, max_size=6))
-def test_manifest_reader_rejects_anything_malformed_with_one_line(tmp_path, obj):
-    (tmp_path / "manifest.json").write_text(json.dumps(obj))
-    with pytest.raises(Vp3dError) as e:
-        Manifest.read(tmp_path)
-    assert "\n" not in str(e.value) and "manifest.json" in str(e.value)
-
-
-def test_failed_forced_run_keeps_the_previous_output(tmp_path, capsys):
-    d = _data(tmp_path)
-    out = tmp_path / "out"
-    assert vp3d_preprocess.main(["-d", str(d), "-s", str(out), "-arc", "3,3", "--max-length", "500"]) == 0
-    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    rc = vp3d_preprocess.main(["-d", str(d), "-s", str(out), "-arc", "3,3", "--max-length", "50", "--force"])
-    one_line_error(capsys, rc, "--max-length must be at least")
-    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
 def test_infer_leaves_a_non_empty_output_alone_and_resumes(pipeline, tmp_path, capsys):

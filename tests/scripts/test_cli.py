@@ -109,22 +109,6 @@ def test_postprocess_reads_ais_bench_layouts(prep, tiny_checkpoints, tmp_path):
         assert other.average["mpjpe"] == pytest.approx(base.average["mpjpe"], abs=1e-4)
 
 
-def test_causal_preprocess_shifts_padding(tiny_dataset, tmp_path):
-    m = preprocess(tiny_dataset, tmp_path / "causal", 120, "--causal")
-    assert m.causal
-    x = read_array(tmp_path / "causal" / "inputs" / "001_Directions.bin", (2, 120, 17, 2))
-    assert (x[0, :26] == x[0, 26]).all()        # all 26 context frames in the past
-    assert not (x[0, 26] == x[0, 27]).all()
-
-
-def test_too_short_max_length_names_the_sequence(tiny_dataset, tmp_path, capsys):
-    assert vp3d_preprocess.main(["-d", str(tiny_dataset), "-s", str(tmp_path / "o"), "-arc", "3,3,3",
-                                 "--max-length", "60"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: S") and "--max-length must be at least" in err and "\n" not in err
-    assert not (tmp_path / "o" / "inputs").exists()
-
-
 def test_non_empty_output_is_left_alone_without_force(prep, tiny_dataset, tmp_path, capsys):
     out = tmp_path / "keep"
     out.mkdir()
@@ -145,8 +129,3 @@ def test_missing_and_truncated_predictions(prep, tiny_checkpoints, tmp_path, cap
     assert "1 predictions missing, e.g. '001_Directions_0.bin'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv", [["-arc", "3,2"], ["--max-length", "-5"], ["--max-length", "2048,0"], ["--max-length", "x"]])
-def test_bad_flags_exit_2(argv, tmp_path):
-    with pytest.raises(SystemExit) as e:
-        vp3d_preprocess.main(["-d", str(tmp_path), "-s", str(tmp_path / "o"), *argv])
-    assert e.value.code == 2

@@ -15,18 +15,10 @@ import vp3d_postprocess
 import vp3d_preprocess
 import vp3d_pth2onnx
 from vp3d.model import checkpoint
-from vp3d.io.files import safe_stem, unique_stems
+from vp3d.io.files import safe_stem
 from vp3d.pipeline.sequences import Manifest
 
-from conftest import KEYPOINTS_SYMMETRY, make_positions, random_model
-
-
-def one_line(capsys, rc, *fragments):
-    err = capsys.readouterr().err
-    assert rc == 2 and err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err, err
-    for f in fragments:
-        assert f in err, (f, err)
-    return err
+from conftest import KEYPOINTS_SYMMETRY, one_line_error, make_positions, random_model
 
 
 def tree(root: Path) -> dict[str, bytes]:
@@ -74,11 +66,6 @@ def test_names_from_data_never_choose_where_we_write(tmp_path, capsys):
     assert set(groups) == {a.split(" ")[0] for a in HOSTILE}
 
 
-def test_safe_stems_are_plain_and_unique():
-    assert [safe_stem(n) for n in ("../../x 1", "a/b", "..", "", "Walk-ing_2")] == ["______x_1", "a_b", "__", "_", "Walk-ing_2"]
-    assert unique_stems(["a/b", "a b", "a_b", "a_b_2"]) == ["a_b", "a_b_2", "a_b_3", "a_b_2_2"]
-
-
 def test_manifest_entry_that_names_a_path_is_refused(tmp_path, capsys):
     pos3d, pos2d = make_positions({"S9": ["Walking"]}, seed=1)
     out = tmp_path / "prep"
@@ -89,7 +76,7 @@ def test_manifest_entry_that_names_a_path_is_refused(tmp_path, capsys):
     m["entries"][0]["name"] = "../../escape"
     (out / "manifest.json").write_text(json.dumps(m))
     rc = vp3d_postprocess.main(["--preprocess-data", str(out), "--infer-results", str(tmp_path)])
-    one_line(capsys, rc, "manifest.json", "not a plain file stem")
+    one_line_error(capsys, rc, "manifest.json", "not a plain file stem")
 
 
 @pytest.mark.parametrize("where", ["3d", "2d"])
@@ -104,7 +91,7 @@ def test_non_finite_inputs_name_file_sequence_and_frame(tmp_path, capsys, where,
         fragments = ["data_2d_h36m_cpn_ft_h36m_dbb.npz: S9 'Greeting' camera 2 has non-finite keypoints, first at frame 9"]
     rc = vp3d_preprocess.main(["-d", str(write_data(tmp_path / "d", pos3d, pos2d)), "-s", str(tmp_path / "out"),
                                "--subjects-test", "S9", "-arc", "3,3"])
-    one_line(capsys, rc, *fragments)
+    one_line_error(capsys, rc, *fragments)
     assert not (tmp_path / "out").exists()
 
 
@@ -134,7 +121,7 @@ def test_non_finite_prediction_names_file_sequence_and_frame(run, tmp_path, caps
     e = next(e for e in m.entries if e.name.startswith("006_"))
     rc = vp3d_postprocess.main(["--preprocess-data", str(run / "prep"), "--infer-results", str(tmp_path / "res"),
                                 "--json", str(tmp_path / "out.json")])
-    one_line(capsys, rc, f"006_{e.group}_0.npy: non-finite prediction for S9 '{e.action}' camera {e.camera}, first at frame 12")
+    one_line_error(capsys, rc, f"006_{e.group}_0.npy: non-finite prediction for S9 '{e.action}' camera {e.camera}, first at frame 12")
     assert not (tmp_path / "out.json").exists()
 
 
@@ -153,7 +140,7 @@ def test_lying_npy_header_inside_an_npz_is_refused_before_allocating(tmp_path, c
     with zipfile.ZipFile(d / "data_3d_h36m.npz", "w") as z:     # a plain array claiming 10**10 frames
         z.writestr("positions_3d.npy", _lying_npy((10 ** 10, 32, 3), np.zeros((5, 32, 3), np.float32)))
     rc = vp3d_preprocess.main(["-d", str(d), "-s", str(tmp_path / "out"), "--subjects-test", "S9", "-arc", "3,3"])
-    one_line(capsys, rc, "data_3d_h36m.npz: 'positions_3d': header announces an array of shape (10000000000, 32, 3)",
+    one_line_error(capsys, rc, "data_3d_h36m.npz: 'positions_3d': header announces an array of shape (10000000000, 32, 3)",
              "only 1920 bytes follow")
 
 
@@ -164,7 +151,7 @@ def test_lying_npy_prediction_is_refused(run, tmp_path, capsys):
     victim = sorted((tmp_path / "res").iterdir())[0]
     victim.write_bytes(_lying_npy((10 ** 9, 17, 3), np.zeros((3, 17, 3), np.float32)))
     rc = vp3d_postprocess.main(["--preprocess-data", str(run / "prep"), "--infer-results", str(tmp_path / "res")])
-    one_line(capsys, rc, f"{victim.name}: header announces an array of shape (1000000000, 17, 3)")
+    one_line_error(capsys, rc, f"{victim.name}: header announces an array of shape (1000000000, 17, 3)")
 
 
 @pytest.mark.parametrize("kind", ["truncated", "random", "empty"])
@@ -179,7 +166,7 @@ def test_truncated_and_random_npz_files(tmp_path, capsys, kind, which):
     out.mkdir()
     (out / "keep.txt").write_text("mine")
     rc = vp3d_preprocess.main(["-d", str(d), "-s", str(out), "--subjects-test", "S9", "-arc", "3,3", "--force"])
-    one_line(capsys, rc, which)
+    one_line_error(capsys, rc, which)
     assert (out / "keep.txt").read_text() == "mine"                     # a refused run loses nothing
 
 
@@ -188,8 +175,8 @@ def test_truncated_and_random_checkpoints_and_models(run, tmp_path, capsys, kind
     for name in ("m.bin", "m.onnx"):
         raw = (run / name).read_bytes()
         (tmp_path / name).write_bytes(raw[: len(raw) // 3] if kind == "truncated" else os.urandom(2048))
-    one_line(capsys, vp3d_pth2onnx.main(["-m", str(tmp_path / "m.bin"), "-o", str(tmp_path / "o.onnx")]), "m.bin")
+    one_line_error(capsys, vp3d_pth2onnx.main(["-m", str(tmp_path / "m.bin"), "-o", str(tmp_path / "o.onnx")]), "m.bin")
     assert not (tmp_path / "o.onnx").exists()
     rc = vp3d_infer.main(["--model", str(tmp_path / "m.onnx"), "--input", str(run / "prep" / "inputs"),
                           "--output", str(tmp_path / "res")])
-    one_line(capsys, rc, "m.onnx")
+    one_line_error(capsys, rc, "m.onnx")

@@ -12,9 +12,9 @@ import vp3d_preprocess
 import vp3d_pth2onnx
 from vp3d.model import checkpoint
 from vp3d.io.files import read_array
-from vp3d.pipeline.sequences import Manifest, best_buckets, input_length
+from vp3d.pipeline.sequences import Manifest
 
-from conftest import random_model
+from conftest import one_line_error, random_model
 
 
 @pytest.fixture(scope="module")
@@ -87,18 +87,10 @@ def test_summary_counts_the_frames_actually_computed(runs):
     assert runs["buckets"]["summary"]["lengths"] == [120, 70, 90]
 
 
-def test_input_length_rule():
-    assert input_length(100, 27, []) == 126
-    assert input_length(100, 27, [120, 130]) == 130
-    with pytest.raises(ValueError, match="at least 126"):
-        input_length(100, 27, [120])
-
-
 def test_an_input_no_model_takes_is_refused_naming_both_lengths(runs, tmp_path, capsys):
     rc = vp3d_infer.main(["--model", str(runs["buckets"]["models"][0]), "--input", str(runs["buckets"]["prep"] / "inputs"),
                           "--output", str(tmp_path)])
-    err = capsys.readouterr().err
-    assert rc == 2 and err.count("\n") == 1
+    err = one_line_error(capsys, rc)
     assert re.search(r"\.bin: input of L = (70|90) frames, but the model takes L = 120 — export one with "
                      r"--length (70|90) \(or --dynamic\), or re-run vp3d_preprocess.py with --max-length 120$", err.strip())
     assert not any(tmp_path.iterdir())                        # refused before anything was written
@@ -113,29 +105,3 @@ def test_chunked_inference_equals_whole_sequences(runs, tmp_path):
                                    atol=1e-5, err_msg=p.name)
 
 
-def test_best_buckets_compute_the_fewest_frames():
-    """Against every choice of bucket lengths among the needed ones (brute force, small cases)."""
-    import itertools
-    rng = np.random.default_rng(0)
-    cost = lambda buckets, needed: sum(min(b for b in buckets if b >= n) for n in needed)
-    for trial in range(20):
-        needed = list(rng.integers(30, 400, size=int(rng.integers(1, 12))))
-        for count in (1, 2, 3):
-            got = best_buckets(needed, count)
-            assert max(got) == max(needed) and len(got) <= count
-            values = sorted(set(needed))[:-1]
-            best = min(cost([*c, max(needed)], needed) for k in range(count)
-                       for c in itertools.combinations(values, k))
-            assert cost(got, needed) == best, (needed, count, got)
-
-
-def test_preprocess_buckets_chosen_from_the_data(tiny_dataset, tmp_path, capsys):
-    assert vp3d_preprocess.main(["-d", str(tiny_dataset), "-s", str(tmp_path / "p"), "-arc", "3,3,3", "--buckets", "3"]) == 0
-    m = Manifest.read(tmp_path / "p")
-    needed = [e.frames + 26 for e in m.entries]
-    assert m.lengths == best_buckets(needed, 3) and len(m.lengths) == 3
-    assert f"export with vp3d_pth2onnx.py --length {','.join(map(str, m.lengths))}" in capsys.readouterr().out
-    for given in (["--max-length", "200"], ["--max-length=200"], ["--max", "200"]):    # argparse takes abbreviations
-        with pytest.raises(SystemExit):
-            vp3d_preprocess.main(["-d", str(tiny_dataset), "-s", str(tmp_path / "q"), "--buckets", "3", *given])
-    assert not (tmp_path / "q").exists()

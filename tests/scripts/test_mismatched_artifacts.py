@@ -5,7 +5,6 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,15 +19,9 @@ from vp3d.engines.backends import open_session
 from vp3d.io.onnx_meta import facts_from_metadata, read_onnx_metadata
 from vp3d.model.temporal import TemporalModel
 
-from conftest import random_model
+from conftest import one_line_error, random_model
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def one_line(capsys, rc):
-    err = capsys.readouterr().err
-    assert rc == 2 and err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err, err
-    return err.strip()
+from conftest import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +50,7 @@ def test_onnx_and_checkpoints_carry_the_facts(arts):
 def test_receptive_field_mismatch_names_both_and_what_to_redo(arts, tmp_path, capsys):
     rc = vp3d_infer.main(["--model", str(arts / "m9.onnx"), "--input", str(arts / "rf27" / "inputs"),
                           "--output", str(tmp_path)])
-    err = one_line(capsys, rc)
+    err = one_line_error(capsys, rc)
     assert f"m9.onnx: model receptive field 9, inputs in {arts / 'rf27'} were prepared for 27 " \
            f"— re-run vp3d_preprocess.py with -arc 3,3" in err
     assert not any(tmp_path.iterdir())
@@ -65,10 +58,10 @@ def test_receptive_field_mismatch_names_both_and_what_to_redo(arts, tmp_path, ca
 
 def test_causality_mismatch_both_ways(arts, tmp_path, capsys):
     rc = vp3d_infer.main(["--model", str(arts / "m27c.onnx"), "--input", str(arts / "rf27" / "inputs"), "--output", str(tmp_path)])
-    assert "a causal model, inputs in" in one_line(capsys, rc) 
+    assert "a causal model, inputs in" in one_line_error(capsys, rc) 
     rc = vp3d_infer.main(["--model", str(arts / "m27.onnx"), "--input", str(arts / "rf27_causal" / "inputs"),
                           "--output", str(tmp_path)])
-    err = one_line(capsys, rc)
+    err = one_line_error(capsys, rc)
     assert "a non-causal model" in err and "prepared for a causal one — re-run vp3d_preprocess.py without --causal" in err
 
 
@@ -78,7 +71,7 @@ def test_keypoint_layout_mismatch(arts, tmp_path, capsys):
     checkpoint.save(tmp_path / "coco.bin", model)
     rc = vp3d_infer.main(["--model", str(tmp_path / "coco.bin"), "--input", str(arts / "rf27" / "inputs"),
                           "--output", str(tmp_path / "res")])
-    err = one_line(capsys, rc)
+    err = one_line_error(capsys, rc)
     assert "model trained on keypoints with left/right [[1, 3, 5" in err and "another keypoint layout" in err
 
 
@@ -91,10 +84,10 @@ def test_postprocess_checks_the_model_that_made_the_predictions(arts, tmp_path, 
     capsys.readouterr()
     post = lambda: vp3d_postprocess.main(["--preprocess-data", str(arts / "rf27"), "--infer-results",
                                           str(tmp_path / "res" / "run")])
-    err = one_line(capsys, post())
+    err = one_line_error(capsys, post())
     assert "predictions of" in err and "(receptive field 9), but the inputs in" in err and "receptive field 27" in err
     (tmp_path / "res" / "run_summary.json").unlink()                  # as ais_bench would leave it
-    err = one_line(capsys, post())
+    err = one_line_error(capsys, post())
     assert "holds 2x112x17x3 predictions, but an input of 120 frames gives 2x94x17x3" in err
     assert "the model's receptive field is 9" in err
 

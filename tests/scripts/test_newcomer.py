@@ -1,96 +1,21 @@
 """What a new user meets first: readable output files, a demo that keeps what it did not make, the
 best epoch kept as "best", figures in the format their name says, errors that say how to choose."""
-import json
-import os
 import re
-import stat
 import subprocess
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 
-import vp3d_infer
 import vp3d_postprocess
-import vp3d_preprocess
-import vp3d_train
-from vp3d.model import checkpoint
-from vp3d.io.files import read_array, write_array, write_json
-from vp3d.pipeline.sequences import Manifest
 from vp3d.facts.skeleton import Symmetry
-from vp3d.training.train import TrainConfig, load_training_data, train
 
-from conftest import KEYPOINTS_SYMMETRY, make_positions, random_model, write_dataset
+from conftest import KEYPOINTS_SYMMETRY, check_one_line_error, one_line_error, make_positions, write_dataset
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
 DEMO = ROOT / "scripts" / "demo.sh"
 
 
-def one_line_error(capsys, rc, *fragments):
-    err = capsys.readouterr().err
-    assert rc == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    for f in fragments:
-        assert f in lines[0], (f, lines[0])
-    return lines[0]
-
-
-@pytest.fixture
-def umask():
-    """Set the process umask for one test, and restore it."""
-    saved = os.umask(0o022)
-    os.umask(saved)
-    yield lambda mask: os.umask(mask)
-    os.umask(saved)
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
-
-
 # --- permissions: what open() would give -------------------------------------------------------------
-
-@pytest.mark.parametrize("mask", [0o022, 0o027, 0o002])
-def test_written_files_get_0666_minus_umask(tmp_path, umask, mask):
-    umask(mask)
-    write_array(tmp_path / "a.bin", np.zeros((2, 3), np.float32))
-    write_array(tmp_path / "a.npy", np.zeros((2, 3), np.float32), "NPY")
-    write_array(tmp_path / "a.txt", np.zeros((2, 3), np.float32), "TXT")
-    write_json(tmp_path / "new" / "deeper" / "r.json", {"x": 1})     # folders made on the way
-    checkpoint.save(tmp_path / "model.bin", random_model((3,), 8), "conv2d", module_prefix=True)
-    for name in ("a.bin", "a.npy", "a.txt", "new/deeper/r.json", "model.bin"):
-        assert mode(tmp_path / name) == 0o666 & ~mask, (name, oct(mode(tmp_path / name)))
-    for name in ("new", "new/deeper"):
-        assert mode(tmp_path / name) == 0o777 & ~mask, (name, oct(mode(tmp_path / name)))
-    # what a plain open() makes under the same umask: the same bits
-    with open(tmp_path / "plain", "w"):
-        pass
-    assert mode(tmp_path / "plain") == mode(tmp_path / "a.bin")
-    assert not list(tmp_path.glob(".*.tmp"))
-
-
-def test_umask_022_leaves_results_readable_by_everyone(tmp_path, umask, tiny_dataset):
-    """A whole stage run through its script: every file and folder readable by group and others."""
-    umask(0o022)
-    out = tmp_path / "prep"
-    assert vp3d_preprocess.main(["-d", str(tiny_dataset), "-s", str(out), "-arc", "3,3,3", "--max-length", "120"]) == 0
-    paths = [out, *out.rglob("*")]
-    assert len(paths) > 60
-    for p in paths:
-        need = stat.S_IRGRP | stat.S_IROTH | (stat.S_IXGRP | stat.S_IXOTH if p.is_dir() else 0)
-        assert mode(p) & need == need and not mode(p) & 0o022, (p, oct(mode(p)))
-
-
-def test_rewriting_a_file_keeps_its_own_permissions(tmp_path, umask):
-    """As open(path, 'w') on an existing file: the file's mode stays what its owner made it."""
-    umask(0o022)
-    p = tmp_path / "r.json"
-    write_json(p, {"a": 1})
-    os.chmod(p, 0o600)
-    write_json(p, {"a": 2})
-    assert mode(p) == 0o600 and json.loads(p.read_text()) == {"a": 2}
 
 
 # --- scripts/demo.sh: --help, and never deleting what it did not make --------------------------------
@@ -138,9 +63,7 @@ def test_demo_refuses_a_folder_it_did_not_make(tmp_path, fake_python):
     (work / "sub" / "notes.txt").write_text("keep me")
     before = snapshot(work)
     r = run_demo(py, work, cwd=tmp_path)
-    assert r.returncode == 2
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and str(work) in lines[0], r.stderr
+    check_one_line_error(r.stderr, r.returncode, str(work))
     assert snapshot(work) == before and sorted(p.name for p in work.iterdir()) == ["model_best.bin", "sub"]
     assert not log.exists()                          # refused before any work
 
@@ -151,7 +74,7 @@ def test_demo_rejects_unknown_options_and_extra_arguments(tmp_path, args):
     work.mkdir()
     (work / "keep").write_text("x")
     r = run_demo(*args, cwd=tmp_path)
-    assert r.returncode == 2 and r.stderr.startswith("error: ") and len(r.stderr.strip().splitlines()) == 1
+    check_one_line_error(r.stderr, r.returncode)
     assert (work / "keep").read_text() == "x"
 
 
@@ -228,129 +151,7 @@ def train_dir(tmp_path_factory) -> Path:
     return write_dataset(tmp_path_factory.mktemp("h36m_best"), pos3d, pos2d)
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def validation_mpjpe(path: Path, sequences) -> float:
-    """Action-wise mean MPJPE (mm) of the checkpoint at `path` on whole sequences, computed here from
-    scratch: edge padding, the mirrored input (x negated, left/right swapped) averaged back in, the
-    ground truth's root zeroed, per-action frame-weighted means."""
-    model = checkpoint.load(path).eval()
-    pad = model.receptive_field // 2
-    kp, jp = SYMMETRY[0].permutation(17), SYMMETRY[1].permutation(17)
-    per_action: dict[str, list[float]] = {}
-    for seq in sequences:
-        x = np.pad(seq.poses_2d, ((pad, pad), (0, 0), (0, 0)), mode="edge")
-        xm = x[:, kp] * np.array([-1, 1], np.float32)
-        with torch.no_grad():
-            y, ym = model(torch.from_numpy(np.stack([x, xm]).astype(np.float32))).numpy()
-        pred = (y + ym[:, jp] * np.array([-1, 1, 1], np.float32)) / 2
-        gt = seq.poses_3d.copy()
-        gt[:, 0] = 0
-        errors = np.sqrt(((pred - gt) ** 2).sum(-1)).mean(-1)             # per frame
-        per_action.setdefault(seq.group, []).extend(errors)
-    return 1000 * float(np.mean([np.mean(v) for v in per_action.values()]))
-
-
-def test_training_keeps_the_best_validation_epoch_apart_from_the_last(train_dir, tmp_path, one_thread):
-    data = load_training_data(train_dir, subjects_train=["S1", "S5"], subjects_test=["S9", "S11"])
-    # a learning rate high enough that validation error goes up again before the end
-    config = TrainConfig(filter_widths=(3, 3), channels=32, epochs=5, batch_size=128, dropout=0.0, learning_rate=0.1)
-    last, best = tmp_path / "last.bin", tmp_path / "best.bin"
-    _, history = train(config, data, output=last, best=best)
-    vals = [h.val_mpjpe_mm for h in history]
-    best_epoch = 1 + int(np.argmin(vals))
-    assert best_epoch < len(history), f"this run's validation error never rose again: {vals}"
-    assert checkpoint.load_raw(best)["epoch"] == best_epoch and checkpoint.load_raw(last)["epoch"] == len(history)
-    best_mm, last_mm = validation_mpjpe(best, data.test), validation_mpjpe(last, data.test)
-    assert best_mm == pytest.approx(min(vals), rel=1e-4) and last_mm == pytest.approx(vals[-1], rel=1e-4)
-    assert best_mm < last_mm
-
-
-def test_without_validation_no_best_file_is_written(train_dir, tmp_path, one_thread):
-    data = load_training_data(train_dir, subjects_train=["S1", "S5"], subjects_test=["S9", "S11"])
-    config = TrainConfig(filter_widths=(3,), channels=8, epochs=1, batch_size=128, validate=False)
-    train(config, data, output=tmp_path / "last.bin", best=tmp_path / "best.bin")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.bin"]
-
-
-def test_train_cli_writes_last_and_best(train_dir, tmp_path, capsys, one_thread):
-    out = tmp_path / "model.bin"
-    base = ["-d", str(train_dir), "--subjects-train", "S1,S5", "--subjects-test", "S9,S11", "-arc", "3,3",
-            "--channels", "32", "-b", "128", "--dropout", "0", "-lr", "0.1", "--threads", "1", "--device", "cpu"]
-    assert vp3d_train.main([*base, "-e", "5", "-o", str(out)]) == 0
-    text = capsys.readouterr()
-    vals = [float(v) for v in re.findall(r"val MPJPE\s+([\d.]+) mm", text.out + text.err)]
-    best = tmp_path / "model_best.bin"                             # the default: OUTPUT's stem + _best
-    assert len(vals) == 5 and sorted(p.name for p in tmp_path.iterdir()) == ["model.bin", "model_best.bin"]
-    assert checkpoint.load_raw(best)["epoch"] == 1 + int(np.argmin(vals))
-    assert checkpoint.load_raw(out)["epoch"] == 5
-    assert f"wrote {best}: best epoch, {1 + int(np.argmin(vals))}" in text.out
-    # an explicit --best, and --no-eval writing no best file
-    other = tmp_path / "elsewhere" / "chosen.bin"
-    assert vp3d_train.main([*base, "-e", "1", "-o", str(tmp_path / "m2.bin"), "--best", str(other)]) == 0
-    assert other.is_file() and not (tmp_path / "m2_best.bin").exists()
-    assert vp3d_train.main([*base, "-e", "1", "-o", str(tmp_path / "m3.bin"), "--no-eval"]) == 0
-    assert not (tmp_path / "m3_best.bin").exists()
-
-
-@pytest.mark.parametrize("extra", [["--best", "{out}"], ["--best", "{dir}/b.bin", "--no-eval"]])
-def test_train_cli_refuses_best_that_cannot_work(train_dir, tmp_path, extra):
-    out = tmp_path / "m.bin"
-    argv = ["-d", str(train_dir), "-o", str(out)] + [e.format(out=out, dir=tmp_path) for e in extra]
-    with pytest.raises(SystemExit) as e:
-        vp3d_train.main(argv)
-    assert e.value.code == 2 and not list(tmp_path.iterdir())
-
-
 # --- postprocess: the figure format its name says ----------------------------------------------------
-
-@pytest.fixture(scope="module")
-def scored(tiny_dataset, tiny_checkpoints, tmp_path_factory):
-    """Preprocessed tiny data and predictions of the tiny model, as ais_bench would write them."""
-    d = tmp_path_factory.mktemp("scored")
-    assert vp3d_preprocess.main(["-d", str(tiny_dataset), "-s", str(d / "prep"), "-arc", "3,3,3",
-                                 "--max-length", "120"]) == 0
-    m = Manifest.read(d / "prep")
-    model = checkpoint.load(tiny_checkpoints["conv2d"])
-    for run in ("2026_01_01-10_00_00", "2026_01_02-09_00_00"):
-        for e in m.entries:
-            x = read_array(d / "prep" / "inputs" / f"{e.name}.bin", m.input_shape(e))
-            with torch.inference_mode():
-                write_array(d / "results" / run / f"{e.name}_0.bin", model(torch.from_numpy(x)).numpy())
-    os.utime(d / "results" / "2026_01_01-10_00_00", (2e9, 2e9))       # the older name, modified last
-    return d
-
-
-MAGIC = {"png": lambda b: b.startswith(b"\x89PNG\r\n\x1a\n"),
-         "pdf": lambda b: b.startswith(b"%PDF-"),
-         "svg": lambda b: b.lstrip().startswith(b"<?xml") and b"<svg" in b[:2000]}
-
-
-@pytest.mark.parametrize("suffix", ["png", "svg", "pdf", "SVG"])
-def test_plot_writes_the_format_its_suffix_names(scored, tmp_path, suffix):
-    fig = tmp_path / f"results.{suffix}"
-    assert vp3d_postprocess.main(["--preprocess-data", str(scored / "prep"), "--infer-results",
-                                  str(scored / "results" / "2026_01_02-09_00_00"), "--plot", str(fig)]) == 0
-    data = fig.read_bytes()
-    assert MAGIC[suffix.lower()](data), data[:40]
-    assert sum(check(data) for check in MAGIC.values()) == 1
-
-
-@pytest.mark.parametrize("name", ["results.jpg", "results", "results.png.txt"])
-def test_plot_refuses_other_formats_before_any_work(scored, tmp_path, capsys, name):
-    """The figure's name is checked first: even with missing inputs, the error is about the figure,
-    and nothing (not even --json) is written."""
-    rc = vp3d_postprocess.main(["--preprocess-data", str(tmp_path / "missing"), "--infer-results",
-                                str(tmp_path / "missing_too"), "--json", str(tmp_path / "r.json"),
-                                "--plot", str(tmp_path / name)])
-    one_line_error(capsys, rc, name, ".png, .svg or .pdf")
-    assert not list(tmp_path.iterdir())
 
 
 # --- choosing among several inference runs -----------------------------------------------------------
@@ -364,19 +165,6 @@ def test_several_runs_are_all_listed_with_how_to_choose(scored, capsys):
 
 
 # --- inference summary: no claim of an NPU on a CPU run ----------------------------------------------
-
-def test_cpu_summary_claims_no_npu(tmp_path, capsys):
-    ckpt = tmp_path / "m.bin"
-    checkpoint.save(ckpt, random_model((3,), 8), "conv1d")
-    assert vp3d_infer.main(["--model", str(ckpt), "--loop", "2", "--length", "20", "--output", str(tmp_path / "out"),
-                            "--output_dirname", "run", "--device", "cpu"]) == 0
-    out = capsys.readouterr().out
-    summary = json.loads((tmp_path / "out" / "run_summary.json").read_text())
-    assert not [k for k in summary if "npu" in k.lower()], sorted(summary)
-    assert summary["device"] == "cpu" and summary["backend"] == "torch"
-    assert len(summary["compute_time_list"]) == 2
-    assert summary["compute_time"]["mean"] == pytest.approx(np.mean(summary["compute_time_list"]))
-    assert "seed" not in out
 
 
 # --- words a user sees -------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from vp3d.io.poses import read_poses_npz
 from conftest import random_model
 from keypoint_writers import fill_gaps_by_hand, video_keypoints, write_coco_json, write_custom_npz, write_mmpose_json
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
 UPSTREAM = os.environ.get("VP3D_UPSTREAM")
 pytestmark = pytest.mark.skipif(not UPSTREAM, reason="set VP3D_UPSTREAM to an upstream VideoPose3D checkout at 1afb1ca")
 W, H = 1920, 1080

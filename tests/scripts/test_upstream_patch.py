@@ -5,7 +5,6 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -17,7 +16,7 @@ from vp3d.model import checkpoint
 
 from conftest import make_positions, random_model, write_dataset
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
 UPSTREAM = os.environ.get("VP3D_UPSTREAM")
 pytestmark = pytest.mark.skipif(not UPSTREAM, reason="set VP3D_UPSTREAM to an upstream VideoPose3D checkout at 1afb1ca")
 

@@ -13,7 +13,7 @@ from vp3d.training import synthetic as syn
 from vp3d.facts.cameras import h36m_cameras, project_to_2d, world_to_camera
 from vp3d.facts.skeleton import h36m_skeleton32, kept_joints
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import ROOT as REPO, one_line_error
 SHARED_TSV = REPO.parent / "shared" / "reference" / "h36m_test_lengths.tsv"
 METADATA = {"layout_name": "h36m", "num_joints": 17,
             "keypoints_symmetry": [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]]}
@@ -275,9 +275,7 @@ def test_cli_writes_the_files_and_reports_counts(tmp_path, capsys):
     (["-k", "a/b"], "error: keypoints name"),
 ])
 def test_cli_errors_exit_2_with_one_line(tmp_path, capsys, argv, message):
-    assert vp3d_synthesize.main(["-o", str(tmp_path / "o")] + argv) == 2
-    err = capsys.readouterr().err
-    assert err.startswith(message) and err.count("\n") == 1
+    assert one_line_error(capsys, vp3d_synthesize.main(["-o", str(tmp_path / "o")] + argv)).startswith(message)
     assert not (tmp_path / "o" / "data_3d_h36m.npz").exists()
 
 

@@ -1,5 +1,4 @@
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,10 +11,11 @@ from vp3d.facts.skeleton import Symmetry
 from vp3d.training.train import (ChunkedBatches, TrainConfig, TrainingData, bn_momentum, evaluate,
                         learning_rate, load_training_data, mpjpe_loss, train)
 
-from conftest import KEYPOINTS_SYMMETRY, make_positions, random_model, write_dataset
+from conftest import KEYPOINTS_SYMMETRY, one_line_error, make_positions, random_model, write_dataset
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import vp3d_train  # noqa: E402
+import re
+from vp3d.io.files import read_array, write_array
 
 SYMMETRY = (Symmetry(*KEYPOINTS_SYMMETRY), Symmetry([4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]))
 ACTIONS = {"S1": ["Directions", "Walking"], "S5": ["Directions 1", "Walking 1"],
@@ -217,7 +217,6 @@ def test_evaluate_matches_a_hand_computation(data):
 def test_validation_matches_the_evaluation_pipeline(train_dir, data, tmp_path):
     """The per-epoch validation MPJPE is what preprocess -> inference -> postprocess reports."""
     from vp3d.pipeline.evaluation import evaluate as evaluate_pipeline
-    from vp3d.io.files import read_array, write_array
     from vp3d.pipeline.preprocess import preprocess
     from vp3d.pipeline.sequences import INPUTS_DIR
 
@@ -289,9 +288,7 @@ def test_bad_flags_exit_with_code_2(train_dir, tmp_path, argv):
 
 def test_cli_reports_a_missing_dataset_in_one_line(tmp_path, capsys):
     rc = vp3d_train.main(["-d", str(tmp_path / "nowhere"), "-o", str(tmp_path / "x.bin"), "--device", "cpu"])
-    assert rc == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "nowhere" in err[0]
+    one_line_error(capsys, rc, "nowhere")
 
 
 def test_cli_rejects_unknown_subjects(train_dir, tmp_path, capsys):
@@ -303,5 +300,89 @@ def test_cli_rejects_unknown_subjects(train_dir, tmp_path, capsys):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_cli_cuda_without_a_gpu_is_one_line_error(train_dir, tmp_path, capsys):
     rc = vp3d_train.main(["-d", str(train_dir), "-o", str(tmp_path / "x.bin"), "--device", "cuda"])
-    assert rc == 2 and "CUDA" in capsys.readouterr().err
+    one_line_error(capsys, rc, "CUDA")
     assert not (tmp_path / "x.bin").exists()
+
+
+TRAIN_ACTIONS = {"S1": ["Directions", "Walking"], "S5": ["Directions 1", "Walking 1"],
+                 "S9": ["Directions", "Walking"], "S11": ["Walking 1"]}
+
+
+@pytest.fixture
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def validation_mpjpe(path: Path, sequences) -> float:
+    """Action-wise mean MPJPE (mm) of the checkpoint at `path` on whole sequences, computed here from
+    scratch: edge padding, the mirrored input (x negated, left/right swapped) averaged back in, the
+    ground truth's root zeroed, per-action frame-weighted means."""
+    model = checkpoint.load(path).eval()
+    pad = model.receptive_field // 2
+    kp, jp = SYMMETRY[0].permutation(17), SYMMETRY[1].permutation(17)
+    per_action: dict[str, list[float]] = {}
+    for seq in sequences:
+        x = np.pad(seq.poses_2d, ((pad, pad), (0, 0), (0, 0)), mode="edge")
+        xm = x[:, kp] * np.array([-1, 1], np.float32)
+        with torch.no_grad():
+            y, ym = model(torch.from_numpy(np.stack([x, xm]).astype(np.float32))).numpy()
+        pred = (y + ym[:, jp] * np.array([-1, 1, 1], np.float32)) / 2
+        gt = seq.poses_3d.copy()
+        gt[:, 0] = 0
+        errors = np.sqrt(((pred - gt) ** 2).sum(-1)).mean(-1)             # per frame
+        per_action.setdefault(seq.group, []).extend(errors)
+    return 1000 * float(np.mean([np.mean(v) for v in per_action.values()]))
+
+
+def test_training_keeps_the_best_validation_epoch_apart_from_the_last(train_dir, tmp_path, one_thread):
+    data = load_training_data(train_dir, subjects_train=["S1", "S5"], subjects_test=["S9", "S11"])
+    # a learning rate high enough that validation error goes up again before the end
+    config = TrainConfig(filter_widths=(3, 3), channels=32, epochs=5, batch_size=128, dropout=0.0, learning_rate=0.1)
+    last, best = tmp_path / "last.bin", tmp_path / "best.bin"
+    _, history = train(config, data, output=last, best=best)
+    vals = [h.val_mpjpe_mm for h in history]
+    best_epoch = 1 + int(np.argmin(vals))
+    assert best_epoch < len(history), f"this run's validation error never rose again: {vals}"
+    assert checkpoint.load_raw(best)["epoch"] == best_epoch and checkpoint.load_raw(last)["epoch"] == len(history)
+    best_mm, last_mm = validation_mpjpe(best, data.test), validation_mpjpe(last, data.test)
+    assert best_mm == pytest.approx(min(vals), rel=1e-4) and last_mm == pytest.approx(vals[-1], rel=1e-4)
+    assert best_mm < last_mm
+
+
+def test_without_validation_no_best_file_is_written(train_dir, tmp_path, one_thread):
+    data = load_training_data(train_dir, subjects_train=["S1", "S5"], subjects_test=["S9", "S11"])
+    config = TrainConfig(filter_widths=(3,), channels=8, epochs=1, batch_size=128, validate=False)
+    train(config, data, output=tmp_path / "last.bin", best=tmp_path / "best.bin")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.bin"]
+
+
+def test_train_cli_writes_last_and_best(train_dir, tmp_path, capsys, one_thread):
+    out = tmp_path / "model.bin"
+    base = ["-d", str(train_dir), "--subjects-train", "S1,S5", "--subjects-test", "S9,S11", "-arc", "3,3",
+            "--channels", "32", "-b", "128", "--dropout", "0", "-lr", "0.1", "--threads", "1", "--device", "cpu"]
+    assert vp3d_train.main([*base, "-e", "5", "-o", str(out)]) == 0
+    text = capsys.readouterr()
+    vals = [float(v) for v in re.findall(r"val MPJPE\s+([\d.]+) mm", text.out + text.err)]
+    best = tmp_path / "model_best.bin"                             # the default: OUTPUT's stem + _best
+    assert len(vals) == 5 and sorted(p.name for p in tmp_path.iterdir()) == ["model.bin", "model_best.bin"]
+    assert checkpoint.load_raw(best)["epoch"] == 1 + int(np.argmin(vals))
+    assert checkpoint.load_raw(out)["epoch"] == 5
+    assert f"wrote {best}: best epoch, {1 + int(np.argmin(vals))}" in text.out
+    # an explicit --best, and --no-eval writing no best file
+    other = tmp_path / "elsewhere" / "chosen.bin"
+    assert vp3d_train.main([*base, "-e", "1", "-o", str(tmp_path / "m2.bin"), "--best", str(other)]) == 0
+    assert other.is_file() and not (tmp_path / "m2_best.bin").exists()
+    assert vp3d_train.main([*base, "-e", "1", "-o", str(tmp_path / "m3.bin"), "--no-eval"]) == 0
+    assert not (tmp_path / "m3_best.bin").exists()
+
+
+@pytest.mark.parametrize("extra", [["--best", "{out}"], ["--best", "{dir}/b.bin", "--no-eval"]])
+def test_train_cli_refuses_best_that_cannot_work(train_dir, tmp_path, extra):
+    out = tmp_path / "m.bin"
+    argv = ["-d", str(train_dir), "-o", str(out)] + [e.format(out=out, dir=tmp_path) for e in extra]
+    with pytest.raises(SystemExit) as e:
+        vp3d_train.main(argv)
+    assert e.value.code == 2 and not list(tmp_path.iterdir())

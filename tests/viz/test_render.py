@@ -9,15 +9,15 @@ from PIL import Image
 import vp3d_lift
 import vp3d_render
 from vp3d.model import checkpoint
-from vp3d.facts.cameras import h36m_cameras, project_to_2d, world_to_camera
+from vp3d.facts.cameras import h36m_cameras, project_to_2d
 from vp3d.io.poses import write_poses_npz
 from vp3d.pipeline.preprocess import preprocess
-from vp3d.viz.inputs import Keypoints2D, prep_sequence
+from vp3d.viz.inputs import Keypoints2D
 from vp3d.viz.render import BOTTOM, PALETTE, TOP, OrbitCamera, fit_camera, panel_area, render, stage
 from vp3d.pipeline.sequences import Manifest
-from vp3d.facts.skeleton import h36m_skeleton17, keypoint_layouts, kept_joints
+from vp3d.facts.skeleton import h36m_skeleton17, keypoint_layouts
 
-from conftest import random_model
+from conftest import one_line_error, random_model
 from keypoint_writers import fill_gaps_by_hand, video_keypoints, write_coco_json, write_mmpose_json
 
 SKEL = h36m_skeleton17()
@@ -127,23 +127,6 @@ def prep_dir(tiny_dataset, tmp_path_factory):
     return out
 
 
-def test_prep_sequence_gives_back_the_dataset(prep_dir, tiny_dataset):
-    manifest = Manifest.read(prep_dir)
-    entry = manifest.entries[2]
-    seq = prep_sequence(prep_dir, entry.name)
-    with np.load(tiny_dataset / "data_3d_h36m.npz", allow_pickle=True) as z:
-        world = z["positions_3d"].item()[entry.subject][entry.action][:, kept_joints()]
-    with np.load(tiny_dataset / "data_2d_h36m_cpn_ft_h36m_dbb.npz", allow_pickle=True) as z:
-        pixels = z["positions_2d"].item()[entry.subject][entry.action][entry.camera]
-    cam = h36m_cameras()[entry.subject][entry.camera]
-    np.testing.assert_allclose(seq.keypoints.points, pixels[:entry.frames], atol=1e-3)
-    assert seq.keypoints.image_size == (cam.res_w, cam.res_h) and seq.keypoints.layout.name == "h36m"
-    np.testing.assert_allclose(seq.ground_truth, world_to_camera(world, cam.orientation, cam.translation), atol=1e-5)
-    # the world's up (z) in the camera frame: the ground truth's world z difference along it
-    wz = world[:, 10, 2] - world[:, 0, 2]
-    np.testing.assert_allclose((seq.ground_truth[:, 10] - seq.ground_truth[:, 0]) @ seq.up, wz, atol=1e-5)
-
-
 def test_render_cli_with_prep_and_keypoints(prep_dir, tmp_path, capsys):
     manifest = Manifest.read(prep_dir)
     e = manifest.entries[0]
@@ -219,29 +202,8 @@ def test_render_cli_bad_input(prep_dir, tmp_path, capsys, case):
         "start": ([str(src), "--name", "a", "--start", "10", "-o", str(out)], "pred.npz"),
         "joints": ([str(src), "--name", "c", "-o", str(out)], "pred.npz"),
     }[case]
-    assert vp3d_render.main(argv) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: ") and names in err[0], err
+    one_line_error(capsys, vp3d_render.main(argv), names)
     assert not list(tmp_path.glob("out.*"))
-
-
-def test_keypoint_layout_edges():
-    layouts = keypoint_layouts()
-    h36m = layouts["h36m"]
-    assert sorted(h36m.edges) == sorted((p, j) for j, p in enumerate(SKEL.parents) if p >= 0)
-    coco = layouts["coco"]
-    names = coco.names
-    assert len(coco.edges) == 19 and len(set(map(frozenset, coco.edges))) == 19
-    linked = {frozenset((names[a], names[b])) for a, b in coco.edges}
-    for a, b in [("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"), ("right_hip", "right_knee"),
-                 ("right_knee", "right_ankle"), ("left_shoulder", "right_shoulder"), ("left_hip", "right_hip"),
-                 ("nose", "left_eye"), ("left_shoulder", "left_hip")]:
-        assert frozenset((a, b)) in linked
-    for a, b in coco.edges:       # no bone joins a left joint to a right one, except the two cross bars
-        sides = {names[a][:5], names[b][:5]}
-        if sides == {"left_", "right"}:
-            assert {names[a], names[b]} in ({"left_shoulder", "right_shoulder"}, {"left_hip", "right_hip"},
-                                           {"left_eye", "right_eye"})
 
 
 def test_missed_keypoints_are_left_out(tmp_path):

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from vp3d.model import checkpoint
-from vp3d.facts.cameras import h36m_cameras, project_to_2d, world_to_camera
 from vp3d.facts.architecture import ModelConfig
-from vp3d.model.temporal import TemporalModel, randomize_batchnorm
+from vp3d.facts.cameras import h36m_cameras, project_to_2d, world_to_camera
 from vp3d.facts.skeleton import kept_joints
+from vp3d.model import checkpoint
+from vp3d.model.temporal import TemporalModel, randomize_batchnorm
 
 ROOT = Path(__file__).resolve().parents[1]          # the repository
 SHARED = ROOT.parent / "shared"

@@ -6,20 +6,26 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import one_line_error, random_model
+from keypoint_writers import (
+    COCO_SYMMETRY,
+    fill_gaps_by_hand,
+    video_keypoints,
+    write_coco_json,
+    write_custom_npz,
+    write_keypoints_csv,
+    write_mmpose_json,
+)
 
 import vp3d
 import vp3d_lift
 from vp3d.errors import Vp3dError
-from vp3d.model import checkpoint
-from vp3d.io.formats import per_video_paths
-from vp3d.lift import load_model
 from vp3d.facts.architecture import ModelConfig
-from vp3d.model.temporal import TemporalModel, randomize_batchnorm
+from vp3d.io.formats import per_video_paths
 from vp3d.io.poses import read_poses_npz
-
-from conftest import one_line_error, random_model
-from keypoint_writers import (COCO_SYMMETRY, fill_gaps_by_hand, video_keypoints, write_coco_json, write_custom_npz,
-                              write_keypoints_csv, write_mmpose_json)
+from vp3d.lift import load_model
+from vp3d.model import checkpoint
+from vp3d.model.temporal import TemporalModel, randomize_batchnorm
 
 W, H = 1280, 720
 MISSING = [30, 31, 32, 60]
@@ -230,6 +236,7 @@ def test_an_exported_model_lifts_without_torch(models, tmp_path):
     import subprocess
     import sys
     from pathlib import Path
+
     from vp3d.model.export import export_onnx
     export_onnx(models["net"], tmp_path / "m.onnx", length=60)
     kps = video_keypoints(40, W, H, seed=6)

@@ -1,10 +1,10 @@
 """The Ascend NPU through the ais_bench tool: its command line, and one clear line where it is missing."""
 import sys
+
 import pytest
+
+from vp3d.engines import ais_bench, backends, devices
 from vp3d.errors import Vp3dError
-from vp3d.engines import ais_bench
-from vp3d.engines import backends
-from vp3d.engines import devices
 
 
 def test_ais_bench_missing_is_one_clear_line(tmp_path, monkeypatch):

@@ -8,14 +8,13 @@ import warnings
 import numpy as np
 import pytest
 import torch
-
 from conftest import random_model
+
+from vp3d.engines import backends, devices
 from vp3d.errors import Vp3dError
-from vp3d.engines import backends
-from vp3d.model import checkpoint
-from vp3d.engines import devices
-from vp3d.model.export import check_onnx, export_onnx
 from vp3d.facts.architecture import WEIGHT_LAYOUTS as LAYOUTS
+from vp3d.model import checkpoint
+from vp3d.model.export import check_onnx, export_onnx
 
 LENGTH = 64          # input frames; RF 9 for widths 3,3 -> 56 output frames
 F32_ABS = 1e-4       # metres

@@ -2,6 +2,7 @@
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
+
 from vp3d.facts.architecture import ModelConfig, count_flops
 from vp3d.model.temporal import TemporalModel
 

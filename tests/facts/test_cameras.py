@@ -1,7 +1,15 @@
 import numpy as np
 
-from vp3d.facts.cameras import (camera_to_world, h36m_cameras, image_coordinates, normalize_screen_coordinates,
-                          project_to_2d, qinverse, qrot, world_to_camera)
+from vp3d.facts.cameras import (
+    camera_to_world,
+    h36m_cameras,
+    image_coordinates,
+    normalize_screen_coordinates,
+    project_to_2d,
+    qinverse,
+    qrot,
+    world_to_camera,
+)
 
 
 def quat_to_matrix(q):

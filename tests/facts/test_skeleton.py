@@ -1,10 +1,19 @@
 """Skeletons, left/right symmetries and keypoint layouts."""
+import re
+
 import numpy as np
 import pytest
-from vp3d.facts.skeleton import Skeleton, h36m_skeleton17, h36m_skeleton32, kept_joints, static_joints
-import re
-from vp3d.facts.skeleton import Symmetry, keypoint_layouts
-from vp3d.facts.skeleton import mirror
+
+from vp3d.facts.skeleton import (
+    Skeleton,
+    Symmetry,
+    h36m_skeleton17,
+    h36m_skeleton32,
+    kept_joints,
+    keypoint_layouts,
+    mirror,
+    static_joints,
+)
 
 SYM = Symmetry([4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16])
 JOINTS = h36m_skeleton17().symmetry

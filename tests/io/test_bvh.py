@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import one_line_error
 
 import vp3d_convert
 from vp3d.errors import Vp3dError
-
-from conftest import one_line_error
-from vp3d.training import synthetic
-from vp3d.io.bvh import write_bvh
 from vp3d.facts.cameras import h36m_cameras, world_to_camera
-from vp3d.io.poses import write_poses_npz
 from vp3d.facts.skeleton import h36m_skeleton17, kept_joints
+from vp3d.io.bvh import write_bvh
+from vp3d.io.poses import write_poses_npz
+from vp3d.training import synthetic
 
 SKEL = h36m_skeleton17()
 PARENTS = np.array(SKEL.parents)

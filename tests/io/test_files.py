@@ -1,20 +1,30 @@
 """Atomic writes with open()'s permissions, the tensor files the stages exchange, names made safe."""
+import json
+import os
+import re
+import stat
+from pathlib import Path
+
 import numpy as np
 import pytest
 from conftest import random_model
-from vp3d.errors import Vp3dError
-from vp3d.model import checkpoint
-from vp3d.io.files import file_shape
-from vp3d.pipeline.infer import random_input
-import json
-from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from vp3d.io.files import read_array, write_array
-import os
-from vp3d.io.files import safe_stem, unique_stems
-import stat
-from vp3d.io.files import write_json
+
+from vp3d.errors import Vp3dError
+from vp3d.io.files import (
+    atomic_path,
+    file_shape,
+    list_inputs,
+    read_array,
+    read_json,
+    safe_stem,
+    unique_stems,
+    write_array,
+    write_json,
+)
+from vp3d.model import checkpoint
+from vp3d.pipeline.infer import random_input
 
 
 def test_file_shape_reads_length_off_the_file(tmp_path):
@@ -83,3 +93,60 @@ def test_rewriting_a_file_keeps_its_own_permissions(tmp_path, umask):
     os.chmod(p, 0o600)
     write_json(p, {"a": 2})
     assert mode(p) == 0o600 and json.loads(p.read_text()) == {"a": 2}
+
+
+def test_a_failed_write_leaves_nothing_half_written(tmp_path):
+    """An exception inside atomic_path: the final name keeps its old content (or never appears), and the
+    temporary is gone."""
+    old = tmp_path / "r.json"
+    write_json(old, {"a": 1})
+    for path in (old, tmp_path / "new" / "x.bin"):
+        with pytest.raises(RuntimeError, match="interrupted"):
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(b"half of it")
+                raise RuntimeError("interrupted")
+    assert json.loads(old.read_text()) == {"a": 1} and not (tmp_path / "new" / "x.bin").exists()
+    assert not [p for p in tmp_path.rglob("*") if p.is_file() and p != old]
+    with pytest.raises(ValueError, match="unknown output format 'XYZ'"):
+        write_array(old, np.zeros(3), "XYZ")
+    assert json.loads(old.read_text()) == {"a": 1} and sorted(p.name for p in tmp_path.iterdir()) == ["new", "r.json"]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(names=st.lists(st.text(max_size=12), min_size=1, max_size=8))
+def test_stems_made_from_any_names_stay_in_the_folder_and_apart(tmp_path, names):
+    stems = unique_stems(names)
+    assert len(stems) == len(names) and len(set(stems)) == len(stems)
+    for stem in stems:
+        assert stem and re.fullmatch(r"[\w-]+", stem) and stem not in (".", "..")
+        assert (tmp_path / f"{stem}.npz").resolve().parent == tmp_path.resolve()
+    if len({safe_stem(n) for n in names}) == len(names):
+        assert stems == [safe_stem(n) for n in names]              # no clash: the plain safe stems
+
+
+def test_list_inputs_and_read_json_errors_name_the_file(tmp_path):
+    with pytest.raises(Vp3dError, match=r"nope: no such input directory"):
+        list_inputs(tmp_path / "nope")
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "sub.bin").mkdir()                                   # a folder is not an input file
+    with pytest.raises(Vp3dError, match=rf"{tmp_path}: no \.bin or \.npy input files"):
+        list_inputs(tmp_path)
+    (tmp_path / "b.bin").write_bytes(b"")
+    (tmp_path / "a.npy").write_bytes(b"")
+    assert list_inputs(tmp_path) == [tmp_path / "a.npy", tmp_path / "b.bin"]
+    with pytest.raises(Vp3dError, match=r"none\.json: no such file \(expected a manifest\)"):
+        read_json(tmp_path / "none.json", "a manifest")
+    (tmp_path / "bad.json").write_text("{1: 2}")
+    with pytest.raises(Vp3dError, match=r"bad\.json: not valid JSON .*; expected a manifest"):
+        read_json(tmp_path / "bad.json", "a manifest")
+
+
+def test_file_shape_of_npy_and_bad_files(tmp_path):
+    np.save(tmp_path / "a.npy", np.zeros((2, 7, 17, 2), np.float32))
+    assert file_shape(tmp_path / "a.npy", (2, None, 17, 2)) == (2, 7, 17, 2)
+    (tmp_path / "b.npy").write_bytes(b"\x93NUMPY garbage")
+    with pytest.raises(Vp3dError, match=r"b\.npy: not a readable \.npy file"):
+        file_shape(tmp_path / "b.npy", (2, None, 17, 2))
+    (tmp_path / "c.bin").write_bytes(b"\0" * 6)                      # not whole float32 values
+    with pytest.raises(Vp3dError, match=r"c\.bin: 6 bytes, expected a float32 array of shape 2xLx17x2 \(a multiple of 272 bytes\)"):
+        file_shape(tmp_path / "c.bin", (2, None, 17, 2))

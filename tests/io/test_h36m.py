@@ -1,13 +1,16 @@
 import numpy as np
 import pytest
+from conftest import TINY_ACTIONS, make_positions
 
 from vp3d.errors import Vp3dError
-from vp3d.facts.cameras import h36m_cameras, normalize_screen_coordinates, world_to_camera
+from vp3d.facts.cameras import (
+    h36m_cameras,
+    normalize_screen_coordinates,
+    world_to_camera,
+)
+from vp3d.facts.skeleton import kept_joints
 from vp3d.io.h36m import load_keypoints, load_positions_3d, prepare_sequences
 from vp3d.io.npz import load_npz_key
-from vp3d.facts.skeleton import kept_joints
-
-from conftest import TINY_ACTIONS, make_positions
 
 
 def test_real_format_round_trip(tiny_dataset):

@@ -3,12 +3,18 @@ import json
 
 import numpy as np
 import pytest
+from keypoint_writers import (
+    COCO_SYMMETRY,
+    fill_gaps_by_hand,
+    video_keypoints,
+    write_coco_json,
+    write_custom_npz,
+    write_keypoints_csv,
+    write_mmpose_json,
+)
 
 from vp3d.errors import Vp3dError
 from vp3d.io.keypoints import FORMATS, interpolate_missing, read_keypoints
-
-from keypoint_writers import (COCO_SYMMETRY, fill_gaps_by_hand, video_keypoints, write_coco_json, write_custom_npz,
-                              write_keypoints_csv, write_mmpose_json)
 
 W, H = 1280, 720
 MISSING = [30, 31, 32, 60]

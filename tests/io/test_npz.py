@@ -1,9 +1,10 @@
 """Safe .npz reading: plain arrays, object arrays through a restricted unpickler."""
 import numpy as np
 import pytest
+from conftest import Evil
+
 from vp3d.errors import Vp3dError
 from vp3d.io.h36m import load_positions_3d
-from conftest import Evil
 
 
 def test_malicious_npz_is_refused_and_runs_nothing(tmp_path):

@@ -29,6 +29,7 @@ def test_bad_arrays_are_refused_naming_file_and_key(tmp_path, bad, fragment):
 def test_each_writer_keeps_every_value_and_name(tmp_path, monkeypatch, block):
     import csv
     import json
+
     from vp3d.io import poses as poses_module
     from vp3d.io.formats import WRITERS, write_poses
     monkeypatch.setattr(poses_module, "BLOCK_FRAMES", block)

@@ -5,8 +5,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT, check_one_line_error, random_model
+
 from vp3d.errors import Vp3dError
 from vp3d.facts.architecture import WEIGHT_LAYOUTS
 from vp3d.model.atc import atc_argv, atc_command, soc_version

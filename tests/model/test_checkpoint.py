@@ -2,13 +2,11 @@
 import numpy as np
 import pytest
 import torch
-
-from vp3d.model import checkpoint
-from vp3d.model.checkpoint import CheckpointError
-
 from conftest import Evil, random_model
-from vp3d.model.checkpoint import convert_state_dict
+
 from vp3d.facts.architecture import ModelConfig
+from vp3d.model import checkpoint
+from vp3d.model.checkpoint import CheckpointError, convert_state_dict
 from vp3d.model.temporal import TemporalModel
 
 

@@ -5,10 +5,14 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-
 from conftest import random_model
-from vp3d.errors import Vp3dError
-from vp3d.io.onnx_meta import FACTS_FORMAT, FACTS_KEY, facts_from_metadata, read_onnx_metadata
+
+from vp3d.io.onnx_meta import (
+    FACTS_FORMAT,
+    FACTS_KEY,
+    facts_from_metadata,
+    read_onnx_metadata,
+)
 from vp3d.model import export
 from vp3d.model.export import check_onnx, export_onnx, max_abs_difference
 

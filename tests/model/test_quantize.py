@@ -10,18 +10,29 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from conftest import one_line_error, random_model
 
 import vp3d_quantize
+from vp3d.engines.backends import open_session
 from vp3d.errors import Vp3dError
 from vp3d.model.export import export_onnx
+from vp3d.model.quantize import (
+    INT8_KEY,
+    QuantizeConfig,
+    _Reader,
+    block_output_convs,
+    calibration_files,
+    calibration_window,
+    channel_maxima,
+    conv_roles,
+    equalize,
+    equalized_tensors,
+    held_out_windows,
+    quantize,
+    split_shared_conv_inputs,
+)
 from vp3d.model.temporal import TemporalModel
 from vp3d.pipeline.preprocess import preprocess
-from vp3d.model.quantize import (INT8_KEY, QuantizeConfig, _Reader, block_output_convs, calibration_files, calibration_window,
-                           channel_maxima, conv_roles, equalize, equalized_tensors, held_out_windows, quantize,
-                           split_shared_conv_inputs)
-from vp3d.engines.backends import open_session
-
-from conftest import one_line_error, random_model
 
 WIDTHS = (3, 3)                 # receptive field 9, one residual block: fast
 LENGTH = 100                    # the tiny fixture's longest sequence is 93 frames: 93 + 8 <= 100

@@ -1,11 +1,10 @@
 import pytest
 import torch
-
-from vp3d.model.checkpoint import convert_state_dict
-from vp3d.facts.architecture import ModelConfig
-from vp3d.model.temporal import TemporalModel
-
 from conftest import random_model
+
+from vp3d.facts.architecture import ModelConfig
+from vp3d.model.checkpoint import convert_state_dict
+from vp3d.model.temporal import TemporalModel
 
 
 @pytest.mark.parametrize("widths,rf", [((3, 3, 3, 3, 3), 243), ((3, 3, 3), 27), ((1,), 1), ((5, 3), 15)])

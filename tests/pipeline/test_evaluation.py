@@ -1,21 +1,22 @@
 """Stage 4, evaluation: upstream's averaging of the errors, the model checked against the inputs."""
 import json
 from types import SimpleNamespace
+
 import numpy as np
 import pytest
+from conftest import random_model
+
 import vp3d_infer
 import vp3d_postprocess
 import vp3d_preprocess
 import vp3d_pth2onnx
-from vp3d.model import checkpoint
-from vp3d.io.files import read_array
-from vp3d.facts.metrics import mpjpe
-from vp3d.io.poses import read_poses_npz
-from vp3d.pipeline.sequences import Manifest
 from vp3d.errors import Vp3dError
+from vp3d.facts.metrics import mpjpe
+from vp3d.io.files import read_array
+from vp3d.io.poses import read_poses_npz
+from vp3d.model import checkpoint
 from vp3d.pipeline.evaluation import ActionErrors, check_summary
-from conftest import random_model
-
+from vp3d.pipeline.sequences import Manifest
 
 SWAP = [0, 4, 5, 6, 1, 2, 3, 7, 8, 9, 10, 14, 15, 16, 11, 12, 13]   # Human3.6M 17 joints, left <-> right
 

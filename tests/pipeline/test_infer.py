@@ -5,16 +5,22 @@ import os
 import numpy as np
 import pytest
 import torch
+from conftest import random_model
 
 import vp3d_infer
-from conftest import random_model
 from vp3d.engines import backends
 from vp3d.errors import Vp3dError
 from vp3d.io.files import read_array
 from vp3d.model import checkpoint
 from vp3d.model.export import export_onnx
-from vp3d.pipeline.infer import (infer_directory, is_complete, pick_session, summary_dict, summary_lines,
-                                 time_runs)
+from vp3d.pipeline.infer import (
+    infer_directory,
+    is_complete,
+    pick_session,
+    summary_dict,
+    summary_lines,
+    time_runs,
+)
 
 LENGTH = 40          # input frames; RF 9 for widths 3,3 -> 32 output frames
 

@@ -2,12 +2,11 @@
 import numpy as np
 import pytest
 import torch
+from conftest import random_model
 
 from vp3d.engines.backends import TorchSession
-from vp3d.pipeline.predict import chunk_windows, predict_sequence, run_windows
 from vp3d.facts.skeleton import h36m_skeleton17, keypoint_layouts
-
-from conftest import random_model
+from vp3d.pipeline.predict import chunk_windows, predict_sequence, run_windows
 
 KPS = keypoint_layouts()["h36m"].symmetry
 JOINTS = h36m_skeleton17().symmetry

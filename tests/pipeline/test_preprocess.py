@@ -1,18 +1,24 @@
 """Stage 2, preprocess: inputs, ground truths and manifest written atomically, padding, lengths, refusals."""
+import os
 import signal
+import stat
 import subprocess
 import sys
-import os
+from pathlib import Path
+
 import numpy as np
 import pytest
+from conftest import (
+    KEYPOINTS_SYMMETRY,
+    ROOT,
+    make_positions,
+    one_line_error,
+    write_dataset,
+)
+
 import vp3d_preprocess
 from vp3d.io.files import read_array
-from vp3d.pipeline.sequences import Manifest
-from conftest import KEYPOINTS_SYMMETRY, one_line_error, make_positions, write_dataset
-from conftest import ROOT
-import stat
-from pathlib import Path
-from vp3d.pipeline.sequences import best_buckets
+from vp3d.pipeline.sequences import Manifest, best_buckets
 
 
 def mode(path: Path) -> int:

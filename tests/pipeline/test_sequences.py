@@ -1,15 +1,22 @@
 
+import json
+
 import numpy as np
 import pytest
-
-from vp3d.pipeline.sequences import file_stem, flip_augment, pad_to_length, unflip_average
-from vp3d.facts.skeleton import Symmetry
-import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from vp3d.errors import Vp3dError
-from vp3d.pipeline.sequences import Manifest
-from vp3d.pipeline.sequences import best_buckets, input_length
+from vp3d.facts.skeleton import Symmetry
+from vp3d.pipeline.sequences import (
+    Manifest,
+    best_buckets,
+    file_stem,
+    flip_augment,
+    input_length,
+    pad_to_length,
+    unflip_average,
+)
 
 SYM = Symmetry([4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16])
 

@@ -6,17 +6,20 @@ import time
 import numpy as np
 import pytest
 import torch
+from conftest import (
+    KEYPOINTS_SYMMETRY,
+    Evil,
+    make_positions,
+    one_line_error,
+    random_model,
+)
 
 import vp3d_infer
 import vp3d_postprocess
 import vp3d_preprocess
 import vp3d_pth2onnx
-from vp3d.model import checkpoint
 from vp3d.io.files import write_array
-
-from conftest import KEYPOINTS_SYMMETRY, one_line_error, Evil, make_positions, random_model
-
-
+from vp3d.model import checkpoint
 
 # --- preprocess -------------------------------------------------------------------------------------
 

@@ -9,9 +9,9 @@ import vp3d_infer
 import vp3d_postprocess
 import vp3d_preprocess
 import vp3d_pth2onnx
+from vp3d.io.files import read_array, write_array
 from vp3d.model import checkpoint
 from vp3d.pipeline.evaluation import evaluate
-from vp3d.io.files import read_array, write_array
 from vp3d.pipeline.sequences import Manifest
 
 

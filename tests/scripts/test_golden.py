@@ -4,16 +4,15 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import golden_dir
 
 import vp3d_infer
 import vp3d_postprocess
 import vp3d_preprocess
 import vp3d_pth2onnx
-from vp3d.model import checkpoint
 from vp3d.io.files import read_array
+from vp3d.model import checkpoint
 from vp3d.pipeline.sequences import Manifest
-
-from conftest import golden_dir
 
 TOLERANCE_MM = 0.01
 

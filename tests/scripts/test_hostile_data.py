@@ -9,16 +9,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import KEYPOINTS_SYMMETRY, make_positions, one_line_error, random_model
 
 import vp3d_infer
 import vp3d_postprocess
 import vp3d_preprocess
 import vp3d_pth2onnx
-from vp3d.model import checkpoint
 from vp3d.io.files import safe_stem
+from vp3d.model import checkpoint
 from vp3d.pipeline.sequences import Manifest
-
-from conftest import KEYPOINTS_SYMMETRY, one_line_error, make_positions, random_model
 
 
 def tree(root: Path) -> dict[str, bytes]:

@@ -10,14 +10,13 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import one_line_error, random_model
 
 import vp3d_infer
 import vp3d_pth2onnx
-from conftest import one_line_error, random_model
-from vp3d.engines import ais_bench
-from vp3d.model import checkpoint
-from vp3d.engines import devices
+from vp3d.engines import ais_bench, devices
 from vp3d.io.files import read_array
+from vp3d.model import checkpoint
 
 LENGTH = 64
 SUMMARY = [r"\[INFO\] -----------------Performance Summary------------------",
@@ -126,7 +125,9 @@ def test_ais_bench_missing_exits_2_with_one_line(setup, tmp_path, capsys, monkey
     assert err.startswith(f"error: {om}: ")
 
 
-def test_ais_bench_present_runs_the_real_command(setup, tmp_path, capsys, monkeypatch):
+def test_ais_bench_present_gets_infers_arguments_and_its_failure_is_reported(setup, tmp_path, capsys, monkeypatch):
+    """With an NPU present, vp3d_infer.py hands the run to ais_bench: the argv it would run (subprocess.run
+    recorded here, not run: no NPU on this machine), and ais_bench's non-zero exit as a one-line error."""
     calls = []
     monkeypatch.setattr(devices, "npu_devices", lambda: ("npu",))
     monkeypatch.setattr(ais_bench.subprocess, "run", lambda cmd, check: calls.append(cmd) or subprocess.CompletedProcess(cmd, 0))
@@ -139,8 +140,7 @@ def test_ais_bench_present_runs_the_real_command(setup, tmp_path, capsys, monkey
                       "--loop", "5", "--warmup_count", "1"]]
     assert "[INFO] running: " in capsys.readouterr().out
     monkeypatch.setattr(ais_bench.subprocess, "run", lambda cmd, check: subprocess.CompletedProcess(cmd, 1))
-    assert vp3d_infer.main(["--model", str(om), "--loop", "5"]) == 2
-    assert "ais_bench exited with status 1" in capsys.readouterr().err
+    one_line_error(capsys, vp3d_infer.main(["--model", str(om), "--loop", "5"]), "ais_bench exited with status 1")
 
 
 def test_input_of_the_wrong_size_names_file_and_bytes(setup, tmp_path, capsys):

@@ -5,16 +5,15 @@ import re
 
 import numpy as np
 import pytest
+from conftest import one_line_error, random_model
 
 import vp3d_infer
 import vp3d_postprocess
 import vp3d_preprocess
 import vp3d_pth2onnx
-from vp3d.model import checkpoint
 from vp3d.io.files import read_array
+from vp3d.model import checkpoint
 from vp3d.pipeline.sequences import Manifest
-
-from conftest import one_line_error, random_model
 
 
 @pytest.fixture(scope="module")

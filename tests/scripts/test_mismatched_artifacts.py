@@ -9,19 +9,16 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT, one_line_error, random_model
 
 import vp3d_infer
 import vp3d_postprocess
 import vp3d_preprocess
 import vp3d_pth2onnx
-from vp3d.model import checkpoint
 from vp3d.engines.backends import open_session
 from vp3d.io.onnx_meta import facts_from_metadata, read_onnx_metadata
+from vp3d.model import checkpoint
 from vp3d.model.temporal import TemporalModel
-
-from conftest import one_line_error, random_model
-
-from conftest import ROOT
 
 
 @pytest.fixture(scope="module")

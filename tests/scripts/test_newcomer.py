@@ -5,13 +5,18 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import (
+    KEYPOINTS_SYMMETRY,
+    ROOT,
+    check_one_line_error,
+    make_positions,
+    one_line_error,
+    write_dataset,
+)
 
 import vp3d_postprocess
 from vp3d.facts.skeleton import Symmetry
 
-from conftest import KEYPOINTS_SYMMETRY, check_one_line_error, one_line_error, make_positions, write_dataset
-
-from conftest import ROOT
 DEMO = ROOT / "scripts" / "demo.sh"
 
 

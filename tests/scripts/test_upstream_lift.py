@@ -12,17 +12,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT, random_model
+from keypoint_writers import (
+    fill_gaps_by_hand,
+    video_keypoints,
+    write_coco_json,
+    write_custom_npz,
+    write_mmpose_json,
+)
 
 import vp3d_lift
-from vp3d.model import checkpoint
 from vp3d.facts.architecture import ModelConfig
-from vp3d.model.temporal import TemporalModel, randomize_batchnorm
 from vp3d.io.poses import read_poses_npz
+from vp3d.model import checkpoint
+from vp3d.model.temporal import TemporalModel, randomize_batchnorm
 
-from conftest import random_model
-from keypoint_writers import fill_gaps_by_hand, video_keypoints, write_coco_json, write_custom_npz, write_mmpose_json
-
-from conftest import ROOT
 UPSTREAM = os.environ.get("VP3D_UPSTREAM")
 pytestmark = pytest.mark.skipif(not UPSTREAM, reason="set VP3D_UPSTREAM to an upstream VideoPose3D checkout at 1afb1ca")
 W, H = 1920, 1080

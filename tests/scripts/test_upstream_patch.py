@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import ROOT, make_positions, random_model, write_dataset
 
 import vp3d_infer
 import vp3d_postprocess
@@ -14,9 +15,6 @@ import vp3d_preprocess
 import vp3d_pth2onnx
 from vp3d.model import checkpoint
 
-from conftest import make_positions, random_model, write_dataset
-
-from conftest import ROOT
 UPSTREAM = os.environ.get("VP3D_UPSTREAM")
 pytestmark = pytest.mark.skipif(not UPSTREAM, reason="set VP3D_UPSTREAM to an upstream VideoPose3D checkout at 1afb1ca")
 

@@ -6,14 +6,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT as REPO
+from conftest import one_line_error
 
 import vp3d_synthesize
 from vp3d.errors import Vp3dError
-from vp3d.training import synthetic as syn
 from vp3d.facts.cameras import h36m_cameras, project_to_2d, world_to_camera
 from vp3d.facts.skeleton import h36m_skeleton32, kept_joints
+from vp3d.training import synthetic as syn
 
-from conftest import ROOT as REPO, one_line_error
 SHARED_TSV = REPO.parent / "shared" / "reference" / "h36m_test_lengths.tsv"
 METADATA = {"layout_name": "h36m", "num_joints": 17,
             "keypoints_symmetry": [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]]}

@@ -1,21 +1,34 @@
 import math
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-
-from vp3d.model import checkpoint
-from vp3d.model.temporal import TemporalModel
-from vp3d.facts.skeleton import Symmetry
-from vp3d.training.train import (ChunkedBatches, TrainConfig, TrainingData, bn_momentum, evaluate,
-                        learning_rate, load_training_data, mpjpe_loss, train)
-
-from conftest import KEYPOINTS_SYMMETRY, one_line_error, make_positions, random_model, write_dataset
+from conftest import (
+    KEYPOINTS_SYMMETRY,
+    make_positions,
+    one_line_error,
+    random_model,
+    write_dataset,
+)
 
 import vp3d_train  # noqa: E402
-import re
+from vp3d.facts.skeleton import Symmetry
 from vp3d.io.files import read_array, write_array
+from vp3d.model import checkpoint
+from vp3d.model.temporal import TemporalModel
+from vp3d.training.train import (
+    ChunkedBatches,
+    TrainConfig,
+    TrainingData,
+    bn_momentum,
+    evaluate,
+    learning_rate,
+    load_training_data,
+    mpjpe_loss,
+    train,
+)
 
 SYMMETRY = (Symmetry(*KEYPOINTS_SYMMETRY), Symmetry([4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]))
 ACTIONS = {"S1": ["Directions", "Walking"], "S5": ["Directions 1", "Walking 1"],

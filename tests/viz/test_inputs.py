@@ -1,12 +1,14 @@
 """What renders draw from: a preprocess folder's sequence, a keypoint file's."""
 from __future__ import annotations
+
 import numpy as np
 import pytest
+
 from vp3d.facts.cameras import h36m_cameras, world_to_camera
-from vp3d.pipeline.preprocess import preprocess
-from vp3d.viz.inputs import prep_sequence
-from vp3d.pipeline.sequences import Manifest
 from vp3d.facts.skeleton import kept_joints
+from vp3d.pipeline.preprocess import preprocess
+from vp3d.pipeline.sequences import Manifest
+from vp3d.viz.inputs import prep_sequence
 
 
 def test_prep_sequence_gives_back_the_dataset(prep_dir, tiny_dataset):

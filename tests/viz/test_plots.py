@@ -1,15 +1,17 @@
 """Figures of the results: the format the name says, the compared run beside this one."""
 import os
+
 import pytest
 import torch
+from conftest import one_line_error, random_model
+
 import vp3d_infer
 import vp3d_postprocess
 import vp3d_preprocess
-from vp3d.model import checkpoint
-from vp3d.io.files import read_array, write_array
-from vp3d.pipeline.sequences import Manifest
-from conftest import one_line_error, random_model
 import vp3d_pth2onnx
+from vp3d.io.files import read_array, write_array
+from vp3d.model import checkpoint
+from vp3d.pipeline.sequences import Manifest
 
 
 @pytest.fixture(scope="module")

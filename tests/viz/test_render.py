@@ -4,21 +4,34 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import one_line_error, random_model
+from keypoint_writers import (
+    fill_gaps_by_hand,
+    video_keypoints,
+    write_coco_json,
+    write_mmpose_json,
+)
 from PIL import Image
 
 import vp3d_lift
 import vp3d_render
-from vp3d.model import checkpoint
 from vp3d.facts.cameras import h36m_cameras, project_to_2d
-from vp3d.io.poses import write_poses_npz
-from vp3d.pipeline.preprocess import preprocess
-from vp3d.viz.inputs import Keypoints2D
-from vp3d.viz.render import BOTTOM, PALETTE, TOP, OrbitCamera, fit_camera, panel_area, render, stage
-from vp3d.pipeline.sequences import Manifest
 from vp3d.facts.skeleton import h36m_skeleton17, keypoint_layouts
-
-from conftest import one_line_error, random_model
-from keypoint_writers import fill_gaps_by_hand, video_keypoints, write_coco_json, write_mmpose_json
+from vp3d.io.poses import write_poses_npz
+from vp3d.model import checkpoint
+from vp3d.pipeline.preprocess import preprocess
+from vp3d.pipeline.sequences import Manifest
+from vp3d.viz.inputs import Keypoints2D
+from vp3d.viz.render import (
+    BOTTOM,
+    PALETTE,
+    TOP,
+    OrbitCamera,
+    fit_camera,
+    panel_area,
+    render,
+    stage,
+)
 
 SKEL = h36m_skeleton17()
 SKELETON_RGB = np.array([PALETTE[k] for k in ("left", "right", "centre", "left_joint", "right_joint", "centre_joint")])

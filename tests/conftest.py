@@ -9,11 +9,14 @@ import numpy as np
 import pytest
 import torch
 
+import vp3d_preprocess
 from vp3d.facts.architecture import ModelConfig
 from vp3d.facts.cameras import h36m_cameras, project_to_2d, world_to_camera
 from vp3d.facts.skeleton import kept_joints
+from vp3d.io.files import read_array, write_array
 from vp3d.model import checkpoint
 from vp3d.model.temporal import TemporalModel, randomize_batchnorm
+from vp3d.pipeline.sequences import Manifest
 
 ROOT = Path(__file__).resolve().parents[1]          # the repository
 SHARED = ROOT.parent / "shared"
@@ -148,3 +151,20 @@ def tiny_checkpoints(tmp_path_factory) -> dict[str, Path]:
     checkpoint.save(paths["conv2d"], model, "conv2d", module_prefix=True, epoch=80, lr=1.6e-5,
                     optimizer=opt, random_state=np.random.RandomState(5))
     return paths
+
+
+@pytest.fixture(scope="session")
+def scored(tiny_dataset, tiny_checkpoints, tmp_path_factory):
+    """Preprocessed tiny data (RF 27) and predictions of the tiny model, as ais_bench would write them."""
+    d = tmp_path_factory.mktemp("scored")
+    assert vp3d_preprocess.main(["-d", str(tiny_dataset), "-s", str(d / "prep"), "-arc", "3,3,3",
+                                 "--max-length", "120"]) == 0
+    m = Manifest.read(d / "prep")
+    model = checkpoint.load(tiny_checkpoints["conv2d"])
+    for run in ("2026_01_01-10_00_00", "2026_01_02-09_00_00"):
+        for e in m.entries:
+            x = read_array(d / "prep" / "inputs" / f"{e.name}.bin", m.input_shape(e))
+            with torch.inference_mode():
+                write_array(d / "results" / run / f"{e.name}_0.bin", model(torch.from_numpy(x)).numpy())
+    os.utime(d / "results" / "2026_01_01-10_00_00", (2e9, 2e9))       # the older name, modified last
+    return d

@@ -75,6 +75,7 @@ def test_soc_version_refuses_what_is_not_a_chip_name(chip):
         soc_version(chip)
 
 
+@pytest.mark.slow
 def test_atc_script(exported, tmp_path):
     d, paths = exported
     onnx = paths["conv2d_w"]

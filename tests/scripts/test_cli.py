@@ -53,6 +53,7 @@ def test_preprocess_outputs(prep):
     np.testing.assert_array_equal(x[1, :, 0, 0], -x[0, :, 0, 0])   # flipped copy
 
 
+@pytest.mark.slow
 def test_end_to_end_onnx_matches_pytorch(prep, tiny_checkpoints, tmp_path, capsys):
     onnx_path = tmp_path / "vp3d.onnx"
     assert vp3d_pth2onnx.main(["-m", str(tiny_checkpoints["conv2d"]), "-o", str(onnx_path), "--length", "120"]) == 0
@@ -79,6 +80,7 @@ def test_end_to_end_onnx_matches_pytorch(prep, tiny_checkpoints, tmp_path, capsy
             assert ours["actions"][action][metric] == pytest.approx(r[metric], abs=1e-3)
 
 
+@pytest.mark.slow
 def test_padding_invariance(tiny_dataset, tiny_checkpoints, tmp_path):
     """The same sequences padded to two lengths give the same predictions and the same errors."""
     model = checkpoint.load(tiny_checkpoints["conv1d"])
@@ -98,6 +100,7 @@ def test_padding_invariance(tiny_dataset, tiny_checkpoints, tmp_path):
     np.testing.assert_allclose(a, b, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_postprocess_reads_ais_bench_layouts(prep, tiny_checkpoints, tmp_path):
     """NPY and TXT outputs, and the parent directory holding one timestamped run."""
     model = checkpoint.load(tiny_checkpoints["conv1d"])

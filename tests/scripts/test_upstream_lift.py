@@ -28,9 +28,11 @@ from vp3d.model import checkpoint
 from vp3d.model.temporal import TemporalModel, randomize_batchnorm
 
 UPSTREAM = os.environ.get("VP3D_UPSTREAM")
-pytestmark = pytest.mark.skipif(not UPSTREAM, reason="set VP3D_UPSTREAM to an upstream VideoPose3D checkout at 1afb1ca")
+pytestmark = [pytest.mark.skipif(not UPSTREAM, reason="set VP3D_UPSTREAM to an upstream VideoPose3D checkout at 1afb1ca"),
+              pytest.mark.slow]       # upstream's own scripts, run where VP3D_UPSTREAM is set
 W, H = 1920, 1080
 MISSING = [40, 41, 42, 100]
+
 
 
 def read_any(path: Path) -> dict[str, np.ndarray]:

@@ -16,7 +16,8 @@ import vp3d_pth2onnx
 from vp3d.model import checkpoint
 
 UPSTREAM = os.environ.get("VP3D_UPSTREAM")
-pytestmark = pytest.mark.skipif(not UPSTREAM, reason="set VP3D_UPSTREAM to an upstream VideoPose3D checkout at 1afb1ca")
+pytestmark = [pytest.mark.skipif(not UPSTREAM, reason="set VP3D_UPSTREAM to an upstream VideoPose3D checkout at 1afb1ca"),
+              pytest.mark.slow]       # upstream's own scripts, run where VP3D_UPSTREAM is set
 
 
 def parse_upstream(text: str) -> dict[str, dict[str, float]]:

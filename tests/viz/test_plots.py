@@ -1,35 +1,13 @@
 """Figures of the results: the format the name says, the compared run beside this one."""
-import os
 
 import pytest
-import torch
 from conftest import one_line_error, random_model
 
 import vp3d_infer
 import vp3d_postprocess
 import vp3d_preprocess
 import vp3d_pth2onnx
-from vp3d.io.files import read_array, write_array
 from vp3d.model import checkpoint
-from vp3d.pipeline.sequences import Manifest
-
-
-@pytest.fixture(scope="module")
-def scored(tiny_dataset, tiny_checkpoints, tmp_path_factory):
-    """Preprocessed tiny data and predictions of the tiny model, as ais_bench would write them."""
-    d = tmp_path_factory.mktemp("scored")
-    assert vp3d_preprocess.main(["-d", str(tiny_dataset), "-s", str(d / "prep"), "-arc", "3,3,3",
-                                 "--max-length", "120"]) == 0
-    m = Manifest.read(d / "prep")
-    model = checkpoint.load(tiny_checkpoints["conv2d"])
-    for run in ("2026_01_01-10_00_00", "2026_01_02-09_00_00"):
-        for e in m.entries:
-            x = read_array(d / "prep" / "inputs" / f"{e.name}.bin", m.input_shape(e))
-            with torch.inference_mode():
-                write_array(d / "results" / run / f"{e.name}_0.bin", model(torch.from_numpy(x)).numpy())
-    os.utime(d / "results" / "2026_01_01-10_00_00", (2e9, 2e9))       # the older name, modified last
-    return d
-
 
 MAGIC = {"png": lambda b: b.startswith(b"\x89PNG\r\n\x1a\n"),
          "pdf": lambda b: b.startswith(b"%PDF-"),

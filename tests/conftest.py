@@ -1,6 +1,7 @@
 """Shared fixtures: small datasets and checkpoints written in exactly the real file formats."""
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -8,13 +9,17 @@ import numpy as np
 import pytest
 import torch
 
-from vp3d.model import checkpoint
-from vp3d.facts.cameras import h36m_cameras, project_to_2d, world_to_camera
+import vp3d_preprocess
 from vp3d.facts.architecture import ModelConfig
-from vp3d.model.temporal import TemporalModel, randomize_batchnorm
+from vp3d.facts.cameras import h36m_cameras, project_to_2d, world_to_camera
 from vp3d.facts.skeleton import kept_joints
+from vp3d.io.files import read_array, write_array
+from vp3d.model import checkpoint
+from vp3d.model.temporal import TemporalModel, randomize_batchnorm
+from vp3d.pipeline.sequences import Manifest
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+ROOT = Path(__file__).resolve().parents[1]          # the repository
+SHARED = ROOT.parent / "shared"
 GOLDEN = SHARED / "reference" / "golden"
 KEYPOINTS_SYMMETRY = [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]]
 TINY_ACTIONS = {"S9": ["Directions", "Directions 1", "Walking", "Sitting 1"],
@@ -26,6 +31,31 @@ def _seed():
     random.seed(0)
     np.random.seed(0)
     torch.manual_seed(0)
+
+
+def check_one_line_error(err: str, rc: int, *fragments: str) -> str:
+    """A user error as the scripts report it (cli.run): exit status 2, stderr exactly one line starting
+    'error: ' (no traceback), holding each of `fragments`. Returns the line."""
+    assert rc == 2, (rc, err)
+    assert err.startswith("error: ") and err.endswith("\n") and err.count("\n") == 1, err
+    assert "Traceback" not in err, err
+    for f in fragments:
+        assert f in err, (f, err)
+    return err.strip()
+
+
+def one_line_error(capsys, rc: int, *fragments: str) -> str:
+    """check_one_line_error on what a script's main() just wrote to stderr (pytest's capsys)."""
+    return check_one_line_error(capsys.readouterr().err, rc, *fragments)
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for one test, and restore it."""
+    saved = os.umask(0o022)
+    os.umask(saved)
+    yield lambda mask: os.umask(mask)
+    os.umask(saved)
 
 
 def golden_dir() -> Path:
@@ -123,10 +153,18 @@ def tiny_checkpoints(tmp_path_factory) -> dict[str, Path]:
     return paths
 
 
-def assert_one_line_error(capsys, rc: int, *fragments: str) -> str:
-    """A script's refusal: exit 2 and exactly one stderr line 'error: ...' (no traceback) holding every
-    fragment; returns that line."""
-    err = capsys.readouterr().err
-    assert rc == 2 and err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err, err
-    assert all(f in err for f in fragments), err
-    return err
+@pytest.fixture(scope="session")
+def scored(tiny_dataset, tiny_checkpoints, tmp_path_factory):
+    """Preprocessed tiny data (RF 27) and predictions of the tiny model, as ais_bench would write them."""
+    d = tmp_path_factory.mktemp("scored")
+    assert vp3d_preprocess.main(["-d", str(tiny_dataset), "-s", str(d / "prep"), "-arc", "3,3,3",
+                                 "--max-length", "120"]) == 0
+    m = Manifest.read(d / "prep")
+    model = checkpoint.load(tiny_checkpoints["conv2d"])
+    for run in ("2026_01_01-10_00_00", "2026_01_02-09_00_00"):
+        for e in m.entries:
+            x = read_array(d / "prep" / "inputs" / f"{e.name}.bin", m.input_shape(e))
+            with torch.inference_mode():
+                write_array(d / "results" / run / f"{e.name}_0.bin", model(torch.from_numpy(x)).numpy())
+    os.utime(d / "results" / "2026_01_01-10_00_00", (2e9, 2e9))       # the older name, modified last
+    return d

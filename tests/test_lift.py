@@ -6,20 +6,26 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import one_line_error, random_model
+from keypoint_writers import (
+    COCO_SYMMETRY,
+    fill_gaps_by_hand,
+    video_keypoints,
+    write_coco_json,
+    write_custom_npz,
+    write_keypoints_csv,
+    write_mmpose_json,
+)
 
 import vp3d
 import vp3d_lift
 from vp3d.errors import Vp3dError
-from vp3d.model import checkpoint
-from vp3d.io.formats import per_video_paths
-from vp3d.lift import load_model
 from vp3d.facts.architecture import ModelConfig
-from vp3d.model.temporal import TemporalModel, randomize_batchnorm
+from vp3d.io.formats import per_video_paths
 from vp3d.io.poses import read_poses_npz
-
-from conftest import random_model
-from keypoint_writers import (COCO_SYMMETRY, fill_gaps_by_hand, video_keypoints, write_coco_json, write_custom_npz,
-                              write_keypoints_csv, write_mmpose_json)
+from vp3d.lift import load_model
+from vp3d.model import checkpoint
+from vp3d.model.temporal import TemporalModel, randomize_batchnorm
 
 W, H = 1280, 720
 MISSING = [30, 31, 32, 60]
@@ -183,9 +189,7 @@ def test_cli_bad_input_exits_2_with_one_line(models, tmp_path, capsys, case, fra
     if case == "bad-model":
         model = str(tmp_path / "none.bin")
     out = tmp_path / "o.npz"
-    assert vp3d_lift.main([*map(str, inputs), "-m", model, "-o", str(out), *extra]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and err.count("\n") == 1 and fragment in err, err
+    one_line_error(capsys, vp3d_lift.main([*map(str, inputs), "-m", model, "-o", str(out), *extra]), fragment)
     assert not out.exists()
 
 
@@ -232,6 +236,7 @@ def test_an_exported_model_lifts_without_torch(models, tmp_path):
     import subprocess
     import sys
     from pathlib import Path
+
     from vp3d.model.export import export_onnx
     export_onnx(models["net"], tmp_path / "m.onnx", length=60)
     kps = video_keypoints(40, W, H, seed=6)

@@ -15,6 +15,11 @@ from vp3d.pipeline.sequences import (DEFAULT_LENGTH, DELTA_FILE, GROUND_TRUTHS_D
 from vp3d.facts.skeleton import h36m_skeleton17
 
 
+def _temporary(name: str) -> bool:
+    """A temporary of files.atomic_path (.NAME.XXXX.tmp) that a killed run left behind."""
+    return name.startswith(".") and name.endswith(".tmp")
+
+
 def check_output_dir(out: Path, force: bool) -> None:
     """Refuse to write into a non-empty output directory unless `force`.
 
@@ -25,7 +30,7 @@ def check_output_dir(out: Path, force: bool) -> None:
         raise Vp3dError(f"{out}: exists and is not a directory")
     if not out.is_dir():
         return
-    present = {p.name for p in out.iterdir()}
+    present = {p.name for p in out.iterdir() if not _temporary(p.name)}
     interrupted = MANIFEST not in present and present <= {INPUTS_DIR, GROUND_TRUTHS_DIR, DELTA_FILE}
     if present and not (force or interrupted):
         raise Vp3dError(f"{out}: output directory is not empty (use --force to replace its contents)")
@@ -61,6 +66,8 @@ def preprocess(dataset_dir: str | Path, save_dir: str | Path, subjects: list[str
 
     for sub in (MANIFEST, DELTA_FILE):       # all checks passed: replace the old run's files
         (out / sub).unlink(missing_ok=True)
+        for tmp in out.glob(f".{sub}.*.tmp"):  # and what a killed run left of them (files.atomic_path)
+            tmp.unlink(missing_ok=True)
     for sub in (INPUTS_DIR, GROUND_TRUTHS_DIR):
         shutil.rmtree(out / sub, ignore_errors=True)
     skeleton = h36m_skeleton17()

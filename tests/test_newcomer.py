@@ -210,7 +210,7 @@ def test_demo_ends_by_lifting_a_coco_json_it_wrote(tmp_path, fake_python):
     render, = [(i, c) for i, c in enumerate(calls) if c[0] == "vp3d_render.py"]
     i, c = render
     assert i > max(j for j, _ in lifts) and c[1] == f"{work}/lifted.npz"
-    assert c[c.index("--keypoints") + 1] == keypoints and c[c.index("-o") + 1] == f"{work}/lifted.gif"
+    assert c[c.index("--keypoint-file") + 1] == keypoints and c[c.index("-o") + 1] == f"{work}/lifted.gif"
     assert int(c[c.index("--frames") + 1]) == 100
     assert calls[-1][0] == "-" and calls[-1][1:] == [str(work)]          # the summary line comes last
 

@@ -4,6 +4,10 @@
     python vp3d_lift.py data_2d_custom_myvideos.npz -m pretrained_h36m_detectron_coco.bin -o poses.npz
     python vp3d_lift.py clip.json --image-size 1920x1080 -m vp3d.onnx -o clip_poses.json
     python vp3d_lift.py a.csv b.json --video a.mp4 -m model.bin --layout h36m -o lifted/ --format csv
+    python vp3d_lift.py clip.json --image-size 1280x720 --fps 30 -m model.bin -o clip.bvh
+
+Keypoints at another frame rate than the model's (Human3.6M's 50 fps) are resampled to its rate, lifted,
+and the poses taken back at the input's frames: --fps, else the rate of --video, else the model's.
 """
 import sys
 
@@ -14,7 +18,7 @@ from vp3d.facts.skeleton import DEFAULT_LAYOUT, keypoint_layouts
 from vp3d.io.bvh import ORIGINS, UNITS
 from vp3d.io.formats import OUTPUT_FORMATS, output_suffix, write_outputs
 from vp3d.io.keypoints import read_keypoints
-from vp3d.io.video import image_size_from_video
+from vp3d.io.video import video_info
 from vp3d.lift import image_size_for, load_model
 from vp3d.pipeline.predict import DEFAULT_CHUNK
 
@@ -39,10 +43,13 @@ def build_parser():
     size = p.add_mutually_exclusive_group()
     cli.add_image_size(size, "frame size in pixels, for JSON and CSV inputs (npz files carry their own)")
     size.add_argument("--video", default=None, metavar="FILE",
-                      help="read the frame size from this video (needs imageio-ffmpeg)")
+                      help="read the frame size and rate from this video (needs imageio-ffmpeg)")
     p.add_argument("--causal", action="store_true",
                    help="the model is causal (sees only past frames); vp3d's checkpoints and exports record it")
-    p.add_argument("--fps", type=cli.positive_float, default=50.0, help="frame rate, for BVH output's frame time")
+    p.add_argument("--fps", type=cli.positive_float, default=None,
+                   help="the keypoints' frame rate (default: --video's, else the model's): keypoints at another rate "
+                        "than the model's are resampled to it for lifting; the poses keep the input's frames, and "
+                        "BVH's frame time is 1/FPS")
     p.add_argument("--units", choices=UNITS, default=None, help="BVH output: m or cm (default m)")
     p.add_argument("--origin", choices=ORIGINS, default=None, help="BVH output: where the root goes (see vp3d_export.py)")
     p.add_argument("--backend", choices=BACKENDS, default="auto",
@@ -72,7 +79,9 @@ def main(argv=None) -> int:
         parser.error("--backend ais_bench runs whole input directories on an NPU; lift with onnxruntime, openvino or torch")
 
     def body(a):
-        image_size = tuple(a.image_size) if a.image_size else (image_size_from_video(a.video) if a.video else None)
+        video = video_info(a.video) if a.video else None
+        image_size = tuple(a.image_size) if a.image_size else (video.size if video else None)
+        fps = a.fps or (video.fps if video else None)
         sequences, origin = [], {}
         for path in a.inputs:
             for seq in read_keypoints(path):
@@ -89,13 +98,16 @@ def main(argv=None) -> int:
                            True if a.causal else None, a.chunk)
         sizes = [model.check(seq, image_size) for seq in sequences]        # every input checked before lifting
         print(f"[INFO] {model.description}")
+        fps = fps or model.fps
+        if fps != model.fps:
+            print(f"[INFO] keypoints at {fps:g} fps, resampled to the model's {model.fps:g} fps for lifting")
         poses = {}
         for seq, (w, h) in zip(sequences, sizes):
             filled = f", {seq.filled} without a detection filled by interpolation" if seq.filled else ""
             start = f" from frame {seq.first_frame}" if seq.first_frame else ""
             print(f"[INFO] {seq.name}: {seq.frames} frames{start} ({w}x{h}){filled}")
-            poses[seq.name] = model.lift_sequence(seq, (w, h), progress=None)
-        for path in write_outputs(a.out, poses, a.format, a.fps, units=a.units, origin=a.origin):
+            poses[seq.name] = model.lift_sequence(seq, (w, h), progress=None, fps=fps)
+        for path in write_outputs(a.out, poses, a.format, fps, units=a.units, origin=a.origin):
             print(f"wrote {path}")
     return cli.run(body, args)
 

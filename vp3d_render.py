@@ -3,8 +3,11 @@
 
     python vp3d_render.py predictions.npz --name 001_Directions --prep prep_dataset -o directions.gif
     python vp3d_render.py lifted.npz --keypoint-file clip.json --image-size 1920 1080 -o clip.mp4 --frames 500
+    python vp3d_render.py lifted.npz --keypoint-file clip.json --video clip.mp4 --people all -o over.mp4
 """
+import re
 import sys
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -15,7 +18,7 @@ from vp3d.io.animation import ANIMATION_WRITERS, check_output
 from vp3d.io.formats import READERS, read_poses
 from vp3d.io.poses import select
 from vp3d.viz.inputs import LEVEL_UP, file_keypoints, prep_sequence
-from vp3d.viz.render import DEFAULT_AZIMUTH, DEFAULT_SIZE, render
+from vp3d.viz.render import DEFAULT_AZIMUTH, DEFAULT_SIZE, Track, render, render_over_video
 
 
 def build_parser():
@@ -30,15 +33,28 @@ def build_parser():
                                          "pixel arrays); its sequence of the same name is drawn")
     p.add_argument("--layout", choices=sorted(keypoint_layouts()), default=None,
                    help="keypoint order of --keypoint-file where the file does not say (default: coco)")
+    p.add_argument("--video", help="draw --keypoint-file's keypoints over this video's own frames (frame i of a "
+                                   "sequence = video frame i, after its first frame where the file gives one)")
+    p.add_argument("--people", choices=("all",), default=None,
+                   help="with --video: every sequence whose name starts with the video's stem (e.g. "
+                        "<video>_person1, <video>_person2), drawn together, one colour per person")
     cli.add_image_size(p, "image size of --keypoint-file, pixels, where the file does not say (the 2D panel then "
                           "shows the whole image; without one it fits the keypoints)")
     p.add_argument("--start", type=cli.non_negative_int, default=0, help="first frame to render")
     p.add_argument("--frames", type=cli.positive_int, help="frames to render (default: to the end)")
-    p.add_argument("--fps", type=cli.positive_float, default=50.0, help="frames per second of the animation")
+    p.add_argument("--fps", type=cli.positive_float, default=None,
+                   help="frames per second of the animation (default: --video's, else 50)")
     p.add_argument("--azimuth", type=float, default=DEFAULT_AZIMUTH,
                    help="3D view angle about the vertical, degrees (0: from the recording camera)")
     p.add_argument("--size", type=cli.positive_int, default=DEFAULT_SIZE, help="pixels per (square) panel")
     return p
+
+
+def people_of(poses: dict, video: str) -> list[str]:
+    """The sequences of `video`: names starting with its stem, in natural order (person2 before person10)."""
+    stem = Path(video).stem
+    return sorted((n for n in poses if n.startswith(stem)),
+                  key=lambda n: [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", n)])
 
 
 def main(argv=None) -> int:
@@ -46,9 +62,17 @@ def main(argv=None) -> int:
     for flag, value in (("--image-size", args.image_size), ("--layout", args.layout)):
         if value and not args.keypoint_file:
             build_parser().error(f"{flag} goes with --keypoint-file")
+    if args.video and not args.keypoint_file:
+        build_parser().error("--video draws --keypoint-file's keypoints over the video: give --keypoint-file")
+    if args.people and not args.video:
+        build_parser().error("--people goes with --video")
+    if args.video and (args.start or args.frames):
+        build_parser().error("--start and --frames are not for --video: the render follows the video's frames")
 
     def body(a):
         check_output(a.output)                    # a bad suffix fails before anything is read
+        if a.video:
+            return over_video(a)
         name, poses = select(read_poses(a.poses), a.name, a.poses)
         if poses.shape[1] != 17:
             raise Vp3dError(f"{a.poses}: '{name}' has {poses.shape[1]} joints, expected the 17-joint skeleton")
@@ -68,10 +92,25 @@ def main(argv=None) -> int:
         if keypoints is not None:
             keypoints.points = keypoints.points[window]
         n = render(a.output, poses[window], keypoints, None if truth is None else truth[window], up=up,
-                   fps=a.fps, size=a.size, azimuth=a.azimuth, title=name, first_frame=a.start,
+                   fps=a.fps or 50.0, size=a.size, azimuth=a.azimuth, title=name, first_frame=a.start,
                    progress=lambda it: tqdm(it, desc="render", unit="frame", disable=None))
         print(f"wrote {n} frames to {a.output}")
     return cli.run(body, args)
+
+
+def over_video(a):
+    """--video: the named (or only) sequence, or with --people all every one of the video's, over its frames."""
+    all_poses = read_poses(a.poses)
+    if a.people:
+        names = people_of(all_poses, a.video)
+        if not names:
+            raise Vp3dError(f"{a.poses}: no sequence named {Path(a.video).stem}* (have {', '.join(list(all_poses)[:5])})")
+    else:
+        names = [select(all_poses, a.name, a.poses)[0]]
+    tracks = [Track(n, all_poses[n], file_keypoints(a.keypoint_file, n, a.layout, a.image_size)) for n in names]
+    n = render_over_video(a.output, tracks, a.video, a.fps, a.size, a.azimuth,
+                          progress=lambda it: tqdm(it, desc="render", unit="frame", disable=None))
+    print(f"wrote {n} frames of {len(tracks)} {'person' if len(tracks) == 1 else 'people'} to {a.output}")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from tqdm import tqdm  # noqa: E402
 
 from vp3d import cli  # noqa: E402
 from vp3d.engines.devices import physical_cores, resolve_torch_device  # noqa: E402
-from vp3d.facts.architecture import WEIGHT_LAYOUTS  # noqa: E402
+from vp3d.facts.architecture import H36M_FPS, WEIGHT_LAYOUTS  # noqa: E402
 from vp3d.io.h36m import DEFAULT_KEYPOINTS  # noqa: E402
 
 # torch (the [torch] extra), after the OpenMP setting, which is read when torch loads
@@ -63,6 +63,9 @@ def build_parser():
                    help="train without the mirrored copy of every chunk")
     p.add_argument("--no-eval", action="store_true", help="skip the per-epoch validation on the test subjects")
     p.add_argument("--downsample", type=cli.positive_int, default=1, help="keep every n-th frame")
+    p.add_argument("--fps", type=cli.positive_float, default=H36M_FPS,
+                   help="frame rate of the dataset (Human3.6M and vp3d_synthesize.py's data: 50); the model records "
+                        "FPS / --downsample, and vp3d_lift.py resamples other rates to it")
     p.add_argument("--seed", type=int, default=1234, help="random seed (shuffling, initialisation, dropout)")
     p.add_argument("--max-minutes", type=cli.positive_float, default=None,
                    help="training time budget: stop after the epoch that crosses it (its checkpoint is written)")
@@ -93,7 +96,7 @@ def main(argv=None) -> int:
                              dropout=args.dropout, epochs=args.epochs, batch_size=args.batch_size,
                              chunk=args.chunk, learning_rate=args.learning_rate, lr_decay=args.lr_decay,
                              augment=not args.no_augment, validate=not args.no_eval, seed=args.seed,
-                             max_minutes=args.max_minutes)
+                             max_minutes=args.max_minutes, fps=args.fps / args.downsample)
     except ValueError as e:
         parser.error(str(e))
 

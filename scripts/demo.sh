@@ -59,7 +59,7 @@ step "0. Synthetic Human3.6M-format data (subjects S1 S5 S6 S7 S8 train, S9 S11 
 
 step "Training a ${ARC} model (${CH} channels, ${EPOCHS} epochs) on the training subjects, saved in the Ascend layout"
 "$PY" vp3d_train.py -d "$W/Human3.6M" -o "$W/model_last.bin" --best "$W/model_best.bin" -arc $ARC -ch $CH \
-    -e $EPOCHS -b 256 --dropout 0.1 --threads 2 --layout conv2d --module-prefix 2> >(grep -v 'batch/s' >&2)
+    -e $EPOCHS -b 256 --dropout 0.1 --threads 2 --weight-layout conv2d --module-prefix 2> >(grep -v 'batch/s' >&2)
 "$PY" - "$W/untrained.bin" $CH <<'PYEOF'
 import sys
 import torch
@@ -144,7 +144,7 @@ PYEOF
 # As a user deploys it: the checkpoint exported to ONNX (any length), lifted without torch.
 "$PY" vp3d_pth2onnx.py -m "$W/coco_best.bin" -o "$W/coco.onnx" --dynamic
 for out in lifted.json lifted.bvh lifted.npz; do
-    "$PY" vp3d_lift.py "$W/S9_Walking.json" --image-size $SIZE -m "$W/coco.onnx" -o "$W/$out"
+    "$PY" vp3d_lift.py "$W/S9_Walking.json" --image-size $SIZE --fps 50 -m "$W/coco.onnx" -o "$W/$out"
 done
 "$PY" vp3d_render.py "$W/lifted.npz" --keypoint-file "$W/S9_Walking.json" --image-size $SIZE -o "$W/lifted.gif" --frames 100
 "$PY" - "$W" <<'PYEOF'

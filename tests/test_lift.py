@@ -221,13 +221,20 @@ def test_video_gives_the_image_size(models, tmp_path):
     for _ in range(3):
         writer.send(np.zeros((48, 64, 3), np.uint8).tobytes())
     writer.close()
-    from vp3d.io.video import image_size_from_video
+    from vp3d.io.video import image_size_from_video, video_info
     assert image_size_from_video(tmp_path / "v.mp4") == (64, 48)
+    assert video_info(tmp_path / "v.mp4").fps == 25.0
     kps = video_keypoints(30, 64, 48)
     write_keypoints_csv(tmp_path / "c.csv", kps)
-    assert vp3d_lift.main([str(tmp_path / "c.csv"), "-m", str(models["pos"]), "-o", str(tmp_path / "o.npz"),
-                           "--video", str(tmp_path / "v.mp4")]) == 0
-    np.testing.assert_allclose(read_poses_npz(tmp_path / "o.npz")["c"], by_hand(models["net"], None, kps, 64, 48),
+    args = [str(tmp_path / "c.csv"), "-m", str(models["pos"]), "--video", str(tmp_path / "v.mp4")]
+    assert vp3d_lift.main([*args, "-o", str(tmp_path / "o.npz")]) == 0
+    # the video's 25 fps, lifted at the model's 50: the input with midpoints between frames, every 2nd pose kept
+    up = np.empty((59, 17, 2))
+    up[0::2], up[1::2] = kps, (kps[:-1] + kps[1:]) / 2
+    np.testing.assert_allclose(read_poses_npz(tmp_path / "o.npz")["c"],
+                               by_hand(models["net"], None, up, 64, 48)[0::2], atol=1e-5)
+    assert vp3d_lift.main([*args, "--fps", "50", "-o", str(tmp_path / "o50.npz")]) == 0      # --fps overrides
+    np.testing.assert_allclose(read_poses_npz(tmp_path / "o50.npz")["c"], by_hand(models["net"], None, kps, 64, 48),
                                atol=1e-5)
 
 

@@ -3,12 +3,16 @@
     model = vp3d.load_model("pretrained_h36m_detectron_coco.bin")          # or an .onnx / .xml
     poses = model.lift(keypoints, image_size=(1920, 1080))                  # (T, 17, 3) metres
     videos = model.lift_file("clip.json", image_size=(1920, 1080))          # {name: (T, 17, 3)}
+    poses = model.lift(keypoints, image_size=(1920, 1080), fps=30)         # a 30 fps video, same T
 
 The path is upstream's in-the-wild one (run.py --render --viz-export): pixels normalised by the image
 width (cameras.normalize_screen_coordinates), edge padding, the mirrored copy run beside the input and
 un-flipped into the average (predict.predict_sequence, in chunks: bounded memory for any length); a
 checkpoint that also holds a trajectory model adds its root trajectory (same padding and flip, x negated)
 to every joint. The poses are camera-frame metres: root-relative, or absolute with a trajectory model.
+Keypoints at another frame rate than the model was trained at are resampled to its rate, lifted, and the
+poses taken back at the input's frames (pipeline.resample): the model's receptive field then spans the
+time it was trained on.
 """
 from __future__ import annotations
 
@@ -19,10 +23,12 @@ import numpy as np
 
 from vp3d.engines.backends import open_session, resolve_backend
 from vp3d.errors import Vp3dError
+from vp3d.facts.architecture import H36M_FPS
 from vp3d.facts.cameras import normalize_screen_coordinates
 from vp3d.facts.skeleton import DEFAULT_LAYOUT, KeypointLayout, Symmetry, h36m_skeleton17, keypoint_layouts, layout_with
 from vp3d.io.keypoints import KeypointSequence, read_keypoints
 from vp3d.pipeline.predict import DEFAULT_CHUNK, Runner, predict_sequence
+from vp3d.pipeline.resample import resample
 
 NO_SYMMETRY = Symmetry((), ())   # the trajectory's one joint: mirroring only negates x
 
@@ -39,16 +45,20 @@ class Lifter:
     trajectory: Runner | None = None    # (2, L, J_in, 2) -> (2, L - RF + 1, 1, 3): the root, camera frame
     chunk: int = DEFAULT_CHUNK
     description: str = ""
+    fps: float = H36M_FPS               # frame rate the model was trained at
 
     @property
     def joint_symmetry(self) -> Symmetry:
         return h36m_skeleton17().symmetry
 
     def lift(self, keypoints: np.ndarray, image_size: tuple[int, int] | None = None,
-             normalized: bool = False, progress: bool | None = False, desc: str = "") -> np.ndarray:
+             normalized: bool = False, progress: bool | None = False, desc: str = "",
+             fps: float | None = None) -> np.ndarray:
         """(T, J, 2) keypoints in pixels of an image of image_size (w, h) — or normalised screen coordinates
         with normalized=True — in the model's keypoint layout -> (T, 17, 3) float32 poses, metres, camera
-        frame. progress: a tqdm bar (None: only on a terminal)."""
+        frame. fps: the keypoints' frame rate (None: the model's, self.fps); at another rate they are
+        resampled to the model's, lifted, and the poses interpolated back to the T input frames.
+        progress: a tqdm bar (None: only on a terminal)."""
         kps = np.asarray(keypoints)
         j = len(self.layout.names)
         if kps.ndim != 3 or kps.shape[1:] != (j, 2) or kps.shape[0] < 1 or not np.issubdtype(kps.dtype, np.number):
@@ -62,6 +72,10 @@ class Lifter:
             w, h = check_image_size(image_size)
             check_within_image(kps, (w, h), desc or "keypoints")
             kps = normalize_screen_coordinates(kps, w, h)
+        if fps is not None and not (np.isfinite(fps) and fps > 0):
+            raise Vp3dError(f"fps must be a positive frame rate, got {fps}")
+        frames, fps = len(kps), self.fps if fps is None else float(fps)
+        kps = resample(kps, fps, self.fps)                              # the model's rate (itself when equal)
         from tqdm import tqdm
         passes = 2 if self.trajectory is not None else 1
         with tqdm(total=passes * len(kps), desc=desc or "lift", unit="frame", disable=None if progress is None
@@ -71,6 +85,7 @@ class Lifter:
             poses = predict_sequence(_counting(self.run, bar), kps, *args, self.joint_symmetry, **kwargs)
             if self.trajectory is not None:
                 poses += predict_sequence(_counting(self.trajectory, bar), kps, *args, NO_SYMMETRY, **kwargs)
+        poses = resample(poses, self.fps, fps, frames)                  # back at the input's frames
         return poses.astype(np.float32, copy=False)
 
     def check(self, seq: KeypointSequence, image_size: tuple[int, int] | None = None) -> tuple[int, int]:
@@ -89,18 +104,18 @@ class Lifter:
         return image_size_for(seq, image_size)
 
     def lift_sequence(self, seq: KeypointSequence, image_size: tuple[int, int] | None = None,
-                      progress: bool | None = False) -> np.ndarray:
-        """One read sequence -> (T, 17, 3) metres, camera frame."""
+                      progress: bool | None = False, fps: float | None = None) -> np.ndarray:
+        """One read sequence -> (T, 17, 3) metres, camera frame; fps as lift."""
         where = f"{seq.source}: {seq.name!r}" if seq.source else seq.name
-        return self.lift(seq.keypoints, self.check(seq, image_size), progress=progress, desc=where)
+        return self.lift(seq.keypoints, self.check(seq, image_size), progress=progress, desc=where, fps=fps)
 
     def lift_file(self, path: str | Path, image_size: tuple[int, int] | None = None,
-                  progress: bool | None = False) -> dict[str, np.ndarray]:
-        """Every sequence in a keypoint file (io.keypoints.FORMATS) -> {name: (T, 17, 3) metres}."""
+                  progress: bool | None = False, fps: float | None = None) -> dict[str, np.ndarray]:
+        """Every sequence in a keypoint file (io.keypoints.FORMATS) -> {name: (T, 17, 3) metres}; fps as lift."""
         seqs = read_keypoints(path)
         for seq in seqs:
             self.check(seq, image_size)
-        return {seq.name: self.lift_sequence(seq, image_size, progress) for seq in seqs}
+        return {seq.name: self.lift_sequence(seq, image_size, progress, fps) for seq in seqs}
 
 
 def _counting(run: Runner, bar) -> Runner:
@@ -193,7 +208,7 @@ def load_model(path: str | Path, layout: str | None = None, backend: str = "auto
     trajectory = getattr(session, "trajectory", None)
     lifter = Lifter(session.run, session.receptive_field, c.causal if c else bool(causal), keypoint_layout,
                     length=session.input_shape[1], trajectory=trajectory.run if trajectory else None,
-                    chunk=int(chunk), description=session.describe())
+                    chunk=int(chunk), description=session.describe(), fps=c.fps if c else H36M_FPS)
     joints_in, joints_out = session.input_shape[2], session.output_shape[2]
     if joints_in != len(keypoint_layout.names):
         raise Vp3dError(f"{path}: the model takes {joints_in} keypoints, the {keypoint_layout.name} layout has "

@@ -274,9 +274,11 @@ def test_cli_trains_and_writes_a_checkpoint(train_dir, tmp_path, capsys):
     out = tmp_path / "model_best.bin"
     rc = vp3d_train.main(["-d", str(train_dir), "--subjects-train", "S1,S5", "--subjects-test", "S9,S11",
                           "-arc", "3,3", "--channels", "16", "-e", "2", "-b", "64", "-o", str(out), "--threads", "1",
-                          "--weight-layout", "conv2d", "--module-prefix", "--device", "cpu", "--seed", "3"])
+                          "--weight-layout", "conv2d", "--module-prefix", "--device", "cpu", "--seed", "3",
+                          "--fps", "60", "--downsample", "2"])
     assert rc == 0
     assert checkpoint.load(out).config.layout == "conv2d"
+    assert checkpoint.load(out).config.fps == 30.0          # every 2nd frame of a 60 fps dataset: 30 fps recorded
     text = capsys.readouterr()
     assert "epoch   2" in text.out + text.err and "val MPJPE" in text.out + text.err
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from vp3d.facts.skeleton import Symmetry
 
 WEIGHT_LAYOUTS = ("conv1d", "conv2d", "conv2d_w")
+H36M_FPS = 50.0     # Human3.6M's frame rate: upstream's models and vp3d's synthetic data were trained at it
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class ModelConfig:
     dropout: float = 0.25           # training only
     layout: str = "conv1d"          # one of WEIGHT_LAYOUTS
     keypoint_symmetry: tuple | None = None  # ((left...), (right...)) of the 2D keypoints trained on; None: unknown
+    fps: float = H36M_FPS           # frames per second of the sequences trained on (files without it: Human3.6M's)
 
     def __post_init__(self):
         if self.layout not in WEIGHT_LAYOUTS:
@@ -34,6 +36,9 @@ class ModelConfig:
         if bad or not self.filter_widths:
             raise ValueError(f"filter widths must be odd and positive, got {self.filter_widths}")
         object.__setattr__(self, "filter_widths", tuple(int(w) for w in self.filter_widths))
+        if isinstance(self.fps, bool) or not isinstance(self.fps, (int, float)) or not 0 < self.fps < float("inf"):
+            raise ValueError(f"fps must be a positive number of frames per second, got {self.fps!r}")
+        object.__setattr__(self, "fps", float(self.fps))
         if self.keypoint_symmetry is not None:
             sym = Symmetry(*self.keypoint_symmetry)          # checks it
             object.__setattr__(self, "keypoint_symmetry", (sym.left, sym.right))

@@ -32,9 +32,10 @@ from vp3d.errors import Vp3dError
 from vp3d.facts.cameras import Camera, h36m_cameras, project_to_2d, world_to_camera
 from vp3d.io.h36m import DEFAULT_KEYPOINTS, h36m_test_lengths
 from vp3d.io.files import atomic_path
+from vp3d.facts.architecture import H36M_FPS
 from vp3d.facts.skeleton import h36m_skeleton32, kept_joints, keypoint_layouts
 
-FPS = 50
+FPS = H36M_FPS      # frames per second of the synthetic sequences, as Human3.6M's
 ACTIONS = ("Directions", "Discussion", "Eating", "Greeting", "Phoning", "Photo", "Posing", "Purchases",
            "Sitting", "SittingDown", "Smoking", "Waiting", "WalkDog", "Walking", "WalkTogether")
 TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")

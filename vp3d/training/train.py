@@ -27,7 +27,7 @@ from vp3d.errors import Vp3dError
 from vp3d.model import checkpoint
 from vp3d.io.h36m import DEFAULT_KEYPOINTS, Sequence, load_dataset
 from vp3d.pipeline.evaluation import Results, evaluate_model
-from vp3d.facts.architecture import ModelConfig
+from vp3d.facts.architecture import H36M_FPS, ModelConfig
 from vp3d.model.temporal import TemporalModel
 from vp3d.engines.backends import TorchSession
 from vp3d.facts.skeleton import Symmetry, h36m_skeleton17, mirror
@@ -51,6 +51,7 @@ class TrainConfig:
     validate: bool = True           # evaluate on the test subjects after every epoch
     seed: int = 1234                # shuffling (numpy RandomState, as upstream) and torch init/dropout
     max_minutes: float | None = None  # stop after the epoch that crosses this budget
+    fps: float = H36M_FPS           # frame rate of the training sequences as the model sees them (after downsampling)
 
     def __post_init__(self):
         checks = [
@@ -64,6 +65,7 @@ class TrainConfig:
             (0 < self.lr_decay <= 1, f"lr decay must be in (0, 1], got {self.lr_decay}"),
             (0 < self.bn_momentum[1] <= self.bn_momentum[0] <= 1,
              f"batch-norm momentum must decay within (0, 1], got {self.bn_momentum}"),
+            (self.fps > 0, f"fps must be positive, got {self.fps}"),
             (self.max_minutes is None or self.max_minutes > 0,
              f"max minutes must be positive, got {self.max_minutes}"),
         ]
@@ -77,7 +79,7 @@ class TrainConfig:
         return ModelConfig(filter_widths=tuple(self.filter_widths), channels=self.channels,
                            num_joints_in=num_joints_in, num_joints_out=num_joints_out,
                            causal=self.causal, dropout=self.dropout, layout="conv1d",
-                           keypoint_symmetry=keypoint_symmetry and keypoint_symmetry.to_json())
+                           keypoint_symmetry=keypoint_symmetry and keypoint_symmetry.to_json(), fps=self.fps)
 
 
 # ----------------------------------------------------------------------------------------- data

@@ -21,11 +21,13 @@ LEVEL_UP = np.array([0.0, -1.0, 0.0])        # the world's up in the frame of a 
 @dataclass
 class Keypoints2D:
     """The 2D input of one sequence: points (T, J, 2) in pixels or normalised screen units (y down),
-    in `layout`'s order; image_size (w, h) pixels when the points are pixels of a known image."""
+    in `layout`'s order; image_size (w, h) pixels when the points are pixels of a known image; first_frame:
+    the video frame of points[0]."""
 
     points: np.ndarray
     layout: KeypointLayout
     image_size: tuple[int, int] | None = None
+    first_frame: int = 0
 
 
 @dataclass
@@ -89,4 +91,5 @@ def file_keypoints(path: str | Path, name: str, layout: str | None = None,
         raise Vp3dError(f"{path}: {name!r} has {seq.keypoints.shape[1]} keypoints per frame, the {chosen} "
                         f"layout has {len(kl.names)} (--layout)")
     size = seq.image_size if seq.image_size is not None else image_size
-    return Keypoints2D(seq.keypoints.astype(np.float64), kl, None if size is None else tuple(int(v) for v in size))
+    return Keypoints2D(seq.keypoints.astype(np.float64), kl, None if size is None else tuple(int(v) for v in size),
+                       int(seq.first_frame))

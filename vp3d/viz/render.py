@@ -31,7 +31,11 @@ PALETTE = {"background": (255, 255, 255), "floor": (215, 215, 220), "text": (40,
            "left": (31, 119, 180), "right": (214, 39, 40), "centre": (60, 60, 60),
            "left_joint": (20, 80, 130), "right_joint": (150, 25, 25), "centre_joint": (20, 20, 20),
            "frame": (180, 180, 185)}
+PEOPLE = ((255, 127, 14), (44, 160, 44), (148, 103, 189), (23, 190, 207), (227, 119, 194), (188, 189, 34),
+          (140, 86, 75), (127, 127, 127))   # one colour per person over a video (cycled past 8)
+PALETTE.update({f"person{k}": rgb for k, rgb in enumerate(PEOPLE)})
 INDEX = {name: i for i, name in enumerate(PALETTE)}
+CUBE = np.stack(np.meshgrid(*[np.arange(0, 256, 51)] * 3, indexing="ij"), -1).reshape(-1, 3)  # video frames' colours
 
 
 # ---------------------------------------------------------------------------------------------
@@ -153,6 +157,7 @@ class _Panel:
     point_colours: np.ndarray
     radius: float
     background: np.ndarray | None = None   # (B, 2, 2) pixel segments drawn every frame (frame box)
+    image_box: tuple[int, int, int, int] | None = None   # where the image (w, h) lies in the area: x0, y0, x1, y1
 
 
 def panel_3d(title: str, poses: np.ndarray, skeleton: Skeleton, camera: OrbitCamera, track: np.ndarray) -> _Panel:
@@ -193,8 +198,21 @@ def panel_2d(title: str, keypoints: Keypoints2D, area: tuple[int, int]) -> _Pane
     box_px = (box - mid) * scale + centre
     (x0, y0), (x1, y1) = box_px
     frame = np.array([[[x0, y0], [x1, y0]], [[x1, y0], [x1, y1]], [[x1, y1], [x0, y1]], [[x0, y1], [x0, y0]]])
+    image_box = tuple(int(round(v)) for v in box_px.ravel()) if keypoints.image_size is not None else None
     return _Panel(title, segs, cols, px, _joint_colours(len(layout.names), layout.symmetry),
-                  max(2.0, min(area) / 100), frame)
+                  max(2.0, min(area) / 100), frame, image_box)
+
+
+def panel_people(title: str, people: list[Keypoints2D], image_size: tuple[int, int], area: tuple[int, int]) -> _Panel:
+    """Several people's 2D keypoints (each (T, J, 2) pixels of one image_size (w, h) image; NaN where a
+    person is absent) in one panel, one colour per person (PEOPLE), the image fitted into the area."""
+    panels = [panel_2d(title, Keypoints2D(k.points, k.layout, image_size), area) for k in people]
+    colour = [INDEX[f"person{k % len(PEOPLE)}"] for k in range(len(people))]
+    return _Panel(title, np.concatenate([p.segments for p in panels], axis=1),
+                  np.concatenate([np.full(p.colours.shape, c) for p, c in zip(panels, colour)], axis=1),
+                  np.concatenate([p.points for p in panels], axis=1),
+                  np.concatenate([np.full(len(p.point_colours), c) for p, c in zip(panels, colour)]),
+                  panels[0].radius, None, panels[0].image_box)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -207,8 +225,19 @@ def panel_area(size: int) -> tuple[int, int]:
 
 
 def _palette_bytes() -> list[int]:
-    flat = [c for rgb in PALETTE.values() for c in rgb]
+    """PALETTE's colours at their INDEX, then CUBE's (what video frames are quantised to), padded to 256."""
+    flat = [c for rgb in PALETTE.values() for c in rgb] + CUBE.ravel().tolist()
     return flat + [255] * (768 - len(flat))
+
+
+def _quantise(frame: np.ndarray, box: tuple[int, int, int, int]):
+    """A video frame (h, w, 3) uint8 RGB scaled to the box (x0, y0, x1, y1) and mapped onto the palette
+    (CUBE's colours, dithered): a 'P' image that pastes into a panel."""
+    from PIL import Image
+    pal = Image.new("P", (1, 1))
+    pal.putpalette(_palette_bytes())
+    im = Image.fromarray(np.ascontiguousarray(frame)).resize((max(1, box[2] - box[0]), max(1, box[3] - box[1])))
+    return im.quantize(palette=pal, dither=Image.Dither.FLOYDSTEINBERG)
 
 
 class FrameDrawer:
@@ -230,12 +259,15 @@ class FrameDrawer:
                 draw.line([(x, 0), (x, size)], fill=INDEX["frame"], width=1)
         self.base = base
 
-    def __call__(self, t: int):
+    def __call__(self, t: int, image: np.ndarray | None = None):
+        """Frame t; image: a video frame (h, w, 3) uint8 RGB under the panel that has an image_box."""
         from PIL import Image, ImageDraw
         im = self.base.copy()
         for i, panel in enumerate(self.panels):      # each panel on its own image: lines stay inside it
             sub = Image.new("P", self.area, INDEX["background"])
             sub.putpalette(_palette_bytes())
+            if image is not None and panel.image_box is not None:
+                sub.paste(_quantise(image, panel.image_box), panel.image_box[:2])
             draw = ImageDraw.Draw(sub)
             if panel.background is not None:
                 for (a, b) in panel.background.tolist():
@@ -252,6 +284,73 @@ class FrameDrawer:
         draw.text((6, self.size - 5), f"{self.label}frame {t + self.first_frame}", fill=INDEX["text"],
                   font=self.font, anchor="ld")
         return im
+
+
+@dataclass
+class Track:
+    """One person of a video: poses (T, 17, 3) metres, camera frame, and the 2D keypoints they were lifted
+    from (T, J, 2) pixels, whose first_frame places both in the video."""
+
+    name: str
+    poses: np.ndarray
+    keypoints: Keypoints2D
+
+
+def _on_timeline(x: np.ndarray, start: int, frames: int) -> np.ndarray:
+    """x (T, ...) placed at frames start .. start + T - 1 of a timeline of `frames`, NaN elsewhere."""
+    out = np.full((frames, *x.shape[1:]), np.nan)
+    out[start:start + len(x)] = x
+    return out
+
+
+def render_over_video(path: str | Path, tracks: list[Track], video: str | Path, fps: float | None = None,
+                      size: int = DEFAULT_SIZE, azimuth: float = DEFAULT_AZIMUTH, progress=None) -> int:
+    """Write an animation (.gif or .mp4) of one or more people over a video: the left panel is the video's
+    own frames (streamed, one in memory) with every track's 2D keypoints drawn over them, one colour per
+    person; then one 3D panel per track. Frame i of a track is video frame keypoints.first_frame + i; the
+    render runs from the first track's first frame to the last one's end. fps: the animation's rate (None:
+    the video's). Returns the frames written."""
+    from vp3d.io.video import video_frames, video_info
+    path = check_output(path)
+    try:
+        import PIL  # noqa: F401
+    except ImportError:
+        raise needs_extra(f"{path}: rendering", "render", "Pillow") from None
+    if not tracks:
+        raise Vp3dError(f"{video}: no sequences to draw over the video")
+    info = video_info(video)
+    skeleton = h36m_skeleton17()
+    for tr in tracks:
+        if tr.poses.ndim != 3 or tr.poses.shape[1:] != (skeleton.num_joints, 3) or len(tr.poses) < 1:
+            raise Vp3dError(f"{tr.name}: poses of shape {tr.poses.shape}, expected (T, {skeleton.num_joints}, 3)")
+        if tr.keypoints.image_size is not None and tuple(tr.keypoints.image_size) != info.size:
+            raise Vp3dError(f"{tr.name}: the keypoints are pixels of a {tr.keypoints.image_size[0]}x"
+                            f"{tr.keypoints.image_size[1]} image, but {video} is {info.size[0]}x{info.size[1]}")
+        if len(tr.keypoints.points) != len(tr.poses):
+            raise Vp3dError(f"{tr.name}: {len(tr.keypoints.points)} frames of 2D keypoints, {len(tr.poses)} of poses")
+    start = min(tr.keypoints.first_frame for tr in tracks)
+    frames = max(tr.keypoints.first_frame + len(tr.poses) for tr in tracks) - start
+    size = int(-(-int(size) // 16) * 16)
+    staged = [stage(tr.poses) for tr in tracks]
+    camera = fit_camera([s for s, _ in staged], panel_area(size), azimuth)
+    people = [Keypoints2D(_on_timeline(tr.keypoints.points, tr.keypoints.first_frame - start, frames),
+                          tr.keypoints.layout) for tr in tracks]
+    panels = [panel_people("video", people, info.size, panel_area(size))]
+    for k, (tr, (poses, track)) in enumerate(zip(tracks, staged)):
+        at = tr.keypoints.first_frame - start
+        panels.append(panel_3d(tr.name, _on_timeline(poses, at, frames), skeleton, camera,
+                               _on_timeline(track, at, frames)))
+    drawer = FrameDrawer(panels, size, "", start)
+    images = video_frames(video, start)
+    steps = range(frames)
+
+    def frames_out():
+        for t in (progress(steps) if progress else steps):
+            yield drawer(t, next(images, None))       # past the video's end: no image under the keypoints
+        images.close()
+
+    write_animation(path, frames_out(), fps or info.fps)
+    return frames
 
 
 def render(path: str | Path, poses: np.ndarray, keypoints: Keypoints2D | None = None,

@@ -106,3 +106,72 @@ def write_keypoints_csv(path: Path, kps: np.ndarray, missing=(), by_name: bool =
                     row = [t, COCO_NAMES[j] if by_name else j, repr(float(k[t, j, 0])), repr(float(k[t, j, 1]))]
                     w.writerow(row + ([0.8] if score else []) + ([track] if tracks else []))
     return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Scenes of several people (for tracking): simple walking skeletons projected to pixels
+# ---------------------------------------------------------------------------------------------
+
+# COCO-17 standing skeleton, metres: x right, y up from the hip centre (facing the camera)
+_BODY = np.array([[0, .65], [.03, .68], [-.03, .68], [.07, .66], [-.07, .66], [.18, .45], [-.18, .45],
+                  [.22, .18], [-.22, .18], [.24, -.05], [-.24, -.05], [.1, 0], [-.1, 0], [.11, -.45],
+                  [-.11, -.45], [.12, -.88], [-.12, -.88]])
+_SWING = np.array([0, 0, 0, 0, 0, 0, 0, .08, -.08, .15, -.15, 0, 0, -.12, .12, -.25, .25])   # x swing, m
+
+
+def people_scene(people: int, frames: int = 100, w: int = 1280, h: int = 720, same_depth: bool = False,
+                 miss: float = 0.05, seed: int = 0, focal: float = 1000.0):
+    """`people` walking skeletons crossing the image's centre near mid-video, at one depth (5 m) or at
+    depths 3-8 m, each entering and leaving at its own frame; a pinhole camera (focal px) 1.2 m high.
+    Returns [(frames (n,) int, keypoints (n, 17, 2) float32 pixels)] per person: its detections, with
+    about `miss` of them dropped at random."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for p in range(people):
+        z = 5.0 if same_depth else rng.uniform(3, 8)
+        speed = rng.uniform(0.03, 0.05) * (1 if p % 2 else -1)            # m/frame, alternate directions
+        cross = frames / 2 + (p - (people - 1) / 2) * 8 + rng.uniform(-3, 3)   # crossings spread over mid-video
+        height = rng.uniform(0.85, 1.15)
+        start = int(rng.integers(0, frames // 4)) if rng.random() < 0.7 else 0
+        stop = int(rng.integers(3 * frames // 4, frames + 1)) if rng.random() < 0.7 else frames
+        t = np.arange(start, stop)
+        phase = rng.uniform(0, 2 * np.pi)
+        body = _BODY[None] * height + np.zeros((len(t), 1, 1))
+        body[..., 0] += _SWING * np.sin(2 * np.pi * t / 30 + phase)[:, None] * np.sign(speed)
+        x = body[..., 0] + (speed * (t - cross))[:, None]
+        y = 0.3 - body[..., 1]                                             # camera frame: y down, hips 0.3 m below
+        kps = np.stack([focal * x / z + w / 2, focal * y / z + h / 2], -1).astype(np.float32)
+        keep = rng.random(len(t)) >= miss
+        out.append((t[keep], kps[keep]))
+    return out
+
+
+def _shuffled_frames(people, seed):
+    """{frame: [(person, keypoints (17, 2))] in random order}."""
+    rng = np.random.default_rng(seed)
+    by_frame: dict[int, list] = {}
+    for p, (t, kps) in enumerate(people):
+        for f, k in zip(t.tolist(), kps):
+            by_frame.setdefault(f, []).append((p, k))
+    for f in by_frame:
+        rng.shuffle(by_frame[f])
+    return by_frame
+
+
+def write_mmpose_people(path: Path, people, frames: int, seed: int = 0) -> Path:
+    """MMPose predictions of a people_scene: every frame 0..frames-1 listed, its instances in random order."""
+    by_frame = _shuffled_frames(people, seed)
+    info = [{"frame_id": f, "instances": [_mmpose_instance(k, 0.9) for _, k in by_frame.get(f, [])]}
+            for f in range(frames)]
+    path.write_text(json.dumps({"meta_info": {"dataset_name": "coco"}, "instance_info": info}))
+    return path
+
+
+def write_coco_people(path: Path, people, seed: int = 0) -> Path:
+    """COCO keypoint results of a people_scene: image_id = frame, entries in random order within each frame."""
+    by_frame = _shuffled_frames(people, seed)
+    entries = [{"image_id": f, "category_id": 1, "score": 0.9,
+                "keypoints": np.concatenate([k, np.full((17, 1), 2.0)], 1).ravel().tolist()}
+               for f in sorted(by_frame) for _, k in by_frame[f]]
+    path.write_text(json.dumps(entries))
+    return path

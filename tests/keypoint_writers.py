@@ -175,3 +175,72 @@ def write_coco_people(path: Path, people, seed: int = 0) -> Path:
                for f in sorted(by_frame) for _, k in by_frame[f]]
     path.write_text(json.dumps(entries))
     return path
+
+
+def write_detectron_npz(path: Path, detections: list, w: int, h: int) -> Path:
+    """upstream's inference/infer_video_d2.py output: per frame [[], boxes (N, 5)] and [[], keypoints (N, 4, 17)]
+    (x, y, logit 0, probability), [] for both where nothing was detected; segments None; metadata {'w', 'h'}.
+    detections: per frame None or (boxes (N, 5), keypoints (N, 17, 2), probabilities (N, 17))."""
+    boxes = np.empty((len(detections), 2), dtype=object)
+    kps = np.empty((len(detections), 2), dtype=object)
+    for i, d in enumerate(detections):
+        boxes[i, 0], kps[i, 0] = [], []
+        if d is None:
+            boxes[i, 1], kps[i, 1] = [], []
+            continue
+        b, k, p = d
+        boxes[i, 1] = np.asarray(b, np.float32)
+        kps[i, 1] = np.concatenate([k, np.zeros_like(p)[..., None], p[..., None]], -1).transpose(0, 2, 1).astype(np.float32)
+    segments = np.empty(len(detections), dtype=object)
+    np.savez_compressed(path, boxes=boxes, segments=segments, keypoints=kps, metadata={"w": w, "h": h})
+    return path
+
+
+# OpenPose's keypoint orders as OpenPose documents them (output_format.md), written out here
+OPENPOSE_BODY_25 = ["Nose", "Neck", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist", "MidHip", "RHip",
+                    "RKnee", "RAnkle", "LHip", "LKnee", "LAnkle", "REye", "LEye", "REar", "LEar", "LBigToe",
+                    "LSmallToe", "LHeel", "RBigToe", "RSmallToe", "RHeel"]
+OPENPOSE_COCO_18 = ["Nose", "Neck", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist", "RHip", "RKnee",
+                    "RAnkle", "LHip", "LKnee", "LAnkle", "REye", "LEye", "REar", "LEar"]
+OPENPOSE_OF_COCO = {"nose": "Nose", "left_eye": "LEye", "right_eye": "REye", "left_ear": "LEar", "right_ear": "REar",
+                    "left_shoulder": "LShoulder", "right_shoulder": "RShoulder", "left_elbow": "LElbow",
+                    "right_elbow": "RElbow", "left_wrist": "LWrist", "right_wrist": "RWrist", "left_hip": "LHip",
+                    "right_hip": "RHip", "left_knee": "LKnee", "right_knee": "RKnee", "left_ankle": "LAnkle",
+                    "right_ankle": "RAnkle"}
+
+
+def openpose_person(kps: np.ndarray, conf: np.ndarray, order: list[str], person_id: int = -1) -> dict:
+    """One OpenPose person from COCO-17 keypoints (17, 2) and confidences (17,): the other keypoints of
+    `order` (Neck, MidHip, feet) at made-up places with c 0.5; c == 0 keypoints written as 0, 0, 0."""
+    flat = np.zeros((len(order), 3))
+    flat[:, :2] = kps.mean(0) + 7.0
+    flat[:, 2] = 0.5
+    for j, name in enumerate(COCO_NAMES):
+        flat[order.index(OPENPOSE_OF_COCO[name])] = [*kps[j], conf[j]] if conf[j] > 0 else [0, 0, 0]
+    return {"person_id": [person_id], "pose_keypoints_2d": flat.ravel().tolist(),
+            "face_keypoints_2d": [], "hand_left_keypoints_2d": [], "hand_right_keypoints_2d": []}
+
+
+def write_openpose_folder(folder: Path, name: str, frames: list[list[dict]]) -> Path:
+    """OpenPose --write_json: <name>_<frame:012d>_keypoints.json per frame, {"version": 1.3, "people": [...]}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for t, people in enumerate(frames):
+        (folder / f"{name}_{t:012d}_keypoints.json").write_text(json.dumps({"version": 1.3, "people": people}))
+    return folder
+
+
+def write_alphapose_json(path: Path, detections: list[tuple[int, np.ndarray, np.ndarray, float, object]],
+                         halpe: bool = False) -> Path:
+    """AlphaPose results: [{"image_id": "<frame>.jpg", "category_id": 1, "keypoints": [x, y, s] * 17 (or 26:
+    Halpe, 9 more made up), "score", "idx"}] from (frame, keypoints (17, 2), scores (17,), score, idx or None)."""
+    out = []
+    for frame, k, s, score, idx in detections:
+        trip = np.concatenate([k, s[:, None]], 1)
+        if halpe:
+            trip = np.concatenate([trip, np.column_stack([k[:9] + 3.0, np.full(9, 0.6)])])
+        e = {"image_id": f"{frame}.jpg", "category_id": 1, "keypoints": trip.ravel().tolist(), "score": score}
+        if idx is not None:
+            e["idx"] = idx
+        out.append(e)
+    path.write_text(json.dumps(out))
+    return path

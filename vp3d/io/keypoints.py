@@ -15,6 +15,13 @@
                                                            [x, y, v, ...], "score"}]
     csv             .csv with a header                     frame,joint,x,y[,score][,track]; joint an index
                                                            or a keypoint name (COCO or Human3.6M)
+    detectron-npz   upstream's infer_video_d2.py output    boxes[i][1] (N, 5), keypoints[i][1] (N, 4, 17) per
+                    (<video>.npz, or a folder of them)     video frame i, metadata {'w', 'h'}; COCO-17
+    alphapose-json  AlphaPose results (.json)              [{"image_id": "0.jpg", "keypoints": [x, y, s] * 17
+                                                           or * 26 (Halpe), "score", "idx"}]; COCO-17
+    openpose-json   a folder of OpenPose --write_json      <name>_<frame>_keypoints.json: {"people":
+                    files                                  [{"person_id", "pose_keypoints_2d"}]}; BODY_25 or
+                                                           COCO-18 -> COCO-17 by name; c == 0 undetected
 
 FORMATS is the table, keyed by what the file is (its suffix, then its content); adding a format adds one
 reader and one row. The rules every reader follows are upstream's (data/prepare_data_2d_custom.py):
@@ -24,8 +31,11 @@ interpolation per coordinate (the count is kept in `filled`); where a frame hold
 highest-scored one is kept (MMPose bbox_score, else the mean keypoint score; COCO score), unless the
 detections carry track ids ("track_id"; CSV column "track"): then each track is a sequence of its own,
 named '<file stem>_track<id>'. Non-integer COCO image ids are ordered and taken as consecutive frames.
-JSON and CSV carry no image size (image_size None: the caller supplies it). Each sequence says the keypoint
-order its file declares (`layout`): COCO results are COCO-17 by definition, MMPose's predictions too unless
+With people='all' an untracked file's detections are tracked across frames (io.tracking) and each person is
+a sequence '<file stem>_person<k>' (k in order of first appearance) spanning its first to its last detection.
+min_score makes keypoints (and detections) scored below it missing; a missing keypoint is filled by
+interpolation over time from the frames where it is present. JSON and CSV carry no image size (image_size
+None: the caller supplies it). Each sequence says the keypoint order its file declares (`layout`): COCO results are COCO-17 by definition, MMPose's predictions too unless
 their meta_info names another dataset, upstream's npz and CSV joint names say theirs; lifting refuses a model
 of another order. A video given here is refused with what to do first (run a 2D detector).
 """

@@ -17,6 +17,7 @@ from vp3d.errors import needs_extra
 
 MAX_COST = 0.5     # a detection farther than this x the track's size from its prediction is not that track
 MAX_GAP = 30       # frames a track may go unseen and still be continued
+MAX_PREDICT = 5    # frames a track's motion is extrapolated, at most (beyond: it waits where it was heading)
 SMOOTHING = 0.5    # weight of the newest velocity in the track's running velocity (per keypoint)
 MIN_SIZE = 1.0     # pixels: floor of a track's size, for degenerate boxes
 
@@ -53,7 +54,7 @@ def track_people(frames: np.ndarray, keypoints: np.ndarray, visible: np.ndarray 
         x, v = kps[rows], vis[rows]                        # (D, J, 2), (D, J)
         matched_slot = np.full(len(rows), -1)
         if len(last):
-            dt = (t - when)[:, None, None]
+            dt = np.minimum(t - when, MAX_PREDICT)[:, None, None]     # no far extrapolation over long gaps
             pred = last + vel * dt if motion else last
             dist = np.linalg.norm(pred[:, None] - x[None], axis=-1)            # (K, D, J)
             both = seen[:, None] & v[None]

@@ -14,7 +14,7 @@ from vp3d.engines.devices import DEVICES
 from vp3d.facts.skeleton import DEFAULT_LAYOUT, keypoint_layouts
 from vp3d.io.bvh import ORIGINS, UNITS
 from vp3d.io.formats import OUTPUT_FORMATS, output_suffix, write_outputs
-from vp3d.io.keypoints import PEOPLE, drop_short, read_keypoints
+from vp3d.io.keypoints import PEOPLE, read_sequences
 from vp3d.io.poses import Poses
 from vp3d.io.video import image_size_from_video
 from vp3d.lift import image_size_for, load_model
@@ -85,7 +85,7 @@ def main(argv=None) -> int:
         image_size = tuple(a.image_size) if a.image_size else (image_size_from_video(a.video) if a.video else None)
         sequences, origin = [], {}
         for path in a.inputs:
-            seqs, short = drop_short(read_keypoints(path, a.people, a.min_score), a.min_frames)
+            seqs, short = read_sequences(path, a.people, a.min_score, a.min_frames)
             if short:
                 print(f"[INFO] {path}: dropped {short} sequence{'s' * (short > 1)} shorter than {a.min_frames} frames")
             for seq in seqs:

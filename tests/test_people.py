@@ -14,7 +14,7 @@ import vp3d
 import vp3d_lift
 from vp3d.errors import Vp3dError
 from vp3d.io.formats import read_poses
-from vp3d.io.keypoints import read_keypoints
+from vp3d.io.keypoints import read_keypoints, read_sequences
 from vp3d.io.poses import Poses, read_poses_npz, write_poses_csv, write_poses_json, write_poses_npz
 from vp3d.model import checkpoint
 
@@ -178,6 +178,12 @@ def test_min_score_fills_low_keypoints_and_drops_low_detections(tmp_path, model)
     np.testing.assert_array_equal(seq.keypoints, person)
     with pytest.raises(Vp3dError, match="v.mp4.npz: no detection with a keypoint scored 99"):
         read_keypoints(path, min_score=99)
+    for b, k, p in dets:
+        p[:, 4] = 0.1                                    # right ear never scored 0.6 or more
+    path = write_detectron_npz(tmp_path / "ear.mp4.npz", dets, W, H)
+    with pytest.raises(Vp3dError, match=r"ear.mp4.npz: 'ear.mp4': keypoint 4 is never detected with a score of 0.6 "
+                                        r"or more; nothing to fill it from \(lower --min-score\)"):
+        read_keypoints(path, min_score=0.6)
 
 
 def _expected_people(people):
@@ -235,6 +241,17 @@ def test_min_frames_drops_short_tracks_with_a_count(tmp_path, model, capsys):
                            "--people", "all", "--min-frames", "10"]) == 0
     assert "dropped 1 sequence shorter than 10 frames" in capsys.readouterr().out
     assert len(read_poses_npz(out)) == 2
+    for t in range(20, 25):                                           # its nose never seen: no matter, dropped
+        people[2][1][t - 20, 0] = np.nan
+    conf = np.ones(17)
+    frames = [[openpose_person(k, conf, OPENPOSE_BODY_25) for p, (ts, ks) in enumerate(people) for f, k in zip(ts, ks)
+               if f == t and not np.isnan(k).any()] + [openpose_person(np.nan_to_num(k), np.where(np.isnan(k[:, 0]), 0, 1.0),
+               OPENPOSE_BODY_25) for f, k in zip(*people[2]) if f == t] for t in range(60)]
+    write_openpose_folder(tmp_path / "op", "scene", frames)
+    seqs, dropped = read_sequences(tmp_path / "op", "all", min_frames=10)
+    assert dropped == 1 and [s.name for s in seqs] == ["scene_person1", "scene_person2"]
+    with pytest.raises(Vp3dError, match="'scene_person3': keypoint 0 is never detected; nothing to fill it from"):
+        read_keypoints(tmp_path / "op", "all")
 
 
 def test_first_frames_round_trip_and_frame_zero_files_are_unchanged(tmp_path):

@@ -86,8 +86,8 @@ def interpolate_missing(values: np.ndarray, present: np.ndarray) -> np.ndarray:
     """(T, ...) values with rows where present[t] is False replaced by linear interpolation over time,
     per coordinate, from the present rows (constant before the first and after the last), as upstream's
     prepare_data_2d_custom.py fills frames without a detection. present (T,), or (T, J) for (T, J, 2)
-    values: then each keypoint is filled from the frames where it is present. float64 inside; returns
-    values' dtype."""
+    values: then each keypoint is filled from the frames where it is present (NaN where it is in none).
+    float64 inside; returns values' dtype."""
     if present.all():
         return values
     t = np.arange(len(values))
@@ -96,7 +96,7 @@ def interpolate_missing(values: np.ndarray, present: np.ndarray) -> np.ndarray:
     mask = np.repeat(mask, flat.shape[1] // mask.shape[1], axis=1)     # per keypoint -> per coordinate
     out = np.empty_like(flat)
     for c in range(flat.shape[1]):          # one np.interp per coordinate column (J * 2), not per frame
-        out[:, c] = np.interp(t, t[mask[:, c]], flat[mask[:, c], c])
+        out[:, c] = np.interp(t, t[mask[:, c]], flat[mask[:, c], c]) if mask[:, c].any() else np.nan
     return out.reshape(values.shape).astype(values.dtype)
 
 
@@ -169,11 +169,6 @@ def assemble(path: Path, stem: str, frames: np.ndarray, keypoints: np.ndarray, p
         present = np.zeros((stop - start, keypoints.shape[1]), bool)         # per frame and keypoint
         present[index] = visible[best]
         name = stem if track is None else f"{stem}_{label}{track}"
-        lost = ~present.any(axis=0)
-        if lost.any():
-            raise Vp3dError(f"{path}: {name!r}: keypoint {int(np.flatnonzero(lost)[0])} is never detected"
-                            + (f" with a score of {options.min_score} or more" if options.min_score is not None
-                               else "") + "; nothing to fill it from")
         kps = np.zeros((stop - start,) + keypoints.shape[1:], np.float32)
         kps[index] = keypoints[best]
         scores = None
@@ -693,19 +688,41 @@ def drop_short(seqs: list[KeypointSequence], min_frames: int | None) -> tuple[li
     return kept, len(seqs) - len(kept)
 
 
+def check_filled(seqs: list[KeypointSequence], min_score: float | None = None) -> list[KeypointSequence]:
+    """`seqs`; Vp3dError naming the file, sequence and keypoint where a keypoint was never detected (or
+    never scored min_score or more) in a sequence: nothing to fill it from."""
+    for seq in seqs:
+        lost = np.isnan(seq.keypoints).all(axis=(0, 2))
+        if lost.any():
+            raise Vp3dError(f"{seq.source}: {seq.name!r}: keypoint {int(np.flatnonzero(lost)[0])} is never detected"
+                            + (f" with a score of {min_score} or more" if min_score is not None else "")
+                            + "; nothing to fill it from" + (" (lower --min-score)" if min_score is not None else ""))
+    return seqs
+
+
+def read_sequences(path: str | Path, people: str = "best", min_score: float | None = None,
+                   min_frames: int | None = None) -> tuple[list[KeypointSequence], int]:
+    """(read_keypoints' sequences, how many were dropped as shorter than min_frames)."""
+    if people not in PEOPLE:
+        raise Vp3dError(f"people={people!r}: expected one of {', '.join(PEOPLE)}")
+    options = ReadOptions(people, None if min_score is None else float(min_score))
+    seqs, dropped = drop_short(_read_any(Path(path), options), min_frames)
+    return check_filled(seqs, options.min_score), dropped
+
+
 def read_keypoints(path: str | Path, people: str = "best", min_score: float | None = None,
                    min_frames: int | None = None) -> list[KeypointSequence]:
     """Every sequence in a keypoint file or folder, whichever of FORMATS it is; Vp3dError naming the file and
     what was expected otherwise. people: 'best' (upstream's: the highest-scored detection per frame) or 'all'
     (every person: the file's track ids, else tracked across frames, '<video>_person<k>'); min_score:
     keypoints and detections scored below it are missing, filled by interpolation; min_frames: shorter
-    sequences are dropped (drop_short counts them)."""
-    if people not in PEOPLE:
-        raise Vp3dError(f"people={people!r}: expected one of {', '.join(PEOPLE)}")
-    options = ReadOptions(people, None if min_score is None else float(min_score))
-    path = Path(path)
+    sequences are dropped (read_sequences also says how many)."""
+    return read_sequences(path, people, min_score, min_frames)[0]
+
+
+def _read_any(path: Path, options: ReadOptions) -> list[KeypointSequence]:
     if path.is_dir():
-        return drop_short(_read_folder(path, options), min_frames)[0]
+        return _read_folder(path, options)
     suffix = path.suffix.lower()
     candidates = [f for f in FORMATS if f.suffix == suffix]
     if suffix in VIDEO_SUFFIXES:
@@ -719,6 +736,6 @@ def read_keypoints(path: str | Path, people: str = "best", min_score: float | No
     content = LOADERS[suffix](path)
     for fmt in candidates:
         if fmt.recognise(content):
-            return drop_short(_read_one(path, fmt, content, options), min_frames)[0]
+            return _read_one(path, fmt, content, options)
     raise Vp3dError(f"{path}: not a keypoint file this reads; expected "
                     f"{' or '.join(f.expected for f in candidates if f.expected)}")

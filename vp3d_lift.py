@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Lift 2D keypoint files (upstream npz, MMPose JSON, COCO results JSON, CSV) to 3D poses (npz, json, csv, bvh).
+"""Lift 2D keypoint files (Detectron2/upstream npz, MMPose, COCO, AlphaPose, OpenPose JSON, CSV) to 3D poses (npz, json, csv, bvh).
 
     python vp3d_lift.py data_2d_custom_myvideos.npz -m pretrained_h36m_detectron_coco.bin -o poses.npz
     python vp3d_lift.py clip.json --image-size 1920x1080 -m vp3d.onnx -o clip_poses.json
     python vp3d_lift.py a.csv b.json --video a.mp4 -m model.bin --layout h36m -o lifted/ --format csv
     python vp3d_lift.py clip.json --image-size 1280x720 --fps 30 -m model.bin -o clip.bvh
+    python vp3d_lift.py detections/ -m model.bin --people all --min-frames 30 -o lifted/   # every person
 
 Keypoints at another frame rate than the model's (Human3.6M's 50 fps) are resampled to its rate, lifted,
 and the poses taken back at the input's frames: --fps, else the rate of --video, else the model's.
@@ -17,7 +18,8 @@ from vp3d.engines.devices import DEVICES
 from vp3d.facts.skeleton import DEFAULT_LAYOUT, keypoint_layouts
 from vp3d.io.bvh import ORIGINS, UNITS
 from vp3d.io.formats import OUTPUT_FORMATS, output_suffix, write_outputs
-from vp3d.io.keypoints import read_keypoints
+from vp3d.io.keypoints import PEOPLE, read_sequences
+from vp3d.io.poses import Poses
 from vp3d.io.video import video_info
 from vp3d.lift import image_size_for, load_model
 from vp3d.pipeline.predict import DEFAULT_CHUNK
@@ -26,9 +28,10 @@ from vp3d.pipeline.predict import DEFAULT_CHUNK
 def build_parser():
     p = cli.parser(__doc__.splitlines()[0])
     p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="keypoint files: data_2d_custom_*.npz (every video in it), MMPose predictions or COCO "
-                        "keypoint results (.json), .csv (frame,joint,x,y[,score][,track]), or an .npz of (T, J, 2) pixel "
-                        "arrays keyed by video name")
+                   help="keypoint files: upstream's infer_video_d2.py output (<video>.npz) or data_2d_custom_*.npz "
+                        "(every video in it), MMPose predictions, COCO keypoint results or AlphaPose results (.json), "
+                        ".csv (frame,joint,x,y[,score][,track]), an .npz of (T, J, 2) pixel arrays keyed by video "
+                        "name; or a folder: OpenPose's <name>_<frame>_keypoints.json files, infer_video_d2.py .npz files")
     p.add_argument("-m", "--model", required=True,
                    help="checkpoint (.bin/.pth, either layout; its trajectory model is used where it has one) "
                         "or exported model (.onnx, .xml)")
@@ -44,6 +47,13 @@ def build_parser():
     cli.add_image_size(size, "frame size in pixels, for JSON and CSV inputs (npz files carry their own)")
     size.add_argument("--video", default=None, metavar="FILE",
                       help="read the frame size and rate from this video (needs imageio-ffmpeg)")
+    p.add_argument("--people", choices=PEOPLE, default="best",
+                   help="best: the highest-scored person per frame (upstream's); all: every person, one sequence "
+                        "each (<video>_person<k>, tracked across frames; the file's track ids where it has them)")
+    p.add_argument("--min-score", type=float, default=None, metavar="S",
+                   help="keypoints and detections scored below S are missing: filled by interpolation over time")
+    p.add_argument("--min-frames", type=cli.positive_int, default=None, metavar="N",
+                   help="drop sequences (people) shorter than N frames")
     p.add_argument("--causal", action="store_true",
                    help="the model is causal (sees only past frames); vp3d's checkpoints and exports record it")
     p.add_argument("--fps", type=cli.positive_float, default=None,
@@ -84,7 +94,10 @@ def main(argv=None) -> int:
         fps = a.fps or (video.fps if video else None)
         sequences, origin = [], {}
         for path in a.inputs:
-            for seq in read_keypoints(path):
+            seqs, short = read_sequences(path, a.people, a.min_score, a.min_frames)
+            if short:
+                print(f"[INFO] {path}: dropped {short} sequence{'s' * (short > 1)} shorter than {a.min_frames} frames")
+            for seq in seqs:
                 if seq.name in origin:
                     raise cli.Vp3dError(f"{path}: video name {seq.name!r} is also in {origin[seq.name]}; "
                                         f"rename one of the files")
@@ -101,9 +114,12 @@ def main(argv=None) -> int:
         fps = fps or model.fps
         if fps != model.fps:
             print(f"[INFO] keypoints at {fps:g} fps, resampled to the model's {model.fps:g} fps for lifting")
-        poses = {}
+        poses = Poses(first_frames={seq.name: seq.first_frame for seq in sequences})
         for seq, (w, h) in zip(sequences, sizes):
             filled = f", {seq.filled} without a detection filled by interpolation" if seq.filled else ""
+            if seq.filled_keypoints:
+                filled += (f", {seq.filled_keypoints} keypoints " + (f"scored below {a.min_score} or " if
+                           a.min_score is not None else "") + "undetected filled by interpolation")
             start = f" from frame {seq.first_frame}" if seq.first_frame else ""
             print(f"[INFO] {seq.name}: {seq.frames} frames{start} ({w}x{h}){filled}")
             poses[seq.name] = model.lift_sequence(seq, (w, h), progress=None, fps=fps)

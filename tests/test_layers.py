@@ -69,7 +69,7 @@ def test_no_import_cycles():
             assert cycle is None, " -> ".join(cycle)
 
 
-@pytest.mark.parametrize("blocked", [("torch", "openvino", "PIL", "imageio_ffmpeg", "matplotlib")])
+@pytest.mark.parametrize("blocked", [("torch", "openvino", "PIL", "imageio_ffmpeg", "matplotlib", "scipy")])
 def test_the_core_imports_without_optional_dependencies(blocked):
     """Lifting and inference from ONNX, postprocessing and every reader and writer import with the optional
     extras made unimportable (they are imported where used)."""

@@ -27,6 +27,7 @@ from vp3d.facts.architecture import H36M_FPS
 from vp3d.facts.cameras import normalize_screen_coordinates
 from vp3d.facts.skeleton import DEFAULT_LAYOUT, KeypointLayout, Symmetry, h36m_skeleton17, keypoint_layouts, layout_with
 from vp3d.io.keypoints import KeypointSequence, read_keypoints
+from vp3d.io.poses import Poses
 from vp3d.pipeline.predict import DEFAULT_CHUNK, Runner, predict_sequence
 from vp3d.pipeline.resample import resample
 
@@ -110,12 +111,16 @@ class Lifter:
         return self.lift(seq.keypoints, self.check(seq, image_size), progress=progress, desc=where, fps=fps)
 
     def lift_file(self, path: str | Path, image_size: tuple[int, int] | None = None,
-                  progress: bool | None = False, fps: float | None = None) -> dict[str, np.ndarray]:
-        """Every sequence in a keypoint file (io.keypoints.FORMATS) -> {name: (T, 17, 3) metres}; fps as lift."""
-        seqs = read_keypoints(path)
+                  progress: bool | None = False, fps: float | None = None, people: str = "best",
+                  min_score: float | None = None, min_frames: int | None = None) -> Poses:
+        """Every sequence in a keypoint file or folder (io.keypoints.FORMATS; people, min_score, min_frames as
+        io.keypoints.read_keypoints) -> Poses {name: (T, 17, 3) metres}, with each sequence's first frame;
+        fps as lift."""
+        seqs = read_keypoints(path, people, min_score, min_frames)
         for seq in seqs:
             self.check(seq, image_size)
-        return {seq.name: self.lift_sequence(seq, image_size, progress, fps) for seq in seqs}
+        return Poses({seq.name: self.lift_sequence(seq, image_size, progress, fps) for seq in seqs},
+                     first_frames={seq.name: seq.first_frame for seq in seqs})
 
 
 def _counting(run: Runner, bar) -> Runner:

@@ -88,8 +88,11 @@ def test_track_ids_give_one_sequence_per_track(tmp_path, video):
 
 
 def test_formats_table_covers_every_suffix_once_per_format():
-    assert {f.name for f in FORMATS} == {"upstream-npz", "arrays-npz", "mmpose-json", "coco-json", "csv"}
-    assert {f.suffix for f in FORMATS} == {".npz", ".json", ".csv"}
+    assert {f.name for f in FORMATS} == {"upstream-npz", "arrays-npz", "mmpose-json", "coco-json", "csv",
+                                         "detectron-npz", "openpose-json", "openpose-frame", "alphapose-json"}
+    assert {f.suffix for f in FORMATS} == {".npz", ".json", ".csv", "/"}
+    assert {f.name: f.layout for f in FORMATS if f.name in ("detectron-npz", "openpose-json", "alphapose-json")} \
+        == dict.fromkeys(("detectron-npz", "openpose-json", "alphapose-json"), "coco")
 
 
 @pytest.mark.parametrize("name,content,fragment", [

@@ -115,6 +115,23 @@ COCO_EDGES = ((15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12)
               (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6))
 
 
+# OpenPose's body keypoint orders (its output's pose_keypoints_2d), by the names OpenPose gives them.
+OPENPOSE_BODY_25 = ("Nose", "Neck", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist", "MidHip",
+                    "RHip", "RKnee", "RAnkle", "LHip", "LKnee", "LAnkle", "REye", "LEye", "REar", "LEar",
+                    "LBigToe", "LSmallToe", "LHeel", "RBigToe", "RSmallToe", "RHeel")
+OPENPOSE_COCO_18 = ("Nose", "Neck", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist", "RHip",
+                    "RKnee", "RAnkle", "LHip", "LKnee", "LAnkle", "REye", "LEye", "REar", "LEar")
+
+
+def coco_from_openpose(names: tuple[str, ...]) -> np.ndarray:
+    """(17,) indices into an OpenPose keypoint order of COCO-17's keypoints, matched by name
+    ('LShoulder' -> 'left_shoulder', 'Nose' -> 'nose')."""
+    def coco_name(n: str) -> str:
+        return {"L": "left_", "R": "right_"}[n[0]] + n[1:].lower() if n[0] in "LR" and n[1].isupper() else n.lower()
+    index = {coco_name(n): i for i, n in enumerate(names)}
+    return np.asarray([index[n] for n in COCO_KEYPOINT_NAMES])
+
+
 DEFAULT_LAYOUT = "coco"   # lifting's default keypoint order: upstream's in-the-wild model takes COCO (Detectron)
 
 

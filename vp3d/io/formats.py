@@ -17,8 +17,13 @@ import numpy as np
 from vp3d.errors import Vp3dError
 from vp3d.io.bvh import write_bvh
 from vp3d.io.files import unique_stems
-from vp3d.io.poses import (read_poses_csv, read_poses_json, read_poses_npz, select, write_poses_csv,
-                           write_poses_json, write_poses_npz)
+from vp3d.io.poses import (Poses, first_frames_of, read_poses_csv, read_poses_json, read_poses_npz, select,
+                           write_poses_csv, write_poses_json, write_poses_npz)
+
+
+def _only(poses: dict, name: str) -> Poses:
+    """The one sequence `name` of `poses`, with its first frame."""
+    return Poses({name: poses[name]}, first_frames={name: first_frames_of(poses)[name]})
 
 
 @dataclass(frozen=True)
@@ -31,7 +36,7 @@ class Writer:
 def _every_sequence(write: Callable) -> Callable:
     """A writer of all sequences in one file, in the shared signature: `name` keeps just that one."""
     def writer(path, poses, fps: float = 50.0, name: str | None = None):
-        write(path, dict([select(poses, name, path)]) if name else poses)
+        write(path, _only(poses, select(poses, name, path)[0]) if name else poses)
     return writer
 
 
@@ -116,5 +121,5 @@ def write_outputs(out: str | Path, poses: dict[str, np.ndarray], fmt: str | None
         raise Vp3dError(f"{out}: exists and is not a folder")
     paths = per_video_paths(out, list(poses), "." + (fmt or "npz"))
     for name, path in paths.items():
-        write_poses(path, {name: poses[name]}, fps=fps, **options)
+        write_poses(path, _only(poses, name), fps=fps, **options)
     return list(paths.values())

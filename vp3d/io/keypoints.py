@@ -15,6 +15,13 @@
                                                            [x, y, v, ...], "score"}]
     csv             .csv with a header                     frame,joint,x,y[,score][,track]; joint an index
                                                            or a keypoint name (COCO or Human3.6M)
+    detectron-npz   upstream's infer_video_d2.py output    boxes[i][1] (N, 5), keypoints[i][1] (N, 4, 17) per
+                    (<video>.npz, or a folder of them)     video frame i, metadata {'w', 'h'}; COCO-17
+    alphapose-json  AlphaPose results (.json)              [{"image_id": "0.jpg", "keypoints": [x, y, s] * 17
+                                                           or * 26 (Halpe), "score", "idx"}]; COCO-17
+    openpose-json   a folder of OpenPose --write_json      <name>_<frame>_keypoints.json: {"people":
+                    files                                  [{"person_id", "pose_keypoints_2d"}]}; BODY_25 or
+                                                           COCO-18 -> COCO-17 by name; c == 0 undetected
 
 FORMATS is the table, keyed by what the file is (its suffix, then its content); adding a format adds one
 reader and one row. The rules every reader follows are upstream's (data/prepare_data_2d_custom.py):
@@ -24,14 +31,18 @@ interpolation per coordinate (the count is kept in `filled`); where a frame hold
 highest-scored one is kept (MMPose bbox_score, else the mean keypoint score; COCO score), unless the
 detections carry track ids ("track_id"; CSV column "track"): then each track is a sequence of its own,
 named '<file stem>_track<id>'. Non-integer COCO image ids are ordered and taken as consecutive frames.
-JSON and CSV carry no image size (image_size None: the caller supplies it). Each sequence says the keypoint
-order its file declares (`layout`): COCO results are COCO-17 by definition, MMPose's predictions too unless
+With people='all' an untracked file's detections are tracked across frames (io.tracking) and each person is
+a sequence '<file stem>_person<k>' (k in order of first appearance) spanning its first to its last detection.
+min_score makes keypoints (and detections) scored below it missing; a missing keypoint is filled by
+interpolation over time from the frames where it is present. JSON and CSV carry no image size (image_size
+None: the caller supplies it). Each sequence says the keypoint order its file declares (`layout`): COCO results are COCO-17 by definition, MMPose's predictions too unless
 their meta_info names another dataset, upstream's npz and CSV joint names say theirs; lifting refuses a model
 of another order. A video given here is refused with what to do first (run a 2D detector).
 """
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -43,7 +54,7 @@ from vp3d.io.h36m import keypoint_symmetry
 from vp3d.io.npz import load_npz_key, npz_names
 from vp3d.io.files import read_json
 from vp3d.io.video import VIDEO_SUFFIXES
-from vp3d.facts.skeleton import Symmetry, keypoint_layouts
+from vp3d.facts.skeleton import OPENPOSE_BODY_25, OPENPOSE_COCO_18, Symmetry, coco_from_openpose, keypoint_layouts
 
 
 @dataclass
@@ -57,6 +68,8 @@ class KeypointSequence:
     symmetry: Symmetry | None = None           # left/right keypoints the file declares, or None
     scores: np.ndarray | None = None           # (T, J) keypoint confidences (0 in filled frames), or None
     filled: int = 0                            # frames with no detection, filled by interpolation
+    filled_keypoints: int = 0                  # keypoints missing (undetected or below min_score) in frames
+                                               # with a detection, filled by interpolation per keypoint
     first_frame: int = 0                       # the frame number of keypoints[0] in the file
     source: str = ""                           # the file it was read from
 
@@ -72,14 +85,18 @@ class KeypointSequence:
 def interpolate_missing(values: np.ndarray, present: np.ndarray) -> np.ndarray:
     """(T, ...) values with rows where present[t] is False replaced by linear interpolation over time,
     per coordinate, from the present rows (constant before the first and after the last), as upstream's
-    prepare_data_2d_custom.py fills frames without a detection. float64 inside; returns values' dtype."""
+    prepare_data_2d_custom.py fills frames without a detection. present (T,), or (T, J) for (T, J, 2)
+    values: then each keypoint is filled from the frames where it is present (NaN where it is in none).
+    float64 inside; returns values' dtype."""
     if present.all():
         return values
     t = np.arange(len(values))
     flat = values.reshape(len(values), -1).astype(np.float64)
+    mask = present.reshape(len(values), -1)
+    mask = np.repeat(mask, flat.shape[1] // mask.shape[1], axis=1)     # per keypoint -> per coordinate
     out = np.empty_like(flat)
     for c in range(flat.shape[1]):          # one np.interp per coordinate column (J * 2), not per frame
-        out[:, c] = np.interp(t, t[present], flat[present, c])
+        out[:, c] = np.interp(t, t[mask[:, c]], flat[mask[:, c], c]) if mask[:, c].any() else np.nan
     return out.reshape(values.shape).astype(values.dtype)
 
 
@@ -91,41 +108,79 @@ def check_finite(path, keypoints: np.ndarray, frames: np.ndarray) -> None:
         raise Vp3dError(f"{path}: non-finite keypoint coordinates at frame {frames[i]}")
 
 
+PEOPLE = ("best", "all")   # which people a reader returns: upstream's best-scored per frame, or every one
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """What read_keypoints does with a file's detections (see assemble)."""
+
+    people: str = "best"              # 'best': the highest-scored detection per frame; 'all': every person, tracked
+    min_score: float | None = None    # keypoints (and detections) scored below this are missing
+
+
 def assemble(path: Path, stem: str, frames: np.ndarray, keypoints: np.ndarray, person_scores: np.ndarray,
              keypoint_scores: np.ndarray | None = None, tracks: np.ndarray | None = None,
-             span: tuple[int, int] | None = None) -> list[KeypointSequence]:
+             span: tuple[int, int] | None = None, visible: np.ndarray | None = None,
+             options: ReadOptions = ReadOptions()) -> list[KeypointSequence]:
     """Detections -> sequences. frames (N,) int frame numbers; keypoints (N, J, 2) pixels; person_scores (N,);
-    keypoint_scores (N, J) or None; tracks (N,) track ids or None. Per track (or for all, without tracks),
-    the best-scored detection of each frame is kept and the frames from the first to the last detection
-    (or `span` (start, stop), the frames the file lists, for an untracked file that lists empty frames)
-    without one filled by interpolation."""
+    keypoint_scores (N, J) or None; tracks (N,) track ids or None; visible (N, J) bool: keypoints the
+    detector found (None: all). options.min_score drops detections scored below it and marks keypoints
+    scored below it missing. Per track (the file's, or with options.people 'all' those track_people finds,
+    named '<stem>_person<k>'; without either, one sequence of the best-scored detection per frame) the
+    frames from the first to the last detection (or `span` (start, stop), the frames the file lists, for
+    one untracked sequence) without a detection are filled by interpolation, and so are missing keypoints,
+    each from the frames where it is present."""
     if len(frames) == 0:
         raise Vp3dError(f"{path}: no detections in the file")
     check_finite(path, keypoints, frames)
+    visible = np.ones(keypoints.shape[:2], bool) if visible is None else visible.astype(bool)
+    keep = visible.any(axis=1)
+    if options.min_score is not None:
+        keep &= person_scores >= options.min_score
+        if keypoint_scores is not None:
+            visible = visible & (keypoint_scores >= options.min_score)
+            keep &= visible.any(axis=1)
+    if not keep.all():
+        if not keep.any():
+            raise Vp3dError(f"{path}: no detection with a keypoint scored {options.min_score} or more"
+                            if options.min_score is not None else f"{path}: no detected keypoints in the file")
+        frames, keypoints, person_scores, visible = frames[keep], keypoints[keep], person_scores[keep], visible[keep]
+        keypoint_scores = keypoint_scores[keep] if keypoint_scores is not None else None
+        tracks = tracks[keep] if tracks is not None else None
+    label = "track"
+    if tracks is None and options.people == "all":
+        from vp3d.io.tracking import track_people
+        tracks, label = track_people(frames, keypoints, visible), "person"
     out = []
     groups = [(None, np.arange(len(frames)))] if tracks is None else \
-        [(t, np.flatnonzero(tracks == t)) for t in dict.fromkeys(tracks.tolist())]
+        [(t, np.flatnonzero(tracks == t)) for t in (sorted(set(tracks.tolist())) if label == "person"
+                                                     else dict.fromkeys(tracks.tolist()))]
     for track, rows in groups:
         f = frames[rows]
         order = np.lexsort((np.arange(len(rows)), -person_scores[rows], f))   # by frame, best score first
         first = np.ones(len(order), bool)
         first[1:] = f[order][1:] != f[order][:-1]
-        keep = rows[order[first]]                                            # one detection per frame
-        start, stop = int(frames[keep].min()), int(frames[keep].max()) + 1
+        best = rows[order[first]]                                            # one detection per frame
+        start, stop = int(frames[best].min()), int(frames[best].max()) + 1
         if span is not None and tracks is None:
             start, stop = min(start, span[0]), max(stop, span[1])
-        index = frames[keep] - start
-        present = np.zeros(stop - start, bool)
-        present[index] = True
+        index = frames[best] - start
+        present = np.zeros((stop - start, keypoints.shape[1]), bool)         # per frame and keypoint
+        present[index] = visible[best]
+        name = stem if track is None else f"{stem}_{label}{track}"
         kps = np.zeros((stop - start,) + keypoints.shape[1:], np.float32)
-        kps[index] = keypoints[keep]
+        kps[index] = keypoints[best]
         scores = None
         if keypoint_scores is not None:
             scores = np.zeros((stop - start, keypoints.shape[1]), np.float32)
-            scores[index] = keypoint_scores[keep]
-        name = stem if track is None else f"{stem}_track{track}"
+            scores[index] = keypoint_scores[best]
+        detected = np.zeros(stop - start, bool)
+        detected[index] = True
         out.append(KeypointSequence(name, interpolate_missing(kps, present), scores=scores,
-                                    filled=int((~present).sum()), first_frame=start, source=str(path)))
+                                    filled=int((~detected).sum()),
+                                    filled_keypoints=int((detected[:, None] & ~present).sum()),
+                                    first_frame=start, source=str(path)))
     return out
 
 
@@ -144,7 +199,7 @@ def _keypoint_array(path, rows: list, width: tuple[int, ...] | None, what: str) 
 # Readers: (path, loaded content) -> [KeypointSequence]
 # ---------------------------------------------------------------------------------------------
 
-def read_upstream_npz(path: Path, _content=None) -> list[KeypointSequence]:
+def read_upstream_npz(path: Path, _content=None, _options: ReadOptions = ReadOptions()) -> list[KeypointSequence]:
     """upstream's data_2d_custom_<name>.npz: every video in it, with its image size and declared layout."""
     metadata = load_npz_key(path, "metadata")
     positions = load_npz_key(path, "positions_2d")
@@ -180,7 +235,7 @@ def _is_upstream_npz(names: list[str]) -> bool:
     return "positions_2d" in names or "metadata" in names
 
 
-def read_arrays_npz(path: Path, names: list[str]) -> list[KeypointSequence]:
+def read_arrays_npz(path: Path, names: list[str], _options: ReadOptions = ReadOptions()) -> list[KeypointSequence]:
     """An .npz of (T, J, 2) pixel arrays, one per video keyed by its name (np.savez(path, clip=kps)). Frames
     holding a non-finite value have no detection: filled by interpolation from the others (the array keeps
     its length, so frame t stays frame t)."""
@@ -212,7 +267,7 @@ def _mmpose_frames(content) -> list | None:
     return None
 
 
-def read_mmpose_json(path: Path, content) -> list[KeypointSequence]:
+def read_mmpose_json(path: Path, content, options: ReadOptions = ReadOptions()) -> list[KeypointSequence]:
     """MMPose's saved predictions: per frame_id, instances with keypoints, keypoint_scores, bbox_score."""
     entries = _mmpose_frames(content)
     frames, kps, person, kp_scores, tracks = [], [], [], [], []
@@ -244,7 +299,7 @@ def read_mmpose_json(path: Path, content) -> list[KeypointSequence]:
         scores = _keypoint_array(path, kp_scores, kp.shape[1:2], "'keypoint_scores' (one per keypoint)")
     ids = [e.get("frame_id", i) for i, e in enumerate(entries)]       # frames listed, with or without people
     seqs = assemble(path, path.stem, np.asarray(frames), kp.astype(np.float32), np.asarray(person),
-                    scores, _tracks(path, tracks), span=(min(ids), max(ids) + 1))
+                    scores, _tracks(path, tracks), span=(min(ids), max(ids) + 1), options=options)
     meta = content.get("meta_info") if isinstance(content, dict) else None
     dataset = str(meta.get("dataset_name", "")).lower() if isinstance(meta, dict) else ""
     for seq in seqs:                  # a model trained on Human3.6M's order says so; else COCO (the table's)
@@ -257,7 +312,7 @@ def _is_coco_results(content) -> bool:
         isinstance(e, dict) and "image_id" in e and "keypoints" in e for e in content)
 
 
-def read_coco_json(path: Path, content) -> list[KeypointSequence]:
+def read_coco_json(path: Path, content, options: ReadOptions = ReadOptions()) -> list[KeypointSequence]:
     """COCO keypoint results: one detection per entry, frames by image_id, the best score per frame."""
     try:
         ids = [e["image_id"] for e in content]
@@ -281,7 +336,7 @@ def read_coco_json(path: Path, content) -> list[KeypointSequence]:
         raise Vp3dError(f"{path}: 'keypoints' hold {flat.shape[1:]} values, expected x, y, v triples")
     triples = flat.reshape(len(kps), -1, 3)
     return assemble(path, path.stem, frames, triples[..., :2].astype(np.float32), person,
-                    triples[..., 2].astype(np.float32), _tracks(path, tracks))
+                    triples[..., 2].astype(np.float32), _tracks(path, tracks), options=options)
 
 
 def _tracks(path: Path, tracks: list) -> np.ndarray | None:
@@ -315,7 +370,7 @@ def _csv_joint_index(path: Path, joints: list[str]) -> tuple[np.ndarray, str | N
 CSV_COLUMNS = ("frame", "joint", "x", "y")   # required; optional: score, track
 
 
-def read_csv(path: Path, rows: list[dict]) -> list[KeypointSequence]:
+def read_csv(path: Path, rows: list[dict], options: ReadOptions = ReadOptions()) -> list[KeypointSequence]:
     """CSV rows frame,joint,x,y[,score][,track] -> one sequence per track (one without a track column)."""
     if not rows:
         raise Vp3dError(f"{path}: no rows under the header")
@@ -347,11 +402,185 @@ def read_csv(path: Path, rows: list[dict]) -> list[KeypointSequence]:
             raise Vp3dError(f"{path}: frame {ids[f]} lacks joint {j}; a listed frame needs all {num_joints} joints")
         kps[inverse, joint[sel]] = xy[sel]
         scores[inverse, joint[sel]] = score[sel]
-        seq, = assemble(path, path.stem if not has_track else f"{path.stem}_track{track}", ids,
-                        kps.astype(np.float32), scores.mean(1), scores.astype(np.float32) if has_score else None)
-        seq.layout = layout
-        out.append(seq)
+        for seq in assemble(path, path.stem if not has_track else f"{path.stem}_track{track}", ids,
+                            kps.astype(np.float32), scores.mean(1), scores.astype(np.float32) if has_score else None,
+                            options=options):
+            seq.layout = layout
+            out.append(seq)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Detectors' own outputs: Detectron2 (upstream's infer_video_d2.py), OpenPose, AlphaPose
+# ---------------------------------------------------------------------------------------------
+
+DETECTRON_KEYS = ("boxes", "keypoints", "metadata")
+
+
+def _is_detectron_npz(names: list[str]) -> bool:
+    return {"boxes", "keypoints"} <= set(names)
+
+
+def read_detectron_npz(path: Path, _names=None, options: ReadOptions = ReadOptions()) -> list[KeypointSequence]:
+    """upstream's inference/infer_video_d2.py output, read as its data/prepare_data_2d_custom.py prepares
+    it: boxes[i][1] (N, 5) x1, y1, x2, y2, score and keypoints[i][1] (N, 4, 17) x, y, logit, probability of
+    video frame i (empty: no detection); the highest-scored box's keypoints per frame, frame i of the
+    sequence = frame i of the video, frames without a detection interpolated; the image size from
+    metadata {'w', 'h'}. The sequence is named as upstream names it: the file name less '.npz'."""
+    boxes, kps, metadata = (load_npz_key(path, k) for k in DETECTRON_KEYS)
+    expected = "Detectron2 output of infer_video_d2.py: boxes and keypoints (frames, 2) object arrays"
+    if not all(isinstance(a, np.ndarray) and a.ndim == 2 and a.shape[1] == 2 for a in (boxes, kps)) \
+            or len(boxes) != len(kps) or len(boxes) == 0:
+        raise Vp3dError(f"{path}: boxes {getattr(boxes, 'shape', None)}, keypoints {getattr(kps, 'shape', None)}; "
+                        f"expected {expected} of the same length")
+    frames, points, box_scores, point_scores = [], [], [], []
+    for i, (b, k) in enumerate(zip(boxes[:, 1], kps[:, 1])):     # one object per frame: a loop over frames
+        if len(b) == 0 or len(k) == 0:
+            continue
+        try:
+            b, k = np.asarray(b, np.float64), np.asarray(k, np.float64)
+        except (TypeError, ValueError):
+            raise Vp3dError(f"{path}: frame {i}: boxes or keypoints are not numeric arrays") from None
+        if b.ndim != 2 or b.shape[1] != 5 or k.shape != (len(b), 4, 17):
+            raise Vp3dError(f"{path}: frame {i}: boxes {b.shape}, keypoints {k.shape}; expected (N, 5) and "
+                            f"(N, 4, 17) (x, y, logit, probability of the 17 COCO keypoints)")
+        frames.append(np.full(len(b), i))
+        points.append(k[:, :2].transpose(0, 2, 1))
+        box_scores.append(b[:, 4])
+        point_scores.append(k[:, 3])
+    if not frames:
+        raise Vp3dError(f"{path}: no detections in any of its {len(boxes)} frames")
+    try:
+        size = (int(metadata["w"]), int(metadata["h"]))
+    except (TypeError, KeyError, ValueError):
+        raise Vp3dError(f"{path}: 'metadata' must be {{'w', 'h'}}: the video's frame size") from None
+    scores = np.concatenate(box_scores)
+    if not np.isfinite(scores).all():
+        raise Vp3dError(f"{path}: non-finite box scores")
+    seqs = assemble(path, path.stem, np.concatenate(frames), np.concatenate(points).astype(np.float32), scores,
+                    np.concatenate(point_scores).astype(np.float32), span=(0, len(boxes)), options=options)
+    for seq in seqs:
+        seq.image_size = size
+    return seqs
+
+
+OPENPOSE_FILE = re.compile(r"^(?P<name>.*)_(?P<frame>\d{12})_keypoints\.json$")   # <name>_<frame>_keypoints.json
+OPENPOSE_ORDERS = {len(OPENPOSE_BODY_25): ("BODY_25", coco_from_openpose(OPENPOSE_BODY_25)),
+                   len(OPENPOSE_COCO_18): ("COCO-18", coco_from_openpose(OPENPOSE_COCO_18))}
+
+
+def _openpose_files(files: list[Path]) -> dict[str, list[tuple[int, Path]]]:
+    """OpenPose's per-frame files among `files`: {video name: [(frame, path)] in frame order}."""
+    videos: dict[str, list[tuple[int, Path]]] = {}
+    for f in files:
+        m = OPENPOSE_FILE.match(f.name)
+        if m:
+            videos.setdefault(m["name"], []).append((int(m["frame"]), f))
+    return {name: sorted(v) for name, v in sorted(videos.items())}
+
+
+def read_openpose_folder(path: Path, files: list[Path], options: ReadOptions = ReadOptions()) -> list[KeypointSequence]:
+    """A folder of OpenPose's --write_json output: <name>_<frame>_keypoints.json per frame, each
+    {"people": [{"person_id": [...], "pose_keypoints_2d": [x, y, c, ...]}]}; BODY_25 or COCO-18 mapped to
+    COCO-17 by name. c == 0: not detected (filled from the frames where it is). OpenPose gives no person
+    score: the best person of a frame has the highest mean c. person_id (not -1) is a track id. One video
+    per <name>."""
+    out = []
+    for name, listed in _openpose_files(files).items():
+        frames, kps, tracks = [], [], []
+        for frame, f in listed:                                   # one file per frame
+            content = read_json(f, 'an OpenPose frame {"people": [{"pose_keypoints_2d": [x, y, c, ...]}]}')
+            people = content.get("people") if isinstance(content, dict) else None
+            if not isinstance(people, list):
+                raise Vp3dError(f"{f}: no \"people\" list; expected an OpenPose frame {{\"people\": [...]}}")
+            for person in people:
+                values = person.get("pose_keypoints_2d") if isinstance(person, dict) else None
+                if not isinstance(values, list) or len(values) // 3 not in OPENPOSE_ORDERS or len(values) % 3:
+                    raise Vp3dError(f"{f}: pose_keypoints_2d of {len(values) if isinstance(values, list) else values!r} "
+                                    f"values; expected 75 (BODY_25) or 54 (COCO-18): x, y, c per keypoint")
+                pid = person.get("person_id", -1)
+                pid = pid[0] if isinstance(pid, list) and pid else pid
+                frames.append(frame)
+                kps.append(values)
+                tracks.append(None if pid in (-1, None, []) else pid)
+        if not frames:
+            raise Vp3dError(f"{listed[0][1]}: no people in any of the {len(listed)} frames of {name!r}")
+        sizes = {len(k) for k in kps}
+        if len(sizes) > 1:
+            raise Vp3dError(f"{path}: {name!r} mixes keypoint orders ({sorted(v // 3 for v in sizes)} keypoints)")
+        try:
+            triples = np.asarray(kps, np.float64).reshape(len(kps), -1, 3)
+        except (TypeError, ValueError):
+            raise Vp3dError(f"{path}: {name!r}: pose_keypoints_2d must hold numbers") from None
+        triples = triples[:, OPENPOSE_ORDERS[triples.shape[1]][1]]
+        if not np.isfinite(triples).all():
+            i = int(np.argwhere(~np.isfinite(triples))[0, 0])
+            raise Vp3dError(f"{path}: {name!r}: non-finite keypoint values at frame {frames[i]}")
+        conf = triples[..., 2]
+        seqs = assemble(path, name, np.asarray(frames), triples[..., :2].astype(np.float32), conf.mean(1),
+                        conf.astype(np.float32), _tracks(path, tracks), visible=conf > 0,
+                        span=(listed[0][0], listed[-1][0] + 1), options=options)
+        out.extend(seqs)
+    return out
+
+
+def _is_openpose_folder(files: list[Path]) -> bool:
+    return bool(_openpose_files(files))
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+ALPHAPOSE_WIDTHS = {51: "COCO-17", 78: "Halpe-26"}     # keypoint values per detection; both start with COCO-17
+
+
+def _is_alphapose(content) -> bool:
+    """AlphaPose results look like COCO results; theirs name images ('0.jpg'), carry 'idx', or Halpe-26."""
+    return _is_coco_results(content) and any(
+        "idx" in e or (isinstance(e["keypoints"], list) and len(e["keypoints"]) == 78)
+        or (isinstance(e["image_id"], str) and e["image_id"].lower().endswith(IMAGE_SUFFIXES)) for e in content)
+
+
+def _frame_number(path: Path, image_id) -> int:
+    if isinstance(image_id, int) and not isinstance(image_id, bool):
+        return image_id
+    digits = re.findall(r"\d+", Path(str(image_id)).stem)
+    if not digits:
+        raise Vp3dError(f"{path}: image_id {image_id!r} holds no frame number (expected e.g. '12.jpg')")
+    return int(digits[-1])
+
+
+def _track_ids(idx: list) -> np.ndarray | None:
+    """AlphaPose's idx as track ids (--pose_track), or None where they are not: absent, or not telling
+    people apart (AlphaPose without tracking writes the same idx for everyone)."""
+    if any(i is None for i in idx):
+        return None
+    ids = [i[0] if isinstance(i, list) and len(i) == 1 else i for i in idx]
+    if not all(isinstance(i, (int, float)) and not isinstance(i, bool) and float(i).is_integer() for i in ids):
+        return None
+    ids = np.asarray(ids, np.int64)
+    return ids if len(set(ids.tolist())) > 1 else None
+
+
+def read_alphapose_json(path: Path, content, options: ReadOptions = ReadOptions()) -> list[KeypointSequence]:
+    """AlphaPose results: [{"image_id": "0.jpg", "keypoints": [x, y, s, ...], "score", "idx"}]; the frame
+    number is the image name's (last) digits; COCO-17 (51 values) or Halpe-26 (78; its first 17 are
+    COCO-17's); idx a track id where it tells people apart (--pose_track)."""
+    try:
+        frames = [_frame_number(path, e["image_id"]) for e in content]
+        kps = [e["keypoints"] for e in content]
+        person = np.asarray([float(e.get("score", 0.0)) for e in content])
+    except (TypeError, ValueError) as e:
+        raise Vp3dError(f"{path}: AlphaPose results need 'image_id', 'keypoints' [x, y, s, ...] and a numeric "
+                        f"'score' ({e})") from None
+    names: dict[int, object] = {}
+    for f, e in zip(frames, content):
+        if names.setdefault(f, e["image_id"]) != e["image_id"]:
+            raise Vp3dError(f"{path}: image_ids {names[f]!r} and {e['image_id']!r} give the same frame number {f}")
+    flat = _keypoint_array(path, kps, tuple(ALPHAPOSE_WIDTHS), "'keypoints' (51 values: COCO-17, or 78: Halpe-26)")
+    triples = flat.reshape(len(kps), -1, 3)[:, :17]
+    seqs = assemble(path, path.stem, np.asarray(frames), triples[..., :2].astype(np.float32), person,
+                    triples[..., 2].astype(np.float32), _track_ids([e.get("idx") for e in content]),
+                    options=options)
+    return seqs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -378,34 +607,122 @@ class InputFormat:
     """One keypoint file format: which files it reads, how to tell it from its content, its reader."""
 
     name: str
-    suffix: str                                   # '.npz', '.json', '.csv'
+    suffix: str                                   # '.npz', '.json', '.csv'; '/': a folder
     expected: str                                 # what the file should hold, for error messages
     recognise: Callable[[Any], bool]              # on the loaded content
-    read: Callable[[Path, Any], list[KeypointSequence]]
+    read: Callable[[Path, Any, ReadOptions], list[KeypointSequence]]
     layout: str | None = None                     # the keypoint order the format implies, where it does
 
 
+FOLDER = "/"     # the suffix of formats that are a folder of files
+
+
+def _folder_files(path: Path) -> list[Path]:
+    return sorted(p for p in path.iterdir() if p.is_file())
+
+
 LOADERS: dict[str, Callable[[Path], Any]] = {
-    ".npz": npz_names, ".json": lambda path: read_json(path, "MMPose predictions or COCO keypoint results"),
-    ".csv": _load_csv}
+    ".npz": npz_names,
+    ".json": lambda path: read_json(path, "MMPose predictions, COCO keypoint results or AlphaPose results"),
+    ".csv": _load_csv, FOLDER: _folder_files}
+
+
+def _is_openpose_frame(content) -> bool:
+    return isinstance(content, dict) and isinstance(content.get("people"), list)
+
+
+def _openpose_file_given(path: Path, _content, _options=None):
+    raise Vp3dError(f"{path}: one frame of OpenPose output; give the folder that holds all of its "
+                    f"<name>_<frame>_keypoints.json files")
+
 
 FORMATS: tuple[InputFormat, ...] = (
+    InputFormat("detectron-npz", ".npz", "upstream's infer_video_d2.py output (boxes, keypoints, metadata)",
+                _is_detectron_npz, read_detectron_npz, "coco"),
     InputFormat("upstream-npz", ".npz", "upstream's data_2d_custom_<name>.npz (positions_2d, metadata)",
-                _is_upstream_npz, read_upstream_npz),
+                lambda names: _is_upstream_npz(names) and not _is_detectron_npz(names), read_upstream_npz),
     InputFormat("arrays-npz", ".npz", "(T, J, 2) pixel keypoint arrays keyed by video name (np.savez)",
-                lambda names: not _is_upstream_npz(names), read_arrays_npz),
+                lambda names: not _is_upstream_npz(names) and not _is_detectron_npz(names), read_arrays_npz),
     InputFormat("mmpose-json", ".json", 'MMPose predictions {"instance_info": [{"frame_id", "instances": [...]}]}',
                 lambda content: _mmpose_frames(content) is not None, read_mmpose_json, "coco"),
+    InputFormat("alphapose-json", ".json", 'AlphaPose results [{"image_id": "0.jpg", "keypoints": [x, y, s, ...], '
+                '"score", "idx"}]', _is_alphapose, read_alphapose_json, "coco"),
     InputFormat("coco-json", ".json", 'COCO keypoint results [{"image_id", "keypoints": [x, y, v, ...], "score"}]',
                 _is_coco_results, read_coco_json, "coco"),
+    InputFormat("openpose-frame", ".json", "", _is_openpose_frame, _openpose_file_given),
     InputFormat("csv", ".csv", "a CSV with header frame,joint,x,y[,score][,track]", lambda content: True, read_csv),
+    InputFormat("openpose-json", FOLDER, "OpenPose's <name>_<frame>_keypoints.json files (--write_json)",
+                _is_openpose_folder, read_openpose_folder, "coco"),
 )
 
 
-def read_keypoints(path: str | Path) -> list[KeypointSequence]:
-    """Every sequence in a keypoint file, whichever of FORMATS it is; Vp3dError naming the file and what
-    was expected otherwise."""
-    path = Path(path)
+def _read_one(path: Path, fmt: InputFormat, content, options: ReadOptions) -> list[KeypointSequence]:
+    seqs = fmt.read(path, content, options)
+    for seq in seqs:
+        seq.layout = seq.layout or fmt.layout
+    return seqs
+
+
+def _read_folder(path: Path, options: ReadOptions) -> list[KeypointSequence]:
+    """A folder: its OpenPose frames (one video per <name>) and every Detectron2 .npz in it (one video each)."""
+    files = LOADERS[FOLDER](path)
+    seqs = []
+    for fmt in (f for f in FORMATS if f.suffix == FOLDER):
+        if fmt.recognise(files):
+            seqs += _read_one(path, fmt, files, options)
+    detectron = next(f for f in FORMATS if f.name == "detectron-npz")
+    for f in files:
+        if f.suffix.lower() == ".npz" and detectron.recognise(LOADERS[".npz"](f)):
+            seqs += _read_one(f, detectron, None, options)
+    if not seqs:
+        raise Vp3dError(f"{path}: a folder without keypoint files vp3d reads as a folder; expected OpenPose's "
+                        f"<name>_<frame>_keypoints.json files or Detectron2 .npz files (infer_video_d2.py)")
+    return seqs
+
+
+def drop_short(seqs: list[KeypointSequence], min_frames: int | None) -> tuple[list[KeypointSequence], int]:
+    """(the sequences of at least min_frames frames, how many were shorter); None keeps all."""
+    if not min_frames:
+        return seqs, 0
+    kept = [s for s in seqs if s.frames >= min_frames]
+    return kept, len(seqs) - len(kept)
+
+
+def check_filled(seqs: list[KeypointSequence], min_score: float | None = None) -> list[KeypointSequence]:
+    """`seqs`; Vp3dError naming the file, sequence and keypoint where a keypoint was never detected (or
+    never scored min_score or more) in a sequence: nothing to fill it from."""
+    for seq in seqs:
+        lost = np.isnan(seq.keypoints).all(axis=(0, 2))
+        if lost.any():
+            raise Vp3dError(f"{seq.source}: {seq.name!r}: keypoint {int(np.flatnonzero(lost)[0])} is never detected"
+                            + (f" with a score of {min_score} or more" if min_score is not None else "")
+                            + "; nothing to fill it from" + (" (lower --min-score)" if min_score is not None else ""))
+    return seqs
+
+
+def read_sequences(path: str | Path, people: str = "best", min_score: float | None = None,
+                   min_frames: int | None = None) -> tuple[list[KeypointSequence], int]:
+    """(read_keypoints' sequences, how many were dropped as shorter than min_frames)."""
+    if people not in PEOPLE:
+        raise Vp3dError(f"people={people!r}: expected one of {', '.join(PEOPLE)}")
+    options = ReadOptions(people, None if min_score is None else float(min_score))
+    seqs, dropped = drop_short(_read_any(Path(path), options), min_frames)
+    return check_filled(seqs, options.min_score), dropped
+
+
+def read_keypoints(path: str | Path, people: str = "best", min_score: float | None = None,
+                   min_frames: int | None = None) -> list[KeypointSequence]:
+    """Every sequence in a keypoint file or folder, whichever of FORMATS it is; Vp3dError naming the file and
+    what was expected otherwise. people: 'best' (upstream's: the highest-scored detection per frame) or 'all'
+    (every person: the file's track ids, else tracked across frames, '<video>_person<k>'); min_score:
+    keypoints and detections scored below it are missing, filled by interpolation; min_frames: shorter
+    sequences are dropped (read_sequences also says how many)."""
+    return read_sequences(path, people, min_score, min_frames)[0]
+
+
+def _read_any(path: Path, options: ReadOptions) -> list[KeypointSequence]:
+    if path.is_dir():
+        return _read_folder(path, options)
     suffix = path.suffix.lower()
     candidates = [f for f in FORMATS if f.suffix == suffix]
     if suffix in VIDEO_SUFFIXES:
@@ -413,14 +730,12 @@ def read_keypoints(path: str | Path) -> list[KeypointSequence]:
                         f"file it writes (README: Lift your own video)")
     if not candidates:
         raise Vp3dError(f"{path}: unknown keypoint file type {suffix or '(no suffix)'}; expected "
-                        f"{', '.join(sorted(LOADERS))}")
+                        f"{', '.join(sorted(s for s in LOADERS if s != FOLDER))} or a folder")
     if not path.is_file():
         raise Vp3dError(f"{path}: no such keypoint file")
     content = LOADERS[suffix](path)
     for fmt in candidates:
         if fmt.recognise(content):
-            seqs = fmt.read(path, content)
-            for seq in seqs:
-                seq.layout = seq.layout or fmt.layout
-            return seqs
-    raise Vp3dError(f"{path}: not a keypoint file this reads; expected {' or '.join(f.expected for f in candidates)}")
+            return _read_one(path, fmt, content, options)
+    raise Vp3dError(f"{path}: not a keypoint file this reads; expected "
+                    f"{' or '.join(f.expected for f in candidates if f.expected)}")

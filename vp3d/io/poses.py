@@ -6,7 +6,12 @@ write(path, poses: {name: (T, J, 3)}), chosen by suffix from WRITERS:
 
     .npz   one float32 (T, J, 3) array per name (np.load gives them back)
     .json  {"joints": [J names], "units": "m", "frame": "camera", "videos": {name: {"poses": T x J x 3}}}
-    .csv   header video,frame,joint,x,y,z; one row per name, frame (0-based) and joint (by name)
+    .csv   header video,frame,joint,x,y,z; one row per name, frame and joint (by name)
+
+A sequence that starts later in its video than frame 0 (a person tracked from frame F: Poses.first_frames)
+records F: in .json as the video's "first_frame"; in .csv as its frame numbers F, F + 1, ...; in .npz in
+the zip archive's comment, {"first_frame": {name: F}} as JSON, which np.load ignores. Sequences from
+frame 0 are written as before, and the readers give first_frames back (0 where a file says nothing).
 
 JSON and CSV numbers are written with 9 significant digits: float32 values come back exactly. Each format
 has its reader (read_poses_npz, read_poses_json, read_poses_csv); io.formats keeps both tables.
@@ -28,6 +33,21 @@ UNITS = "m"          # poses are stored in metres
 FRAME = "camera"     # in the camera's frame: x right, y down, z forward (away from the camera)
 
 
+class Poses(dict):
+    """name -> float32 (T, J, 3) poses, metres, camera frame; first_frames: name -> the video frame number
+    of the sequence's first pose (0 where absent)."""
+
+    def __init__(self, *args, first_frames: dict[str, int] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.first_frames = {k: int(v) for k, v in (first_frames or {}).items() if int(v)}
+
+
+def first_frames_of(poses: dict) -> dict[str, int]:
+    """name -> first frame of each sequence in `poses` (a Poses, or a plain dict: all 0)."""
+    recorded = getattr(poses, "first_frames", {})
+    return {name: int(recorded.get(name, 0)) for name in poses}
+
+
 def check_poses(poses: np.ndarray, where: str) -> np.ndarray:
     """`poses` as float32 (T, J, 3), finite; Vp3dError naming `where` (file and key) otherwise."""
     if not isinstance(poses, np.ndarray) or poses.ndim != 3 or poses.shape[2] != 3 or poses.shape[0] < 1 \
@@ -43,7 +63,10 @@ def check_poses(poses: np.ndarray, where: str) -> np.ndarray:
 def write_poses_npz(path: str | Path, poses: dict[str, np.ndarray]) -> None:
     """One float32 (T, J, 3) array per name, in an uncompressed .npz; written atomically."""
     arrays = {name: check_poses(np.asarray(p), f"{path}: '{name}'") for name, p in poses.items()}
+    starts = {k: v for k, v in first_frames_of(poses).items() if v}
     with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as z:
+        if starts:
+            z.comment = json.dumps({"first_frame": starts}).encode()
         for name, array in arrays.items():       # as np.savez does, without its keyword-argument names
             with z.open(f"{name}.npy", "w", force_zip64=True) as f:
                 np.lib.format.write_array(f, np.ascontiguousarray(array), allow_pickle=False)
@@ -56,11 +79,21 @@ def read_poses_npz(path: str | Path) -> dict[str, np.ndarray]:
         raise Vp3dError(f"{path}: no such poses file")
     try:
         with np.load(path, allow_pickle=False) as z:
-            return {name: check_poses(z[name], f"{path}: '{name}'") for name in z.files}
+            poses = {name: check_poses(z[name], f"{path}: '{name}'") for name in z.files}
+        with zipfile.ZipFile(path) as z:
+            comment = z.comment
     except Vp3dError:
         raise
     except Exception as e:
         raise Vp3dError(f"{path}: not a poses .npz of float (T, J, 3) arrays ({type(e).__name__}: {e})") from None
+    starts = {}
+    if comment:
+        try:
+            starts = json.loads(comment.decode()).get("first_frame", {})
+            starts = {k: int(v) for k, v in starts.items() if k in poses}
+        except (ValueError, AttributeError, TypeError):
+            raise Vp3dError(f"{path}: the archive comment is not vp3d's {{\"first_frame\": {{name: F}}}}") from None
+    return Poses(poses, first_frames=starts)
 
 
 def read_poses_json(path: str | Path) -> dict[str, np.ndarray]:
@@ -71,19 +104,23 @@ def read_poses_json(path: str | Path) -> dict[str, np.ndarray]:
     if not isinstance(videos, dict) or not videos or (obj.get("units", UNITS) != UNITS):
         raise Vp3dError(f"{path}: not a poses .json: expected {{\"units\": \"m\", \"videos\": {{name: {{\"poses\": "
                         f"T x J x 3}}}}}} as vp3d_lift.py writes")
-    out = {}
+    out = Poses()
     for name, video in videos.items():
         try:
             array = np.asarray(video["poses"], dtype=np.float64)
-        except (TypeError, KeyError, ValueError):
-            raise Vp3dError(f"{path}: '{name}' has no \"poses\" list of T x J x 3 numbers") from None
+            start = int(video.get("first_frame", 0))
+        except (TypeError, KeyError, ValueError, AttributeError):
+            raise Vp3dError(f"{path}: '{name}' has no \"poses\" list of T x J x 3 numbers (and an integer "
+                            f"\"first_frame\", where given)") from None
         out[name] = check_poses(array, f"{path}: '{name}'")
+        if start:
+            out.first_frames[name] = start
     return out
 
 
 def read_poses_csv(path: str | Path) -> dict[str, np.ndarray]:
     """name -> float32 (T, J, 3) metres, from a poses .csv (video,frame,joint,x,y,z) that write_poses_csv wrote:
-    every video's frames 0..T-1 with all its joints, in order."""
+    every video's frames F..F+T-1 (F its first frame, 0 unless it starts later) with all its joints, in order."""
     import csv
     path = Path(path)
     if not path.is_file():
@@ -107,16 +144,19 @@ def read_poses_csv(path: str | Path) -> dict[str, np.ndarray]:
     except ValueError as e:
         raise Vp3dError(f"{path}: a frame or coordinate is not a number ({e})") from None
     names = h36m_skeleton17().names
-    out = {}
+    out = Poses()
     for name in dict.fromkeys(table[:, 0].tolist()):
         rows_of = table[:, 0] == name
         t = int(rows_of.sum()) // len(names)
-        expected_frames = np.repeat(np.arange(t), len(names))
+        start = int(frames[rows_of][0])
+        expected_frames = np.repeat(np.arange(start, start + t), len(names))
         if t * len(names) != rows_of.sum() or not np.array_equal(frames[rows_of], expected_frames) \
                 or list(table[rows_of, 2][:len(names)]) != list(names):
-            raise Vp3dError(f"{path}: video {name!r} does not list frames 0..T-1 with the {len(names)} joints "
+            raise Vp3dError(f"{path}: video {name!r} does not list consecutive frames with the {len(names)} joints "
                             f"({', '.join(names[:3])}, ...) of each in order")
         out[name] = check_poses(xyz[rows_of].reshape(t, len(names), 3), f"{path}: '{name}'")
+        if start:
+            out.first_frames[name] = start
     return out
 
 
@@ -164,11 +204,13 @@ def write_poses_json(path: str | Path, poses: dict[str, np.ndarray]) -> None:
     arrays = {name: check_poses(np.asarray(p), f"{path}: '{name}'") for name, p in poses.items()}
     for name, array in arrays.items():
         joint_names(array.shape[1], f"{path}: '{name}'")
+    starts = first_frames_of(poses)
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         f.write('{"joints": %s, "units": "%s", "frame": "%s", "videos": {'
                 % (json.dumps(list(h36m_skeleton17().names)), UNITS, FRAME))
         for n, (name, array) in enumerate(arrays.items()):
-            f.write('%s\n %s: {"poses": [' % ("," if n else "", json.dumps(name)))
+            first = f'"first_frame": {starts[name]}, ' if starts[name] else ""
+            f.write('%s\n %s: {%s"poses": [' % ("," if n else "", json.dumps(name), first))
             for start in range(0, len(array), BLOCK_FRAMES):
                 text = _number_text(array[start:start + BLOCK_FRAMES])
                 joints = _join("[", text[..., 0], ",", text[..., 1], ",", text[..., 2], "]")    # (B, J) "[x,y,z]"
@@ -178,10 +220,11 @@ def write_poses_json(path: str | Path, poses: dict[str, np.ndarray]) -> None:
 
 
 def write_poses_csv(path: str | Path, poses: dict[str, np.ndarray]) -> None:
-    """Header video,frame,joint,x,y,z; one row per video, frame (0-based) and joint (by name); written
-    atomically, BLOCK_FRAMES frames at a time."""
+    """Header video,frame,joint,x,y,z; one row per video, frame (its video's: first frame F, F + 1, ...; 0-based)
+    and joint (by name); written atomically, BLOCK_FRAMES frames at a time."""
     import csv
     arrays = {name: check_poses(np.asarray(p), f"{path}: '{name}'") for name, p in poses.items()}
+    starts = first_frames_of(poses)
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         f.write("video,frame,joint,x,y,z\n")
         for name, array in arrays.items():
@@ -192,7 +235,7 @@ def write_poses_csv(path: str | Path, poses: dict[str, np.ndarray]) -> None:
                 block = array[start:start + BLOCK_FRAMES]
                 t, j = block.shape[:2]
                 text = _number_text(block.reshape(-1, 3))
-                frames = np.repeat(np.arange(start, start + t), j).astype(str)
+                frames = np.repeat(np.arange(start, start + t) + starts[name], j).astype(str)
                 lines = _join(quoted.getvalue() + ",", frames, ",", np.tile(names, t), ",",
                               text[:, 0], ",", text[:, 1], ",", text[:, 2], "\n")
                 f.write("".join(lines.tolist()))

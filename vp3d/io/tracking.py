@@ -1,0 +1,107 @@
+"""Tracking people across frames, for files whose detections carry no track ids (vp3d_lift.py --people all).
+
+Each frame's detections are assigned to the live tracks by the Hungarian method
+(scipy.optimize.linear_sum_assignment) on a keypoint distance: the mean pixel distance between a
+detection's keypoints and the track's keypoints predicted by a constant-velocity motion model (each
+keypoint moves on at its last observed velocity), over the keypoints visible in both, divided by the
+track's size (the square root of its last keypoint box's area). A pair farther apart than MAX_COST
+sizes is no match; an unmatched detection starts a new track; a track unseen for more than MAX_GAP
+frames ends. The motion model is what keeps people apart where they cross: at the crossing their
+keypoints lie on top of each other, but each track's prediction carries on along its own path.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from vp3d.errors import needs_extra
+
+MAX_COST = 0.5     # a detection farther than this x the track's size from its prediction is not that track
+MAX_GAP = 30       # frames a track may go unseen and still be continued
+MAX_PREDICT = 5    # frames a track's motion is extrapolated, at most (beyond: it waits where it was heading)
+SMOOTHING = 0.5    # weight of the newest velocity in the track's running velocity (per keypoint)
+MIN_SIZE = 1.0     # pixels: floor of a track's size, for degenerate boxes
+
+
+def track_people(frames: np.ndarray, keypoints: np.ndarray, visible: np.ndarray | None = None,
+                 max_cost: float = MAX_COST, max_gap: int = MAX_GAP, motion: bool = True) -> np.ndarray:
+    """Track ids (N,) int, 1, 2, ... in order of first appearance (ties: left to right), for N detections:
+    frames (N,) int frame numbers, keypoints (N, J, 2) pixels, visible (N, J) bool (None: all). At most one
+    detection per frame goes to each track. motion=False predicts no motion (for comparison)."""
+    try:
+        from scipy.optimize import linear_sum_assignment
+    except ImportError:
+        raise needs_extra("tracking people (--people all)", "people", "scipy") from None
+    n, j = keypoints.shape[:2]
+    kps = keypoints.astype(np.float64)
+    vis = np.ones((n, j), bool) if visible is None else visible.astype(bool)
+    ids = np.zeros(n, np.int64)
+    # live track state: last keypoints (K, J, 2), which of them were ever seen (K, J), velocity, size, last frame
+    last = np.zeros((0, j, 2))
+    seen = np.zeros((0, j), bool)
+    vel = np.zeros((0, j, 2))
+    moving = np.zeros((0, j), bool)           # which keypoints' velocity has been observed
+    size = np.zeros(0)
+    when = np.zeros(0, np.int64)
+    track_of = np.zeros(0, np.int64)          # live slot -> internal track number
+    count = 0
+    order = np.argsort(frames, kind="stable")
+    bounds = np.flatnonzero(np.diff(frames[order])) + 1
+    for rows in np.split(order, bounds):                   # one frame at a time: tracking is sequential
+        t = int(frames[rows[0]])
+        live = t - when <= max_gap
+        last, seen, vel, moving, size, when, track_of = (a[live] for a in (last, seen, vel, moving, size, when,
+                                                                             track_of))
+        x, v = kps[rows], vis[rows]                        # (D, J, 2), (D, J)
+        matched_slot = np.full(len(rows), -1)
+        if len(last):
+            dt = np.minimum(t - when, MAX_PREDICT)[:, None, None]     # no far extrapolation over long gaps
+            pred = last + vel * dt if motion else last
+            dist = np.linalg.norm(pred[:, None] - x[None], axis=-1)            # (K, D, J)
+            both = seen[:, None] & v[None]
+            common = both.sum(-1)
+            cost = np.where(both, dist, 0).sum(-1) / np.maximum(common, 1) / size[:, None]
+            cost = np.where(common > 0, cost, np.inf)
+            ok = cost <= max_cost
+            r, c = linear_sum_assignment(np.where(ok, cost, 1e6))
+            keep = ok[r, c]
+            matched_slot[c[keep]] = r[keep]
+        for d in np.flatnonzero(matched_slot >= 0):       # update the matched tracks
+            k = matched_slot[d]
+            upd = v[d]
+            both = upd & seen[k]
+            gap = max(t - when[k], 1)
+            new_vel = (x[d] - last[k]) / gap
+            known = both & moving[k]                      # a first velocity is taken as it is
+            vel[k][known] = SMOOTHING * new_vel[known] + (1 - SMOOTHING) * vel[k][known]
+            vel[k][both & ~moving[k]] = new_vel[both & ~moving[k]]
+            moving[k] |= both
+            last[k][upd] = x[d][upd]
+            seen[k] |= upd
+            size[k] = _size(x[d], upd)
+            when[k] = t
+        new = np.flatnonzero(matched_slot < 0)
+        new = new[np.argsort(_centre_x(x[new], v[new]), kind="stable")]      # ties in first appearance: left first
+        for d in new:
+            count += 1
+            last = np.concatenate([last, np.where(v[d][:, None], x[d], 0)[None]])
+            seen = np.concatenate([seen, v[d][None]])
+            vel = np.concatenate([vel, np.zeros((1, j, 2))])
+            moving = np.concatenate([moving, np.zeros((1, j), bool)])
+            size = np.append(size, _size(x[d], v[d]))
+            when = np.append(when, t)
+            track_of = np.append(track_of, count)
+            matched_slot[d] = len(last) - 1
+        ids[rows] = track_of[matched_slot]
+    return ids
+
+
+def _size(x: np.ndarray, visible: np.ndarray) -> float:
+    """sqrt of the area of the box around the visible (J, 2) keypoints, at least MIN_SIZE pixels."""
+    p = x[visible] if visible.any() else x
+    w, h = p.max(0) - p.min(0)
+    return max(float(np.sqrt(max(w, MIN_SIZE) * max(h, MIN_SIZE))), MIN_SIZE)
+
+
+def _centre_x(x: np.ndarray, visible: np.ndarray) -> np.ndarray:
+    """(D,) mean x of each detection's visible keypoints."""
+    return np.where(visible, x[..., 0], 0).sum(-1) / np.maximum(visible.sum(-1), 1)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -39,6 +40,7 @@ class Lifter:
     trajectory: Runner | None = None    # (2, L, J_in, 2) -> (2, L - RF + 1, 1, 3): the root, camera frame
     chunk: int = DEFAULT_CHUNK
     description: str = ""
+    folded: Callable[[], tuple] | None = None   # () -> (pose, trajectory or None) FoldedModels, for stream()
 
     @property
     def joint_symmetry(self) -> Symmetry:
@@ -73,6 +75,18 @@ class Lifter:
                 poses += predict_sequence(_counting(self.trajectory, bar), kps, *args, NO_SYMMETRY, **kwargs)
         return poses.astype(np.float32, copy=False)
 
+    def stream(self, image_size: tuple[int, int] | None = None, lookahead: int | None = None,
+               normalized: bool = False):
+        """A live stream.Stream: push one frame's (J, 2) pixel keypoints at a time, get final poses back.
+        Symmetric models answer frame t on the push of frame t + lag (lag = lookahead, default
+        (RF - 1) / 2: exactly lift()'s poses); causal models answer at once. See vp3d.stream."""
+        from vp3d.stream import Stream
+        if self.folded is None:
+            raise Vp3dError(f"{self.description}: streaming needs a checkpoint or an .onnx export (it reads "
+                            f"their weights), not this model file")
+        pose, trajectory = self.folded()
+        return Stream(self, pose, trajectory, image_size, lookahead, normalized)
+
     def check(self, seq: KeypointSequence, image_size: tuple[int, int] | None = None) -> tuple[int, int]:
         """The image size (w, h) to normalise `seq` with: the file's own, else `image_size`; Vp3dError where
         the file and the model disagree (layout, symmetry, keypoint count) or no size is known."""
@@ -101,6 +115,18 @@ class Lifter:
         for seq in seqs:
             self.check(seq, image_size)
         return {seq.name: self.lift_sequence(seq, image_size, progress) for seq in seqs}
+
+
+def _folded_of(session, path: str | Path, causal: bool) -> Callable[[], tuple] | None:
+    """() -> (pose, trajectory or None) model.folded.FoldedModels of a loaded session: a checkpoint's torch
+    models, or an .onnx file's initializers; None for other files."""
+    from vp3d.model import folded
+    if getattr(session, "model", None) is not None and hasattr(session.model, "expand_conv"):
+        traj = getattr(session, "trajectory", None)
+        return lambda: (folded.from_torch(session.model), folded.from_torch(traj.model) if traj else None)
+    if Path(path).suffix.lower() == ".onnx":
+        return lambda: (folded.from_onnx(path, causal), None)
+    return None
 
 
 def _counting(run: Runner, bar) -> Runner:
@@ -193,7 +219,7 @@ def load_model(path: str | Path, layout: str | None = None, backend: str = "auto
     trajectory = getattr(session, "trajectory", None)
     lifter = Lifter(session.run, session.receptive_field, c.causal if c else bool(causal), keypoint_layout,
                     length=session.input_shape[1], trajectory=trajectory.run if trajectory else None,
-                    chunk=int(chunk), description=session.describe())
+                    chunk=int(chunk), description=session.describe(), folded=_folded_of(session, path, c.causal if c else bool(causal)))
     joints_in, joints_out = session.input_shape[2], session.output_shape[2]
     if joints_in != len(keypoint_layout.names):
         raise Vp3dError(f"{path}: the model takes {joints_in} keypoints, the {keypoint_layout.name} layout has "

@@ -41,6 +41,7 @@ class Stream:
             raise Vp3dError("a stream of pixel keypoints needs image_size=(width, height); or pass normalized=True")
         self.image_size = None if normalized else check_image_size(image_size)
         self.joints = len(lifter.layout.names)
+        self.description = pose.description + (", with trajectory model" if trajectory is not None else "")
         try:
             self.core = PoseStream(pose, trajectory, lifter.layout.symmetry, lifter.joint_symmetry, lookahead)
         except ValueError as e:

@@ -3,7 +3,7 @@ frame-by-frame stream (pipeline.stream) multiplies. Read from a model in memory 
 exported ONNX file's initializers (no torch needed: the exporter already folded batch norm).
 
 Every layer is a dilated convolution written as one matrix over its concatenated taps:
-  out[t] = relu(concat(x[t], x[t + d], ..., x[t + (w - 1) d]) @ kernel + bias)      kernel (w C_in, C_out)
+  out[t] = relu(weight @ concat(x[t], x[t + d], ..., x[t + (w - 1) d]) + bias)      weight (C_out, w C_in)
 Blocks add a 1 x 1 layer and a residual (the middle tap, or the newest for causal models).
 """
 from __future__ import annotations
@@ -20,9 +20,10 @@ BN_EPS = 1e-5     # torch BatchNorm's default epsilon, which TemporalModel keeps
 
 @dataclass
 class FoldedLayer:
-    """One convolution with its batch norm folded in: kernel (width * C_in, C_out), bias (C_out,), float32."""
+    """One convolution with its batch norm folded in: weight (C_out, width * C_in), bias (C_out,), float32.
+    Rows C_out-major: BLAS reads a matrix-vector product fastest from this side."""
 
-    kernel: np.ndarray
+    weight: np.ndarray
     bias: np.ndarray
     width: int = 1
     dilation: int = 1
@@ -60,25 +61,25 @@ class FoldedModel:
 
     @property
     def channels_in(self) -> int:
-        return self.expand.kernel.shape[0] // self.expand.width
+        return self.expand.weight.shape[1] // self.expand.width
 
     def astype(self, dtype) -> "FoldedModel":
-        cast = lambda l: FoldedLayer(l.kernel.astype(dtype), l.bias.astype(dtype), l.width, l.dilation)
+        cast = lambda l: FoldedLayer(l.weight.astype(dtype), l.bias.astype(dtype), l.width, l.dilation)
         return FoldedModel(cast(self.expand), [(cast(a), cast(b)) for a, b in self.blocks], cast(self.shrink),
                            self.causal, self.num_joints_out, self.description)
 
 
 def _fold(weight: np.ndarray, bias: np.ndarray | None, bn: dict | None, dilation: int) -> FoldedLayer:
     """A conv weight (C_out, C_in, w) [+ bias] [+ batch norm {weight, bias, running_mean, running_var}] ->
-    FoldedLayer with kernel rows ordered tap-major (tap k's C_in rows at k * C_in)."""
+    FoldedLayer with columns ordered tap-major (tap k's C_in columns at k * C_in)."""
     w = weight.astype(np.float64)
     b = np.zeros(w.shape[0]) if bias is None else bias.astype(np.float64)
     if bn is not None:
         scale = bn["weight"].astype(np.float64) / np.sqrt(bn["running_var"].astype(np.float64) + BN_EPS)
         w = w * scale[:, None, None]
         b = (b - bn["running_mean"]) * scale + bn["bias"]
-    kernel = w.transpose(2, 1, 0).reshape(-1, w.shape[0])           # (w * C_in, C_out)
-    return FoldedLayer(np.ascontiguousarray(kernel, np.float32), b.astype(np.float32), w.shape[2], dilation)
+    weight = w.transpose(0, 2, 1).reshape(w.shape[0], -1)           # (C_out, w * C_in)
+    return FoldedLayer(np.ascontiguousarray(weight, np.float32), b.astype(np.float32), w.shape[2], dilation)
 
 
 def _conv1d(weight: np.ndarray) -> np.ndarray:
@@ -125,4 +126,4 @@ def from_onnx(path: str | Path, causal: bool) -> FoldedModel:
         layers.append(_fold(_conv1d(weight), bias, None, dilation))
     expand, shrink, rest = layers[0], layers[-1], layers[1:-1]
     blocks = list(zip(rest[0::2], rest[1::2]))
-    return FoldedModel(expand, blocks, shrink, causal, shrink.kernel.shape[1] // 3, "numpy fp32, from ONNX initializers")
+    return FoldedModel(expand, blocks, shrink, causal, shrink.weight.shape[0] // 3, "numpy fp32, from ONNX initializers")

@@ -24,8 +24,9 @@ NO_SYMMETRY = Symmetry((), ())   # the trajectory's one joint: mirroring only ne
 
 
 def _dense(layer: FoldedLayer, taps: np.ndarray) -> np.ndarray:
-    """(..., width, C_in) taps -> (..., C_out): relu(taps @ kernel + bias)."""
-    y = taps.reshape(*taps.shape[:-2], -1) @ layer.kernel
+    """(..., width, C_in) taps -> (..., C_out): relu(weight @ taps + bias)."""
+    columns = np.ascontiguousarray(taps.reshape(-1, taps.shape[-2] * taps.shape[-1]).T)   # (w C_in, B)
+    y = (layer.weight @ columns).T.reshape(*taps.shape[:-2], -1)      # weight on the left: BLAS's fast side
     y += layer.bias
     return np.maximum(y, 0, out=y)
 
@@ -41,7 +42,7 @@ class StatePool:
     def __init__(self, model: FoldedModel, capacity: int = 2):
         self.model = model
         self.residual_taps = model.residual_taps
-        self.channels = [model.channels_in] + [wide.kernel.shape[1] for wide, _ in model.blocks]
+        self.channels = [model.channels_in] + [wide.weight.shape[0] for wide, _ in model.blocks]
         self.bufs = [np.zeros((capacity, layer.span, c), np.float32) for layer, c in zip(model.layers, self.channels)]
         self.count = np.zeros(capacity, np.int64)
 
@@ -71,7 +72,7 @@ class StatePool:
         return y
 
     def _shrink(self, h: np.ndarray) -> np.ndarray:
-        return h @ self.model.shrink.kernel + self.model.shrink.bias
+        return h @ self.model.shrink.weight.T + self.model.shrink.bias
 
     def start(self, slots: np.ndarray, frames: np.ndarray, count: int) -> np.ndarray:
         """Begin `slots` as if `count` copies of `frames` (B, C_in) had been fed: every buffer filled with

@@ -6,8 +6,8 @@ window per frame (ONNX Runtime fp32, the flip pair (2, RF, J, 2) per call) and o
     python benchmarks/bench_stream.py --channels 256 --frames 100  # a quick look
 
 A random-weight checkpoint with non-trivial batch norm (speed does not depend on training), exported with
-vp3d_pth2onnx.py's defaults (dynamic time axis). Per frame, the streaming push and the window run are
-timed in turn, so that a busy neighbour slows both alike; p50/p99 of the per-frame latency and frames/s
+vp3d_pth2onnx.py's defaults (dynamic time axis). The streaming pushes and the window runs are timed
+one block after the other (ONNX Runtime's spinning threads would slow an interleaved stream); p50/p99 of the per-frame latency and frames/s
 for 1 and --tracks tracks (one batch per frame). The machine, its CPU flags and the load average are
 printed with the table (markdown and JSON to --out).
 """
@@ -55,7 +55,9 @@ def stats(times: list[float], frames_per_call: int) -> dict:
 
 
 def measure(stream, window, rf: int, frames: int, tracks: int, seed: int = 0) -> tuple[list, list]:
-    """Per-frame times (s) of stream.push over `tracks` tracks and of window.run (None: skipped), in turn."""
+    """Per-frame times (s) of stream.push over `tracks` tracks, then of window.run (None: skipped): one after
+    the other, not interleaved, since ONNX Runtime's worker threads spin for a while after each run and
+    would take the cores from the stream's BLAS."""
     rng = np.random.default_rng(seed)
     walk = lambda n: np.cumsum(rng.normal(0, 0.003, (n, 17, 2)), axis=0).astype(np.float32) + \
         rng.uniform(-0.3, 0.3, (1, 17, 2)).astype(np.float32)
@@ -69,6 +71,7 @@ def measure(stream, window, rf: int, frames: int, tracks: int, seed: int = 0) ->
         start = time.perf_counter()
         stream.push(batch)
         push_times.append(time.perf_counter() - start)
+    for t in range(rf, rf + frames if window is not None else rf):
         if window is not None:
             pair = np.ascontiguousarray(np.concatenate([pair[:, 1:], pair[:, -1:]], axis=1))
             start = time.perf_counter()

@@ -6,6 +6,7 @@
     python vp3d_lift.py a.csv b.json --video a.mp4 -m model.bin --layout h36m -o lifted/ --format csv
     python vp3d_lift.py clip.json --image-size 1280x720 --fps 30 -m model.bin -o clip.bvh
     python vp3d_lift.py detections/ -m model.bin --people all --min-frames 30 -o lifted/   # every person
+    detector | python vp3d_lift.py - --stream -m model.bin --image-size 1920 1080 > poses.jsonl
 
 Keypoints at another frame rate than the model's (Human3.6M's 50 fps) are resampled to its rate, lifted,
 and the poses taken back at the input's frames: --fps, else the rate of --video, else the model's.
@@ -28,14 +29,14 @@ from vp3d.pipeline.predict import DEFAULT_CHUNK
 def build_parser():
     p = cli.parser(__doc__.splitlines()[0])
     p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="keypoint files: upstream's infer_video_d2.py output (<video>.npz) or data_2d_custom_*.npz "
+                   help="'-' with --stream: JSON lines on stdin; else keypoint files: upstream's infer_video_d2.py output (<video>.npz) or data_2d_custom_*.npz "
                         "(every video in it), MMPose predictions, COCO keypoint results or AlphaPose results (.json), "
                         ".csv (frame,joint,x,y[,score][,track]), an .npz of (T, J, 2) pixel arrays keyed by video "
                         "name; or a folder: OpenPose's <name>_<frame>_keypoints.json files, infer_video_d2.py .npz files")
     p.add_argument("-m", "--model", required=True,
                    help="checkpoint (.bin/.pth, either layout; its trajectory model is used where it has one) "
                         "or exported model (.onnx, .xml)")
-    p.add_argument("-o", "--output", "--out", dest="out", required=True,
+    p.add_argument("-o", "--output", "--out", dest="out", default=None,
                    help="output .npz, .json, .csv (all videos in one file) or .bvh (one video), or a folder (a path "
                         "without a suffix or ending in /: one file per video)")
     p.add_argument("--format", choices=OUTPUT_FORMATS, default=None,
@@ -68,6 +69,18 @@ def build_parser():
     p.add_argument("--precision", choices=PRECISIONS, default="f32",
                    help="bf16: OpenVINO on CPUs with bf16, or torch; fp16: torch on CUDA")
     p.add_argument("--threads", type=cli.positive_int, default=None, help="CPU threads (default: physical cores)")
+    live = p.add_argument_group("live streaming (--stream)")
+    live.add_argument("--stream", action="store_true",
+                      help='read one JSON line per frame from stdin ({"frame": i, "keypoints": [[x, y], ...]}, optional '
+                           '"track"; or an MMPose per-frame entry with "instances"), write one JSON line per final pose '
+                           '({"frame": i, "pose": [[x, y, z], ...]}, metres, camera frame) to stdout as it is ready')
+    live.add_argument("--lookahead", type=cli.non_negative_int, default=None,
+                      help="frames a symmetric model waits before answering a frame (default (RF - 1) / 2: exact; "
+                           "fewer: the unseen future filled with the newest frame, see docs/streaming.md)")
+    live.add_argument("--track-timeout", type=cli.positive_int, default=None, metavar="FRAMES",
+                      help="flush and forget a track absent for this many input lines (default: keep until the end)")
+    live.add_argument("--on-error", choices=("skip", "stop"), default="skip",
+                      help="a bad input line: one stderr line naming its number, then skip it or stop")
     p.add_argument("--chunk", type=cli.positive_int, default=DEFAULT_CHUNK,
                    help="output frames per model call for checkpoints (bounds memory; exported models use their length)")
     return p
@@ -76,6 +89,12 @@ def build_parser():
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.stream:
+        return stream_main(parser, args)
+    if args.out is None:
+        parser.error("the following arguments are required: -o/--output")
+    if args.inputs == ["-"] or args.lookahead is not None or args.track_timeout is not None:
+        parser.error("'-' (stdin), --lookahead and --track-timeout are for --stream")
     try:
         suffix = output_suffix(args.out)              # an unknown suffix fails before any work
     except cli.Vp3dError as e:
@@ -125,6 +144,31 @@ def main(argv=None) -> int:
             poses[seq.name] = model.lift_sequence(seq, (w, h), progress=None, fps=fps)
         for path in write_outputs(a.out, poses, a.format, fps, units=a.units, origin=a.origin):
             print(f"wrote {path}")
+    return cli.run(body, args)
+
+
+def stream_main(parser, args) -> int:
+    """--stream: JSON lines from stdin to stdout (vp3d.stream.json_lines)."""
+    if args.inputs != ["-"]:
+        parser.error("--stream reads stdin: give '-' as the only input")
+    if args.out is not None or args.video is not None:
+        parser.error("--stream writes JSON lines to stdout and takes --image-size W H, not -o or --video")
+    if not args.image_size:
+        parser.error("--stream needs --image-size W H (the frames the detector ran on)")
+    if args.people != "best" or args.min_score is not None or args.min_frames is not None:
+        parser.error("--people, --min-score and --min-frames are for files; a stream's lines name their track")
+
+    def body(a):
+        from vp3d.stream import json_lines
+        model = load_model(a.model, a.layout, a.backend, a.device, a.precision, a.threads,
+                           True if a.causal else None, a.chunk)
+        if a.fps is not None and a.fps != model.fps:
+            raise cli.Vp3dError(f"--fps {a.fps:g}: a stream runs at the model's frame rate, {model.fps:g} fps "
+                                f"(push keypoints at that rate)")
+        stream = model.stream(tuple(a.image_size), a.lookahead)
+        print(f"[INFO] streaming {stream.description}; lag {stream.lag} frames, "
+              f"{stream.state_bytes() / 2 ** 20:.1f} MiB of state per track", file=sys.stderr, flush=True)
+        json_lines(stream, sys.stdin, sys.stdout, a.on_error, a.track_timeout)
     return cli.run(body, args)
 
 

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from vp3d.engines.backends import open_session, resolve_backend
 from vp3d.errors import Vp3dError
 from vp3d.facts.architecture import H36M_FPS
-from vp3d.facts.cameras import normalize_screen_coordinates
+from vp3d.facts.cameras import check_image_size, normalize_screen_coordinates
 from vp3d.facts.skeleton import DEFAULT_LAYOUT, KeypointLayout, Symmetry, h36m_skeleton17, keypoint_layouts, layout_with
 from vp3d.io.keypoints import KeypointSequence, read_keypoints
 from vp3d.io.poses import Poses
@@ -47,6 +48,7 @@ class Lifter:
     chunk: int = DEFAULT_CHUNK
     description: str = ""
     fps: float = H36M_FPS               # frame rate the model was trained at
+    folded: Callable[[], tuple] | None = None   # () -> (pose, trajectory or None) FoldedModels, for stream()
 
     @property
     def joint_symmetry(self) -> Symmetry:
@@ -89,6 +91,18 @@ class Lifter:
         poses = resample(poses, self.fps, fps, frames)                  # back at the input's frames
         return poses.astype(np.float32, copy=False)
 
+    def stream(self, image_size: tuple[int, int] | None = None, lookahead: int | None = None,
+               normalized: bool = False):
+        """A live stream.Stream: push one frame's (J, 2) pixel keypoints at a time, get final poses back.
+        Symmetric models answer frame t on the push of frame t + lag (lag = lookahead, default
+        (RF - 1) / 2: exactly lift()'s poses); causal models answer at once. See vp3d.stream."""
+        from vp3d.stream import Stream
+        if self.folded is None:
+            raise Vp3dError(f"{self.description}: streaming needs a checkpoint or an .onnx export (it reads "
+                            f"their weights), not this model file")
+        pose, trajectory = self.folded()
+        return Stream(self, pose, trajectory, image_size, lookahead, normalized)
+
     def check(self, seq: KeypointSequence, image_size: tuple[int, int] | None = None) -> tuple[int, int]:
         """The image size (w, h) to normalise `seq` with: the file's own, else `image_size`; Vp3dError where
         the file and the model disagree (layout, symmetry, keypoint count) or no size is known."""
@@ -121,6 +135,18 @@ class Lifter:
             self.check(seq, image_size)
         return Poses({seq.name: self.lift_sequence(seq, image_size, progress, fps) for seq in seqs},
                      first_frames={seq.name: seq.first_frame for seq in seqs})
+
+
+def _folded_of(session, path: str | Path, causal: bool) -> Callable[[], tuple] | None:
+    """() -> (pose, trajectory or None) model.folded.FoldedModels of a loaded session: a checkpoint's torch
+    models, or an .onnx file's initializers; None for other files."""
+    from vp3d.model import folded
+    if getattr(session, "model", None) is not None and hasattr(session.model, "expand_conv"):
+        traj = getattr(session, "trajectory", None)
+        return lambda: (folded.from_torch(session.model), folded.from_torch(traj.model) if traj else None)
+    if Path(path).suffix.lower() == ".onnx":
+        return lambda: (folded.from_onnx(path, causal), None)
+    return None
 
 
 def _counting(run: Runner, bar) -> Runner:
@@ -159,17 +185,6 @@ def check_within_image(keypoints: np.ndarray, image_size: tuple[int, int], where
         raise Vp3dError(f"{where}: the keypoints span x {lo[0]:.0f}..{hi[0]:.0f}, y {lo[1]:.0f}..{hi[1]:.0f} px, "
                         f"far outside a {w}x{h} image; give the size of the frames the detector ran on "
                         f"(--image-size W H)")
-
-
-def check_image_size(size) -> tuple[int, int]:
-    """(w, h) as positive ints; Vp3dError otherwise."""
-    try:
-        w, h = (int(v) for v in size)
-    except (TypeError, ValueError):
-        raise Vp3dError(f"image size {size!r}: expected (width, height) in pixels") from None
-    if w < 1 or h < 1:
-        raise Vp3dError(f"image size {w}x{h}: width and height must be positive")
-    return w, h
 
 
 def layout_of(config, layout: str | None, path: str | Path) -> KeypointLayout:
@@ -213,7 +228,8 @@ def load_model(path: str | Path, layout: str | None = None, backend: str = "auto
     trajectory = getattr(session, "trajectory", None)
     lifter = Lifter(session.run, session.receptive_field, c.causal if c else bool(causal), keypoint_layout,
                     length=session.input_shape[1], trajectory=trajectory.run if trajectory else None,
-                    chunk=int(chunk), description=session.describe(), fps=c.fps if c else H36M_FPS)
+                    chunk=int(chunk), description=session.describe(), fps=c.fps if c else H36M_FPS,
+                    folded=_folded_of(session, path, c.causal if c else bool(causal)))
     joints_in, joints_out = session.input_shape[2], session.output_shape[2]
     if joints_in != len(keypoint_layout.names):
         raise Vp3dError(f"{path}: the model takes {joints_in} keypoints, the {keypoint_layout.name} layout has "

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vp3d.errors import Vp3dError
 from vp3d.facts.skeleton import h36m_facts
 
 # Camera frame (x right, y down, z forward) -> a Y-up frame (x right, y up, z towards the camera):
@@ -109,3 +110,14 @@ def project_to_2d(x: np.ndarray, cam: Camera) -> np.ndarray:
     tangential = np.sum(p * xx, axis=-1, keepdims=True)
     xxx = xx * (radial + tangential) + p[::-1] * r2
     return cam.focal_length * xxx + cam.center
+
+
+def check_image_size(size) -> tuple[int, int]:
+    """(w, h) as positive ints; Vp3dError otherwise."""
+    try:
+        w, h = (int(v) for v in size)
+    except (TypeError, ValueError):
+        raise Vp3dError(f"image size {size!r}: expected (width, height) in pixels") from None
+    if w < 1 or h < 1:
+        raise Vp3dError(f"image size {w}x{h}: width and height must be positive")
+    return w, h

@@ -1,0 +1,244 @@
+"""Frame-by-frame lifting with cached state: the same poses as predict_sequence, one frame at a time.
+
+A dilated convolution's newest output needs only the last (w - 1) d + 1 columns of its input, so each
+layer keeps those in a ring buffer and a new frame costs one column per layer (one matrix-vector product
+over the concatenated taps, model.folded). StatePool holds the buffers of many sequences (slots) and
+steps any subset of them as one batch; PoseStream adds what predict_sequence does around the model:
+edge padding (the first frame stands for the (RF - 1) / 2 frames before it, all RF - 1 for causal models;
+flush() repeats the last one), the mirrored copy beside each track (flip augmentation, un-flipped into
+the average) and the trajectory model's root added to every joint.
+
+Padded-frame count n: frames fed to a slot so far, padding included. The newest output column is the
+pose of sequence frame n - RF, valid once n >= RF.
+"""
+from __future__ import annotations
+
+from typing import Hashable
+
+import numpy as np
+
+from vp3d.facts.skeleton import Symmetry, mirror
+from vp3d.model.folded import FoldedLayer, FoldedModel
+
+NO_SYMMETRY = Symmetry((), ())   # the trajectory's one joint: mirroring only negates x
+
+
+def _dense(layer: FoldedLayer, taps: np.ndarray) -> np.ndarray:
+    """(..., width, C_in) taps -> (..., C_out): relu(weight @ taps + bias)."""
+    columns = np.ascontiguousarray(taps.reshape(-1, taps.shape[-2] * taps.shape[-1]).T)   # (w C_in, B)
+    y = (layer.weight @ columns).T.reshape(*taps.shape[:-2], -1)      # weight on the left: BLAS's fast side
+    y += layer.bias
+    return np.maximum(y, 0, out=y)
+
+
+class StatePool:
+    """Ring buffers of one FoldedModel for up to `capacity` sequences (slots; grows on demand).
+
+    bufs[i]: (slots, span_i, C_i) float32, the last span_i input columns of layer i (layer 0 the expand
+    conv, reading frames of J_in * 2 normalised coordinates); a column of time t lies at t % span_i.
+    count: (slots,) padded frames fed so far (every layer receives one column per frame).
+    """
+
+    def __init__(self, model: FoldedModel, capacity: int = 2):
+        self.model = model
+        self.residual_taps = model.residual_taps
+        self.channels = [model.channels_in] + [wide.weight.shape[0] for wide, _ in model.blocks]
+        self.bufs = [np.zeros((capacity, layer.span, c), np.float32) for layer, c in zip(model.layers, self.channels)]
+        self.count = np.zeros(capacity, np.int64)
+
+    @property
+    def capacity(self) -> int:
+        return len(self.count)
+
+    def grow(self, capacity: int) -> None:
+        if capacity <= self.capacity:
+            return
+        extra = capacity - self.capacity
+        self.bufs = [np.concatenate([b, np.zeros((extra, *b.shape[1:]), np.float32)]) for b in self.bufs]
+        self.count = np.concatenate([self.count, np.zeros(extra, np.int64)])
+
+    def state_bytes(self) -> int:
+        """Bytes of buffer per slot."""
+        return sum(b[0].nbytes for b in self.bufs)
+
+    def _layer(self, i: int, taps: np.ndarray) -> np.ndarray:
+        """Layer i (0: expand) on (..., width, C) taps -> (..., C_out), its 1 x 1 layer and residual included."""
+        m = self.model
+        if i == 0:
+            return _dense(m.expand, taps)
+        wide, pointwise = m.blocks[i - 1]
+        y = _dense(pointwise, _dense(wide, taps)[..., None, :])
+        y += taps[..., self.residual_taps[i - 1], :]
+        return y
+
+    def _shrink(self, h: np.ndarray) -> np.ndarray:
+        return h @ self.model.shrink.weight.T + self.model.shrink.bias
+
+    def start(self, slots: np.ndarray, frames: np.ndarray, count: int) -> np.ndarray:
+        """Begin `slots` as if `count` copies of `frames` (B, C_in) had been fed: every buffer filled with
+        its layer's input for a constant sequence (each layer of a constant input is constant in time).
+        Returns the newest output (B, 3 J_out): the pose of a window of that frame alone."""
+        h = frames.astype(np.float32)
+        for i, layer in enumerate(self.model.layers):
+            self.bufs[i][slots] = h[:, None, :]
+            h = self._layer(i, np.repeat(h[:, None, :], layer.width, axis=1))
+        self.count[slots] = count
+        return self._shrink(h)
+
+    def step(self, slots: np.ndarray, frames: np.ndarray) -> np.ndarray:
+        """Feed one frame (B, C_in) to each of `slots`; returns the newest output (B, 3 J_out) (valid
+        where count >= RF afterwards)."""
+        h = frames.astype(np.float32)
+        newest = self.count[slots]                                      # time of the new column
+        for i, layer in enumerate(self.model.layers):
+            span, buf = layer.span, self.bufs[i]
+            buf[slots, newest % span] = h
+            times = newest[:, None] - layer.dilation * np.arange(layer.width - 1, -1, -1)
+            h = self._layer(i, buf[slots[:, None], times % span])      # taps (B, width, C)
+        self.count[slots] += 1
+        return self._shrink(h)
+
+    def advance(self, slots: np.ndarray, frames: np.ndarray, commit: bool = True) -> np.ndarray:
+        """Feed K frames (B, K, C_in) to each of `slots` at once (each layer one matrix product over K
+        columns); returns the K newest outputs (B, K, 3 J_out). commit=False leaves the state as it was:
+        a look at outputs the frames would give."""
+        h = frames.astype(np.float32)
+        b, k = h.shape[:2]
+        start = self.count[slots]
+        for i, layer in enumerate(self.model.layers):
+            span, buf = layer.span, self.bufs[i]
+            past = start[:, None] + np.arange(-(span - 1), 0)                # the span - 1 columns before
+            line = np.concatenate([buf[slots[:, None], past % span], h], axis=1)   # (B, span - 1 + K, C)
+            taps = np.arange(k)[:, None] + layer.dilation * np.arange(layer.width)  # (K, width) in line
+            if commit:
+                last = min(k, span)
+                times = start[:, None] + np.arange(k - last, k)
+                buf[slots[:, None], times % span] = h[:, k - last:]
+            h = self._layer(i, line[:, taps])                                     # (B, K, C_out)
+        if commit:
+            self.count[slots] += k
+        return self._shrink(h)
+
+
+class PoseStream:
+    """Tracks of normalised 2D keypoints in, final poses out, frame by frame; see the module docstring.
+
+    lookahead: frames after a frame that its pose waits for (symmetric models: 0..(RF - 1) / 2, default
+    all (RF - 1) / 2, the exact offline result; the unseen rest of its window is filled with the newest
+    frame, as the end of a sequence is). Causal models answer each frame at once (lookahead 0).
+    """
+
+    def __init__(self, pose: FoldedModel, trajectory: FoldedModel | None, keypoint_symmetry: Symmetry,
+                 joint_symmetry: Symmetry, lookahead: int | None = None):
+        rf = pose.receptive_field
+        if trajectory is not None and (trajectory.receptive_field != rf or trajectory.causal != pose.causal):
+            raise ValueError("the trajectory model must have the pose model's receptive field and causality")
+        self.receptive_field, self.causal = rf, pose.causal
+        pad = (rf - 1) // 2
+        self.lead = rf - 1 if pose.causal else pad          # copies of the first frame before it
+        self.tail = 0 if pose.causal else pad               # copies of the last frame after it (flush)
+        if lookahead is None:
+            lookahead = self.tail
+        if not 0 <= lookahead <= self.tail:
+            raise ValueError(f"lookahead {lookahead}: a {'causal' if pose.causal else 'symmetric'} model with "
+                             f"receptive field {rf} takes 0..{self.tail} frames")
+        self.lookahead = lookahead
+        self.pools = [StatePool(pose)] + ([StatePool(trajectory)] if trajectory is not None else [])
+        self.symmetries = [joint_symmetry, NO_SYMMETRY]
+        self.keypoint_symmetry = keypoint_symmetry
+        self.slots: dict[Hashable, int] = {}        # track -> its first slot (the mirror: slot + 1)
+        self.fed: dict[Hashable, int] = {}          # track -> frames pushed
+        self.emitted: dict[Hashable, int] = {}      # track -> frames whose pose was returned
+        self.last: dict[Hashable, np.ndarray] = {}  # track -> (2, C_in) newest frame and its mirror
+
+    @property
+    def lag(self) -> int:
+        """Frames between a frame's push and its pose: the lookahead."""
+        return self.lookahead
+
+    def state_bytes(self) -> int:
+        """Bytes of cached state per track (both flip copies, every model)."""
+        return 2 * sum(pool.state_bytes() for pool in self.pools)
+
+    def _slots_for(self, tracks: list) -> np.ndarray:
+        """(2 B,) slots of `tracks` (each: the frame's, then its mirror's), allocating new tracks."""
+        for track in tracks:
+            if track not in self.slots:
+                used = set(self.slots.values())
+                first = next(s for s in range(0, 2 * len(self.slots) + 2, 2) if s not in used)
+                for pool in self.pools:
+                    pool.grow(max(first + 2, 2 * pool.capacity if first + 2 > pool.capacity else 0))
+                self.slots[track] = first
+        return np.array([self.slots[t] + m for t in tracks for m in (0, 1)])
+
+    def _pairs(self, frames: np.ndarray) -> np.ndarray:
+        """(B, J, 2) -> (2 B, J * 2): each frame and its mirror, flattened as the model reads them."""
+        pairs = np.stack([frames, mirror(frames, self.keypoint_symmetry)], axis=1)   # (B, 2, J, 2)
+        return pairs.reshape(2 * len(frames), -1)
+
+    def _poses(self, outputs: list[np.ndarray]) -> np.ndarray:
+        """Per model (2 B, ..., 3 J) outputs -> (B, ..., J, 3): un-flipped, averaged, trajectory added."""
+        total = 0
+        for out, sym in zip(outputs, self.symmetries):
+            out = out.reshape(out.shape[0] // 2, 2, *out.shape[1:-1], -1, 3)
+            total = total + (out[:, 0] + mirror(out[:, 1], sym)) / 2
+        return total.astype(np.float32)
+
+    def push(self, frames: dict[Hashable, np.ndarray]) -> dict[Hashable, list[tuple[int, np.ndarray]]]:
+        """{track: (J, 2) normalised keypoints of its next frame} -> {track: [(frame, (J_out, 3) pose)]}: the
+        poses that became final, frames counted from each track's first push. One batch for all tracks."""
+        tracks = list(frames)
+        result = {t: [] for t in tracks}
+        if not tracks:
+            return result
+        new = [t for t in tracks if t not in self.slots]
+        old = [t for t in tracks if t in self.slots]
+        for group, begin in ((new, True), (old, False)):
+            if not group:
+                continue
+            x = self._pairs(np.stack([frames[t] for t in group]).astype(np.float32))
+            slots = self._slots_for(group)
+            if begin:
+                outs = [pool.start(slots, x, self.lead + 1) for pool in self.pools]
+            else:
+                outs = [pool.step(slots, x) for pool in self.pools]
+            for i, t in enumerate(group):
+                self.fed[t] = self.fed.get(t, 0) + 1
+                self.emitted.setdefault(t, 0)
+                self.last[t] = x[2 * i:2 * i + 2]
+            if self.lookahead == self.tail:                      # the exact pose of frame n - RF
+                poses = self._poses(outs)
+                for i, t in enumerate(group):
+                    self._emit(t, self.fed[t] - 1 - self.lookahead, poses[i], result)
+        if self.lookahead < self.tail:                           # a look ahead with the newest frame repeated
+            slots = self._slots_for(tracks)
+            fill = np.stack([self.last[t] for t in tracks]).reshape(2 * len(tracks), 1, -1)
+            fill = np.repeat(fill, self.tail - self.lookahead, axis=1)
+            poses = self._poses([pool.advance(slots, fill, commit=False)[:, -1] for pool in self.pools])
+            for i, t in enumerate(tracks):
+                self._emit(t, self.fed[t] - 1 - self.lookahead, poses[i], result)
+        return result
+
+    def _emit(self, track, frame: int, pose: np.ndarray, result: dict) -> None:
+        if frame >= self.emitted[track]:
+            result[track].append((frame, pose))
+            self.emitted[track] = frame + 1
+
+    def flush(self, tracks: list | None = None) -> dict[Hashable, list[tuple[int, np.ndarray]]]:
+        """End `tracks` (None: all): {track: [(frame, pose)]} for their frames not yet returned, the last
+        frame repeated after them as offline lifting pads; their state is dropped."""
+        tracks = list(self.slots) if tracks is None else [t for t in tracks if t in self.slots]
+        result = {t: [] for t in tracks}
+        if tracks and self.tail:
+            slots = self._slots_for(tracks)
+            fill = np.repeat(np.stack([self.last[t] for t in tracks]).reshape(2 * len(tracks), 1, -1), self.tail, axis=1)
+            poses = self._poses([pool.advance(slots, fill, commit=False) for pool in self.pools])  # (B, tail, J, 3)
+            for i, t in enumerate(tracks):
+                first = self.fed[t] - self.tail                  # the frame of the first flushed output
+                for j in range(self.tail):
+                    if first + j >= 0:
+                        self._emit(t, first + j, poses[i, j], result)
+        for t in tracks:
+            for d in (self.slots, self.fed, self.emitted, self.last):
+                del d[t]
+        return result

@@ -1,0 +1,199 @@
+"""Live lifting: one frame of 2D keypoints in, the poses that became final out, state cached per track.
+
+    stream = vp3d.load_model("model.bin").stream(image_size=(1920, 1080))
+    for kps in detector:                      # (J, 2) pixels, the model's keypoint layout
+        for frame, pose in stream.push(kps):  # pose (17, 3) float32, metres, camera frame
+            ...
+    rest = stream.flush()                     # the last frames, the final frame repeated after them
+
+The poses equal Lifter.lift() of the whole sequence (pipeline.stream: the same edge padding, flip
+augmentation and trajectory). A symmetric model answers frame t on the push of frame t + lag, lag =
+(RF - 1) / 2 (121 frames for RF 243); `lookahead=N` answers after N frames instead, the unseen rest of
+the window filled with the newest frame (less accurate: docs/streaming.md). A causal model answers each
+frame on its own push (lag 0). Several people: push(kps, track=id), or push({id: kps, ...}) to run all
+as one batch; each track keeps its own state. `json_lines` serves vp3d_lift.py --stream.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections import deque
+from typing import Hashable, Iterable, TextIO
+
+import numpy as np
+
+from vp3d.errors import Vp3dError
+from vp3d.facts.cameras import check_image_size, normalize_screen_coordinates
+from vp3d.model.folded import FoldedModel
+from vp3d.pipeline.stream import PoseStream
+
+DEFAULT_TRACK = None
+
+
+class Stream:
+    """A live stream of one model; see the module docstring. Made by Lifter.stream()."""
+
+    def __init__(self, lifter, pose: FoldedModel, trajectory: FoldedModel | None,
+                 image_size: tuple[int, int] | None = None, lookahead: int | None = None, normalized: bool = False):
+        if not normalized and image_size is None:
+            raise Vp3dError("a stream of pixel keypoints needs image_size=(width, height); or pass normalized=True")
+        self.image_size = None if normalized else check_image_size(image_size)
+        self.joints = len(lifter.layout.names)
+        self.description = pose.description + (", with trajectory model" if trajectory is not None else "")
+        try:
+            self.core = PoseStream(pose, trajectory, lifter.layout.symmetry, lifter.joint_symmetry, lookahead)
+        except ValueError as e:
+            raise Vp3dError(str(e)) from None
+
+    @property
+    def lag(self) -> int:
+        """Frames between pushing a frame and getting its pose (0 for causal models)."""
+        return self.core.lag
+
+    @property
+    def receptive_field(self) -> int:
+        return self.core.receptive_field
+
+    @property
+    def tracks(self) -> list:
+        """The tracks with state (pushed and not flushed)."""
+        return list(self.core.slots)
+
+    def state_bytes(self) -> int:
+        """Bytes of cached state per track."""
+        return self.core.state_bytes()
+
+    def _frame(self, keypoints, track) -> np.ndarray:
+        """(J, 2) pixels -> normalised float32; Vp3dError on a wrong shape or non-finite values."""
+        kps = np.asarray(keypoints, dtype=np.float64) if not isinstance(keypoints, np.ndarray) else keypoints
+        where = "keypoints" if track is DEFAULT_TRACK else f"track {track!r}: keypoints"
+        if kps.shape != (self.joints, 2) or not np.issubdtype(kps.dtype, np.number):
+            raise Vp3dError(f"{where} of shape {kps.shape}: expected ({self.joints}, 2) for one frame")
+        if not np.isfinite(kps).all():
+            raise Vp3dError(f"{where}: non-finite values")
+        kps = kps.astype(np.float32)
+        return kps if self.image_size is None else normalize_screen_coordinates(kps, *self.image_size)
+
+    def push(self, keypoints, track: Hashable = DEFAULT_TRACK):
+        """The next frame of `track`: (J, 2) pixel keypoints -> [(frame, (17, 3) pose)] that became final,
+        frames counted from the track's first push. Or {track: (J, 2)} -> {track: [(frame, pose)]}, all the
+        tracks run as one batch."""
+        if isinstance(keypoints, dict):
+            return self.core.push({t: self._frame(k, t) for t, k in keypoints.items()})
+        return self.core.push({track: self._frame(keypoints, track)})[track]
+
+    def flush(self, track: Hashable = DEFAULT_TRACK) -> list[tuple[int, np.ndarray]]:
+        """End `track`: [(frame, pose)] for its frames not yet returned; its state is dropped."""
+        return self.core.flush([track]).get(track, [])
+
+    def flush_all(self) -> dict[Hashable, list[tuple[int, np.ndarray]]]:
+        """End every track: {track: [(frame, pose)]}."""
+        return self.core.flush()
+
+
+def parse_line(line: str, joints: int) -> dict:
+    """One JSON line -> {track: (J, 2) pixels, ...} with frame ids {track: frame}: either
+    {"frame": i, "keypoints": [[x, y], ...], "track": id (optional)} or an MMPose per-frame entry
+    {"frame_id": i, "instances": [{"keypoints": ..., "track_id": id (optional), "bbox_score": s}]}
+    (instances without a track_id: the best-scored one, as offline lifting picks). ValueError says what is wrong."""
+    obj = json.loads(line)
+    if not isinstance(obj, dict):
+        raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+    if "instances" in obj:
+        frame = obj.get("frame_id", obj.get("frame"))
+        instances = obj["instances"]
+        if not isinstance(instances, list):
+            raise ValueError("'instances' must be a list")
+        tracked = [i for i in instances if isinstance(i, dict) and i.get("track_id") is not None]
+        if not tracked and instances:
+            score = lambda i: _score(i)
+            tracked = [dict(max(instances, key=score), track_id=DEFAULT_TRACK)]
+        entries = [(i.get("track_id"), i.get("keypoints"), frame) for i in tracked]
+    else:
+        entries = [(obj.get("track", DEFAULT_TRACK), obj.get("keypoints"), obj.get("frame"))]
+    out = {}
+    for track, kps, frame in entries:
+        if isinstance(frame, bool) or not isinstance(frame, int):
+            raise ValueError(f"frame {frame!r}: expected an integer frame number")
+        if isinstance(track, (list, dict)):
+            raise ValueError(f"track {track!r}: expected a string or a number")
+        try:
+            arr = np.asarray(kps, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError("'keypoints' must be [[x, y], ...]") from None
+        if arr.ndim != 2 or arr.shape[1] not in (2, 3) or arr.shape[0] != joints:
+            raise ValueError(f"'keypoints' of shape {arr.shape}: expected ({joints}, 2) [[x, y], ...]")
+        if not np.isfinite(arr[:, :2]).all():
+            raise ValueError("'keypoints' has non-finite values")
+        out[track] = (frame, arr[:, :2])
+    return out
+
+
+def _score(instance) -> float:
+    box = instance.get("bbox_score") if isinstance(instance, dict) else None
+    box = box[0] if isinstance(box, list) and box else box
+    s = instance.get("keypoint_scores") if isinstance(instance, dict) else None
+    return float(box) if isinstance(box, (int, float)) else (float(np.mean(s)) if s else 0.0)
+
+
+def json_lines(stream: Stream, lines: Iterable[str], out: TextIO, on_error: str = "skip",
+               track_timeout: int | None = None, err: TextIO = sys.stderr) -> int:
+    """Serve a pipe: JSON lines in (parse_line), one line per final pose out
+    ({"frame": i, "pose": [[x, y, z], ...]}, "track" where the input named one), flushed per line; every
+    track flushed at the end of input. A track absent for `track_timeout` input lines is flushed and
+    forgotten. Bad lines get one stderr line naming the line number and are skipped (on_error 'skip') or
+    end the stream with Vp3dError ('stop'). Returns the number of bad lines."""
+    frames: dict[Hashable, deque] = {}              # track -> frame ids pushed, not yet answered
+    answered: dict[Hashable, int] = {}               # track -> frames answered (index of frames[track][0])
+    seen: dict[Hashable, int] = {}                   # track -> the line number it last appeared on
+    bad = 0
+
+    def write(results: dict) -> None:
+        for track, pairs in results.items():
+            ids = frames[track]
+            for frame, pose in pairs:
+                while answered[track] < frame:                     # never skipped: poses come in order
+                    ids.popleft()
+                    answered[track] += 1
+                obj = {"frame": ids.popleft()}
+                answered[track] += 1
+                if track is not DEFAULT_TRACK:
+                    obj["track"] = track
+                obj["pose"] = np.round(pose.astype(np.float64), 7).tolist()
+                out.write(json.dumps(obj) + "\n")
+        out.flush()
+
+    def end(tracks: list) -> None:
+        write(stream.core.flush(tracks))
+        for t in tracks:
+            for d in (frames, answered, seen):
+                d.pop(t, None)
+
+    number = 0
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            entries = parse_line(line, stream.joints)
+            batch = {t: stream._frame(kps, t) for t, (_, kps) in entries.items()}
+        except (ValueError, Vp3dError) as e:
+            bad += 1
+            message = f"line {number}: {str(e).splitlines()[0]}"
+            if on_error == "stop":
+                end(list(stream.core.slots))
+                raise Vp3dError(f"stdin {message}") from None
+            print(f"error: stdin {message} (skipped)", file=err, flush=True)
+            continue
+        for t, (frame, _) in entries.items():
+            frames.setdefault(t, deque()).append(frame)
+            answered.setdefault(t, 0)
+            seen[t] = number
+        results = stream.core.push(batch)
+        write(results)
+        if track_timeout is not None:
+            stale = [t for t, last in seen.items() if number - last >= track_timeout]
+            if stale:
+                end(stale)
+    end(list(stream.core.slots))
+    return bad

@@ -56,6 +56,9 @@ def main(argv=None) -> int:
         for path, length in zip(paths, lengths):
             export_onnx(model, path, length, a.opset)
             in_shape, out_shape = check_onnx(path)
+            # a dynamic export leaves the output's dims unset in the graph: show the shape the facts give
+            expected = (2, None if length is None else length - c.receptive_field + 1, c.num_joints_out, 3)
+            out_shape = tuple(e if d is None else d for d, e in zip(out_shape or expected, expected))
             shape = lambda dims, unknown: "x".join(unknown if d is None else str(d) for d in dims)
             print(f"wrote {path}: input 2d_poses {shape(in_shape, 'L')}, output 3d_preds "
                   f"{shape(out_shape, f'(L-{c.receptive_field - 1})')} "

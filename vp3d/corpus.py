@@ -14,8 +14,9 @@ once complete), and the outcome is one JSON line in <out>/lift_report.jsonl (REP
 A bad input is an error line and the others go on. resume=True keeps the ok lines of an earlier run whose
 outputs are the planned ones and exist, and lifts only the rest. run_ray does the same on Ray Data: the jobs
 become a dataset (ray.data.from_items), map_batches runs them on a fixed pool of actors (LiftWorker), each
-holding one loaded model; an actor killed mid-run is restarted and its unfinished task retried (RAY_REMOTE_ARGS),
-rewriting the same files. Ray is imported only there (the [ray] extra).
+holding one loaded model; an actor killed mid-run is restarted and its unfinished task retried,
+rewriting the same files: Ray Data's actor pools set max_restarts=-1 and max_task_retries=-1 themselves (passing
+them to map_batches goes through its deprecated **ray_remote_args). Ray is imported only there (the [ray] extra).
 """
 from __future__ import annotations
 
@@ -42,9 +43,6 @@ KEYPOINT_SUFFIXES = tuple(sorted({f.suffix for f in FORMATS}))     # what a fold
 GLOB_CHARS = re.compile(r"[*?[]")
 LOCAL = "local"                                                    # --ray without an address: a local cluster
 RAY_ADDRESS = re.compile(r"auto|local|ray://\S+|[\w.-]+:\d+")
-# A killed actor is always replaced (preemption, OOM kill); a task whose actor died is retried this often,
-# so an input that kills every worker it meets ends the run instead of looping (then --resume goes on).
-RAY_REMOTE_ARGS = {"max_restarts": -1, "max_task_retries": 3}
 FILES_PER_BLOCK = 16          # Ray Data block size: small enough to spread over the pool, large per task
 
 
@@ -346,7 +344,7 @@ def run_ray(spec: ModelSpec, jobs: list[Job], options: LiftOptions, emit: Callab
     ds = ray.data.from_items([asdict(j) for j in jobs], override_num_blocks=blocks)
     lifted = ds.map_batches(worker, fn_constructor_args=(spec, options, threads_per_worker),
                             compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=threads_per_worker,
-                            batch_size=1, batch_format="numpy", **RAY_REMOTE_ARGS)
+                            batch_size=1, batch_format="numpy")
     seen = set()
     for batch in lifted.iter_batches(batch_size=None, batch_format="numpy"):
         for index, row in zip(batch["index"], batch["row"]):

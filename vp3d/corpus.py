@@ -27,7 +27,7 @@ import os
 import re
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -341,7 +341,10 @@ def run_ray(spec: ModelSpec, jobs: list[Job], options: LiftOptions, emit: Callab
     if not jobs:
         return
     blocks = min(len(jobs), max(4 * workers, math.ceil(len(jobs) / FILES_PER_BLOCK)))
-    ds = ray.data.from_items([asdict(j) for j in jobs], override_num_blocks=blocks)
+    # absolute paths for the workers (a cluster's workers run elsewhere); the rows name them as given
+    items = [{"index": j.index, "input": os.path.abspath(j.input), "output": os.path.abspath(j.output)} for j in jobs]
+    given = {j.index: j for j in jobs}
+    ds = ray.data.from_items(items, override_num_blocks=blocks)
     lifted = ds.map_batches(worker, fn_constructor_args=(spec, options, threads_per_worker),
                             compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=threads_per_worker,
                             batch_size=1, batch_format="numpy")
@@ -350,7 +353,9 @@ def run_ray(spec: ModelSpec, jobs: list[Job], options: LiftOptions, emit: Callab
         for index, row in zip(batch["index"], batch["row"]):
             if int(index) not in seen:
                 seen.add(int(index))
-                emit(json.loads(str(row)) | {"index": int(index)})
+                job, row = given[int(index)], json.loads(str(row))
+                row.update(input=job.input, outputs=[job.output] if row["outputs"] else [])
+                emit(row | {"index": job.index})
 
 
 class ray_cluster:
@@ -364,8 +369,13 @@ class ray_cluster:
         ray = _import_ray()
         if not ray.is_initialized():
             local = self.address in (None, LOCAL)
-            ray.init(address=None if local else self.address, num_cpus=self.num_cpus if local else None,
-                     include_dashboard=False if local else None, log_to_driver=False)
+            try:
+                ray.init(address=None if local else self.address, num_cpus=self.num_cpus if local else None,
+                         include_dashboard=False if local else None, log_to_driver=False)
+            except (ConnectionError, RuntimeError, ValueError) as e:
+                first = (str(e).strip().splitlines() or [""])[0]
+                raise Vp3dError(f"--ray {self.address}: cannot start or reach a Ray cluster ({first}); 'auto' "
+                                f"needs a running one (ray start --head)") from None
             self.started = True
         return ray
 
@@ -407,7 +417,12 @@ def lift_corpus(jobs: list[Job], out_dir: str | Path, spec: ModelSpec, options: 
         else:
             del lifter
             with ray_cluster(ray):
-                run_ray(spec, todo, options, emit, workers, threads_per_worker, worker)
+                try:
+                    run_ray(spec, todo, options, emit, workers, threads_per_worker, worker)
+                except Exception as e:        # Ray's own failures (a cluster lost, retries spent): one line
+                    first = (str(e).strip().splitlines() or [""])[0]
+                    raise Vp3dError(f"the Ray run stopped ({type(e).__name__}: {first}); {report} keeps every "
+                                    f"input that finished: run again with --resume") from e
     finally:
         writer.close()
     missing = [j.input for j in todo if j.index not in rows]

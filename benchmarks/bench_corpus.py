@@ -14,7 +14,8 @@ folder through vp3d.corpus.lift_corpus (the code vp3d_lift.py runs):
     in-process   one process, one model, the files in turn (--threads 1)
     ray N        a local Ray cluster of 2 CPUs, an actor pool of N workers (1 CPU and 1 thread each)
 
-Reported per run: wall time (for Ray from the first job submitted, actor start-up and model loads
+With --rounds R the runs take turns R times (other processes on the cores slow each round alike) and
+each run's median round (by files/s) is reported. Reported per run: wall time (for Ray from the first job submitted, actor start-up and model loads
 included; the cluster's own start-up apart), files/s and frames/s over it; the time to the first report
 row (start-up); the steady rate (files/s from the first report row to the last); the mean time lift_one
 takes per file (read + lift + write, timed inside the worker), and the per-file overhead: workers / steady
@@ -94,6 +95,7 @@ def main(argv=None) -> int:
     p.add_argument("--channels", type=int, default=64)
     p.add_argument("--workers", default="1,2", help="Ray actor pool sizes to run")
     p.add_argument("--no-ray", action="store_true")
+    p.add_argument("--rounds", type=int, default=1, help="runs in turn this often; each run's median round is reported")
     p.add_argument("--out", type=Path, default=None, help="write bench_corpus.json here")
     p.add_argument("--keep", type=Path, default=None, help="work in this folder and keep it (default: a temp one)")
     a = p.parse_args(argv)
@@ -109,28 +111,36 @@ def main(argv=None) -> int:
         print(f"[INFO] wrote {clips} clips of {a.frames} frames ({a.format}) in {time.perf_counter() - start:.1f} s")
         jobs_for = lambda out: corpus.plan_jobs(corpus.expand_inputs([str(work / "clips")]), out)  # noqa: E731
         spec, options = corpus.ModelSpec(str(model), threads=1), corpus.LiftOptions(image_size=(W, H))
-        results = [timed_run(jobs_for(work / "local"), work / "local", spec, options, None, None)]
-        print(json.dumps(results[-1]))
-        ray_start = None
+        runs = [(None, None)] + ([] if a.no_ray else [(corpus.LOCAL, int(k)) for k in a.workers.split(",")])
+        ray_start, rounds = None, []
         if not a.no_ray:
             import ray
             start = time.perf_counter()
             ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
             ray_start = round(time.perf_counter() - start, 2)
             ray.data.DataContext.get_current().enable_progress_bars = False
-            try:
-                for k in (int(v) for v in a.workers.split(",")):
-                    out = work / f"ray{k}"
-                    results.append(timed_run(jobs_for(out), out, spec, options, corpus.LOCAL, k))
-                    results[-1]["identical_to_in_process"] = same_outputs(work / "local", out)
-                    print(json.dumps(results[-1]))
-            finally:
+        try:
+            for n in range(a.rounds):          # the runs take turns: a busy neighbour slows each round alike
+                for address, k in runs:
+                    out = work / ("local" if address is None else f"ray{k}")
+                    row = timed_run(jobs_for(out), out, spec, options, address, k)
+                    row.update(round=n + 1, load_1min=round(os.getloadavg()[0], 2))
+                    if address is not None:
+                        row["identical_to_in_process"] = same_outputs(work / "local", out)
+                    rounds.append(row)
+                    print(json.dumps(row))
+        finally:
+            if not a.no_ray:
                 ray.shutdown()
+        results = []                            # per run, its median round by files/s
+        for name in dict.fromkeys(r["run"] for r in rounds):
+            mine = sorted((r for r in rounds if r["run"] == name), key=lambda r: r["files_per_s"])
+            results.append(mine[(len(mine) - 1) // 2])
         report = {"machine": machine(), "load_average_before": [round(v, 2) for v in load_before],
                   "load_average_after": [round(v, 2) for v in os.getloadavg()],
                   "clips": clips, "frames_per_clip": a.frames, "format": a.format,
                   "model": f"27 frames (3,3,3), {a.channels} channels, ONNX Runtime, 1 thread per worker",
-                  "ray_init_s": ray_start, "runs": results}
+                  "ray_init_s": ray_start, "rounds": a.rounds, "runs": results, "every_round": rounds}
         by = {r["run"]: r for r in results}
         for r in results[1:]:      # a file's time on a Ray worker beyond its time in the in-process loop
             r["overhead_vs_in_process_ms"] = round(1e3 * (r["workers"] / r["steady_files_per_s"]
@@ -138,7 +148,7 @@ def main(argv=None) -> int:
         if "ray 1" in by and "ray 2" in by:
             report["ray_2_over_1"] = round(by["ray 2"]["files_per_s"] / by["ray 1"]["files_per_s"], 2)
             report["ray_2_over_1_steady"] = round(by["ray 2"]["steady_files_per_s"] / by["ray 1"]["steady_files_per_s"], 2)
-        print(json.dumps({k: v for k, v in report.items() if k != "runs"}, indent=1))
+        print(json.dumps({k: v for k, v in report.items() if k not in ("runs", "every_round")}, indent=1))
         print("\n| run | files/s | frames/s | first row s | steady files/s | lift_one ms/file | overhead ms/file "
               "| vs in-process ms/file |")
         print("|---|---|---|---|---|---|---|---|")

@@ -69,8 +69,8 @@ def build_parser():
                         "ray://HOST:PORT; without ADDRESS a local one")
     c.add_argument("--workers", type=cli.positive_int, default=None,
                    help="--ray: actors, each holding one model (default: the cluster's CPUs / --threads-per-worker)")
-    c.add_argument("--threads-per-worker", type=cli.positive_int, default=1,
-                   help="--ray: CPUs each actor reserves and its model's threads")
+    c.add_argument("--threads-per-worker", type=cli.positive_int, default=None,
+                   help="--ray: CPUs each actor reserves and its model's threads (default 1)")
     return p
 
 
@@ -88,6 +88,8 @@ def main(argv=None) -> int:
         parser.error(f"--units and --origin are for BVH output, not {written}")
     if args.backend == "ais_bench":
         parser.error("--backend ais_bench runs whole input directories on an NPU; lift with onnxruntime, openvino or torch")
+    if (args.workers or args.threads_per_worker) and not args.ray:
+        parser.error("--workers and --threads-per-worker size a --ray run's actors; without --ray give --threads")
     try:
         inputs = corpus.expand_inputs(args.inputs, args.recursive, exclude=None if suffix else args.out)
     except cli.Vp3dError as e:
@@ -134,7 +136,7 @@ def lift_corpus(a, inputs) -> int:
                             True if a.causal else None, a.chunk)
     options = corpus.LiftOptions(tuple(a.image_size) if a.image_size else
                                  (image_size_from_video(a.video) if a.video else None), a.fps, a.units, a.origin)
-    summary = corpus.lift_corpus(jobs, a.out, spec, options, a.resume, a.ray, a.workers, a.threads_per_worker,
+    summary = corpus.lift_corpus(jobs, a.out, spec, options, a.resume, a.ray, a.workers, a.threads_per_worker or 1,
                                  on_row=corpus.print_row)
     print(corpus.describe(summary))
     if summary.failed:

@@ -171,6 +171,9 @@ def test_one_file_or_one_output_file_keeps_the_all_or_nothing_run(clips, model, 
     with pytest.raises(SystemExit) as e:
         vp3d_lift.main([str(root / "a.json"), "-m", str(model), "-o", str(tmp_path / "x.npz"), "--ray"])
     assert e.value.code == 2 and "give -o DIR" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        vp3d_lift.main([str(root), "-m", str(model), "-o", str(tmp_path / "out"), "--workers", "2"])
+    assert e.value.code == 2 and "without --ray" in capsys.readouterr().err
 
 
 def test_ray_takes_an_address_and_leaves_inputs_alone():

@@ -102,12 +102,14 @@ def _folder_files(folder: Path, recursive: bool, exclude: Path | None) -> list[P
     """The keypoint files (KEYPOINT_SUFFIXES) in `folder` (and below, when recursive), sorted; hidden files
     (atomic writes' temporaries among them) and anything under `exclude` (the output folder) left out."""
     found = folder.rglob("*") if recursive else folder.iterdir()
+    base = folder.resolve()
+    inside = exclude is not None and exclude.is_relative_to(base)      # else nothing here is in it
     files = []
     for p in found:
         rel = p.relative_to(folder)
         if p.suffix.lower() not in KEYPOINT_SUFFIXES or any(part.startswith(".") for part in rel.parts):
             continue
-        if exclude is not None and p.resolve().is_relative_to(exclude):
+        if inside and (base / rel).is_relative_to(exclude):
             continue
         if p.is_file():
             files.append(p)

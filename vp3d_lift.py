@@ -10,10 +10,16 @@
 
 Keypoints at another frame rate than the model's (Human3.6M's 50 fps) are resampled to its rate, lifted,
 and the poses taken back at the input's frames: --fps, else the rate of --video, else the model's.
+    python vp3d_lift.py clips/ --recursive --image-size 340x256 -m model.onnx -o lifted/ [--resume] [--ray [auto]]
+
+Several inputs into a folder (-o DIR), or a folder, glob or @list as input, is a corpus run (docs/corpus.md):
+one output file per input (all its videos), DIR/lift_report.jsonl with a line per input, a bad input is its
+error line and the others go on; exit 1 when any input failed. Otherwise every input is read and checked
+before the model loads, and the first bad one stops the run (exit 2).
 """
 import sys
 
-from vp3d import cli
+from vp3d import cli, corpus
 from vp3d.engines.backends import BACKENDS, PRECISIONS
 from vp3d.engines.devices import DEVICES
 from vp3d.facts.skeleton import DEFAULT_LAYOUT, keypoint_layouts
@@ -29,7 +35,8 @@ from vp3d.pipeline.predict import DEFAULT_CHUNK
 def build_parser():
     p = cli.parser(__doc__.splitlines()[0])
     p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="'-' with --stream: JSON lines on stdin; else keypoint files: upstream's infer_video_d2.py output (<video>.npz) or data_2d_custom_*.npz "
+                   help="'-' with --stream: JSON lines on stdin; else keypoint files, folders of them, quoted globs or "
+                        "@LIST (a file of such, one a line): upstream's infer_video_d2.py output (<video>.npz) or data_2d_custom_*.npz "
                         "(every video in it), MMPose predictions, COCO keypoint results or AlphaPose results (.json), "
                         ".csv (frame,joint,x,y[,score][,track]), an .npz of (T, J, 2) pixel arrays keyed by video "
                         "name; or a folder: OpenPose's <name>_<frame>_keypoints.json files, infer_video_d2.py .npz files")
@@ -83,12 +90,23 @@ def build_parser():
                       help="a bad input line: one stderr line naming its number, then skip it or stop")
     p.add_argument("--chunk", type=cli.positive_int, default=DEFAULT_CHUNK,
                    help="output frames per model call for checkpoints (bounds memory; exported models use their length)")
+    c = p.add_argument_group("corpus runs (-o DIR with several inputs, a folder, glob or @list)")
+    c.add_argument("--recursive", action="store_true", help="folders: their subfolders' keypoint files too")
+    c.add_argument("--resume", action="store_true",
+                   help="skip the inputs DIR/lift_report.jsonl says were lifted and whose outputs exist")
+    c.add_argument("--ray", nargs="?", const=corpus.LOCAL, default=None, metavar="ADDRESS",
+                   help="run on Ray Data (pip install 'vp3d[ray]'): auto (the running cluster), HOST:PORT, "
+                        "ray://HOST:PORT; without ADDRESS a local one")
+    c.add_argument("--workers", type=cli.positive_int, default=None,
+                   help="--ray: actors, each holding one model (default: the cluster's CPUs / --threads-per-worker)")
+    c.add_argument("--threads-per-worker", type=cli.positive_int, default=None,
+                   help="--ray: CPUs each actor reserves and its model's threads (default 1)")
     return p
 
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(corpus.ray_argv(sys.argv[1:] if argv is None else argv))
     if args.stream:
         return stream_main(parser, args)
     if args.out is None:
@@ -106,6 +124,17 @@ def main(argv=None) -> int:
         parser.error(f"--units and --origin are for BVH output, not {written}")
     if args.backend == "ais_bench":
         parser.error("--backend ais_bench runs whole input directories on an NPU; lift with onnxruntime, openvino or torch")
+    if (args.workers or args.threads_per_worker) and not args.ray:
+        parser.error("--workers and --threads-per-worker size a --ray run's actors; without --ray give --threads")
+    try:
+        inputs = corpus.expand_inputs(args.inputs, args.recursive, exclude=None if suffix else args.out)
+    except cli.Vp3dError as e:
+        return cli.fail(e)
+    if suffix is None and (corpus.is_many(args.inputs, inputs) or args.resume or args.ray):
+        return cli.run(lambda a: lift_corpus(a, inputs), args)
+    if args.resume or args.ray:
+        parser.error("--resume and --ray write one file per input into a folder: give -o DIR")
+    args.inputs = [i.path for i in inputs]
 
     def body(a):
         video = video_info(a.video) if a.video else None
@@ -170,6 +199,25 @@ def stream_main(parser, args) -> int:
               f"{stream.state_bytes() / 2 ** 20:.1f} MiB of state per track", file=sys.stderr, flush=True)
         json_lines(stream, sys.stdin, sys.stdout, a.on_error, a.track_timeout)
     return cli.run(body, args)
+
+
+def lift_corpus(a, inputs) -> int:
+    """A corpus run (vp3d.corpus): one output per input, the report, exit 1 when any input failed."""
+    jobs = corpus.plan_jobs(inputs, a.out, a.format or "npz")
+    spec = corpus.ModelSpec(a.model, a.layout, a.backend, a.device, a.precision, a.threads,
+                            True if a.causal else None, a.chunk)
+    video = video_info(a.video) if a.video else None
+    options = corpus.LiftOptions(tuple(a.image_size) if a.image_size else (video.size if video else None),
+                                 a.fps or (video.fps if video else None), a.units, a.origin, a.people, a.min_score,
+                                 a.min_frames)
+    summary = corpus.lift_corpus(jobs, a.out, spec, options, a.resume, a.ray, a.workers, a.threads_per_worker or 1,
+                                 on_row=corpus.print_row)
+    print(corpus.describe(summary))
+    if summary.failed:
+        print(f"error: {len(summary.failed)} of {len(summary.rows)} inputs failed; their lines in "
+              f"{summary.report} say why", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

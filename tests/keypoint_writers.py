@@ -244,3 +244,27 @@ def write_alphapose_json(path: Path, detections: list[tuple[int, np.ndarray, np.
         out.append(e)
     path.write_text(json.dumps(out))
     return path
+
+
+def write_corpus(root: Path, w: int, h: int) -> dict[str, dict[str, np.ndarray]]:
+    """A folder of keypoint files as a corpus holds them, two of them bad:
+        a.json (COCO results), b.csv, two.npz (np.savez: videos 'left', 'right'), sub/a.json (MMPose: the
+        same stem as a.json), sub/c.json (COCO), bad.json (not a keypoint file), sub/bad.csv (no x, y columns);
+        notes.txt and .hidden.json are not inputs.
+    -> {path relative to root: {video name: (T, 17, 2) pixels as written}}; the bad files map to {}."""
+    sub = root / "sub"
+    sub.mkdir(parents=True, exist_ok=True)
+    clips = {"a.json": {"a": video_keypoints(60, w, h, seed=11)}, "b.csv": {"b": video_keypoints(50, w, h, seed=12)},
+             "two.npz": {"left": video_keypoints(35, w, h, seed=13), "right": video_keypoints(45, w, h, seed=14)},
+             "sub/a.json": {"a": video_keypoints(44, w, h, seed=15)}, "sub/c.json": {"c": video_keypoints(30, w, h, seed=16)},
+             "bad.json": {}, "sub/bad.csv": {}}
+    write_coco_json(root / "a.json", clips["a.json"]["a"])
+    write_keypoints_csv(root / "b.csv", clips["b.csv"]["b"])
+    np.savez(root / "two.npz", **clips["two.npz"])
+    write_mmpose_json(sub / "a.json", clips["sub/a.json"]["a"])
+    write_coco_json(sub / "c.json", clips["sub/c.json"]["c"])
+    (root / "bad.json").write_text('{"predictions": []}')
+    (sub / "bad.csv").write_text("frame,joint,u,v\n0,0,1,2\n")
+    (root / "notes.txt").write_text("not an input\n")
+    write_coco_json(root / ".hidden.json", clips["a.json"]["a"])
+    return clips

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "vp3d"
 # bottom to top; modules of one rank may import each other (without cycles)
 RANKS = {"errors": 0, "cli": 1, "facts": 1, "io": 2, "model": 3, "engines": 4, "pipeline": 5, "training": 6,
-         "viz": 6, "lift": 7, "stream": 7, "__init__": 8}
+         "viz": 6, "lift": 7, "stream": 7, "corpus": 7, "__init__": 8}
 
 
 def module_name(path: Path) -> str:
@@ -69,11 +69,11 @@ def test_no_import_cycles():
             assert cycle is None, " -> ".join(cycle)
 
 
-@pytest.mark.parametrize("blocked", [("torch", "openvino", "PIL", "imageio_ffmpeg", "matplotlib", "scipy")])
+@pytest.mark.parametrize("blocked", [("torch", "openvino", "PIL", "imageio_ffmpeg", "matplotlib", "scipy", "ray")])
 def test_the_core_imports_without_optional_dependencies(blocked):
     """Lifting and inference from ONNX, postprocessing and every reader and writer import with the optional
     extras made unimportable (they are imported where used)."""
-    modules = ["vp3d", "vp3d.lift", "vp3d.cli", "vp3d.pipeline.infer", "vp3d.pipeline.evaluation",
+    modules = ["vp3d", "vp3d.lift", "vp3d.corpus", "vp3d.cli", "vp3d.pipeline.infer", "vp3d.pipeline.evaluation",
                "vp3d.pipeline.preprocess", "vp3d.io.formats", "vp3d.io.keypoints", "vp3d.io.animation",
                "vp3d.io.video", "vp3d.viz.render", "vp3d.model.atc", "vp3d.model.quantize",
                "vp3d_lift", "vp3d_infer", "vp3d_postprocess", "vp3d_preprocess", "vp3d_convert", "vp3d_render",

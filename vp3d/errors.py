@@ -11,7 +11,7 @@ class Vp3dError(Exception):
 
 # optional dependencies (import name) -> the pip extra that installs them (pyproject.toml)
 EXTRAS = {"torch": "torch", "openvino": "openvino", "PIL": "render", "matplotlib": "render",
-          "imageio_ffmpeg": "video", "scipy": "people"}
+          "imageio_ffmpeg": "video", "scipy": "people", "ray": "ray"}
 
 
 def needs_extra(what: str, extra: str, module: str) -> Vp3dError:

@@ -528,6 +528,12 @@ def _is_openpose_folder(files: list[Path]) -> bool:
     return bool(_openpose_files(files))
 
 
+def is_openpose_folder(path: str | Path) -> bool:
+    """Whether `path` is a folder of OpenPose's per-frame files: one input, not a folder of inputs."""
+    path = Path(path)
+    return path.is_dir() and _is_openpose_folder([f for f in path.iterdir() if f.is_file()])
+
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 ALPHAPOSE_WIDTHS = {51: "COCO-17", 78: "Halpe-26"}     # keypoint values per detection; both start with COCO-17
 

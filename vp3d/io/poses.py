@@ -60,6 +60,16 @@ def check_poses(poses: np.ndarray, where: str) -> np.ndarray:
     return poses.astype(np.float32, copy=False)
 
 
+NPZ_DATE = (1980, 1, 1, 0, 0, 0)    # every member's zip timestamp: the same poses give the same bytes
+
+
+def _npz_member(name: str) -> zipfile.ZipInfo:
+    """The zip entry of one array: a fixed timestamp (np.savez stamps the clock), read/write for the owner."""
+    info = zipfile.ZipInfo(f"{name}.npy", date_time=NPZ_DATE)
+    info.external_attr = 0o600 << 16
+    return info
+
+
 def write_poses_npz(path: str | Path, poses: dict[str, np.ndarray]) -> None:
     """One float32 (T, J, 3) array per name, in an uncompressed .npz; written atomically."""
     arrays = {name: check_poses(np.asarray(p), f"{path}: '{name}'") for name, p in poses.items()}
@@ -68,7 +78,7 @@ def write_poses_npz(path: str | Path, poses: dict[str, np.ndarray]) -> None:
         if starts:
             z.comment = json.dumps({"first_frame": starts}).encode()
         for name, array in arrays.items():       # as np.savez does, without its keyword-argument names
-            with z.open(f"{name}.npy", "w", force_zip64=True) as f:
+            with z.open(_npz_member(name), "w", force_zip64=True) as f:
                 np.lib.format.write_array(f, np.ascontiguousarray(array), allow_pickle=False)
 
 

@@ -1,0 +1,458 @@
+"""Lifting a corpus: many keypoint files, one pose file and one report line each, in process or on Ray Data.
+
+    inputs = expand_inputs(["clips/", "more/*.json", "@list.txt"], recursive=True)
+    jobs = plan_jobs(inputs, "lifted/", "npz")                       # input i -> lifted/<unique stem>.npz
+    rows = run_local(ModelSpec("model.onnx"), jobs, LiftOptions(image_size=(1920, 1080)), "lifted/")
+
+Every input is lifted by lift_one (the in-process run and every Ray actor call the same function): all the
+sequences it holds go into one output file, written atomically (io.files.atomic_path: the file exists only
+once complete), and the outcome is one JSON line in <out>/lift_report.jsonl (REPORT):
+
+    {"input": path, "status": "ok" | "error", "outputs": [paths], "frames": T summed over its sequences,
+     "seconds": wall time of its read + lift + write, "error": one line (failures only)}
+
+A bad input is an error line and the others go on. resume=True keeps the ok lines of an earlier run whose
+outputs are the planned ones and exist, and lifts only the rest. run_ray does the same on Ray Data: the jobs
+become a dataset (ray.data.from_items), map_batches runs them on a fixed pool of actors (LiftWorker), each
+holding one loaded model; an actor killed mid-run is restarted and its unfinished task retried,
+rewriting the same files: Ray Data's actor pools set max_restarts=-1 and max_task_retries=-1 themselves (passing
+them to map_batches goes through its deprecated **ray_remote_args). Ray is imported only there (the [ray] extra).
+"""
+from __future__ import annotations
+
+import glob
+import json
+import math
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from vp3d.errors import Vp3dError, needs_extra
+from vp3d.io.files import atomic_path, unique_stems
+from vp3d.io.formats import write_poses
+from vp3d.io.keypoints import FORMATS, is_openpose_folder, read_keypoints
+from vp3d.io.poses import Poses
+from vp3d.lift import Lifter, load_model
+from vp3d.pipeline.predict import DEFAULT_CHUNK
+
+REPORT = "lift_report.jsonl"                                       # the run report, inside the output folder
+KEYPOINT_SUFFIXES = tuple(sorted({f.suffix for f in FORMATS}))     # what a folder contributes: .csv .json .npz
+GLOB_CHARS = re.compile(r"[*?[]")
+LOCAL = "local"                                                    # --ray without an address: a local cluster
+RAY_ADDRESS = re.compile(r"auto|local|ray://\S+|[\w.-]+:\d+")
+FILES_PER_BLOCK = 16          # Ray Data block size: small enough to spread over the pool, large per task
+
+
+@dataclass(frozen=True)
+class Input:
+    """One keypoint file of the corpus: its path, and the name its output is made from (the path relative
+    to the folder or glob it came from, without suffix; the stem for a file named directly)."""
+
+    path: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Job:
+    """Input `index` of the run: lift `input` into `output`."""
+
+    index: int
+    input: str
+    output: str
+
+
+@dataclass(frozen=True)
+class LiftOptions:
+    """What every input is read, lifted and written with. image_size (w, h) pixels for files that carry none;
+    fps: the keypoints' frame rate (None: the model's; another is resampled, as Lifter.lift does), also the
+    writer's (BVH's frame time); units, origin: BVH's; people, min_score, min_frames: as io.keypoints."""
+
+    image_size: tuple[int, int] | None = None
+    fps: float | None = None
+    units: str | None = None
+    origin: str | None = None
+    people: str = "best"
+    min_score: float | None = None
+    min_frames: int | None = None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What load_model takes, as a value a Ray actor can be built from (each loads its own copy)."""
+
+    path: str
+    layout: str | None = None
+    backend: str = "auto"
+    device: str = "auto"
+    precision: str = "f32"
+    threads: int | None = None
+    causal: bool | None = None
+    chunk: int = DEFAULT_CHUNK
+
+    def load(self, threads: int | None = None) -> Lifter:
+        """The Lifter; `threads` overrides the spec's CPU threads (a Ray actor's share)."""
+        return load_model(self.path, self.layout, self.backend, self.device, self.precision,
+                          threads or self.threads, self.causal, self.chunk)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs and outputs
+# ---------------------------------------------------------------------------------------------
+
+def _folder_files(folder: Path, recursive: bool, exclude: Path | None) -> list[Path]:
+    """The keypoint files (KEYPOINT_SUFFIXES) in `folder` (and below, when recursive), sorted; hidden files
+    (atomic writes' temporaries among them) and anything under `exclude` (the output folder) left out."""
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    base = folder.resolve()
+    inside = exclude is not None and exclude.is_relative_to(base)      # else nothing here is in it
+    files = []
+    for p in found:
+        rel = p.relative_to(folder)
+        if p.suffix.lower() not in KEYPOINT_SUFFIXES or any(part.startswith(".") for part in rel.parts):
+            continue
+        if inside and (base / rel).is_relative_to(exclude):
+            continue
+        if p.is_file():
+            files.append(p)
+    return sorted(files)
+
+
+def _named(paths: Iterable[Path], base: Path) -> list[Input]:
+    return [Input(str(p), str(p.relative_to(base).with_suffix(""))) for p in paths]
+
+
+def _expand_one(spec: str, recursive: bool, exclude: Path | None, where: str = "") -> list[Input]:
+    """One INPUT: a folder (its keypoint files), a glob (what it matches; folders among them as folders),
+    or a file (kept as given: a missing one is that input's error)."""
+    path = Path(spec)
+    if GLOB_CHARS.search(spec):
+        matches = sorted(glob.glob(spec, recursive=True))
+        if not matches:
+            raise Vp3dError(f"{where}{spec}: no files match")
+        first = next(i for i, part in enumerate(path.parts) if GLOB_CHARS.search(part))
+        fixed = Path(*path.parts[:first]) if first else Path(".")       # names: relative to the fixed part
+        out = []
+        for m in map(Path, matches):
+            if m.is_dir():
+                out += _named(_folder_files(m, recursive, exclude), fixed)
+            elif not (exclude is not None and m.resolve().is_relative_to(exclude)):
+                out += _named([m], fixed)
+        return out
+    if is_openpose_folder(path):                     # OpenPose's frames of one video: one input
+        return [Input(spec, path.name)]
+    if path.is_dir():
+        files = _folder_files(path, recursive, exclude)
+        if not files:
+            raise Vp3dError(f"{where}{spec}: a folder without keypoint files ({', '.join(KEYPOINT_SUFFIXES)})"
+                            f"{'' if recursive else '; --recursive reads its subfolders too'}")
+        return _named(files, path)
+    return [Input(spec, path.stem)]
+
+
+def expand_inputs(specs: list[str], recursive: bool = False, exclude: str | Path | None = None) -> list[Input]:
+    """Command-line INPUTs -> the keypoint files they name, in order, each once: a file as given; a folder's
+    keypoint files (sorted; with recursive, its subfolders' too); a glob's matches (vp3d expands quoted
+    patterns; '**' spans folders); @LIST: a text file of such INPUTs, one per line (blank lines and lines
+    starting with # skipped; relative paths from the current folder, as typed). `exclude`: a folder whose
+    files are never inputs (the output folder). Vp3dError for a glob without matches, a folder without
+    keypoint files or a missing list."""
+    exclude = Path(exclude).resolve() if exclude is not None else None
+    out, seen = [], set()
+    for spec in specs:
+        if spec.startswith("@"):
+            listed = Path(spec[1:])
+            try:
+                lines = listed.read_text().splitlines()
+            except (OSError, UnicodeDecodeError) as e:
+                raise Vp3dError(f"{listed}: cannot read the input list ({getattr(e, 'strerror', None) or e}); "
+                                f"expected a text file with one keypoint file, folder or glob per line") from None
+            found = []
+            for n, line in enumerate(lines, 1):
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    found += _expand_one(line, recursive, exclude, f"{listed} line {n}: ")
+        else:
+            found = _expand_one(spec, recursive, exclude)
+        for item in found:
+            key = os.path.abspath(item.path)
+            if key not in seen:
+                seen.add(key)
+                out.append(item)
+    return out
+
+
+def is_many(specs: list[str], inputs: list[Input]) -> bool:
+    """Whether the INPUTs given name a corpus: several files, or a folder, glob or @list (whatever it holds)."""
+    return len(inputs) > 1 or any(s.startswith("@") or GLOB_CHARS.search(s) or Path(s).is_dir() for s in specs)
+
+
+def plan_jobs(inputs: list[Input], out_dir: str | Path, fmt: str = "npz") -> list[Job]:
+    """Input i -> out_dir/<stem_i>.<fmt>, stems from the inputs' names made file-safe and unique
+    (io.files.unique_stems): every output inside out_dir, no two inputs share one; the same inputs always
+    get the same names."""
+    out_dir = Path(out_dir)
+    stems = unique_stems([i.name for i in inputs])
+    return [Job(k, i.path, str(out_dir / f"{stem}.{fmt}")) for k, (i, stem) in enumerate(zip(inputs, stems))]
+
+
+def ray_argv(argv: list[str]) -> list[str]:
+    """argv with '--ray X', where X is not a Ray address (RAY_ADDRESS) but an input, as '--ray=local X'."""
+    out = list(argv)
+    for i, arg in enumerate(out[:-1]):
+        if arg == "--ray" and not out[i + 1].startswith("-") and not RAY_ADDRESS.fullmatch(out[i + 1]):
+            out[i] = f"--ray={LOCAL}"
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# One input
+# ---------------------------------------------------------------------------------------------
+
+def lift_one(lifter: Lifter, input_path: str | Path, output: str | Path, options: LiftOptions) -> dict:
+    """Lift every sequence of one keypoint file and write them all to `output` (its suffix: the format),
+    atomically. -> the report row; a failure (a bad file, a model/file mismatch) is a row with status
+    'error' and its one-line message, never an exception."""
+    start = time.perf_counter()
+    row = {"input": str(input_path), "status": "ok", "outputs": [], "frames": 0, "seconds": 0.0}
+    try:
+        seqs = read_keypoints(input_path, options.people, options.min_score, options.min_frames)
+        if Path(output).suffix.lower() == ".bvh" and len(seqs) > 1:
+            raise Vp3dError(f"{input_path}: holds {len(seqs)} videos, a BVH file holds one motion; "
+                            f"write npz, json or csv (--format)")
+        sizes = [lifter.check(seq, options.image_size) for seq in seqs]
+        fps = options.fps or lifter.fps
+        poses = Poses({seq.name: lifter.lift(seq.keypoints, size, desc=f"{input_path}: {seq.name!r}", fps=fps)
+                       for seq, size in zip(seqs, sizes)}, first_frames={seq.name: seq.first_frame for seq in seqs})
+        write_poses(output, poses, fps=fps, units=options.units, origin=options.origin)
+        row.update(outputs=[str(output)], frames=sum(s.frames for s in seqs))
+    except Exception as e:                        # any failure of this input is its report line
+        message = str(e) if isinstance(e, Vp3dError) else f"{input_path}: {type(e).__name__}: {e}"
+        row.update(status="error", error=" ".join(message.split()))
+    row["seconds"] = round(time.perf_counter() - start, 6)
+    return row
+
+
+# ---------------------------------------------------------------------------------------------
+# The report
+# ---------------------------------------------------------------------------------------------
+
+def read_report(path: str | Path) -> list[dict]:
+    """The rows of a run report; lines that are not a JSON object (a run killed while writing one) skipped."""
+    rows = []
+    try:
+        lines = Path(path).read_text().splitlines()
+    except FileNotFoundError:
+        return rows
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and "input" in row:
+            rows.append(row)
+    return rows
+
+
+def done_before(jobs: list[Job], report: str | Path) -> dict[int, dict]:
+    """{job index: its earlier row} for the jobs an earlier run finished: an ok row for the same input
+    whose outputs are this plan's and exist (written atomically: existing means complete)."""
+    ok = {os.path.abspath(r["input"]): r for r in read_report(report) if r.get("status") == "ok"}
+    done = {}
+    for job in jobs:
+        row = ok.get(os.path.abspath(job.input))
+        if row is not None and row.get("outputs") == [job.output] and Path(job.output).is_file():
+            done[job.index] = row
+    return done
+
+
+class ReportWriter:
+    """Appends one JSON line per finished input to the report, flushed at once (an interrupted run keeps
+    every line it wrote). Starts the file atomically with `carried` rows (those of a resumed run)."""
+
+    def __init__(self, path: str | Path, carried: Iterable[dict] = ()):
+        self.path = Path(path)
+        with atomic_path(self.path) as tmp:
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in carried))
+        self.file = open(self.path, "a")
+
+    def write(self, row: dict) -> None:
+        self.file.write(json.dumps(row) + "\n")
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Runs
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class Summary:
+    """A run's outcome: every input's row (in input order), how many were done before (resume), the report."""
+
+    rows: list[dict]
+    resumed: int
+    report: Path
+    seconds: float
+
+    @property
+    def failed(self) -> list[dict]:
+        return [r for r in self.rows if r["status"] != "ok"]
+
+
+def run_local(lifter: Lifter, jobs: list[Job], options: LiftOptions, emit: Callable[[dict], None],
+              progress: bool | None = None) -> None:
+    """Lift `jobs` in turn in this process with one loaded model; emit(row) as each finishes. progress: a
+    tqdm bar over the files (None: only on a terminal)."""
+    from tqdm import tqdm
+    for job in tqdm(jobs, desc="lift", unit="file", disable=None if progress is None else not progress):
+        emit(lift_one(lifter, job.input, job.output, options) | {"index": job.index})
+
+
+class LiftWorker:
+    """A Ray Data actor: one loaded model (ModelSpec.load with `threads` CPU threads), lifting the batches
+    map_batches hands it ({'index', 'input', 'output'} columns) -> {'index', 'row': JSON report rows}."""
+
+    def __init__(self, spec: ModelSpec, options: LiftOptions, threads: int | None = None):
+        self.lifter = spec.load(threads)
+        self.options = options
+
+    def __call__(self, batch: dict) -> dict:
+        rows = [lift_one(self.lifter, str(i), str(o), self.options)
+                for i, o in zip(batch["input"], batch["output"])]
+        return {"index": list(batch["index"]), "row": [json.dumps(r) for r in rows]}
+
+
+def _import_ray():
+    try:
+        import ray
+        import ray.data
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] != "ray":
+            raise
+        raise needs_extra("--ray", "ray", "ray") from None
+    return ray
+
+
+def run_ray(spec: ModelSpec, jobs: list[Job], options: LiftOptions, emit: Callable[[dict], None],
+            workers: int | None = None, threads_per_worker: int = 1, worker: type = LiftWorker) -> None:
+    """Lift `jobs` on the Ray cluster this process is connected to (ray.init first): a dataset of jobs,
+    map_batches on a fixed pool of `workers` actors (None: the cluster's CPUs // threads_per_worker), each
+    reserving threads_per_worker CPUs and running its model with that many threads, one file per batch;
+    emit(row) as rows come back (each input once, also when a killed actor's task is retried)."""
+    ray = _import_ray()
+    if workers is None:
+        workers = max(1, int(ray.cluster_resources().get("CPU", 1)) // threads_per_worker)
+    if not jobs:
+        return
+    blocks = min(len(jobs), max(4 * workers, math.ceil(len(jobs) / FILES_PER_BLOCK)))
+    # absolute paths for the workers (a cluster's workers run elsewhere); the rows name them as given
+    items = [{"index": j.index, "input": os.path.abspath(j.input), "output": os.path.abspath(j.output)} for j in jobs]
+    given = {j.index: j for j in jobs}
+    ds = ray.data.from_items(items, override_num_blocks=blocks)
+    lifted = ds.map_batches(worker, fn_constructor_args=(spec, options, threads_per_worker),
+                            compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=threads_per_worker,
+                            batch_size=1, batch_format="numpy")
+    seen = set()
+    for batch in lifted.iter_batches(batch_size=None, batch_format="numpy"):
+        for index, row in zip(batch["index"], batch["row"]):
+            if int(index) not in seen:
+                seen.add(int(index))
+                job, row = given[int(index)], json.loads(str(row))
+                row.update(input=job.input, outputs=[job.output] if row["outputs"] else [])
+                emit(row | {"index": job.index})
+
+
+class ray_cluster:
+    """Context: connected to Ray at `address` ('auto': the running cluster; LOCAL/None: start a local one,
+    num_cpus of its CPUs), shut down after; an existing connection (ray.init called before) is used as is."""
+
+    def __init__(self, address: str | None = LOCAL, num_cpus: int | None = None):
+        self.address, self.num_cpus, self.started = address, num_cpus, False
+
+    def __enter__(self):
+        ray = _import_ray()
+        if not ray.is_initialized():
+            local = self.address in (None, LOCAL)
+            try:
+                ray.init(address=None if local else self.address, num_cpus=self.num_cpus if local else None,
+                         include_dashboard=False if local else None, log_to_driver=False)
+            except (ConnectionError, RuntimeError, ValueError) as e:
+                first = (str(e).strip().splitlines() or [""])[0]
+                raise Vp3dError(f"--ray {self.address}: cannot start or reach a Ray cluster ({first}); 'auto' "
+                                f"needs a running one (ray start --head)") from None
+            self.started = True
+        return ray
+
+    def __exit__(self, *exc):
+        if self.started:
+            _import_ray().shutdown()
+
+
+def lift_corpus(jobs: list[Job], out_dir: str | Path, spec: ModelSpec, options: LiftOptions,
+                resume: bool = False, ray: str | None = None, workers: int | None = None,
+                threads_per_worker: int = 1, on_row: Callable[[dict], None] | None = None,
+                progress: bool | None = None, worker: type = LiftWorker) -> Summary:
+    """Lift every job, in process (ray None) or on Ray (ray: an address, LOCAL for a local cluster), writing
+    out_dir/REPORT as inputs finish; resume: skip what an earlier run finished (done_before). The model
+    loads here first (a bad model is a Vp3dError before any work; on Ray each actor loads its own).
+    on_row(row) for each newly finished input. -> Summary, rows in input order."""
+    start = time.perf_counter()
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise Vp3dError(f"{out_dir}: exists and is not a folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = out_dir / REPORT
+    done = done_before(jobs, report) if resume else {}
+    todo = [j for j in jobs if j.index not in done]
+    lifter = spec.load(threads_per_worker if ray else None)
+    rows: dict[int, dict] = {}
+
+    def emit(row: dict) -> None:
+        index = row.pop("index")
+        rows[index] = row
+        writer.write(row)
+        if on_row is not None:
+            on_row(row)
+
+    writer = ReportWriter(report, [done[j.index] for j in jobs if j.index in done])
+    try:
+        if ray is None:
+            run_local(lifter, todo, options, emit, progress)
+        else:
+            del lifter
+            with ray_cluster(ray):
+                try:
+                    run_ray(spec, todo, options, emit, workers, threads_per_worker, worker)
+                except Exception as e:        # Ray's own failures (a cluster lost, retries spent): one line
+                    first = (str(e).strip().splitlines() or [""])[0]
+                    raise Vp3dError(f"the Ray run stopped ({type(e).__name__}: {first}); {report} keeps every "
+                                    f"input that finished: run again with --resume") from e
+    finally:
+        writer.close()
+    missing = [j.input for j in todo if j.index not in rows]
+    if missing:
+        raise Vp3dError(f"{len(missing)} inputs came back without a report line (first {missing[0]}); "
+                        f"run again with --resume")
+    all_rows = [done.get(j.index) or rows[j.index] for j in jobs]
+    return Summary(all_rows, len(done), report, time.perf_counter() - start)
+
+
+def describe(summary: Summary) -> str:
+    """One line: inputs lifted, frames, time, the report."""
+    ok = [r for r in summary.rows if r["status"] == "ok"]
+    frames = sum(r["frames"] for r in ok)
+    resumed = f" ({summary.resumed} done before)" if summary.resumed else ""
+    return (f"lifted {len(ok)} of {len(summary.rows)} inputs{resumed}, {frames} frames, in "
+            f"{summary.seconds:.1f} s; report {summary.report}")
+
+
+def print_row(row: dict) -> None:
+    """A failed input's line on stderr as it happens (the report keeps it too)."""
+    if row["status"] != "ok":
+        print(f"error: {row['error']}", file=sys.stderr, flush=True)

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+import vp3d_infer
 import vp3d_preprocess
+import vp3d_pth2onnx
 from vp3d.facts.architecture import ModelConfig
 from vp3d.facts.cameras import h36m_cameras, project_to_2d, world_to_camera
 from vp3d.facts.skeleton import kept_joints
@@ -167,4 +169,31 @@ def scored(tiny_dataset, tiny_checkpoints, tmp_path_factory):
             with torch.inference_mode():
                 write_array(d / "results" / run / f"{e.name}_0.bin", model(torch.from_numpy(x)).numpy())
     os.utime(d / "results" / "2026_01_01-10_00_00", (2e9, 2e9))       # the older name, modified last
+    return d
+
+
+def small_dataset(tmp_path, mutate=None, keypoints="cpn_ft_h36m_dbb") -> Path:
+    """tmp_path/data: a small Human3.6M-format dataset (S9, S11) saved with np.savez as upstream does;
+    mutate(pos3d, pos2d, metadata) edits it first (the bad-input tests break it that way)."""
+    pos3d, pos2d = make_positions({"S9": ["Walking", "Greeting 1"], "S11": ["Walking"]}, seed=4)
+    meta = {"layout_name": "h36m", "num_joints": 17, "keypoints_symmetry": KEYPOINTS_SYMMETRY,
+            "note": str(tmp_path / "pwned")}     # where a malicious pickle would write (see _evil_meta)
+    if mutate:
+        mutate(pos3d, pos2d, meta)
+    d = tmp_path / "data"
+    d.mkdir(exist_ok=True)
+    np.savez(d / "data_3d_h36m.npz", positions_3d=pos3d)
+    np.savez(d / f"data_2d_h36m_{keypoints}.npz", positions_2d=pos2d, metadata=meta)
+    return d
+
+
+@pytest.fixture(scope="session")
+def run(tiny_dataset, tmp_path_factory) -> Path:
+    """The tiny data preprocessed (prep/, RF 9, L 110), a random model exported (m.onnx) and run on it (res/r/)."""
+    d = tmp_path_factory.mktemp("post")
+    assert vp3d_preprocess.main(["-d", str(tiny_dataset), "-s", str(d / "prep"), "-arc", "3,3", "--max-length", "110"]) == 0
+    checkpoint.save(d / "m.bin", random_model((3, 3), 16, seed=2))
+    assert vp3d_pth2onnx.main(["-m", str(d / "m.bin"), "-o", str(d / "m.onnx"), "--length", "110"]) == 0
+    assert vp3d_infer.main(["--model", str(d / "m.onnx"), "--input", str(d / "prep" / "inputs"),
+                            "--output", str(d / "res"), "--output_dirname", "r"]) == 0
     return d

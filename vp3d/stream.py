@@ -16,7 +16,6 @@ as one batch; each track keeps its own state. `json_lines` serves vp3d_lift.py -
 from __future__ import annotations
 
 import json
-import math
 import sys
 from collections import deque
 from typing import Hashable, Iterable, TextIO

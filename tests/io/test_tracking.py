@@ -19,7 +19,7 @@ from vp3d.io.poses import Poses, read_poses_npz, write_poses_csv, write_poses_js
 from vp3d.model import checkpoint
 
 from conftest import SHARED, random_model
-from keypoint_writers import (COCO_NAMES, OPENPOSE_BODY_25, OPENPOSE_COCO_18, fill_gaps_by_hand, openpose_person,
+from keypoint_writers import (OPENPOSE_BODY_25, OPENPOSE_COCO_18, fill_gaps_by_hand, openpose_person,
                               people_scene, video_keypoints, write_alphapose_json, write_coco_json, write_coco_people,
                               write_detectron_npz, write_mmpose_people, write_openpose_folder)
 
@@ -287,7 +287,6 @@ def bad_inputs(tmp_path: Path):
     few = [(b, k[:, :15], p[:, :15]) for b, k, p in dets]
     trunc = write_detectron_npz(tmp_path / "trunc.mp4.npz", dets, W, H)
     trunc.write_bytes(trunc.read_bytes()[:300])
-    op = lambda n: tmp_path / n / f"v_{0:012d}_keypoints.json"
     body = openpose_person(np.ones((17, 2)), np.ones(17), OPENPOSE_BODY_25)
     cases = [
         (write_detectron_npz(tmp_path / "empty.mp4.npz", [None] * 4, W, H), "no detections in any of its 4 frames"),

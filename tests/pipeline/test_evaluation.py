@@ -4,17 +4,12 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import random_model
 
-import vp3d_infer
 import vp3d_postprocess
-import vp3d_preprocess
-import vp3d_pth2onnx
 from vp3d.errors import Vp3dError
 from vp3d.facts.metrics import mpjpe
 from vp3d.io.files import read_array
 from vp3d.io.poses import read_poses_npz
-from vp3d.model import checkpoint
 from vp3d.pipeline.evaluation import ActionErrors, check_summary
 from vp3d.pipeline.sequences import Manifest
 
@@ -42,17 +37,6 @@ def test_saved_predictions_are_the_evaluated_arrays(run, tmp_path):
     for group, (total, frames) in sums.items():       # recomputed from the saved arrays alone
         assert report["actions"][group]["mpjpe"] == pytest.approx(1000 * total / frames, rel=1e-6)
     assert report["model"] == "m.onnx (onnxruntime, f32)" and report["data"] == "S9,S11 · cpn_ft_h36m_dbb"
-
-
-@pytest.fixture(scope="module")
-def run(tiny_dataset, tmp_path_factory):
-    d = tmp_path_factory.mktemp("post")
-    assert vp3d_preprocess.main(["-d", str(tiny_dataset), "-s", str(d / "prep"), "-arc", "3,3", "--max-length", "110"]) == 0
-    checkpoint.save(d / "m.bin", random_model((3, 3), 16, seed=2))
-    assert vp3d_pth2onnx.main(["-m", str(d / "m.bin"), "-o", str(d / "m.onnx"), "--length", "110"]) == 0
-    assert vp3d_infer.main(["--model", str(d / "m.onnx"), "--input", str(d / "prep" / "inputs"),
-                            "--output", str(d / "res"), "--output_dirname", "r"]) == 0
-    return d
 
 
 def _offset_poses(root, shifts_m):

@@ -6,13 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from conftest import (
-    KEYPOINTS_SYMMETRY,
     ROOT,
     make_positions,
     one_line_error,
+    small_dataset,
     write_dataset,
 )
 
@@ -79,26 +78,13 @@ def test_kill_mid_write_leaves_no_half_written_file_and_a_rerun_completes(tmp_pa
 
 
 def test_failed_forced_run_keeps_the_previous_output(tmp_path, capsys):
-    d = _data(tmp_path)
+    d = small_dataset(tmp_path)
     out = tmp_path / "out"
     assert vp3d_preprocess.main(["-d", str(d), "-s", str(out), "-arc", "3,3", "--max-length", "500"]) == 0
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     rc = vp3d_preprocess.main(["-d", str(d), "-s", str(out), "-arc", "3,3", "--max-length", "50", "--force"])
     one_line_error(capsys, rc, "--max-length must be at least")
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
-
-
-def _data(tmp_path, mutate=None, keypoints="cpn_ft_h36m_dbb"):
-    pos3d, pos2d = make_positions({"S9": ["Walking", "Greeting 1"], "S11": ["Walking"]}, seed=4)
-    meta = {"layout_name": "h36m", "num_joints": 17, "keypoints_symmetry": KEYPOINTS_SYMMETRY,
-            "note": str(tmp_path / "pwned")}     # where a malicious pickle would write (see _evil_meta)
-    if mutate:
-        mutate(pos3d, pos2d, meta)
-    d = tmp_path / "data"
-    d.mkdir(exist_ok=True)
-    np.savez(d / "data_3d_h36m.npz", positions_3d=pos3d)
-    np.savez(d / f"data_2d_h36m_{keypoints}.npz", positions_2d=pos2d, metadata=meta)
-    return d
 
 
 def test_umask_022_leaves_results_readable_by_everyone(tmp_path, umask, tiny_dataset):

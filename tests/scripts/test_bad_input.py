@@ -9,8 +9,8 @@ import torch
 from conftest import (
     KEYPOINTS_SYMMETRY,
     Evil,
-    make_positions,
     one_line_error,
+    small_dataset,
     random_model,
 )
 
@@ -22,19 +22,6 @@ from vp3d.io.files import write_array
 from vp3d.model import checkpoint
 
 # --- preprocess -------------------------------------------------------------------------------------
-
-def _data(tmp_path, mutate=None, keypoints="cpn_ft_h36m_dbb"):
-    pos3d, pos2d = make_positions({"S9": ["Walking", "Greeting 1"], "S11": ["Walking"]}, seed=4)
-    meta = {"layout_name": "h36m", "num_joints": 17, "keypoints_symmetry": KEYPOINTS_SYMMETRY,
-            "note": str(tmp_path / "pwned")}     # where a malicious pickle would write (see _evil_meta)
-    if mutate:
-        mutate(pos3d, pos2d, meta)
-    d = tmp_path / "data"
-    d.mkdir(exist_ok=True)
-    np.savez(d / "data_3d_h36m.npz", positions_3d=pos3d)
-    np.savez(d / f"data_2d_h36m_{keypoints}.npz", positions_2d=pos2d, metadata=meta)
-    return d
-
 
 def _shorten(p3, p2, m):
     p2["S9"]["Walking"][1] = p2["S9"]["Walking"][1][:20]
@@ -82,7 +69,7 @@ PREPROCESS_CASES = {
 @pytest.mark.parametrize("case", PREPROCESS_CASES)
 def test_preprocess_rejects_bad_data(case, tmp_path, capsys):
     mutate, fragments = PREPROCESS_CASES[case]
-    d = _data(tmp_path, mutate)
+    d = small_dataset(tmp_path, mutate)
     rc = vp3d_preprocess.main(["-d", str(d), "-s", str(tmp_path / "out"), "-arc", "3,3", "--max-length", "500"])
     one_line_error(capsys, rc, *fragments)
     assert not (tmp_path / "pwned").exists()
@@ -90,7 +77,7 @@ def test_preprocess_rejects_bad_data(case, tmp_path, capsys):
 
 
 def _npz_without(tmp_path, which):
-    d = _data(tmp_path)
+    d = small_dataset(tmp_path)
     if which == "positions_3d":
         np.savez(d / "data_3d_h36m.npz", poses=np.zeros(3))
     elif which == "positions_2d":
@@ -109,7 +96,7 @@ def test_preprocess_rejects_npz_without_its_key(key, tmp_path, capsys):
 
 
 def test_preprocess_file_level_errors(tmp_path, capsys):
-    d = _data(tmp_path)
+    d = small_dataset(tmp_path)
     args = ["-s", str(tmp_path / "out"), "-arc", "3,3", "--max-length", "500"]
     one_line_error(capsys, vp3d_preprocess.main(["-d", str(tmp_path / "nope"), *args]), "nope: no such dataset directory")
     one_line_error(capsys, vp3d_preprocess.main(["-d", str(d), "-k", "detectron", *args]),
@@ -121,7 +108,7 @@ def test_preprocess_file_level_errors(tmp_path, capsys):
 
 
 def test_preprocess_malicious_3d_runs_nothing(tmp_path, capsys):
-    d = _data(tmp_path)
+    d = small_dataset(tmp_path)
     marker = tmp_path / "pwned"
     np.savez(d / "data_3d_h36m.npz", positions_3d={"S9": {"Walking": Evil(marker)}})
     rc = vp3d_preprocess.main(["-d", str(d), "-s", str(tmp_path / "out"), "-arc", "3,3"])
@@ -177,7 +164,7 @@ def test_export_length_shorter_than_receptive_field(tmp_path, capsys):
 def pipeline(tmp_path_factory):
     """A finished preprocess + export + inference run to break in various ways."""
     tmp = tmp_path_factory.mktemp("pipe")
-    d = _data(tmp)
+    d = small_dataset(tmp)
     assert vp3d_preprocess.main(["-d", str(d), "-s", str(tmp / "prep"), "-arc", "3,3", "--max-length", "110"]) == 0
     ckpt = tmp / "m.bin"
     checkpoint.save(ckpt, random_model((3, 3), 16))

@@ -22,7 +22,6 @@ from vp3d.io.files import read_array
 from vp3d.model import checkpoint
 from vp3d.pipeline.sequences import Manifest
 
-from conftest import golden_dir
 from golden_case import CHECKPOINTS, FIXTURE, write_golden_inputs
 
 TOLERANCE_MM = 0.01

@@ -1,13 +1,9 @@
 """Figures of the results: the format the name says, the compared run beside this one."""
 
 import pytest
-from conftest import one_line_error, random_model
+from conftest import one_line_error
 
-import vp3d_infer
 import vp3d_postprocess
-import vp3d_preprocess
-import vp3d_pth2onnx
-from vp3d.model import checkpoint
 
 MAGIC = {"png": lambda b: b.startswith(b"\x89PNG\r\n\x1a\n"),
          "pdf": lambda b: b.startswith(b"%PDF-"),
@@ -33,17 +29,6 @@ def test_plot_refuses_other_formats_before_any_work(scored, tmp_path, capsys, na
                                 "--plot", str(tmp_path / name)])
     one_line_error(capsys, rc, name, ".png, .svg or .pdf")
     assert not list(tmp_path.iterdir())
-
-
-@pytest.fixture(scope="module")
-def run(tiny_dataset, tmp_path_factory):
-    d = tmp_path_factory.mktemp("post")
-    assert vp3d_preprocess.main(["-d", str(tiny_dataset), "-s", str(d / "prep"), "-arc", "3,3", "--max-length", "110"]) == 0
-    checkpoint.save(d / "m.bin", random_model((3, 3), 16, seed=2))
-    assert vp3d_pth2onnx.main(["-m", str(d / "m.bin"), "-o", str(d / "m.onnx"), "--length", "110"]) == 0
-    assert vp3d_infer.main(["--model", str(d / "m.onnx"), "--input", str(d / "prep" / "inputs"),
-                            "--output", str(d / "res"), "--output_dirname", "r"]) == 0
-    return d
 
 
 def test_plot_with_compare_and_its_refusals(run, tmp_path, capsys):

@@ -7,7 +7,9 @@ against the ground truth and against offline lifting of the whole sequence, on a
 
 The test subjects' sequences of one camera stream as tracks of one batch (vp3d.stream: the unseen rest of
 each window filled with the newest frame). MPJPE root-relative, millimetres, over every frame; "vs offline"
-is the mean per-joint distance from lift() of the whole sequence. Markdown and JSON to --out.
+is the mean per-joint distance from lift() of the whole sequence. --engines: also the exact stream (lookahead
+(RF - 1) / 2) on each of those stream engines (engines.dense), the accuracy of bf16 and int8 products.
+Markdown and JSON to --out.
 """
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ def build_parser():
     p.add_argument("--camera", type=int, default=0)
     p.add_argument("--every", type=cli.positive_int, default=1, help="every n-th sequence (a quicker look)")
     p.add_argument("--lookaheads", type=lookaheads, default=(0, 1, 3, 6, 13, 27, 60, 121))
+    p.add_argument("--engines", default="", help="comma-separated stream engines to compare at the full lag")
     p.add_argument("--out", default=str(RESULTS))
     return p
 
@@ -59,9 +62,9 @@ def root_relative(p: np.ndarray) -> np.ndarray:
     return p - p[..., :1, :]
 
 
-def stream_all(lifter, seqs: list, lookahead: int) -> list[np.ndarray]:
+def stream_all(lifter, seqs: list, lookahead: int | None, engine: str = "numpy") -> list[np.ndarray]:
     """Every sequence (T_i, J, 2) normalised as one track of a batch -> [(T_i, 17, 3)] in frame order."""
-    stream = lifter.stream(normalized=True, lookahead=lookahead)
+    stream = lifter.stream(normalized=True, lookahead=lookahead, engine=engine)
     got = [dict() for _ in seqs]
     for t in range(max(len(s) for s in seqs)):
         for i, pairs in stream.push({i: s[t] for i, s in enumerate(seqs) if t < len(s)}).items():
@@ -85,22 +88,25 @@ def main(argv=None) -> int:
         offline = np.concatenate([lifter.lift(k, normalized=True) for k in kps])
         rows = [{"lookahead": "offline lift()", "mpjpe_mm": 1e3 * mpjpe(root_relative(offline), truth),
                  "vs_offline_mm": 0.0}]
-        for n in a.lookaheads:
+        runs = [(n, "numpy") for n in a.lookaheads] + [(None, e) for e in a.engines.split(",") if e]
+        for n, engine in runs:
             start = time.perf_counter()
-            poses = np.concatenate(stream_all(lifter, kps, n))
-            rows.append({"lookahead": n, "mpjpe_mm": 1e3 * mpjpe(root_relative(poses), truth),
-                         "vs_offline_mm": 1e3 * mpjpe(root_relative(poses), root_relative(offline)),
-                         "seconds": time.perf_counter() - start})
+            poses = np.concatenate(stream_all(lifter, kps, n, engine))
+            distance = np.linalg.norm(root_relative(poses) - root_relative(offline), axis=-1)
+            rows.append({"lookahead": n if n is not None else (lifter.receptive_field - 1) // 2, "engine": engine,
+                         "mpjpe_mm": 1e3 * mpjpe(root_relative(poses), truth), "vs_offline_mm": 1e3 * distance.mean(),
+                         "vs_offline_max_mm": 1e3 * distance.max(), "seconds": time.perf_counter() - start})
             print(rows[-1], flush=True)
         lines = [f"{len(seqs)} sequences ({a.subjects}, camera {a.camera}), {len(truth)} frames; model "
                  f"{lifter.description}, RF {lifter.receptive_field}; load average before "
                  f"{load_before}, after {' '.join(f'{v:.2f}' for v in os.getloadavg())}", "",
-                 "| lookahead N (frames) | answered after (ms at 50 fps) | MPJPE mm | vs offline lift() mm |",
-                 "|---|---|---|---|"]
+                 "| lookahead N (frames) | stream engine | answered after (ms at 50 fps) | MPJPE mm | "
+                 "vs offline lift(): mean mm | max mm |", "|---|---|---|---|---|---|"]
         for r in rows:
             n = r["lookahead"]
-            after = f"{1000 * n / 50:.0f}" if isinstance(n, int) else "whole sequence"
-            lines.append(f"| {n} | {after} | {r['mpjpe_mm']:.1f} | {r['vs_offline_mm']:.2f} |")
+            after = f"{1000 * n / lifter.fps:.0f}" if isinstance(n, int) else "whole sequence"
+            lines.append(f"| {n} | {r.get('engine', '')} | {after} | {r['mpjpe_mm']:.1f} | {r['vs_offline_mm']:.2f} | "
+                         f"{r.get('vs_offline_max_mm', 0):.2f} |")
         text = "\n".join(lines)
         print(text)
         out = Path(a.out)

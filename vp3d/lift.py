@@ -218,6 +218,12 @@ def load_model(path: str | Path, layout: str | None = None, backend: str = "auto
     if resolve_backend(path, backend) == "ais_bench":
         raise Vp3dError(f"{path}: ais_bench runs whole input directories on an NPU; lift with onnxruntime, "
                         f"openvino or torch")
+    if Path(path).suffix.lower() == ".onnx" and Path(path).is_file():
+        from vp3d.model.stream_export import stream_metadata
+        if stream_metadata(path) is not None:
+            raise Vp3dError(f"{path}: a streaming-step export (vp3d_pth2onnx.py --stream) runs one frame per call "
+                            f"(vp3d.model.stream_export.StepSession); lift or stream from the checkpoint or its "
+                            f"window export")
     session = open_session(path, backend, threads, device, precision, causal=causal)
     if session.receptive_field is None:
         raise Vp3dError(f"{path}: cannot tell the model's receptive field from its input and output shapes "

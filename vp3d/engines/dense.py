@@ -39,9 +39,12 @@ def default_engine() -> str:
 
 def available(engine: str) -> bool:
     """Whether `engine`'s package imports."""
-    import importlib.util
+    import importlib
     module = ENGINES[engine][1]
-    return module is None or importlib.util.find_spec(module) is not None
+    try:
+        return module is None or importlib.import_module(module) is not None
+    except ImportError:
+        return False
 
 
 def _numpy(layer: FoldedLayer, relu: bool) -> Dense:
@@ -74,6 +77,9 @@ def _onnxruntime(layer: FoldedLayer, relu: bool, threads: int, int8: bool) -> De
     model = _onnx_graph(layer, relu)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+    # a step runs the layers' sessions one after another: a session's threads spinning after its run
+    # would take the cores from the next one
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if int8:
         import onnx
         from onnxruntime.quantization import QuantType, quantize_dynamic

@@ -94,8 +94,8 @@ def main(argv=None) -> int:
             poses = np.concatenate(stream_all(lifter, kps, n, engine))
             distance = np.linalg.norm(root_relative(poses) - root_relative(offline), axis=-1)
             rows.append({"lookahead": n if n is not None else (lifter.receptive_field - 1) // 2, "engine": engine,
-                         "mpjpe_mm": 1e3 * mpjpe(root_relative(poses), truth), "vs_offline_mm": 1e3 * distance.mean(),
-                         "vs_offline_max_mm": 1e3 * distance.max(), "seconds": time.perf_counter() - start})
+                         "mpjpe_mm": 1e3 * mpjpe(root_relative(poses), truth), "vs_offline_mm": float(1e3 * distance.mean()),
+                         "vs_offline_max_mm": float(1e3 * distance.max()), "seconds": time.perf_counter() - start})
             print(rows[-1], flush=True)
         lines = [f"{len(seqs)} sequences ({a.subjects}, camera {a.camera}), {len(truth)} frames; model "
                  f"{lifter.description}, RF {lifter.receptive_field}; load average before "

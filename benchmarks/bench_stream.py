@@ -38,6 +38,34 @@ from vp3d.model import checkpoint  # noqa: E402
 from vp3d.model.export import DEFAULT_LAYOUT, export_onnx  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
+STEPS = ("onnxruntime", "onnxruntime-int8", "openvino", "openvino-bf16")   # the exported step graph on
+
+
+def measure_steps(folded, tmp: Path, kind: str, rows: int, frames: int, rf: int, threads) -> dict:
+    """The exported streaming step (rows = 2 x tracks) on `kind`: per-call times after RF warm-up calls,
+    and the largest deviation (mm) of its outputs from the numpy stream's on the same random frames."""
+    from vp3d.model.stream_export import StepSession, export_stream
+    from vp3d.pipeline.stream import StatePool
+    path = tmp / f"step{rows}.onnx"
+    if not path.exists():
+        export_stream(folded, path, rows)
+    if kind.endswith("int8"):
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+        quantized = tmp / f"step{rows}.int8.onnx"
+        if not quantized.exists():
+            quantize_dynamic(path, quantized, weight_type=QuantType.QInt8, per_channel=True)
+        path = quantized
+    session, pool = StepSession(path, kind.removesuffix("-int8"), threads), StatePool(folded, rows)
+    rng = np.random.default_rng(3)
+    times, dev = [], 0.0
+    for t in range(rf + frames):
+        x = rng.uniform(-0.5, 0.5, (rows, folded.channels_in)).astype(np.float32)
+        start = time.perf_counter()
+        y = session.step(x)
+        if t >= rf:
+            times.append(time.perf_counter() - start)
+        dev = max(dev, float(np.abs(y - pool.step(np.arange(rows), x)).max()) * 1e3)
+    return {**stats(times, rows // 2), "dev_mm": dev}
 
 
 def build_parser():
@@ -49,6 +77,8 @@ def build_parser():
     p.add_argument("--offline-frames", type=cli.positive_int, default=2000, help="sequence length lifted offline")
     p.add_argument("--threads", type=cli.positive_int, default=None, help="threads (default: physical cores)")
     p.add_argument("--engines", default=",".join(ENGINES), help="stream engines to time (those installed)")
+    p.add_argument("--steps", default=",".join(STEPS), help="step-graph runs to time (vp3d_pth2onnx.py --stream)")
+    p.add_argument("--checkpoint", default=None, help="time (and compare) this checkpoint's weights instead of random ones")
     p.add_argument("--out", default=str(RESULTS), help="directory for the JSON and markdown results")
     return p
 
@@ -116,9 +146,12 @@ def main(argv=None) -> int:
         rf = config.receptive_field
         load_before = " ".join(f"{v:.2f}" for v in os.getloadavg())
         with tempfile.TemporaryDirectory() as tmp:
-            ckpt, onnx = Path(tmp) / "model.bin", Path(tmp) / "model.onnx"
-            random_checkpoint(config, ckpt, seed=0)
-            export_onnx(checkpoint.load(ckpt, layout=DEFAULT_LAYOUT), onnx, None)
+            ckpt, onnx = Path(a.checkpoint or Path(tmp) / "model.bin"), Path(tmp) / "model.onnx"
+            if a.checkpoint is None:
+                random_checkpoint(config, ckpt, seed=0)
+            model = checkpoint.load(ckpt, layout=DEFAULT_LAYOUT)
+            config, rf = model.config, model.config.receptive_field
+            export_onnx(model, onnx, None)
             lifter = load_model(onnx, threads=a.threads)
             engines = [e for e in a.engines.split(",") if e in ENGINES and available(e)]
             streams = {e: lifter.stream(normalized=True, engine=e, threads=a.threads) for e in engines}
@@ -131,10 +164,19 @@ def main(argv=None) -> int:
                              "dev_mm": float(np.abs(poses - reference).max() * 1e3)})
                 if win:
                     rows.append({"path": "re-run RF window (ONNX Runtime fp32)", "tracks": 1, **stats(win, 1)})
+            push, _, _ = measure(lifter.stream(normalized=True, lookahead=0, engine=engines[0], threads=a.threads),
+                                 None, rf, a.frames, 1)
+            rows.append({"path": f"stream ({engines[0]}), lookahead 0", "tracks": 1, **stats(push, 1)})
             for e in engines:
                 push, _, _ = measure(streams[e], None, rf, a.frames, a.tracks, seed=1)
                 rows.append({"path": f"stream ({e})", "tracks": a.tracks, **stats(push, a.tracks)})
             stream = streams[engines[0]]
+            from vp3d.model.folded import from_torch
+            folded = from_torch(model)
+            for kind in [k for k in a.steps.split(",") if k in STEPS and available(k.removesuffix("-int8"))]:
+                for tracks in (1, a.tracks):
+                    rows.append({"path": f"step graph ({kind})", "tracks": tracks,
+                                 **measure_steps(folded, Path(tmp), kind, 2 * tracks, a.frames, rf, a.threads)})
             seq = np.random.default_rng(2).uniform(-0.5, 0.5, (a.offline_frames, 17, 2)).astype(np.float32)
             lifter.lift(seq[:rf], normalized=True)                                   # warm-up
             start = time.perf_counter()
@@ -142,7 +184,8 @@ def main(argv=None) -> int:
             rows.append({"path": f"offline lift() of {a.offline_frames} frames (ONNX Runtime fp32)", "tracks": 1,
                          "frames_per_s": a.offline_frames / (time.perf_counter() - start)})
         report = {"date": datetime.now().isoformat(timespec="seconds"), "machine": machine(),
-                  "model": f"{','.join(map(str, a.widths))}, {a.channels} channels, RF {rf}", "tracks": a.tracks,
+                  "model": f"{config.widths_text}, {config.channels} channels, RF {rf}"
+                           f"{', ' + str(a.checkpoint) if a.checkpoint else ', random weights'}", "tracks": a.tracks,
                   "engines": engines,
                   "state_mib": stream.state_bytes() / 2 ** 20, "load_before": load_before,
                   "load_after": " ".join(f"{v:.2f}" for v in os.getloadavg()), "rows": rows}

@@ -254,7 +254,7 @@ def test_a_lookahead_computes_a_few_columns_per_layer(ahead, outputs):
     assert [len(t) for t in plan.taps] == [1 + len(o) for o in outputs]     # the step's own column first
 
 
-@pytest.mark.parametrize("lookahead", [0, 1, 4, 17, 39])
+@pytest.mark.parametrize("lookahead", [0, 4, 39])
 def test_lookahead_of_a_deeper_model_equals_lifting_the_cut_sequence(tmp_path, lookahead):
     """RF 81 (four layers), every push from the start: frame f's pose as lift() of frames 0 .. f + N."""
     checkpoint.save(tmp_path / "m.bin", random_model((3, 3, 3, 3), 16, seed=11))
@@ -266,7 +266,7 @@ def test_lookahead_of_a_deeper_model_equals_lifting_the_cut_sequence(tmp_path, l
         for frame, pose in stream.push(k):
             answered[frame] = (t, pose)
     assert sorted(answered) == list(range(70 - lookahead))
-    for frame in range(0, 70 - lookahead, 3):
+    for frame in range(0, 70 - lookahead, 7):
         t, pose = answered[frame]
         assert t == frame + lookahead
         np.testing.assert_allclose(pose, lifter.lift(kps[:t + 1], image_size=(W, H))[frame], atol=1e-5)

@@ -67,3 +67,24 @@ def test_unknown_and_missing_engines_are_refused(lifter, monkeypatch):
     with pytest.raises(Vp3dError, match=r"openvino-bf16 stream engine needs openvino: pip install 'vp3d\[openvino\]'"):
         lifter.stream(image_size=(W, H), engine="openvino-bf16")
     assert default_engine() in ENGINES and available(default_engine())
+
+
+def test_the_pipe_takes_a_stream_engine(lifter, tmp_path):
+    import json
+    import subprocess
+    import sys
+    from test_stream import ROOT
+    checkpoint.save(tmp_path / "m.bin", random_model((3, 3, 3), 64, seed=21))
+    kps = video_keypoints(30, W, H, seed=2)
+    lines = "".join(json.dumps({"frame": t, "keypoints": k.tolist()}) + "\n" for t, k in enumerate(kps))
+    args = [sys.executable, "vp3d_lift.py", "-", "--stream", "-m", str(tmp_path / "m.bin"), "--image-size", str(W), str(H)]
+    run = subprocess.run(args + ["--stream-engine", "numpy"], cwd=ROOT, input=lines, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-1500:]
+    assert "numpy stream engine" in run.stderr
+    poses = np.array([json.loads(l)["pose"] for l in run.stdout.splitlines()])
+    np.testing.assert_allclose(poses, lifter.lift(kps, image_size=(W, H)), atol=1e-5)
+    wrong = subprocess.run([sys.executable, "vp3d_lift.py", str(tmp_path / "k.npz"), "-m", str(tmp_path / "m.bin"),
+                            "-o", str(tmp_path / "o"), "--stream-engine", "numpy"], cwd=ROOT, capture_output=True,
+                           text=True, timeout=120)
+    assert wrong.returncode == 2 and "--stream-engine" in wrong.stderr

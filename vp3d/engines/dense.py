@@ -6,7 +6,8 @@ weights' bytes. The engines differ in how they store them: numpy fp32 (OpenBLAS;
 optional packages), ONNX Runtime fp32 or int8 (quantize_dynamic: int8 weights per output channel,
 activations quantised per call), OpenVINO f32 or bf16 (bf16 weights and products where the CPU has
 AVX512-BF16/AMX), torch fp32 or bf16 (F.linear on bf16 copies). The state between layers stays float32
-numpy in all of them. ENGINES names them; make_dense() builds one layer's function.
+numpy in all of them. ENGINES names them; make_dense() builds one layer's function; default_engine() is
+the first installed of PREFERENCE (float32 only: bf16 and int8 are asked for by name).
 """
 from __future__ import annotations
 
@@ -28,8 +29,9 @@ ENGINES = {"numpy": (None, None), "onnxruntime": ("", "onnxruntime"), "onnxrunti
            "torch": ("torch", "torch"), "torch-bf16": ("torch", "torch")}
 
 
-# fastest first, of those equal to numpy fp32 within STREAM_TOLERANCE; see docs/streaming.md
-PREFERENCE = ("numpy",)
+# the float32 engines (equal to offline lift()), fastest first as measured (docs/streaming.md): ONNX
+# Runtime (a core dependency) on sessions that do not spin holds its latency under load best
+PREFERENCE = ("onnxruntime", "numpy")
 
 
 def default_engine() -> str:

@@ -13,7 +13,7 @@ from conftest import random_model
 from keypoint_writers import video_keypoints
 
 W, H = 1280, 720
-REDUCED = {"onnxruntime-int8", "openvino-bf16", "torch-bf16"}
+REDUCED = {"onnxruntime-int8", "onnxruntime-int8-blocks", "openvino-bf16", "torch-bf16"}
 # bf16 keeps 8 bits of mantissa (relative error 2^-9 per weight), int8 per-channel weights and per-call
 # activations 1/255 of their range: through four layers, a few per cent of the output's size
 REDUCED_TOLERANCE = 0.05

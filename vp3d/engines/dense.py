@@ -4,7 +4,7 @@
 A streaming step is one column per layer, so it reads every weight once per frame: its cost is the
 weights' bytes. The engines differ in how they store them: numpy fp32 (OpenBLAS; the default without
 optional packages), ONNX Runtime fp32 or int8 (quantize_dynamic: int8 weights per output channel,
-activations quantised per call), OpenVINO f32 or bf16 (bf16 weights and products where the CPU has
+activations quantised per call; or -blocks: MatMulNBits, a scale per 32 weights, activations per block), OpenVINO f32 or bf16 (bf16 weights and products where the CPU has
 AVX512-BF16/AMX), torch fp32 or bf16 (F.linear on bf16 copies). The state between layers stays float32
 numpy in all of them. ENGINES names them; make_dense() builds one layer's function; default_engine() is
 the first installed of PREFERENCE (float32 only: bf16 and int8 are asked for by name).
@@ -25,6 +25,7 @@ Dense = Callable[[np.ndarray], np.ndarray]
 
 # engine -> (the extra that installs it, its module)
 ENGINES = {"numpy": (None, None), "onnxruntime": ("", "onnxruntime"), "onnxruntime-int8": ("", "onnxruntime"),
+           "onnxruntime-int8-blocks": ("", "onnxruntime"),
            "openvino": ("openvino", "openvino"), "openvino-bf16": ("openvino", "openvino"),
            "torch": ("torch", "torch"), "torch-bf16": ("torch", "torch")}
 
@@ -74,15 +75,43 @@ def _onnx_graph(layer: FoldedLayer, relu: bool):
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
-def _onnxruntime(layer: FoldedLayer, relu: bool, threads: int, int8: bool) -> Dense:
+INT8_BLOCK = 32      # weights per int8 scale along the input axis (onnxruntime-int8-blocks)
+
+
+def _block_int8_graph(layer: FoldedLayer, relu: bool):
+    """One layer as ONNX Runtime's MatMulNBits (com.microsoft): 8-bit weights, one scale per INT8_BLOCK
+    inputs of each output (symmetric, zero point 128), activations quantised per block too
+    (accuracy_level 4); then bias and relu."""
+    from onnx import TensorProto, helper, numpy_helper
+    n, k = layer.weight.shape
+    blocks = -(-k // INT8_BLOCK)
+    w = np.zeros((n, blocks * INT8_BLOCK), np.float32)
+    w[:, :k] = layer.weight
+    w = w.reshape(n, blocks, INT8_BLOCK)
+    scale = np.abs(w).max(axis=-1) / 127
+    scale[scale == 0] = 1
+    q = (np.clip(np.round(w / scale[..., None]), -127, 127) + 128).astype(np.uint8)
+    nodes = [helper.make_node("MatMulNBits", ["x", "w", "s"], ["xw"], domain="com.microsoft", K=k, N=n, bits=8,
+                              block_size=INT8_BLOCK, accuracy_level=4),
+             helper.make_node("Add", ["xw", "b"], ["z" if relu else "y"])]
+    if relu:
+        nodes.append(helper.make_node("Relu", ["z"], ["y"]))
+    graph = helper.make_graph(nodes, "dense", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", k])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", n])],
+                              [numpy_helper.from_array(q, "w"), numpy_helper.from_array(scale.reshape(-1).astype(np.float32), "s"),
+                               numpy_helper.from_array(layer.bias, "b")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+
+
+def _onnxruntime(layer: FoldedLayer, relu: bool, threads: int, int8: str | None) -> Dense:
     import onnxruntime as ort
-    model = _onnx_graph(layer, relu)
+    model = _block_int8_graph(layer, relu) if int8 == "blocks" else _onnx_graph(layer, relu)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
     # a step runs the layers' sessions one after another: a session's threads spinning after its run
     # would take the cores from the next one
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    if int8:
+    if int8 == "dynamic":
         import onnx
         from onnxruntime.quantization import QuantType, quantize_dynamic
         with tempfile.TemporaryDirectory() as tmp:
@@ -132,7 +161,8 @@ def make_dense(layer: FoldedLayer, relu: bool, engine: str = "numpy", threads: i
     if engine == "numpy":
         return _numpy(layer, relu)
     if engine.startswith("onnxruntime"):
-        return _onnxruntime(layer, relu, threads, int8=engine.endswith("int8"))
+        int8 = {"onnxruntime-int8": "dynamic", "onnxruntime-int8-blocks": "blocks"}.get(engine)
+        return _onnxruntime(layer, relu, threads, int8)
     if engine.startswith("openvino"):
         return _openvino(layer, relu, threads, "bf16" if engine.endswith("bf16") else "f32")
     return _torch(layer, relu, threads, "bfloat16" if engine.endswith("bf16") else "float32")

@@ -72,8 +72,17 @@ def test_the_script_exports_a_stream_step(net, tmp_path):
     assert meta["rows"] == 6 and meta["model_args"]["filter_widths"] == [3, 3, 3]
 
 
-def test_load_model_names_a_step_export(net, tmp_path):
+def test_load_model_streams_a_step_export(net, tmp_path):
+    """load_model(step.onnx).stream() equals lift() of the checkpoint; lift() itself is refused."""
     import vp3d
-    export_stream(from_torch(net), tmp_path / "s.onnx")
-    with pytest.raises(Vp3dError, match=r"s.onnx: a streaming-step export .*StepSession"):
-        vp3d.load_model(tmp_path / "s.onnx")
+    from keypoint_writers import video_keypoints
+    checkpoint.save(tmp_path / "m.bin", net)
+    export_stream(from_torch(net), tmp_path / "s.onnx", facts={"model_args": net.config.to_json()})
+    lifter = vp3d.load_model(tmp_path / "s.onnx")
+    assert lifter.receptive_field == 27 and not lifter.causal
+    kps = video_keypoints(40, 1280, 720, seed=1)
+    stream = lifter.stream(image_size=(1280, 720))
+    got = np.stack([p for k in kps for _, p in stream.push(k)] + [p for _, p in stream.flush()])
+    np.testing.assert_allclose(got, vp3d.load_model(tmp_path / "m.bin").lift(kps, image_size=(1280, 720)), atol=1e-5)
+    with pytest.raises(Vp3dError, match=r"s.onnx: a streaming-step export lifts frame by frame: use .stream\(\)"):
+        lifter.lift(kps, image_size=(1280, 720))

@@ -204,6 +204,21 @@ def layout_of(config, layout: str | None, path: str | Path) -> KeypointLayout:
     return layouts[layout]
 
 
+def _step_lifter(path: str | Path, meta: dict, layout: str | None) -> Lifter:
+    """A Lifter of a streaming-step export (vp3d_pth2onnx.py --stream): stream() only, its weights read back
+    (model.stream_export.from_step_onnx); lift() is refused."""
+    from vp3d.facts.architecture import ModelConfig
+    from vp3d.model.stream_export import from_step_onnx
+    config = ModelConfig.from_json(meta["model_args"]) if "model_args" in meta else None
+
+    def refuse(x):
+        raise Vp3dError(f"{path}: a streaming-step export lifts frame by frame: use .stream() (vp3d_lift.py - "
+                        f"--stream), or lift from the checkpoint or its window export")
+    return Lifter(refuse, meta["receptive_field"], bool(meta["causal"]), layout_of(config, layout, path),
+                  description=f"streaming-step export {path}", fps=config.fps if config else H36M_FPS,
+                  folded=lambda: (from_step_onnx(path), None))
+
+
 def load_model(path: str | Path, layout: str | None = None, backend: str = "auto", device: str = "auto",
                precision: str = "f32", threads: int | None = None, causal: bool | None = None,
                chunk: int = DEFAULT_CHUNK) -> Lifter:
@@ -220,10 +235,9 @@ def load_model(path: str | Path, layout: str | None = None, backend: str = "auto
                         f"openvino or torch")
     if Path(path).suffix.lower() == ".onnx" and Path(path).is_file():
         from vp3d.model.stream_export import stream_metadata
-        if stream_metadata(path) is not None:
-            raise Vp3dError(f"{path}: a streaming-step export (vp3d_pth2onnx.py --stream) runs one frame per call "
-                            f"(vp3d.model.stream_export.StepSession); lift or stream from the checkpoint or its "
-                            f"window export")
+        meta = stream_metadata(path)
+        if meta is not None:
+            return _step_lifter(path, meta, layout)
     session = open_session(path, backend, threads, device, precision, causal=causal)
     if session.receptive_field is None:
         raise Vp3dError(f"{path}: cannot tell the model's receptive field from its input and output shapes "

@@ -113,6 +113,32 @@ def stream_metadata(path: str | Path) -> dict | None:
         raise Vp3dError(f"{path}: unreadable '{STREAM_KEY}' metadata ({e})") from None
 
 
+def from_step_onnx(path: str | Path) -> FoldedModel:
+    """The FoldedModel a streaming-step export was written from (its MatMul weights, the taps' dilation),
+    so that load_model(step.onnx).stream() streams it on any engine. Vp3dError for other files."""
+    import onnx
+    from onnx import numpy_helper
+    from vp3d.model.folded import FoldedLayer
+    meta = stream_metadata(path)
+    if meta is None:
+        raise Vp3dError(f"{path}: not a streaming-step export (vp3d_pth2onnx.py --stream)")
+    inits = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(path)).graph.initializer}
+    try:
+        def layer(name, taps=None):
+            width, dilation = (1, 1) if taps is None else (len(taps), int(taps[1] - taps[0]) if len(taps) > 1 else 1)
+            return FoldedLayer(np.ascontiguousarray(inits[f"{name}.w"].T, np.float32),
+                               inits[f"{name}.b"].astype(np.float32), width, dilation)
+        layers = len(meta["states"])
+        expand = layer("l0.wide", inits["l0.taps"])
+        blocks = [(layer(f"l{i}.wide", inits[f"l{i}.taps"]), layer(f"l{i}.point")) for i in range(1, layers)]
+        shrink = layer("shrink")
+    except KeyError as e:
+        raise Vp3dError(f"{path}: a streaming-step export without initializer {e} (a quantized copy? "
+                        f"stream from the fp32 export)") from None
+    return FoldedModel(expand, blocks, shrink, bool(meta["causal"]), shrink.weight.shape[0] // 3,
+                       "from a streaming-step export")
+
+
 class StepSession:
     """An exported step on ONNX Runtime (or OpenVINO): step((R, C_in) frames) -> (R, 3 J_out), keeping the
     states; states start at zero (reset())."""

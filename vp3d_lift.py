@@ -21,6 +21,7 @@ import sys
 
 from vp3d import cli, corpus
 from vp3d.engines.backends import BACKENDS, PRECISIONS
+from vp3d.engines.dense import ENGINES
 from vp3d.engines.devices import DEVICES
 from vp3d.facts.skeleton import DEFAULT_LAYOUT, keypoint_layouts
 from vp3d.io.bvh import ORIGINS, UNITS
@@ -84,6 +85,9 @@ def build_parser():
     live.add_argument("--lookahead", type=cli.non_negative_int, default=None,
                       help="frames a symmetric model waits before answering a frame (default (RF - 1) / 2: exact; "
                            "fewer: the unseen future filled with the newest frame, see docs/streaming.md)")
+    live.add_argument("--stream-engine", choices=("auto", *ENGINES), default="auto",
+                      help="what runs the stream's matrix products (auto: the fastest accurate one installed, see "
+                           "docs/streaming.md)")
     live.add_argument("--track-timeout", type=cli.positive_int, default=None, metavar="FRAMES",
                       help="flush and forget a track absent for this many input lines (default: keep until the end)")
     live.add_argument("--on-error", choices=("skip", "stop"), default="skip",
@@ -111,8 +115,9 @@ def main(argv=None) -> int:
         return stream_main(parser, args)
     if args.out is None:
         parser.error("the following arguments are required: -o/--output")
-    if args.inputs == ["-"] or args.lookahead is not None or args.track_timeout is not None:
-        parser.error("'-' (stdin), --lookahead and --track-timeout are for --stream")
+    if args.inputs == ["-"] or args.lookahead is not None or args.track_timeout is not None \
+            or args.stream_engine != "auto":
+        parser.error("'-' (stdin), --lookahead, --stream-engine and --track-timeout are for --stream")
     try:
         suffix = output_suffix(args.out)              # an unknown suffix fails before any work
     except cli.Vp3dError as e:
@@ -194,7 +199,7 @@ def stream_main(parser, args) -> int:
         if a.fps is not None and a.fps != model.fps:
             raise cli.Vp3dError(f"--fps {a.fps:g}: a stream runs at the model's frame rate, {model.fps:g} fps "
                                 f"(push keypoints at that rate)")
-        stream = model.stream(tuple(a.image_size), a.lookahead)
+        stream = model.stream(tuple(a.image_size), a.lookahead, engine=a.stream_engine, threads=a.threads)
         print(f"[INFO] streaming {stream.description}; lag {stream.lag} frames, "
               f"{stream.state_bytes() / 2 ** 20:.1f} MiB of state per track", file=sys.stderr, flush=True)
         json_lines(stream, sys.stdin, sys.stdout, a.on_error, a.track_timeout)

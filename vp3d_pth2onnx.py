@@ -4,6 +4,7 @@
     python vp3d_pth2onnx.py -m vp3d_work/model_best.bin -o vp3d_work/vp3d.onnx                  # L = 6115
     python vp3d_pth2onnx.py -m vp3d_work/model_best.bin -o vp3d_work/vp3d_dyn.onnx --dynamic    # any length
     python vp3d_pth2onnx.py -m vp3d_work/model_best.bin -o vp3d_work/vp3d.onnx --length 2048,4096,6115  # buckets
+    python vp3d_pth2onnx.py -m vp3d_work/model_best.bin -o vp3d_work/step.onnx --stream             # one frame per call
 """
 import sys
 from pathlib import Path
@@ -31,6 +32,11 @@ def build_parser():
                         "The model's input stays 2xLx17x2 in all three, so the ATC command is the same")
     p.add_argument("--causal", action="store_true",
                    help="the checkpoint is a causal model (upstream checkpoints cannot tell; vp3d's record it)")
+    p.add_argument("--stream", action="store_true",
+                   help="export one streaming step instead (docs/streaming.md): the new frame and each layer's state "
+                        "in, the newest pose and the new states out, static shapes")
+    p.add_argument("--tracks", type=cli.positive_int, default=1,
+                   help="with --stream: tracks per call (rows = 2 x tracks: each frame and its mirror)")
     p.add_argument("--soc-version", default=CHIP_PLACEHOLDER, help="chip for the printed ATC command, e.g. Ascend310P3")
     return p
 
@@ -42,6 +48,12 @@ def main(argv=None) -> int:
         parser.error("--dynamic and --length exclude each other: a dynamic model takes any length")
     if args.length == []:
         parser.error("--length 0: use --dynamic for a model that takes every sequence at its own length")
+    if args.stream and (args.dynamic or args.length is not None):
+        parser.error("--stream exports one frame per call: no --length or --dynamic")
+    if args.tracks != 1 and not args.stream:
+        parser.error("--tracks is for --stream")
+    if args.stream:
+        return cli.run(export_stream_step, args)
     lengths = [None] if args.dynamic else (args.length or [DEFAULT_LENGTH])
 
     def body(a):
@@ -74,6 +86,28 @@ def main(argv=None) -> int:
         for path, length in zip(paths, lengths):
             print("  " + atc_command(path, a.soc_version))
     return cli.run(body, args)
+
+
+def export_stream_step(a) -> None:
+    """--stream: the streaming step of the checkpoint, checked against the numpy stream on random frames."""
+    import numpy as np
+    from vp3d.model import checkpoint
+    from vp3d.model.folded import from_torch
+    from vp3d.model.stream_export import STREAM_OPSET, StepSession, export_stream
+    from vp3d.pipeline.stream import StatePool
+    model = checkpoint.load(a.model, causal=True if a.causal else None)
+    c, folded, rows = model.config, from_torch(model), 2 * a.tracks
+    export_stream(folded, a.onnx, rows, {"model_args": c.to_json()})
+    session, pool = StepSession(a.onnx), StatePool(folded, rows)
+    states = " ".join("x".join(map(str, s)) for s in session.meta["states"])
+    print(f"wrote {a.onnx}: input frame {rows}x{folded.channels_in} and states {states}; output pose "
+          f"{rows}x{3 * c.num_joints_out} and the new states (opset {STREAM_OPSET}; onnx.checker passed)")
+    rng = np.random.default_rng(0)
+    diff = 0.0
+    for _ in range(2 * c.receptive_field):
+        x = rng.uniform(-1, 1, (rows, folded.channels_in)).astype(np.float32)
+        diff = max(diff, float(np.abs(session.step(x) - pool.step(np.arange(rows), x)).max()))
+    print(f"ONNX Runtime vs the numpy stream over {2 * c.receptive_field} random frames: max abs difference {diff:.3g} m")
 
 
 def bucket_path(path: str, length: int) -> Path:

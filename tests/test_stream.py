@@ -227,3 +227,46 @@ def test_the_pipe_stops_on_error_and_times_out_tracks(ckpts):
     expected = vp3d.load_model(ckpts[False, False]).lift(kps[:4], image_size=(W, H))
     np.testing.assert_allclose(np.array([out[i]["pose"] for i in two]), expected, atol=1e-5)
     assert [o["frame"] for o in out[4:]] == list(range(20)) and {o["track"] for o in out[4:]} == {1}
+
+
+def full_architecture(widths=(3, 3, 3, 3, 3), channels=4) -> "FoldedModel":
+    """A FoldedModel of the given widths (dilations 1, w, w^2, ...), zero weights: for plans only."""
+    from vp3d.model.folded import FoldedLayer, FoldedModel
+    layer = lambda c_in, w, d: FoldedLayer(np.zeros((channels, w * c_in), np.float32), np.zeros(channels, np.float32), w, d)
+    dilations = np.cumprod((1,) + widths[:-1])
+    return FoldedModel(layer(34, widths[0], 1), [(layer(channels, w, int(d)), layer(channels, 1, 1))
+                                                 for w, d in zip(widths[1:], dilations[1:])], layer(channels, 1, 1),
+                       False, 17)
+
+
+@pytest.mark.parametrize("ahead, outputs", [
+    # the last layer (dilation 81) reads t + 121 - 162, t + 40, t + 121; its input is constant from t + 81
+    # (1 + 2 + 6 + 18 + 54), so t + 121 is t + 81's value; one layer down: t + 40 - 54, t + 13, t + 40 and
+    # t + 27 (constant from 1 + 2 + 6 + 18); and so on down to the expand layer's t + 1 and t + 3
+    (121, ((1, 3), (4, 9), (13, 27), (40, 81), (121,))),
+    (1, ((1,), (1,), (1,), (1,), (1,))),          # each layer: its newest taps, the filled one the newest frame's
+    (0, ((), (), (), (), ())),
+])
+def test_a_lookahead_computes_a_few_columns_per_layer(ahead, outputs):
+    from vp3d.pipeline.stream import LookaheadPlan
+    plan = LookaheadPlan.build(full_architecture(), ahead)
+    assert plan.outputs == outputs
+    assert [len(t) for t in plan.taps] == [1 + len(o) for o in outputs]     # the step's own column first
+
+
+@pytest.mark.parametrize("lookahead", [0, 4, 39])
+def test_lookahead_of_a_deeper_model_equals_lifting_the_cut_sequence(tmp_path, lookahead):
+    """RF 81 (four layers), every push from the start: frame f's pose as lift() of frames 0 .. f + N."""
+    checkpoint.save(tmp_path / "m.bin", random_model((3, 3, 3, 3), 16, seed=11))
+    lifter = vp3d.load_model(tmp_path / "m.bin")
+    kps = video_keypoints(70, W, H, seed=5)
+    stream = lifter.stream(image_size=(W, H), lookahead=lookahead)
+    answered = {}
+    for t, k in enumerate(kps):
+        for frame, pose in stream.push(k):
+            answered[frame] = (t, pose)
+    assert sorted(answered) == list(range(70 - lookahead))
+    for frame in range(0, 70 - lookahead, 7):
+        t, pose = answered[frame]
+        assert t == frame + lookahead
+        np.testing.assert_allclose(pose, lifter.lift(kps[:t + 1], image_size=(W, H))[frame], atol=1e-5)

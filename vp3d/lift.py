@@ -92,16 +92,17 @@ class Lifter:
         return poses.astype(np.float32, copy=False)
 
     def stream(self, image_size: tuple[int, int] | None = None, lookahead: int | None = None,
-               normalized: bool = False):
+               normalized: bool = False, engine: str | None = None, threads: int | None = None):
         """A live stream.Stream: push one frame's (J, 2) pixel keypoints at a time, get final poses back.
         Symmetric models answer frame t on the push of frame t + lag (lag = lookahead, default
-        (RF - 1) / 2: exactly lift()'s poses); causal models answer at once. See vp3d.stream."""
+        (RF - 1) / 2: exactly lift()'s poses); causal models answer at once. engine: what runs the matrix
+        products (engines.dense.ENGINES; None: engines.dense.default_engine()). See vp3d.stream."""
         from vp3d.stream import Stream
         if self.folded is None:
             raise Vp3dError(f"{self.description}: streaming needs a checkpoint or an .onnx export (it reads "
                             f"their weights), not this model file")
         pose, trajectory = self.folded()
-        return Stream(self, pose, trajectory, image_size, lookahead, normalized)
+        return Stream(self, pose, trajectory, image_size, lookahead, normalized, engine, threads)
 
     def check(self, seq: KeypointSequence, image_size: tuple[int, int] | None = None) -> tuple[int, int]:
         """The image size (w, h) to normalise `seq` with: the file's own, else `image_size`; Vp3dError where
@@ -203,6 +204,21 @@ def layout_of(config, layout: str | None, path: str | Path) -> KeypointLayout:
     return layouts[layout]
 
 
+def _step_lifter(path: str | Path, meta: dict, layout: str | None) -> Lifter:
+    """A Lifter of a streaming-step export (vp3d_pth2onnx.py --stream): stream() only, its weights read back
+    (model.stream_export.from_step_onnx); lift() is refused."""
+    from vp3d.facts.architecture import ModelConfig
+    from vp3d.model.stream_export import from_step_onnx
+    config = ModelConfig.from_json(meta["model_args"]) if "model_args" in meta else None
+
+    def refuse(x):
+        raise Vp3dError(f"{path}: a streaming-step export lifts frame by frame: use .stream() (vp3d_lift.py - "
+                        f"--stream), or lift from the checkpoint or its window export")
+    return Lifter(refuse, meta["receptive_field"], bool(meta["causal"]), layout_of(config, layout, path),
+                  description=f"streaming-step export {path}", fps=config.fps if config else H36M_FPS,
+                  folded=lambda: (from_step_onnx(path), None))
+
+
 def load_model(path: str | Path, layout: str | None = None, backend: str = "auto", device: str = "auto",
                precision: str = "f32", threads: int | None = None, causal: bool | None = None,
                chunk: int = DEFAULT_CHUNK) -> Lifter:
@@ -217,6 +233,11 @@ def load_model(path: str | Path, layout: str | None = None, backend: str = "auto
     if resolve_backend(path, backend) == "ais_bench":
         raise Vp3dError(f"{path}: ais_bench runs whole input directories on an NPU; lift with onnxruntime, "
                         f"openvino or torch")
+    if Path(path).suffix.lower() == ".onnx" and Path(path).is_file():
+        from vp3d.model.stream_export import stream_metadata
+        meta = stream_metadata(path)
+        if meta is not None:
+            return _step_lifter(path, meta, layout)
     session = open_session(path, backend, threads, device, precision, causal=causal)
     if session.receptive_field is None:
         raise Vp3dError(f"{path}: cannot tell the model's receptive field from its input and output shapes "

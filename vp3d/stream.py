@@ -11,7 +11,8 @@ augmentation and trajectory). A symmetric model answers frame t on the push of f
 (RF - 1) / 2 (121 frames for RF 243); `lookahead=N` answers after N frames instead, the unseen rest of
 the window filled with the newest frame (less accurate: docs/streaming.md). A causal model answers each
 frame on its own push (lag 0). Several people: push(kps, track=id), or push({id: kps, ...}) to run all
-as one batch; each track keeps its own state. `json_lines` serves vp3d_lift.py --stream.
+as one batch; each track keeps its own state. `engine` runs the matrix products (engines.dense.ENGINES;
+default: default_engine()). `json_lines` serves vp3d_lift.py --stream.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import numpy as np
 
 from vp3d.errors import Vp3dError
 from vp3d.facts.cameras import check_image_size, normalize_screen_coordinates
+from vp3d.engines.dense import default_engine
 from vp3d.model.folded import FoldedModel
 from vp3d.pipeline.stream import PoseStream
 
@@ -34,14 +36,18 @@ class Stream:
     """A live stream of one model; see the module docstring. Made by Lifter.stream()."""
 
     def __init__(self, lifter, pose: FoldedModel, trajectory: FoldedModel | None,
-                 image_size: tuple[int, int] | None = None, lookahead: int | None = None, normalized: bool = False):
+                 image_size: tuple[int, int] | None = None, lookahead: int | None = None, normalized: bool = False,
+                 engine: str | None = None, threads: int | None = None):
         if not normalized and image_size is None:
             raise Vp3dError("a stream of pixel keypoints needs image_size=(width, height); or pass normalized=True")
         self.image_size = None if normalized else check_image_size(image_size)
         self.joints = len(lifter.layout.names)
-        self.description = pose.description + (", with trajectory model" if trajectory is not None else "")
+        self.engine = engine = default_engine() if engine in (None, "auto") else engine
+        self.description = f"{engine} stream engine, weights {pose.description}" + \
+            (", with trajectory model" if trajectory is not None else "")
         try:
-            self.core = PoseStream(pose, trajectory, lifter.layout.symmetry, lifter.joint_symmetry, lookahead)
+            self.core = PoseStream(pose, trajectory, lifter.layout.symmetry, lifter.joint_symmetry, lookahead,
+                                   engine, threads)
         except ValueError as e:
             raise Vp3dError(str(e)) from None
 

@@ -100,7 +100,7 @@ def from_torch(model) -> FoldedModel:
         blocks.append((_fold(_conv1d(np_(model.layers_conv[2 * i].weight)), None, bn(model.layers_bn[2 * i]), dilation),
                        _fold(_conv1d(np_(model.layers_conv[2 * i + 1].weight)), None, bn(model.layers_bn[2 * i + 1]), 1)))
     shrink = _fold(_conv1d(np_(model.shrink.weight)), np_(model.shrink.bias), None, 1)
-    return FoldedModel(expand, blocks, shrink, c.causal, c.num_joints_out, "numpy fp32, from a checkpoint")
+    return FoldedModel(expand, blocks, shrink, c.causal, c.num_joints_out, "folded from a checkpoint")
 
 
 def from_onnx(path: str | Path, causal: bool) -> FoldedModel:
@@ -126,4 +126,4 @@ def from_onnx(path: str | Path, causal: bool) -> FoldedModel:
         layers.append(_fold(_conv1d(weight), bias, None, dilation))
     expand, shrink, rest = layers[0], layers[-1], layers[1:-1]
     blocks = list(zip(rest[0::2], rest[1::2]))
-    return FoldedModel(expand, blocks, shrink, causal, shrink.weight.shape[0] // 3, "numpy fp32, from ONNX initializers")
+    return FoldedModel(expand, blocks, shrink, causal, shrink.weight.shape[0] // 3, "from ONNX initializers")

@@ -10,25 +10,61 @@ the average) and the trajectory model's root added to every joint.
 
 Padded-frame count n: frames fed to a slot so far, padding included. The newest output column is the
 pose of sequence frame n - RF, valid once n >= RF.
+
+Lookahead (LookaheadPlan): the output k columns past the newest frame, the unseen frames filled with the
+newest one, needs only a few columns per layer: the last layer reads 3 columns, the one below at most 9,
+and so on, and of a layer's columns past the newest frame all from a certain one on are equal (their whole
+input span is filled). StatePool.step computes those columns in the same matrix product as the step's own.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Hashable
 
 import numpy as np
 
 from vp3d.facts.skeleton import Symmetry, mirror
+from vp3d.engines.dense import make_dense
 from vp3d.model.folded import FoldedLayer, FoldedModel
 
 NO_SYMMETRY = Symmetry((), ())   # the trajectory's one joint: mirroring only negates x
 
 
-def _dense(layer: FoldedLayer, taps: np.ndarray) -> np.ndarray:
-    """(..., width, C_in) taps -> (..., C_out): relu(weight @ taps + bias)."""
-    columns = np.ascontiguousarray(taps.reshape(-1, taps.shape[-2] * taps.shape[-1]).T)   # (w C_in, B)
-    y = (layer.weight @ columns).T.reshape(*taps.shape[:-2], -1)      # weight on the left: BLAS's fast side
-    y += layer.bias
-    return np.maximum(y, 0, out=y)
+@dataclass(frozen=True)
+class LookaheadPlan:
+    """Which columns past the newest input column t each layer computes for the output at t + ahead.
+
+    Per layer i: outputs[i] the output offsets (> 0, relative to t) computed besides the step's own
+    column 0; past[i] the offsets (<= 0) read from the layer's buffer; taps[i] (1 + len(outputs[i]),
+    width) indices into concat(buffer columns at past[i], the previous layer's outputs[i - 1] columns),
+    row 0 the step's own column. Filled input (offsets > 0 of the expand layer) is the newest frame (0).
+    """
+
+    ahead: int
+    outputs: tuple
+    past: tuple
+    taps: tuple
+
+    @classmethod
+    def build(cls, model: FoldedModel, ahead: int) -> "LookaheadPlan":
+        layers = model.layers
+        # first offset from which layer i's input is constant over the filled frames
+        const = np.cumsum([1] + [layer.span - 1 for layer in layers]).tolist()
+        need = {ahead} if ahead > 0 else set()                 # output offsets of the layer above
+        outputs, past, taps = [None] * len(layers), [None] * len(layers), [None] * len(layers)
+        for i in range(len(layers) - 1, -1, -1):
+            layer = layers[i]
+            outs = sorted({min(c, const[i + 1]) for c in need})
+            rows = [[o - layer.dilation * j for j in range(layer.width - 1, -1, -1)] for o in [0] + outs]
+            # filled input: the newest frame for the expand layer, else the lower layer's constant column
+            rows = [[o if o <= 0 else (0 if i == 0 else min(o, const[i])) for o in row] for row in rows]
+            back = sorted({o for row in rows for o in row if o <= 0})
+            need = {o for row in rows for o in row if o > 0}
+            below = sorted(need)
+            index = {**{o: j for j, o in enumerate(back)}, **{o: len(back) + j for j, o in enumerate(below)}}
+            outputs[i], past[i] = tuple(outs), np.array(back)
+            taps[i] = np.array([[index[o] for o in row] for row in rows])
+        return cls(ahead, tuple(outputs), tuple(past), tuple(taps))
 
 
 class StatePool:
@@ -39,8 +75,11 @@ class StatePool:
     count: (slots,) padded frames fed so far (every layer receives one column per frame).
     """
 
-    def __init__(self, model: FoldedModel, capacity: int = 2):
+    def __init__(self, model: FoldedModel, capacity: int = 2, engine: str = "numpy", threads: int | None = None):
         self.model = model
+        self.engine = engine
+        relu = [(layer, True) for pair in [(model.expand,)] + model.blocks for layer in pair] + [(model.shrink, False)]
+        self.dense = {id(layer): make_dense(layer, r, engine, threads) for layer, r in relu}
         self.residual_taps = model.residual_taps
         self.channels = [model.channels_in] + [wide.weight.shape[0] for wide, _ in model.blocks]
         self.bufs = [np.zeros((capacity, layer.span, c), np.float32) for layer, c in zip(model.layers, self.channels)]
@@ -61,18 +100,23 @@ class StatePool:
         """Bytes of buffer per slot."""
         return sum(b[0].nbytes for b in self.bufs)
 
+    def _dense(self, layer: FoldedLayer, taps: np.ndarray) -> np.ndarray:
+        """(..., width, C_in) taps -> (..., C_out): relu(weight @ taps + bias) on the pool's engine."""
+        y = self.dense[id(layer)](taps.reshape(-1, taps.shape[-2] * taps.shape[-1]))
+        return y.reshape(*taps.shape[:-2], -1)
+
     def _layer(self, i: int, taps: np.ndarray) -> np.ndarray:
         """Layer i (0: expand) on (..., width, C) taps -> (..., C_out), its 1 x 1 layer and residual included."""
         m = self.model
         if i == 0:
-            return _dense(m.expand, taps)
+            return self._dense(m.expand, taps)
         wide, pointwise = m.blocks[i - 1]
-        y = _dense(pointwise, _dense(wide, taps)[..., None, :])
+        y = self._dense(pointwise, self._dense(wide, taps)[..., None, :])
         y += taps[..., self.residual_taps[i - 1], :]
         return y
 
     def _shrink(self, h: np.ndarray) -> np.ndarray:
-        return h @ self.model.shrink.weight.T + self.model.shrink.bias
+        return self._dense(self.model.shrink, h[..., None, :])
 
     def start(self, slots: np.ndarray, frames: np.ndarray, count: int) -> np.ndarray:
         """Begin `slots` as if `count` copies of `frames` (B, C_in) had been fed: every buffer filled with
@@ -85,18 +129,29 @@ class StatePool:
         self.count[slots] = count
         return self._shrink(h)
 
-    def step(self, slots: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    def step(self, slots: np.ndarray, frames: np.ndarray, plan: LookaheadPlan | None = None):
         """Feed one frame (B, C_in) to each of `slots`; returns the newest output (B, 3 J_out) (valid
-        where count >= RF afterwards)."""
+        where count >= RF afterwards). With a plan, returns (newest, look): look (B, 3 J_out) the output
+        plan.ahead columns later, the frames after this one filled with it (not committed)."""
         h = frames.astype(np.float32)
         newest = self.count[slots]                                      # time of the new column
+        ahead = None                                                    # (B, len(outputs), C) past the newest
         for i, layer in enumerate(self.model.layers):
             span, buf = layer.span, self.bufs[i]
             buf[slots, newest % span] = h
-            times = newest[:, None] - layer.dilation * np.arange(layer.width - 1, -1, -1)
-            h = self._layer(i, buf[slots[:, None], times % span])      # taps (B, width, C)
+            if plan is None:
+                times = newest[:, None] - layer.dilation * np.arange(layer.width - 1, -1, -1)
+                h = self._layer(i, buf[slots[:, None], times % span])  # taps (B, width, C)
+                continue
+            line = buf[slots[:, None], (newest[:, None] + plan.past[i]) % span]
+            if ahead is not None and ahead.shape[1]:
+                line = np.concatenate([line, ahead], axis=1)
+            out = self._layer(i, line[:, plan.taps[i]])                 # (B, 1 + len(outputs), C_out)
+            h, ahead = out[:, 0], out[:, 1:]
         self.count[slots] += 1
-        return self._shrink(h)
+        if plan is None:
+            return self._shrink(h)
+        return self._shrink(h), self._shrink(ahead[:, -1] if plan.ahead else h)
 
     def advance(self, slots: np.ndarray, frames: np.ndarray, commit: bool = True) -> np.ndarray:
         """Feed K frames (B, K, C_in) to each of `slots` at once (each layer one matrix product over K
@@ -125,11 +180,13 @@ class PoseStream:
 
     lookahead: frames after a frame that its pose waits for (symmetric models: 0..(RF - 1) / 2, default
     all (RF - 1) / 2, the exact offline result; the unseen rest of its window is filled with the newest
-    frame, as the end of a sequence is). Causal models answer each frame at once (lookahead 0).
+    frame, as the end of a sequence is: StatePool.step with a LookaheadPlan). Causal models answer each
+    frame at once (lookahead 0). engine: the matrix products' (engines.dense.ENGINES).
     """
 
     def __init__(self, pose: FoldedModel, trajectory: FoldedModel | None, keypoint_symmetry: Symmetry,
-                 joint_symmetry: Symmetry, lookahead: int | None = None):
+                 joint_symmetry: Symmetry, lookahead: int | None = None, engine: str = "numpy",
+                 threads: int | None = None):
         rf = pose.receptive_field
         if trajectory is not None and (trajectory.receptive_field != rf or trajectory.causal != pose.causal):
             raise ValueError("the trajectory model must have the pose model's receptive field and causality")
@@ -143,7 +200,9 @@ class PoseStream:
             raise ValueError(f"lookahead {lookahead}: a {'causal' if pose.causal else 'symmetric'} model with "
                              f"receptive field {rf} takes 0..{self.tail} frames")
         self.lookahead = lookahead
-        self.pools = [StatePool(pose)] + ([StatePool(trajectory)] if trajectory is not None else [])
+        self.pools = [StatePool(m, 2, engine, threads) for m in (pose, trajectory) if m is not None]
+        self.plans = None if lookahead == self.tail else \
+            [LookaheadPlan.build(pool.model, self.tail - lookahead) for pool in self.pools]
         self.symmetries = [joint_symmetry, NO_SYMMETRY]
         self.keypoint_symmetry = keypoint_symmetry
         self.slots: dict[Hashable, int] = {}        # track -> its first slot (the mirror: slot + 1)
@@ -198,24 +257,18 @@ class PoseStream:
                 continue
             x = self._pairs(np.stack([frames[t] for t in group]).astype(np.float32))
             slots = self._slots_for(group)
-            if begin:
+            if begin:     # a constant sequence so far: every output, the looked-ahead one too, is the same
                 outs = [pool.start(slots, x, self.lead + 1) for pool in self.pools]
-            else:
+            elif self.plans is None:
                 outs = [pool.step(slots, x) for pool in self.pools]
+            else:
+                outs = [pool.step(slots, x, plan)[1] for pool, plan in zip(self.pools, self.plans)]
             for i, t in enumerate(group):
                 self.fed[t] = self.fed.get(t, 0) + 1
                 self.emitted.setdefault(t, 0)
                 self.last[t] = x[2 * i:2 * i + 2]
-            if self.lookahead == self.tail:                      # the exact pose of frame n - RF
-                poses = self._poses(outs)
-                for i, t in enumerate(group):
-                    self._emit(t, self.fed[t] - 1 - self.lookahead, poses[i], result)
-        if self.lookahead < self.tail:                           # a look ahead with the newest frame repeated
-            slots = self._slots_for(tracks)
-            fill = np.stack([self.last[t] for t in tracks]).reshape(2 * len(tracks), 1, -1)
-            fill = np.repeat(fill, self.tail - self.lookahead, axis=1)
-            poses = self._poses([pool.advance(slots, fill, commit=False)[:, -1] for pool in self.pools])
-            for i, t in enumerate(tracks):
+            poses = self._poses(outs)                  # the pose of frame n - 1 - lookahead
+            for i, t in enumerate(group):
                 self._emit(t, self.fed[t] - 1 - self.lookahead, poses[i], result)
         return result
 

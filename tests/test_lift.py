@@ -260,7 +260,7 @@ def test_an_exported_model_lifts_without_torch(models, tmp_path):
 
 def test_the_cli_writes_bvh_whose_bones_point_where_the_lifted_poses_point(models, tmp_path, capsys):
     """vp3d_lift.py -o OUT.bvh: one motion, read back by the BVH tests' own parser (not the writer)."""
-    from test_bvh import TO_YUP, bone_errors, joints_array, read_bvh_positions
+    from bvh_reader import TO_YUP, bone_errors, joints_array, read_bvh_positions
     video = video_keypoints(60, W, H, seed=3)
     mm = write_mmpose_json(tmp_path / "clip.json", video, MISSING, {})
     args = [str(mm), "-m", str(models["traj"]), "--image-size", str(W), str(H), "--fps", "25"]

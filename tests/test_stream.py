@@ -229,7 +229,7 @@ def test_the_pipe_stops_on_error_and_times_out_tracks(ckpts):
     assert [o["frame"] for o in out[4:]] == list(range(20)) and {o["track"] for o in out[4:]} == {1}
 
 
-def full_architecture(widths=(3, 3, 3, 3, 3), channels=4) -> "FoldedModel":
+def full_architecture(widths=(3, 3, 3, 3, 3), channels=4):
     """A FoldedModel of the given widths (dilations 1, w, w^2, ...), zero weights: for plans only."""
     from vp3d.model.folded import FoldedLayer, FoldedModel
     layer = lambda c_in, w, d: FoldedLayer(np.zeros((channels, w * c_in), np.float32), np.zeros(channels, np.float32), w, d)

@@ -15,7 +15,7 @@ from vp3d.model.stream_export import StepSession, export_stream, stream_metadata
 from vp3d.pipeline.stream import StatePool
 
 from conftest import random_model
-from test_stream import ROOT
+from conftest import ROOT
 
 
 @pytest.fixture(scope="module")

@@ -73,7 +73,7 @@ def test_the_pipe_takes_a_stream_engine(lifter, tmp_path):
     import json
     import subprocess
     import sys
-    from test_stream import ROOT
+    from conftest import ROOT
     checkpoint.save(tmp_path / "m.bin", random_model((3, 3, 3), 64, seed=21))
     kps = video_keypoints(30, W, H, seed=2)
     lines = "".join(json.dumps({"frame": t, "keypoints": k.tolist()}) + "\n" for t, k in enumerate(kps))

@@ -46,7 +46,8 @@ def build_parser():
                         "or exported model (.onnx, .xml)")
     p.add_argument("-o", "--output", "--out", dest="out", default=None,
                    help="output .npz, .json, .csv (all videos in one file) or .bvh (one video), or a folder (a path "
-                        "without a suffix or ending in /: one file per video)")
+                        "without a suffix or ending in /: one file per video of one input; with several inputs one file "
+                        "per input and DIR/lift_report.jsonl)")
     p.add_argument("--format", choices=OUTPUT_FORMATS, default=None,
                    help="file format inside an output folder (default npz)")
     p.add_argument("--layout", choices=sorted(keypoint_layouts()), default=None,

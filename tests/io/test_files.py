@@ -31,7 +31,9 @@ def test_file_shape_reads_length_off_the_file(tmp_path):
     f = tmp_path / "a.bin"
     np.zeros((2, 30, 17, 2), np.float32).tofile(f)
     assert file_shape(f, (2, None, 17, 2)) == (2, 30, 17, 2)
-    assert file_shape(f, (2, 64, 17, 2)) == (2, 64, 17, 2)     # fixed shapes are read_array's to check
+    assert file_shape(f, (2, 30, 17, 2)) == (2, 30, 17, 2)
+    with pytest.raises(Vp3dError, match=r"a\.bin: 8160 bytes, expected 17408 \(float32 array of shape 2x64x17x2\)"):
+        file_shape(f, (2, 64, 17, 2))                          # a fixed shape is checked against the size too
     f.write_bytes(b"\0" * 100)
     with pytest.raises(Vp3dError, match=r"a\.bin: 100 bytes, expected a float32 array of shape 2xLx17x2"):
         file_shape(f, (2, None, 17, 2))

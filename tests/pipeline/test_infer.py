@@ -99,8 +99,9 @@ def test_pick_session_prefers_the_fixed_length_and_names_both_lengths(small, tmp
                                         r"with --length 25 \(or --dynamic\)"):
         pick_session([fixed], (2, 25, 17, 2), tmp_path / "a.bin")
     with pytest.raises(Vp3dError) as e:
-        infer_directory(fixed, small["inputs"], tmp_path / "res")
-    assert "003_C.bin: 6800 bytes, expected 10880" in str(e.value)     # a fixed model: the size is checked
+        infer_directory(fixed, small["inputs"], tmp_path / "res", output_dirname="run")
+    assert "003_C.bin: 6800 bytes, expected 10880 (float32 array of shape 2x40x17x2)" in str(e.value)
+    assert not (tmp_path / "res" / "run").exists()          # before anything was written: no partial run
 
 
 def test_is_complete_only_for_a_whole_array(tmp_path):

@@ -173,9 +173,9 @@ def list_inputs(input_dir: str | Path) -> list[Path]:
 
 
 def file_shape(path: str | Path, shape: tuple) -> tuple[int, ...]:
-    """`shape` with its one unknown (None) axis, the length L, read off the file's size."""
-    if None not in shape:
-        return tuple(shape)
+    """`shape` with its one unknown (None) axis, the length L, read off the file's size; a fully known
+    shape is checked against the size (Vp3dError naming the file either way), so that a run can refuse a
+    wrong file before it writes anything."""
     path = Path(path)
     if path.suffix == ".npy":
         try:
@@ -187,6 +187,11 @@ def file_shape(path: str | Path, shape: tuple) -> tuple[int, ...]:
         count = size // 4 if size % 4 == 0 else -1
     known = int(np.prod([d for d in shape if d is not None]))
     pattern = "x".join("L" if d is None else str(d) for d in shape)
+    if None not in shape:
+        if count != known:
+            raise Vp3dError(f"{path}: {path.stat().st_size} bytes, expected {known * 4} (float32 array of shape "
+                            f"{pattern})")
+        return tuple(shape)
     if count <= 0 or count % known:
         raise Vp3dError(f"{path}: {path.stat().st_size} bytes, expected a float32 array of shape {pattern} "
                         f"(a multiple of {known * 4} bytes)")

@@ -15,14 +15,26 @@ FACTS_FORMAT = "vp3d-onnx-1"
 INT8_KEY = "vp3d_int8"          # metadata_props key of vp3d_quantize.py's record (JSON): what stays fp32, deviation
 
 
-def facts_from_metadata(props: dict, path: str | Path = "model") -> ModelConfig | None:
-    """The ModelConfig recorded in an ONNX file's metadata_props (None where it has none: not ours)."""
-    if FACTS_KEY not in props:
+def metadata_record(props: dict, key: str, fmt: str, path: str | Path = "model") -> dict | None:
+    """The JSON record vp3d keeps under `key` in an ONNX file's metadata_props, of format `fmt` (None where
+    the file has none); Vp3dError naming the file where it is unreadable or of another format."""
+    if key not in props:
         return None
     try:
-        facts = json.loads(props[FACTS_KEY])
-        if facts.get("format") != FACTS_FORMAT:
-            raise ValueError(f"format {facts.get('format')!r}")
+        record = json.loads(props[key])
+        if record.get("format") != fmt:
+            raise ValueError(f"format {record.get('format')!r}")
+        return record
+    except (ValueError, TypeError, AttributeError) as e:
+        raise Vp3dError(f"{path}: unreadable '{key}' metadata ({e})") from None
+
+
+def facts_from_metadata(props: dict, path: str | Path = "model") -> ModelConfig | None:
+    """The ModelConfig recorded in an ONNX file's metadata_props (None where it has none: not ours)."""
+    facts = metadata_record(props, FACTS_KEY, FACTS_FORMAT, path)
+    if facts is None:
+        return None
+    try:
         return ModelConfig.from_json(facts["model_args"])
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise Vp3dError(f"{path}: unreadable '{FACTS_KEY}' metadata ({e})") from None

@@ -20,6 +20,7 @@ import numpy as np
 
 from vp3d.errors import Vp3dError
 from vp3d.io.files import atomic_path
+from vp3d.io.onnx_meta import metadata_record, read_onnx_metadata
 from vp3d.model.folded import FoldedModel
 
 STREAM_KEY = "vp3d_stream"
@@ -100,17 +101,7 @@ def export_stream(model: FoldedModel, path: str | Path, rows: int = 2, facts: di
 
 def stream_metadata(path: str | Path) -> dict | None:
     """The STREAM_KEY record of an ONNX file (None: not a streaming export)."""
-    from vp3d.io.onnx_meta import read_onnx_metadata
-    props = read_onnx_metadata(path)
-    if STREAM_KEY not in props:
-        return None
-    try:
-        meta = json.loads(props[STREAM_KEY])
-        if meta.get("format") != STREAM_FORMAT:
-            raise ValueError(f"format {meta.get('format')!r}")
-        return meta
-    except (ValueError, TypeError, AttributeError) as e:
-        raise Vp3dError(f"{path}: unreadable '{STREAM_KEY}' metadata ({e})") from None
+    return metadata_record(read_onnx_metadata(path), STREAM_KEY, STREAM_FORMAT, path)
 
 
 def from_step_onnx(path: str | Path) -> FoldedModel:

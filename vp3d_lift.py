@@ -143,9 +143,7 @@ def main(argv=None) -> int:
     args.inputs = [i.path for i in inputs]
 
     def body(a):
-        video = video_info(a.video) if a.video else None
-        image_size = tuple(a.image_size) if a.image_size else (video.size if video else None)
-        fps = a.fps or (video.fps if video else None)
+        image_size, fps = frame_size_and_rate(a)
         sequences, origin = [], {}
         for path in a.inputs:
             seqs, short = read_sequences(path, a.people, a.min_score, a.min_frames)
@@ -161,8 +159,7 @@ def main(argv=None) -> int:
         if suffix == ".bvh" and len(sequences) > 1:                 # before any work: one motion per file
             raise cli.Vp3dError(f"{a.out}: a BVH file holds one motion, but the inputs hold {len(sequences)} videos "
                                 f"({', '.join(s.name for s in sequences[:5])}); write to a folder (-o DIR --format bvh)")
-        model = load_model(a.model, a.layout, a.backend, a.device, a.precision, a.threads,
-                           True if a.causal else None, a.chunk)
+        model = load_model(*model_args(a))
         sizes = [model.check(seq, image_size) for seq in sequences]        # every input checked before lifting
         print(f"[INFO] {model.description}")
         fps = fps or model.fps
@@ -182,6 +179,19 @@ def main(argv=None) -> int:
     return cli.run(body, args)
 
 
+def model_args(a) -> tuple:
+    """load_model's arguments (and corpus.ModelSpec's, in the same order) from the parsed flags."""
+    return a.model, a.layout, a.backend, a.device, a.precision, a.threads, True if a.causal else None, a.chunk
+
+
+def frame_size_and_rate(a) -> tuple[tuple[int, int] | None, float | None]:
+    """(image size (w, h) pixels, the keypoints' frame rate): --image-size and --fps, else what --video's
+    metadata give, else None (the file's size; the model's rate)."""
+    video = video_info(a.video) if a.video else None
+    image_size = tuple(a.image_size) if a.image_size else (video.size if video else None)
+    return image_size, a.fps or (video.fps if video else None)
+
+
 def stream_main(parser, args) -> int:
     """--stream: JSON lines from stdin to stdout (vp3d.stream.json_lines)."""
     if args.inputs != ["-"]:
@@ -195,8 +205,7 @@ def stream_main(parser, args) -> int:
 
     def body(a):
         from vp3d.stream import json_lines
-        model = load_model(a.model, a.layout, a.backend, a.device, a.precision, a.threads,
-                           True if a.causal else None, a.chunk)
+        model = load_model(*model_args(a))
         if a.fps is not None and a.fps != model.fps:
             raise cli.Vp3dError(f"--fps {a.fps:g}: a stream runs at the model's frame rate, {model.fps:g} fps "
                                 f"(push keypoints at that rate)")
@@ -210,12 +219,8 @@ def stream_main(parser, args) -> int:
 def lift_corpus(a, inputs) -> int:
     """A corpus run (vp3d.corpus): one output per input, the report, exit 1 when any input failed."""
     jobs = corpus.plan_jobs(inputs, a.out, a.format or "npz")
-    spec = corpus.ModelSpec(a.model, a.layout, a.backend, a.device, a.precision, a.threads,
-                            True if a.causal else None, a.chunk)
-    video = video_info(a.video) if a.video else None
-    options = corpus.LiftOptions(tuple(a.image_size) if a.image_size else (video.size if video else None),
-                                 a.fps or (video.fps if video else None), a.units, a.origin, a.people, a.min_score,
-                                 a.min_frames)
+    spec = corpus.ModelSpec(*model_args(a))
+    options = corpus.LiftOptions(*frame_size_and_rate(a), a.units, a.origin, a.people, a.min_score, a.min_frames)
     summary = corpus.lift_corpus(jobs, a.out, spec, options, a.resume, a.ray, a.workers, a.threads_per_worker or 1,
                                  on_row=corpus.print_row)
     print(corpus.describe(summary))

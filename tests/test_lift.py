@@ -221,8 +221,8 @@ def test_video_gives_the_image_size(models, tmp_path):
     for _ in range(3):
         writer.send(np.zeros((48, 64, 3), np.uint8).tobytes())
     writer.close()
-    from vp3d.io.video import image_size_from_video, video_info
-    assert image_size_from_video(tmp_path / "v.mp4") == (64, 48)
+    from vp3d.io.video import video_info
+    assert video_info(tmp_path / "v.mp4").size == (64, 48)
     assert video_info(tmp_path / "v.mp4").fps == 25.0
     kps = video_keypoints(30, 64, 48)
     write_keypoints_csv(tmp_path / "c.csv", kps)

@@ -55,11 +55,6 @@ def video_info(path: str | Path) -> VideoInfo:
     return VideoInfo((w, h), fps)
 
 
-def image_size_from_video(path: str | Path) -> tuple[int, int]:
-    """(w, h) pixels of a video file, from its metadata (needs imageio-ffmpeg: pip install imageio-ffmpeg)."""
-    return video_info(path).size
-
-
 def video_frames(path: str | Path, start: int = 0):
     """The video's frames from frame `start` on, one (h, w, 3) uint8 RGB array at a time (streamed: one
     frame in memory); frames before `start` are decoded and dropped (exact, where seeking is not)."""

@@ -35,7 +35,6 @@ from vp3d.errors import Vp3dError, needs_extra
 from vp3d.io.files import atomic_path, unique_stems
 from vp3d.io.formats import write_poses
 from vp3d.io.keypoints import FORMATS, is_openpose_folder, read_keypoints
-from vp3d.io.poses import Poses
 from vp3d.lift import Lifter, load_model
 from vp3d.pipeline.predict import DEFAULT_CHUNK
 
@@ -223,10 +222,8 @@ def lift_one(lifter: Lifter, input_path: str | Path, output: str | Path, options
         if Path(output).suffix.lower() == ".bvh" and len(seqs) > 1:
             raise Vp3dError(f"{input_path}: holds {len(seqs)} videos, a BVH file holds one motion; "
                             f"write npz, json or csv (--format)")
-        sizes = [lifter.check(seq, options.image_size) for seq in seqs]
         fps = options.fps or lifter.fps
-        poses = Poses({seq.name: lifter.lift(seq.keypoints, size, desc=f"{input_path}: {seq.name!r}", fps=fps)
-                       for seq, size in zip(seqs, sizes)}, first_frames={seq.name: seq.first_frame for seq in seqs})
+        poses = lifter.lift_sequences(seqs, options.image_size, fps=fps)
         write_poses(output, poses, fps=fps, units=options.units, origin=options.origin)
         row.update(outputs=[str(output)], frames=sum(s.frames for s in seqs))
     except Exception as e:                        # any failure of this input is its report line

@@ -107,7 +107,7 @@ class Lifter:
     def check(self, seq: KeypointSequence, image_size: tuple[int, int] | None = None) -> tuple[int, int]:
         """The image size (w, h) to normalise `seq` with: the file's own, else `image_size`; Vp3dError where
         the file and the model disagree (layout, symmetry, keypoint count) or no size is known."""
-        where = f"{seq.source}: {seq.name!r}" if seq.source else repr(seq.name)
+        where = seq.where
         if seq.layout is not None and seq.layout != self.layout.name:
             raise Vp3dError(f"{where}: the file holds {seq.layout}-order keypoints, but the model takes "
                             f"{self.layout.name} order; lift them with a {seq.layout}-order model")
@@ -122,8 +122,15 @@ class Lifter:
     def lift_sequence(self, seq: KeypointSequence, image_size: tuple[int, int] | None = None,
                       progress: bool | None = False, fps: float | None = None) -> np.ndarray:
         """One read sequence -> (T, 17, 3) metres, camera frame; fps as lift."""
-        where = f"{seq.source}: {seq.name!r}" if seq.source else seq.name
-        return self.lift(seq.keypoints, self.check(seq, image_size), progress=progress, desc=where, fps=fps)
+        return self.lift(seq.keypoints, self.check(seq, image_size), progress=progress, desc=seq.where, fps=fps)
+
+    def lift_sequences(self, seqs: list[KeypointSequence], image_size: tuple[int, int] | None = None,
+                       progress: bool | None = False, fps: float | None = None) -> Poses:
+        """Read sequences -> Poses {name: (T, 17, 3) metres}, with each sequence's first frame; every one is
+        checked (check) before any is lifted; fps as lift."""
+        sizes = [self.check(seq, image_size) for seq in seqs]
+        return Poses({seq.name: self.lift(seq.keypoints, size, progress=progress, desc=seq.where, fps=fps)
+                      for seq, size in zip(seqs, sizes)}, first_frames={seq.name: seq.first_frame for seq in seqs})
 
     def lift_file(self, path: str | Path, image_size: tuple[int, int] | None = None,
                   progress: bool | None = False, fps: float | None = None, people: str = "best",
@@ -131,11 +138,7 @@ class Lifter:
         """Every sequence in a keypoint file or folder (io.keypoints.FORMATS; people, min_score, min_frames as
         io.keypoints.read_keypoints) -> Poses {name: (T, 17, 3) metres}, with each sequence's first frame;
         fps as lift."""
-        seqs = read_keypoints(path, people, min_score, min_frames)
-        for seq in seqs:
-            self.check(seq, image_size)
-        return Poses({seq.name: self.lift_sequence(seq, image_size, progress, fps) for seq in seqs},
-                     first_frames={seq.name: seq.first_frame for seq in seqs})
+        return self.lift_sequences(read_keypoints(path, people, min_score, min_frames), image_size, progress, fps)
 
 
 def _folded_of(session, path: str | Path, causal: bool) -> Callable[[], tuple] | None:
@@ -162,7 +165,7 @@ def _counting(run: Runner, bar) -> Runner:
 def image_size_for(seq: KeypointSequence, image_size: tuple[int, int] | None = None) -> tuple[int, int]:
     """The (w, h) to normalise `seq` with: the file's own (upstream's npz), else `image_size`; Vp3dError if
     neither, or where the keypoints lie far outside that image (check_within_image)."""
-    where = f"{seq.source}: {seq.name!r}" if seq.source else repr(seq.name)
+    where = seq.where
     if seq.image_size is not None:
         size = check_image_size(seq.image_size)
     elif image_size is None:

@@ -77,6 +77,11 @@ class KeypointSequence:
     def frames(self) -> int:
         return self.keypoints.shape[0]
 
+    @property
+    def where(self) -> str:
+        """How errors name it: "file: 'name'" (or the quoted name alone where it has no file)."""
+        return f"{self.source}: {self.name!r}" if self.source else repr(self.name)
+
 
 # ---------------------------------------------------------------------------------------------
 # Shared rules: best detection per frame, tracks, interpolation
@@ -700,7 +705,7 @@ def check_filled(seqs: list[KeypointSequence], min_score: float | None = None) -
     for seq in seqs:
         lost = np.isnan(seq.keypoints).all(axis=(0, 2))
         if lost.any():
-            raise Vp3dError(f"{seq.source}: {seq.name!r}: keypoint {int(np.flatnonzero(lost)[0])} is never detected"
+            raise Vp3dError(f"{seq.where}: keypoint {int(np.flatnonzero(lost)[0])} is never detected"
                             + (f" with a score of {min_score} or more" if min_score is not None else "")
                             + "; nothing to fill it from" + (" (lower --min-score)" if min_score is not None else ""))
     return seqs

@@ -26,13 +26,13 @@ from vp3d.engines.backends import open_session, resolve_backend
 from vp3d.errors import Vp3dError
 from vp3d.facts.architecture import H36M_FPS
 from vp3d.facts.cameras import check_image_size, normalize_screen_coordinates
-from vp3d.facts.skeleton import DEFAULT_LAYOUT, KeypointLayout, Symmetry, h36m_skeleton17, keypoint_layouts, layout_with
+from vp3d.facts.skeleton import (DEFAULT_LAYOUT, NO_SYMMETRY, KeypointLayout, Symmetry, h36m_skeleton17,
+                                  keypoint_layouts, layout_with)
 from vp3d.io.keypoints import KeypointSequence, read_keypoints
 from vp3d.io.poses import Poses
 from vp3d.pipeline.predict import DEFAULT_CHUNK, Runner, predict_sequence
 from vp3d.pipeline.resample import resample
 
-NO_SYMMETRY = Symmetry((), ())   # the trajectory's one joint: mirroring only negates x
 
 
 @dataclass

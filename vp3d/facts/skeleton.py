@@ -48,6 +48,9 @@ class Symmetry:
         return [list(self.left), list(self.right)]
 
 
+NO_SYMMETRY = Symmetry((), ())   # a single joint (the trajectory model's root): mirroring only negates x
+
+
 def mirror(poses: np.ndarray, symmetry: Symmetry) -> np.ndarray:
     """(..., J, C) -> the mirror image: x (coordinate 0) negated, left and right twins swapped. A new array."""
     out = poses[..., symmetry.permutation(poses.shape[-2]), :]

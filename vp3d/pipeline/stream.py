@@ -23,11 +23,11 @@ from typing import Hashable
 
 import numpy as np
 
-from vp3d.facts.skeleton import Symmetry, mirror
+from vp3d.facts.skeleton import NO_SYMMETRY, Symmetry
+from vp3d.pipeline.sequences import flip_augment, unflip_average
 from vp3d.engines.dense import make_dense
 from vp3d.model.folded import FoldedLayer, FoldedModel
 
-NO_SYMMETRY = Symmetry((), ())   # the trajectory's one joint: mirroring only negates x
 
 
 @dataclass(frozen=True)
@@ -232,7 +232,7 @@ class PoseStream:
 
     def _pairs(self, frames: np.ndarray) -> np.ndarray:
         """(B, J, 2) -> (2 B, J * 2): each frame and its mirror, flattened as the model reads them."""
-        pairs = np.stack([frames, mirror(frames, self.keypoint_symmetry)], axis=1)   # (B, 2, J, 2)
+        pairs = flip_augment(frames, self.keypoint_symmetry).swapaxes(0, 1)          # (B, 2, J, 2)
         return pairs.reshape(2 * len(frames), -1)
 
     def _poses(self, outputs: list[np.ndarray]) -> np.ndarray:
@@ -240,7 +240,7 @@ class PoseStream:
         total = 0
         for out, sym in zip(outputs, self.symmetries):
             out = out.reshape(out.shape[0] // 2, 2, *out.shape[1:-1], -1, 3)
-            total = total + (out[:, 0] + mirror(out[:, 1], sym)) / 2
+            total = total + unflip_average(out.swapaxes(0, 1), sym)
         return total.astype(np.float32)
 
     def push(self, frames: dict[Hashable, np.ndarray]) -> dict[Hashable, list[tuple[int, np.ndarray]]]:

@@ -286,6 +286,27 @@ class FrameDrawer:
         return im
 
 
+def _output(path: str | Path) -> Path:
+    """The animation's path, once its suffix names a format and Pillow (drawing, GIF) is installed."""
+    path = check_output(path)
+    try:
+        import PIL  # noqa: F401
+    except ImportError:
+        raise needs_extra(f"{path}: rendering", "render", "Pillow") from None
+    return path
+
+
+def _check_poses(poses: np.ndarray, skeleton: Skeleton, what: str) -> None:
+    """Vp3dError unless poses is (T >= 1, J, 3) for the skeleton's J joints."""
+    if poses.ndim != 3 or poses.shape[1:] != (skeleton.num_joints, 3) or len(poses) < 1:
+        raise Vp3dError(f"{what} of shape {poses.shape}, expected (T, {skeleton.num_joints}, 3)")
+
+
+def _panel_size(size: int) -> int:
+    """Pixels per (square) panel, rounded up to a multiple of 16 (video codecs need it)."""
+    return int(-(-int(size) // 16) * 16)
+
+
 @dataclass
 class Track:
     """One person of a video: poses (T, 17, 3) metres, camera frame, and the 2D keypoints they were lifted
@@ -311,18 +332,13 @@ def render_over_video(path: str | Path, tracks: list[Track], video: str | Path, 
     render runs from the first track's first frame to the last one's end. fps: the animation's rate (None:
     the video's). Returns the frames written."""
     from vp3d.io.video import video_frames, video_info
-    path = check_output(path)
-    try:
-        import PIL  # noqa: F401
-    except ImportError:
-        raise needs_extra(f"{path}: rendering", "render", "Pillow") from None
+    path = _output(path)
     if not tracks:
         raise Vp3dError(f"{video}: no sequences to draw over the video")
     info = video_info(video)
     skeleton = h36m_skeleton17()
     for tr in tracks:
-        if tr.poses.ndim != 3 or tr.poses.shape[1:] != (skeleton.num_joints, 3) or len(tr.poses) < 1:
-            raise Vp3dError(f"{tr.name}: poses of shape {tr.poses.shape}, expected (T, {skeleton.num_joints}, 3)")
+        _check_poses(tr.poses, skeleton, f"{tr.name}: poses")
         if tr.keypoints.image_size is not None and tuple(tr.keypoints.image_size) != info.size:
             raise Vp3dError(f"{tr.name}: the keypoints are pixels of a {tr.keypoints.image_size[0]}x"
                             f"{tr.keypoints.image_size[1]} image, but {video} is {info.size[0]}x{info.size[1]}")
@@ -330,7 +346,7 @@ def render_over_video(path: str | Path, tracks: list[Track], video: str | Path, 
             raise Vp3dError(f"{tr.name}: {len(tr.keypoints.points)} frames of 2D keypoints, {len(tr.poses)} of poses")
     start = min(tr.keypoints.first_frame for tr in tracks)
     frames = max(tr.keypoints.first_frame + len(tr.poses) for tr in tracks) - start
-    size = int(-(-int(size) // 16) * 16)
+    size = _panel_size(size)
     staged = [stage(tr.poses) for tr in tracks]
     camera = fit_camera([s for s, _ in staged], panel_area(size), azimuth)
     people = [Keypoints2D(_on_timeline(tr.keypoints.points, tr.keypoints.first_frame - start, frames),
@@ -365,16 +381,11 @@ def render(path: str | Path, poses: np.ndarray, keypoints: Keypoints2D | None = 
     rounded up to a multiple of 16 (video codecs need it). title, first_frame: the frame label
     ('title  frame N'). progress: wraps the frame iterator (e.g. tqdm). Returns the frames written.
     """
-    path = check_output(path)
-    try:
-        import PIL  # noqa: F401  (drawing and GIF writing)
-    except ImportError:
-        raise needs_extra(f"{path}: rendering", "render", "Pillow") from None
+    path = _output(path)
     skeleton = h36m_skeleton17()
     poses = np.asarray(poses)
     T = len(poses)
-    if poses.ndim != 3 or poses.shape[1:] != (skeleton.num_joints, 3) or T < 1:
-        raise Vp3dError(f"poses of shape {poses.shape}, expected (T, {skeleton.num_joints}, 3)")
+    _check_poses(poses, skeleton, "poses")
     for what, other in (("2D keypoints", None if keypoints is None else keypoints.points),
                         ("ground truth", ground_truth)):
         if other is not None and len(other) != T:
@@ -383,7 +394,7 @@ def render(path: str | Path, poses: np.ndarray, keypoints: Keypoints2D | None = 
         raise Vp3dError(f"ground truth of shape {np.shape(ground_truth)}, expected (T, {skeleton.num_joints}, 3)")
     if not (np.isfinite(fps) and fps > 0):
         raise Vp3dError(f"fps must be positive, got {fps}")
-    size = int(-(-int(size) // 16) * 16)
+    size = _panel_size(size)
 
     staged = [stage(poses, up)] + ([stage(np.asarray(ground_truth), up)] if ground_truth is not None else [])
     camera = fit_camera([s for s, _ in staged], panel_area(size), azimuth)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from vp3d.errors import Vp3dError, needs_extra
+from vp3d.errors import Vp3dError, first_line, needs_extra
 from vp3d.io.files import atomic_path, unique_stems
 from vp3d.io.formats import write_poses
 from vp3d.io.keypoints import FORMATS, is_openpose_folder, read_keypoints
@@ -380,8 +380,7 @@ class ray_cluster:
                 ray.init(address=None if local else self.address, num_cpus=self.num_cpus if local else None,
                          include_dashboard=False if local else None, log_to_driver=False)
             except (ConnectionError, RuntimeError, ValueError) as e:
-                first = (str(e).strip().splitlines() or [""])[0]
-                raise Vp3dError(f"--ray {self.address}: cannot start or reach a Ray cluster ({first}); 'auto' "
+                raise Vp3dError(f"--ray {self.address}: cannot start or reach a Ray cluster ({first_line(e)}); 'auto' "
                                 f"needs a running one (ray start --head)") from None
             self.started = True
         return ray
@@ -427,8 +426,7 @@ def lift_corpus(jobs: list[Job], out_dir: str | Path, spec: ModelSpec, options: 
                 try:
                     run_ray(spec, todo, options, emit, workers, threads_per_worker, worker)
                 except Exception as e:        # Ray's own failures (a cluster lost, retries spent): one line
-                    first = (str(e).strip().splitlines() or [""])[0]
-                    raise Vp3dError(f"the Ray run stopped ({type(e).__name__}: {first}); {report} keeps every "
+                    raise Vp3dError(f"the Ray run stopped ({type(e).__name__}: {first_line(e)}); {report} keeps every "
                                     f"input that finished: run again with --resume") from e
     finally:
         writer.close()

@@ -24,3 +24,10 @@ def missing_extra(error: ModuleNotFoundError, what: str) -> Vp3dError | None:
     """needs_extra for an ImportError of one of EXTRAS' modules (None for any other module)."""
     top = (error.name or "").split(".")[0]
     return needs_extra(what, EXTRAS[top], top) if top in EXTRAS else None
+
+
+def first_line(error: BaseException) -> str:
+    """What a one-line error quotes of an exception: its message's first non-empty line, or its type's name
+    where the message is empty."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__

@@ -23,7 +23,7 @@ from typing import Hashable, Iterable, TextIO
 
 import numpy as np
 
-from vp3d.errors import Vp3dError
+from vp3d.errors import Vp3dError, first_line
 from vp3d.facts.cameras import check_image_size, normalize_screen_coordinates
 from vp3d.engines.dense import default_engine
 from vp3d.model.folded import FoldedModel
@@ -184,7 +184,7 @@ def json_lines(stream: Stream, lines: Iterable[str], out: TextIO, on_error: str 
             batch = {t: stream._frame(kps, t) for t, (_, kps) in entries.items()}
         except (ValueError, Vp3dError) as e:
             bad += 1
-            message = f"line {number}: {str(e).splitlines()[0]}"
+            message = f"line {number}: {first_line(e)}"
             if on_error == "stop":
                 end(list(stream.core.slots))
                 raise Vp3dError(f"stdin {message}") from None

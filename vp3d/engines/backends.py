@@ -28,7 +28,7 @@ from typing import Callable
 
 import numpy as np
 
-from vp3d.errors import Vp3dError
+from vp3d.errors import Vp3dError, first_line
 from vp3d.engines import devices
 from vp3d.engines.ais_bench import AIS_BENCH_HELP
 from vp3d.facts.architecture import ModelConfig
@@ -137,7 +137,7 @@ class OnnxRuntimeSession(Session):
         try:
             self.session = ort.InferenceSession(str(path), opts, providers=providers)
         except Exception as e:
-            raise Vp3dError(f"{path}: ONNX Runtime cannot load it ({str(e).splitlines()[0]})") from None
+            raise Vp3dError(f"{path}: ONNX Runtime cannot load it ({first_line(e)})") from None
         self.providers = self.session.get_providers()
         if device != "cpu" and self.providers[0] != providers[0][0]:
             raise Vp3dError(f"{path}: ONNX Runtime did not start {providers[0][0]} for device {device} "
@@ -212,7 +212,7 @@ class OpenVinoSession(Session):
                 model.reshape({0: shape})
             compiled = core.compile_model(model, "CPU", settings)
         except Exception as e:
-            raise Vp3dError(f"{path}: OpenVINO cannot load it ({str(e).strip().splitlines()[0]})") from None
+            raise Vp3dError(f"{path}: OpenVINO cannot load it ({first_line(e)})") from None
         self.precision = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()  # what ran
         if Path(path).suffix.lower() == ".onnx":
             props = read_onnx_metadata(path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from vp3d.errors import Vp3dError
+from vp3d.errors import Vp3dError, first_line
 from vp3d.facts.architecture import ModelConfig
 
 INPUT_NAME = "2d_poses"
@@ -62,7 +62,7 @@ def load_onnx(path: str | Path):
     try:
         return onnx.load(str(path), load_external_data=False)
     except Exception as e:
-        raise Vp3dError(f"{path}: not a readable ONNX model ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+        raise Vp3dError(f"{path}: not a readable ONNX model ({first_line(e)})") from None
 
 
 def onnx_input_shape(path: str | Path) -> tuple[int, ...]:

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from vp3d.errors import Vp3dError
-from vp3d.io.files import atomic_path
+from vp3d.io.files import atomic_path, read_json
 from vp3d.facts.skeleton import h36m_skeleton17
 
 UNITS = "m"          # poses are stored in metres
@@ -108,7 +108,6 @@ def read_poses_npz(path: str | Path) -> dict[str, np.ndarray]:
 
 def read_poses_json(path: str | Path) -> dict[str, np.ndarray]:
     """name -> float32 (T, J, 3) metres, from a poses .json that write_poses_json wrote."""
-    from vp3d.io.files import read_json
     obj = read_json(path, "a poses .json ({\"videos\": {name: {\"poses\": T x J x 3}}})")
     videos = obj.get("videos") if isinstance(obj, dict) else None
     if not isinstance(videos, dict) or not videos or (obj.get("units", UNITS) != UNITS):

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vp3d.errors import Vp3dError
+from vp3d.errors import Vp3dError, first_line
 from vp3d.io.onnx_meta import INT8_KEY, load_onnx
 from vp3d.io.files import atomic_path, file_shape, list_inputs, read_array
 
@@ -370,7 +370,7 @@ def quantize(model_path: str | Path, calibration_dir: str | Path, output: str | 
                 pre_model = onnx.version_converter.convert_version(pre_model, QDQ_OPSET)
         except Exception as e:
             raise Vp3dError(f"{model_path}: ONNX Runtime's quantization pre-processing failed "
-                            f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+                            f"({first_line(e)})") from None
         spread = None
         if config.equalize:
             try:
@@ -435,7 +435,7 @@ def _quantize_static(pre_model, tmp: Path, out: Path, fp32: tuple[str, ...], nam
         raise
     except Exception as e:
         raise Vp3dError(f"{where} failed "
-                        f"({str(e).strip().splitlines()[0] if str(e) else type(e).__name__})") from None
+                        f"({first_line(e)})") from None
     return {"fp32_nodes": nodes, "fp32_op_types": op_types, "quantized_ops": quantized_ops}
 
 

@@ -60,19 +60,25 @@ def _numpy(layer: FoldedLayer, relu: bool) -> Dense:
     return run
 
 
-def _onnx_graph(layer: FoldedLayer, relu: bool):
-    """One layer as an ONNX graph: x (N, K) -> relu(x @ W.T + b) (N, C_out), N dynamic."""
+def _dense_model(layer: FoldedLayer, relu: bool, matmul, weights: list, opsets: dict):
+    """One layer as an ONNX model: x (N, K) -> `matmul` ("x" -> "xw") + b, relu where asked -> y (N, C_out),
+    N dynamic; weights: matmul's initializers; opsets: {domain: version}."""
     from onnx import TensorProto, helper, numpy_helper
     c_out, k = layer.weight.shape
-    nodes = [helper.make_node("MatMul", ["x", "w"], ["xw"]),
-             helper.make_node("Add", ["xw", "b"], ["z" if relu else "y"])]
+    nodes = [matmul, helper.make_node("Add", ["xw", "b"], ["z" if relu else "y"])]
     if relu:
         nodes.append(helper.make_node("Relu", ["z"], ["y"]))
     graph = helper.make_graph(nodes, "dense", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", k])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", c_out])],
-                              [numpy_helper.from_array(np.ascontiguousarray(layer.weight.T), "w"),
-                               numpy_helper.from_array(layer.bias, "b")])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+                              weights + [numpy_helper.from_array(layer.bias, "b")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets.items()])
+
+
+def _onnx_graph(layer: FoldedLayer, relu: bool):
+    """One layer as an ONNX graph: x (N, K) -> relu(x @ W.T + b) (N, C_out), N dynamic."""
+    from onnx import helper, numpy_helper
+    return _dense_model(layer, relu, helper.make_node("MatMul", ["x", "w"], ["xw"]),
+                        [numpy_helper.from_array(np.ascontiguousarray(layer.weight.T), "w")], {"": 17})
 
 
 INT8_BLOCK = 32      # weights per int8 scale along the input axis (onnxruntime-int8-blocks)
@@ -82,7 +88,7 @@ def _block_int8_graph(layer: FoldedLayer, relu: bool):
     """One layer as ONNX Runtime's MatMulNBits (com.microsoft): 8-bit weights, one scale per INT8_BLOCK
     inputs of each output (symmetric, zero point 128), activations quantised per block too
     (accuracy_level 4); then bias and relu."""
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
     n, k = layer.weight.shape
     blocks = -(-k // INT8_BLOCK)
     w = np.zeros((n, blocks * INT8_BLOCK), np.float32)
@@ -91,16 +97,10 @@ def _block_int8_graph(layer: FoldedLayer, relu: bool):
     scale = np.abs(w).max(axis=-1) / 127
     scale[scale == 0] = 1
     q = (np.clip(np.round(w / scale[..., None]), -127, 127) + 128).astype(np.uint8)
-    nodes = [helper.make_node("MatMulNBits", ["x", "w", "s"], ["xw"], domain="com.microsoft", K=k, N=n, bits=8,
-                              block_size=INT8_BLOCK, accuracy_level=4),
-             helper.make_node("Add", ["xw", "b"], ["z" if relu else "y"])]
-    if relu:
-        nodes.append(helper.make_node("Relu", ["z"], ["y"]))
-    graph = helper.make_graph(nodes, "dense", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", k])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", n])],
-                              [numpy_helper.from_array(q, "w"), numpy_helper.from_array(scale.reshape(-1).astype(np.float32), "s"),
-                               numpy_helper.from_array(layer.bias, "b")])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+    matmul = helper.make_node("MatMulNBits", ["x", "w", "s"], ["xw"], domain="com.microsoft", K=k, N=n, bits=8,
+                              block_size=INT8_BLOCK, accuracy_level=4)
+    weights = [numpy_helper.from_array(q, "w"), numpy_helper.from_array(scale.reshape(-1).astype(np.float32), "s")]
+    return _dense_model(layer, relu, matmul, weights, {"": 17, "com.microsoft": 1})
 
 
 def _onnxruntime(layer: FoldedLayer, relu: bool, threads: int, int8: str | None) -> Dense:

@@ -536,7 +536,7 @@ def _is_openpose_folder(files: list[Path]) -> bool:
 def is_openpose_folder(path: str | Path) -> bool:
     """Whether `path` is a folder of OpenPose's per-frame files: one input, not a folder of inputs."""
     path = Path(path)
-    return path.is_dir() and _is_openpose_folder([f for f in path.iterdir() if f.is_file()])
+    return path.is_dir() and _is_openpose_folder(_folder_files(path))
 
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")

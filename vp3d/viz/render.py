@@ -8,6 +8,7 @@ lowest joint stands on the floor; the floor grid moves under the body when the p
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -224,20 +225,28 @@ def panel_area(size: int) -> tuple[int, int]:
     return size - 2, size - TOP - BOTTOM
 
 
-def _palette_bytes() -> list[int]:
+@functools.lru_cache(maxsize=None)
+def _palette_bytes() -> tuple[int, ...]:
     """PALETTE's colours at their INDEX, then CUBE's (what video frames are quantised to), padded to 256."""
     flat = [c for rgb in PALETTE.values() for c in rgb] + CUBE.ravel().tolist()
-    return flat + [255] * (768 - len(flat))
+    return tuple(flat + [255] * (768 - len(flat)))
+
+
+@functools.lru_cache(maxsize=None)
+def _palette_image():
+    """A 1x1 'P' image holding the palette, for Image.quantize (made once, not per video frame)."""
+    from PIL import Image
+    pal = Image.new("P", (1, 1))
+    pal.putpalette(_palette_bytes())
+    return pal
 
 
 def _quantise(frame: np.ndarray, box: tuple[int, int, int, int]):
     """A video frame (h, w, 3) uint8 RGB scaled to the box (x0, y0, x1, y1) and mapped onto the palette
     (CUBE's colours, dithered): a 'P' image that pastes into a panel."""
     from PIL import Image
-    pal = Image.new("P", (1, 1))
-    pal.putpalette(_palette_bytes())
     im = Image.fromarray(np.ascontiguousarray(frame)).resize((max(1, box[2] - box[0]), max(1, box[3] - box[1])))
-    return im.quantize(palette=pal, dither=Image.Dither.FLOYDSTEINBERG)
+    return im.quantize(palette=_palette_image(), dither=Image.Dither.FLOYDSTEINBERG)
 
 
 class FrameDrawer:

@@ -17,7 +17,7 @@ from vp3d.facts.skeleton import keypoint_layouts
 from vp3d.io.animation import ANIMATION_WRITERS, check_output
 from vp3d.io.formats import READERS, read_poses
 from vp3d.io.poses import select
-from vp3d.viz.inputs import LEVEL_UP, file_keypoints, prep_sequence
+from vp3d.viz.inputs import LEVEL_UP, file_keypoint_sequences, file_keypoints, prep_sequence
 from vp3d.viz.render import DEFAULT_AZIMUTH, DEFAULT_SIZE, Track, render, render_over_video
 
 
@@ -107,7 +107,8 @@ def over_video(a):
             raise Vp3dError(f"{a.poses}: no sequence named {Path(a.video).stem}* (have {', '.join(list(all_poses)[:5])})")
     else:
         names = [select(all_poses, a.name, a.poses)[0]]
-    tracks = [Track(n, all_poses[n], file_keypoints(a.keypoint_file, n, a.layout, a.image_size)) for n in names]
+    keypoints = file_keypoint_sequences(a.keypoint_file, names, a.layout, a.image_size)
+    tracks = [Track(n, all_poses[n], keypoints[n]) for n in names]
     n = render_over_video(a.output, tracks, a.video, a.fps, a.size, a.azimuth,
                           progress=lambda it: tqdm(it, desc="render", unit="frame", disable=None))
     print(f"wrote {n} frames of {len(tracks)} {'person' if len(tracks) == 1 else 'people'} to {a.output}")

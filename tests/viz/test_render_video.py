@@ -6,12 +6,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import vp3d_lift
 import vp3d_render
 from vp3d.errors import Vp3dError
 from vp3d.facts.skeleton import keypoint_layouts
 from vp3d.io.poses import write_poses_npz
-from vp3d.viz.inputs import Keypoints2D
+from vp3d.model.export import export_onnx
+from vp3d.viz.inputs import Keypoints2D, file_keypoint_sequences
 from vp3d.viz.render import BOTTOM, PEOPLE, TOP, Track, render_over_video
+
+from conftest import random_model
+from keypoint_writers import people_scene, write_coco_people
 
 imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
 
@@ -92,3 +97,23 @@ def test_keypoints_of_another_image_size_are_refused(tmp_path):
     kps = Keypoints2D(np.full((2, 17, 2), 10.0), keypoint_layouts()["coco"], (1920, 1080))
     with pytest.raises(Vp3dError, match="pixels of a 1920x1080 image, but .*clip.mp4 is 96x64"):
         render_over_video(tmp_path / "o.gif", [Track("clip", poses(2, 0), kps)], tmp_path / "clip.mp4")
+
+
+def test_a_people_all_lift_of_a_coco_json_renders_over_its_video(tmp_path, capsys):
+    """The whole in-the-wild path: a COCO results JSON of two people (no track ids) lifted with --people all,
+    then drawn over the video with --people all: every track's keypoints are the ones it was lifted from."""
+    pytest.importorskip("scipy")
+    frames = 6
+    write_video(tmp_path / "clip.mp4", frames)
+    scene = people_scene(2, frames, VW, VH, miss=0.0, seed=4, focal=25.0)   # small people in a small video
+    write_coco_people(tmp_path / "clip.json", scene)
+    export_onnx(random_model((3,), 16, seed=1), tmp_path / "m.onnx", None)
+    assert vp3d_lift.main([str(tmp_path / "clip.json"), "-m", str(tmp_path / "m.onnx"), "--video",
+                           str(tmp_path / "clip.mp4"), "--people", "all", "-o", str(tmp_path / "p.npz")]) == 0
+    capsys.readouterr()
+    assert vp3d_render.main([str(tmp_path / "p.npz"), "--keypoint-file", str(tmp_path / "clip.json"), "--video",
+                             str(tmp_path / "clip.mp4"), "--people", "all", "-o", str(tmp_path / "all.gif")]) == 0
+    assert "of 2 people" in capsys.readouterr().out
+    got = file_keypoint_sequences(tmp_path / "clip.json", ["clip_person1", "clip_person2"])
+    drawn = sorted((kp.first_frame, kp.points.shape[0]) for kp in got.values())
+    assert drawn == sorted((int(t[0]), len(t)) for t, _ in scene)       # each person's own frames

@@ -78,18 +78,31 @@ def file_keypoints(path: str | Path, name: str, layout: str | None = None,
     the same frames it lifted, gaps filled; the lifted poses are keyed by the same name): (T, J, 2) pixels.
     layout: the keypoint order ('coco', 'h36m') where the file does not declare one (None: coco, as
     lifting's default); image_size (w, h): where the file gives none (None: the panel fits the points)."""
+    return file_keypoint_sequences(path, [name], layout, image_size)[name]
+
+
+def file_keypoint_sequences(path: str | Path, names: list[str], layout: str | None = None,
+                            image_size: tuple[int, int] | None = None) -> dict[str, Keypoints2D]:
+    """file_keypoints of several sequences of one file, read once: {name: Keypoints2D}. The names are those
+    a lift gave: the highest-scored person's ('<video>'), and where one is not among them, the tracks of
+    every person (vp3d_lift.py --people all: '<video>_person<k>'), read then."""
     seqs = {s.name: s for s in read_keypoints(path)}
-    _, seq = select(seqs, name, path)
+    if any(name not in seqs for name in names):
+        seqs.update({s.name: s for s in read_keypoints(path, "all")})
     layouts = keypoint_layouts()
-    if seq.layout is not None and layout is not None and seq.layout != layout:
-        raise Vp3dError(f"{path}: {name!r} holds {seq.layout} keypoints, not {layout} (--layout)")
-    chosen = seq.layout or layout or DEFAULT_LAYOUT
-    if chosen not in layouts:
-        raise Vp3dError(f"{path}: keypoint layout {chosen!r} is none of {', '.join(layouts)}")
-    kl = layouts[chosen]
-    if seq.keypoints.shape[1] != len(kl.names):
-        raise Vp3dError(f"{path}: {name!r} has {seq.keypoints.shape[1]} keypoints per frame, the {chosen} "
-                        f"layout has {len(kl.names)} (--layout)")
-    size = seq.image_size if seq.image_size is not None else image_size
-    return Keypoints2D(seq.keypoints.astype(np.float64), kl, None if size is None else tuple(int(v) for v in size),
-                       int(seq.first_frame))
+    out = {}
+    for name in names:
+        _, seq = select(seqs, name, path)
+        if seq.layout is not None and layout is not None and seq.layout != layout:
+            raise Vp3dError(f"{path}: {name!r} holds {seq.layout} keypoints, not {layout} (--layout)")
+        chosen = seq.layout or layout or DEFAULT_LAYOUT
+        if chosen not in layouts:
+            raise Vp3dError(f"{path}: keypoint layout {chosen!r} is none of {', '.join(layouts)}")
+        kl = layouts[chosen]
+        if seq.keypoints.shape[1] != len(kl.names):
+            raise Vp3dError(f"{path}: {name!r} has {seq.keypoints.shape[1]} keypoints per frame, the {chosen} "
+                            f"layout has {len(kl.names)} (--layout)")
+        size = seq.image_size if seq.image_size is not None else image_size
+        out[name] = Keypoints2D(seq.keypoints.astype(np.float64), kl,
+                                None if size is None else tuple(int(v) for v in size), int(seq.first_frame))
+    return out

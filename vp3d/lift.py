@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from vp3d.engines.backends import open_session, resolve_backend
+from vp3d.engines.backends import TorchSession, open_session, resolve_backend
 from vp3d.errors import Vp3dError
 from vp3d.facts.architecture import H36M_FPS
 from vp3d.facts.cameras import check_image_size, normalize_screen_coordinates
@@ -145,8 +145,8 @@ def _folded_of(session, path: str | Path, causal: bool) -> Callable[[], tuple] |
     """() -> (pose, trajectory or None) model.folded.FoldedModels of a loaded session: a checkpoint's torch
     models, or an .onnx file's initializers; None for other files."""
     from vp3d.model import folded
-    if getattr(session, "model", None) is not None and hasattr(session.model, "expand_conv"):
-        traj = getattr(session, "trajectory", None)
+    if isinstance(session, TorchSession):
+        traj = session.trajectory
         return lambda: (folded.from_torch(session.model), folded.from_torch(traj.model) if traj else None)
     if Path(path).suffix.lower() == ".onnx":
         return lambda: (folded.from_onnx(path, causal), None)

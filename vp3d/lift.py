@@ -249,7 +249,7 @@ def load_model(path: str | Path, layout: str | None = None, backend: str = "auto
     if c is not None and causal is not None and causal != c.causal:
         raise Vp3dError(f"{path}: the model records that it is {'' if c.causal else 'not '}causal")
     keypoint_layout = layout_of(c, layout, path)
-    trajectory = getattr(session, "trajectory", None)
+    trajectory = session.trajectory
     lifter = Lifter(session.run, session.receptive_field, c.causal if c else bool(causal), keypoint_layout,
                     length=session.input_shape[1], trajectory=trajectory.run if trajectory else None,
                     chunk=int(chunk), description=session.describe(), fps=c.fps if c else H36M_FPS,

@@ -51,6 +51,7 @@ class Session:
     output_shape: tuple = ()
     receptive_field: int | None = None   # from the facts, or for fixed graphs L_in - L_out + 1
     config: ModelConfig | None = None    # the model's facts where the file records them
+    trajectory: Session | None = None    # a checkpoint's trajectory model (the root), where it has one
 
     @property
     def length(self) -> int | None:
@@ -322,7 +323,7 @@ class TorchSession(Session):
         self.device, self.precision, self.layout = device, precision, model.config.layout
         self.model = model.eval()
         self.config = c = model.config
-        self.trajectory: TorchSession | None = None
+        self.trajectory = None
         if length is not None and length < c.receptive_field:
             raise Vp3dError(f"{where}: length {length} is shorter than the model's receptive field {c.receptive_field}")
         self._shapes((2, length, c.num_joints_in, c.in_features),

@@ -382,7 +382,7 @@ class ray_cluster:
         if not ray.is_initialized():
             local = self.address in (None, LOCAL)
             try:
-                ray.init(address=None if local else self.address, num_cpus=self.num_cpus if local else None,
+                ray.init(address=LOCAL if local else self.address, num_cpus=self.num_cpus if local else None,
                          include_dashboard=False if local else None, log_to_driver=False)
             except (ConnectionError, RuntimeError, ValueError) as e:
                 raise Vp3dError(f"--ray {self.address}: cannot start or reach a Ray cluster ({first_line(e)}); 'auto' "

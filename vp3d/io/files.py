@@ -106,10 +106,24 @@ def write_json(path: str | Path, obj) -> None:
             f.write("\n")
 
 
+def loads_json(data: bytes | str):
+    """The JSON value in `data` (orjson: nesting at most facts.limits.JSON_DEPTH deep; a UTF-8 byte order mark
+    skipped); ValueError saying what is wrong otherwise (for NaN and Infinity, which Python's json writes, so)."""
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    data = data[3:] if data.startswith(codecs.BOM_UTF8) else data
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        reason = first_line(e)
+        if data[e.pos:e.pos + 4].lstrip(b"-")[:3] in (b"NaN", b"Inf"):
+            reason = f"a non-finite number (NaN or Infinity is not JSON) at {reason.rpartition(': ')[2]}"
+        raise ValueError(reason) from None
+
+
 def read_json(path: str | Path, what: str, max_bytes: int = MAX_JSON_BYTES):
-    """The JSON value in file `path` (orjson: nesting at most JSON_DEPTH deep; a UTF-8 byte order mark
-    skipped); Vp3dError naming the file and `what` was expected where it is missing, longer than
-    max_bytes, or not valid JSON."""
+    """The JSON value in file `path` (loads_json); Vp3dError naming the file and `what` was expected where it
+    is missing, longer than max_bytes, or not valid JSON."""
     path = Path(path)
     if not path.is_file():
         raise Vp3dError(f"{path}: no such file (expected {what})")
@@ -118,14 +132,10 @@ def read_json(path: str | Path, what: str, max_bytes: int = MAX_JSON_BYTES):
     if len(data) > max_bytes:
         raise Vp3dError(f"{path}: more than {max_bytes} bytes of JSON, the most read (--max-json-bytes); "
                         f"expected {what}")
-    data = data[3:] if data.startswith(codecs.BOM_UTF8) else data
     try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as e:
-        reason = first_line(e)
-        if data[e.pos:e.pos + 4].lstrip(b"-")[:3] in (b"NaN", b"Inf"):       # what Python's json writes for them
-            reason = f"a non-finite number (NaN or Infinity is not JSON) at {reason.rpartition(': ')[2]}"
-        raise Vp3dError(f"{path}: not valid JSON ({reason}); expected {what}") from None
+        return loads_json(data)
+    except ValueError as e:
+        raise Vp3dError(f"{path}: not valid JSON ({e}); expected {what}") from None
 
 
 def npy_header(f, size: int, where: str) -> tuple[tuple[int, ...], np.dtype]:

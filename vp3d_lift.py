@@ -118,6 +118,8 @@ def build_parser():
                    help="--ray: actors, each holding one model (default: the cluster's CPUs / --threads-per-worker)")
     c.add_argument("--threads-per-worker", type=cli.positive_int, default=None,
                    help="--ray: CPUs each actor reserves and its model's threads (default 1)")
+    c.add_argument("--ray-timeout", type=cli.positive_float, default=corpus.RAY_CONNECT_TIMEOUT, metavar="SECONDS",
+                   help="--ray ADDRESS: give up joining the cluster after this long")
     return p
 
 
@@ -252,7 +254,7 @@ def lift_corpus(a, inputs) -> int:
     if options.fps is None:
         print(f"[INFO] {no_rate()}")
     summary = corpus.lift_corpus(jobs, a.out, spec, options, a.resume, a.ray, a.workers, a.threads_per_worker or 1,
-                                 on_row=corpus.print_row)
+                                 on_row=corpus.print_row, ray_timeout=a.ray_timeout)
     print(corpus.describe(summary))
     if summary.failed:
         print(f"error: {len(summary.failed)} of {len(summary.rows)} inputs failed; their lines in "

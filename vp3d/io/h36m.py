@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import csv
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from vp3d.errors import Vp3dError
-from vp3d.facts.cameras import Camera, h36m_cameras, normalize_screen_coordinates, world_to_camera
-from vp3d.facts.skeleton import DATA_DIR, Symmetry, kept_joints
-from vp3d.io.npz import load_npz_key
+from vp3d.facts.cameras import Camera, intrinsic_vector, normalize_screen_coordinates, world_to_camera
+from vp3d.facts.datasets import DatasetFacts, dataset_facts
+from vp3d.facts.skeleton import DATA_DIR, Symmetry
+from vp3d.io.npz import load_npz_key, npz_names
 
 NUM_KEYPOINTS = 17   # Human3.6M's 17-joint layout, which the model and the evaluation use
 DEFAULT_KEYPOINTS = "cpn_ft_h36m_dbb"   # upstream's CPN detections fine-tuned on Human3.6M: the table's input
@@ -40,18 +41,66 @@ def _nested_dict(obj, path, key) -> dict:
     return obj
 
 
-def load_positions_3d(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
-    """data_3d_h36m.npz -> subject -> action -> (T, 32, 3) float32 world positions, metres."""
+def load_positions_3d(path: str | Path, joints: tuple[int, ...] = (32, 17)) -> dict[str, dict[str, np.ndarray]]:
+    """data_3d_h36m.npz -> subject -> action -> (T, J, 3) float32 world positions, metres; J one of `joints`
+    (Human3.6M: its 32 mocap joints, or the 17 the model predicts)."""
     data = _nested_dict(load_npz_key(path, "positions_3d"), path, "positions_3d")
+    expected = " or ".join(f"(T, {j}, 3)" for j in joints)
     for subject, actions in data.items():
         for action, pos in actions.items():
-            if not isinstance(pos, np.ndarray) or pos.ndim != 3 or pos.shape[1:] != (32, 3):
+            if not isinstance(pos, np.ndarray) or pos.ndim != 3 or pos.shape[1] not in joints or pos.shape[2] != 3:
                 shape = getattr(pos, "shape", type(pos).__name__)
-                raise Vp3dError(f"{path}: {subject} '{action}' has shape {shape}, expected (T, 32, 3)")
+                raise Vp3dError(f"{path}: {subject} '{action}' has shape {shape}, expected {expected}")
             if not np.isfinite(pos).all():
                 frame = int(np.argwhere(~np.isfinite(pos))[0, 0])
                 raise Vp3dError(f"{path}: {subject} '{action}' has non-finite 3D positions, first at frame {frame}")
     return data
+
+
+CAMERA_FIELDS = {"res_w": (), "res_h": (), "focal_length": (2,), "center": (2,), "orientation": (4,),
+                 "translation": (3,)}                  # required in a file's own cameras
+DISTORTION_FIELDS = {"radial_distortion": (3,), "tangential_distortion": (2,)}   # optional: 0 where absent
+
+
+def load_cameras(path: str | Path) -> dict[str, tuple[Camera, ...]] | None:
+    """The optional 'cameras' of a data_3d file: subject -> list of dicts, one per camera in the 2D files' order,
+    with res_w, res_h (pixels), focal_length, center (pixels), orientation (unit quaternion w, x, y, z: camera
+    axes to world axes), translation (camera centre, world frame, metres) and optionally radial_distortion
+    (k1, k2, k3) and tangential_distortion (p1, p2). None where the file has none."""
+    if "cameras" not in npz_names(path):
+        return None
+    data = load_npz_key(path, "cameras")
+    if not isinstance(data, dict) or not all(isinstance(v, (list, tuple)) and v for v in data.values()):
+        raise Vp3dError(f"{path}: 'cameras' must be a dict subject -> list of camera dicts")
+    out = {}
+    for subject, cams in data.items():
+        parsed = []
+        for c, cam in enumerate(cams):
+            where = f"{path}: 'cameras' {subject} camera {c}"
+            if not isinstance(cam, dict) or set(CAMERA_FIELDS) - set(cam):
+                have = sorted(cam) if isinstance(cam, dict) else type(cam).__name__
+                raise Vp3dError(f"{where}: expected a dict with {', '.join(CAMERA_FIELDS)} (has {have})")
+            values = {}
+            for key, shape in {**CAMERA_FIELDS, **DISTORTION_FIELDS}.items():
+                try:
+                    v = np.asarray(cam.get(key, np.zeros(shape)), dtype=np.float64)
+                except (TypeError, ValueError):
+                    v = None
+                if v is None or v.shape != shape or not np.isfinite(v).all():
+                    raise Vp3dError(f"{where}: '{key}' must be {len(shape) and shape[0] or 1} finite number(s), "
+                                    f"got {cam.get(key)!r}")
+                values[key] = v
+            if values["res_w"] < 1 or values["res_h"] < 1 or values["res_w"] != int(values["res_w"]) \
+                    or values["res_h"] != int(values["res_h"]):
+                raise Vp3dError(f"{where}: res_w and res_h must be positive whole pixels")
+            if abs(np.linalg.norm(values["orientation"]) - 1) > 1e-3:
+                raise Vp3dError(f"{where}: 'orientation' must be a unit quaternion (w, x, y, z), its norm is "
+                                f"{np.linalg.norm(values['orientation']):.4g}")
+            f32 = {k: values[k].astype(np.float32) for k in values if k not in ("res_w", "res_h")}
+            parsed.append(Camera(id=str(cam.get("id", c)), res_w=int(values["res_w"]), res_h=int(values["res_h"]),
+                                 **f32))
+        out[str(subject)] = tuple(parsed)
+    return out
 
 
 def load_keypoints(path: str | Path) -> tuple[dict[str, dict[str, list[np.ndarray]]], dict]:
@@ -93,27 +142,61 @@ class Sequence:
     group: str           # action name's first word, e.g. 'Directions': what results are grouped by
     camera: int          # index 0..3 in calibration order
     poses_2d: np.ndarray  # (T, J, 2) float32, normalised screen coordinates
-    poses_3d: np.ndarray  # (T, J, 3) float32, camera frame, metres; root keeps the trajectory,
-                          #  other joints relative to the root
+    poses_3d: np.ndarray | None  # (T, J, 3) float32, camera frame, metres; root keeps the trajectory,
+                                 #  other joints relative to the root; None for unlabeled video
+    intrinsics: np.ndarray | None = None  # (9,) float32: the camera's cameras.intrinsic_vector
+
+
+def prepare_take(subject: str, action: str, world: np.ndarray | None, kps_cams: list[np.ndarray],
+                 cameras: tuple[Camera, ...], kept: list[int], path_2d: str | Path = "2D keypoints") -> list[Sequence]:
+    """One take's sequences, a camera each: 2D trimmed to the mocap's length (where there is 3D) and normalised to
+    screen coordinates; 3D (T, J_mocap or J, 3) world metres -> the kept joints, camera frame, root-relative with
+    the root keeping the trajectory. Checks the camera count, lengths and finiteness."""
+    if len(kps_cams) != len(cameras):
+        raise Vp3dError(f"{path_2d}: {subject} '{action}' has {len(kps_cams)} cameras, expected {len(cameras)}")
+    if world is not None and world.shape[1] != len(kept):
+        world = world[:, kept]
+    out = []
+    for c, (cam, kps) in enumerate(zip(cameras, kps_cams)):
+        if world is not None:
+            t = world.shape[0]
+            if kps.shape[0] < t:
+                raise Vp3dError(f"{path_2d}: {subject} '{action}' camera {c} has {kps.shape[0]} "
+                                f"frames, fewer than the mocap's {t}")
+            kps = kps[:t]
+        if not np.isfinite(kps).all():
+            frame = int(np.argwhere(~np.isfinite(kps))[0, 0])
+            raise Vp3dError(f"{path_2d}: {subject} '{action}' camera {c} has non-finite "
+                            f"keypoints, first at frame {frame}")
+        pos = None
+        if world is not None:
+            pos = world_to_camera(world, cam.orientation, cam.translation).astype(np.float32)
+            pos[:, 1:] -= pos[:, :1]
+        kps2d = normalize_screen_coordinates(kps, cam.res_w, cam.res_h).astype(np.float32)
+        out.append(Sequence(subject, action, action.split(" ")[0], c, kps2d, pos, intrinsic_vector(cam)))
+    return out
+
+
+def downsampled(seq: Sequence, step: int, start: int = 0, stop: int | None = None) -> Sequence:
+    """`seq` with frames start, start + step, ... before `stop` (2D and 3D alike)."""
+    window = slice(start, stop, step)
+    return replace(seq, poses_2d=seq.poses_2d[window],
+                   poses_3d=None if seq.poses_3d is None else seq.poses_3d[window])
 
 
 def prepare_sequences(positions_3d: dict, positions_2d: dict, subjects: list[str],
-                           downsample: int = 1, path_2d: str | Path = "2D keypoints",
-                           cameras: dict[str, tuple[Camera, ...]] | None = None) -> list[Sequence]:
+                      downsample: int = 1, path_2d: str | Path = "2D keypoints",
+                      cameras: dict[str, tuple[Camera, ...]] | None = None,
+                      facts: DatasetFacts | None = None) -> list[Sequence]:
     """Sequences of `subjects` in upstream's evaluation order: actions grouped by first word, groups in order of
-    first appearance, then (subject, action) pairs in order, then cameras.
-
-    3D: 32 -> 17 joints, world -> camera, root-relative with the root keeping the trajectory.
-    2D: trimmed to the mocap length, normalised to screen coordinates. Then every `downsample`-th frame.
-    """
-    cameras = cameras or h36m_cameras()
-    kept = kept_joints()
+    first appearance, then (subject, action) pairs in order, then cameras (prepare_take); every `downsample`-th
+    frame. `facts` (default Human3.6M's) give the kept joints and, without `cameras`, the calibration."""
+    facts = facts or dataset_facts("h36m")
+    cameras = cameras or facts.calibration()
+    kept = list(facts.kept_joints)
     groups: dict[str, list[tuple[str, str]]] = {}
     for subject in subjects:
-        if subject not in positions_3d:
-            raise Vp3dError(f"subject {subject} is not in the 3D data (has {', '.join(positions_3d)})")
-        if subject not in cameras:
-            raise Vp3dError(f"subject {subject} has no camera calibration")
+        check_subject(subject, positions_3d, cameras)
         for action in positions_3d[subject]:
             groups.setdefault(action.split(" ")[0], []).append((subject, action))
 
@@ -122,49 +205,47 @@ def prepare_sequences(positions_3d: dict, positions_2d: dict, subjects: list[str
         for subject, action in pairs:
             if subject not in positions_2d or action not in positions_2d[subject]:
                 raise Vp3dError(f"{path_2d}: {subject} '{action}' is in the 3D data but not in the 2D keypoints")
-            world = positions_3d[subject][action][:, kept]
-            kps_cams = positions_2d[subject][action]
-            if len(kps_cams) != len(cameras[subject]):
-                raise Vp3dError(f"{path_2d}: {subject} '{action}' has {len(kps_cams)} cameras, "
-                                f"expected {len(cameras[subject])}")
-            for c, (cam, kps) in enumerate(zip(cameras[subject], kps_cams)):
-                t = world.shape[0]
-                if kps.shape[0] < t:
-                    raise Vp3dError(f"{path_2d}: {subject} '{action}' camera {c} has {kps.shape[0]} "
-                                    f"frames, fewer than the mocap's {t}")
-                kps = kps[:t]
-                if not np.isfinite(kps).all():
-                    frame = int(np.argwhere(~np.isfinite(kps))[0, 0])
-                    raise Vp3dError(f"{path_2d}: {subject} '{action}' camera {c} has non-finite "
-                                    f"keypoints, first at frame {frame}")
-                pos = world_to_camera(world, cam.orientation, cam.translation).astype(np.float32)
-                pos[:, 1:] -= pos[:, :1]
-                kps2d = normalize_screen_coordinates(kps, cam.res_w, cam.res_h).astype(np.float32)
-                out.append(Sequence(subject, action, group, c, kps2d[::downsample], pos[::downsample]))
+            takes = prepare_take(subject, action, positions_3d[subject][action], positions_2d[subject][action],
+                                 cameras[subject], kept, path_2d)
+            out.extend(downsampled(seq, downsample) for seq in takes)
     return out
+
+
+def check_subject(subject: str, positions_3d: dict | None, cameras: dict) -> None:
+    """Vp3dError unless `subject` has 3D data (where positions_3d is given) and cameras."""
+    if positions_3d is not None and subject not in positions_3d:
+        raise Vp3dError(f"subject {subject} is not in the 3D data (has {', '.join(positions_3d)})")
+    if subject not in cameras:
+        raise Vp3dError(f"subject {subject} has no camera calibration")
 
 
 @dataclass
 class Dataset:
-    """Both .npz files of a Human3.6M-format dataset, loaded and checked."""
+    """Both .npz files of a dataset, loaded and checked."""
 
+    facts: DatasetFacts
     path_3d: Path
     path_2d: Path
-    positions_3d: dict   # subject -> action -> (T, 32, 3) world metres
+    positions_3d: dict   # subject -> action -> (T, J_mocap or J, 3) world metres
     positions_2d: dict   # subject -> action -> [(T'_c, 17, 2) pixels per camera]
     keypoint_symmetry: Symmetry  # of the 2D keypoints, from the keypoints file's metadata
+    cameras: dict        # subject -> its cameras: the 3D file's own 'cameras', else the dataset's calibration
 
     def sequences(self, subjects: list[str], downsample: int = 1) -> list[Sequence]:
-        return prepare_sequences(self.positions_3d, self.positions_2d, list(subjects), downsample, self.path_2d)
+        return prepare_sequences(self.positions_3d, self.positions_2d, list(subjects), downsample, self.path_2d,
+                                 self.cameras, self.facts)
 
 
-def load_dataset(dataset_dir: str | Path, keypoints: str = DEFAULT_KEYPOINTS) -> Dataset:
-    """Load data_3d_h36m.npz and data_2d_h36m_<keypoints>.npz from `dataset_dir`."""
+def load_dataset(dataset_dir: str | Path, keypoints: str = DEFAULT_KEYPOINTS,
+                 facts: DatasetFacts | None = None) -> Dataset:
+    """Load data_3d_<name>.npz (with its own cameras, where it has them) and data_2d_<name>_<keypoints>.npz
+    from `dataset_dir`; `facts` say which dataset (default Human3.6M)."""
+    facts = facts or dataset_facts("h36m")
     d = Path(dataset_dir)
+    path_3d, path_2d = facts.path_3d(d), facts.path_2d(d, keypoints)
     if not d.is_dir():
-        raise Vp3dError(f"{d}: no such dataset directory (expected data_3d_h36m.npz and "
-                        f"data_2d_h36m_{keypoints}.npz in it)")
-    path_3d, path_2d = d / "data_3d_h36m.npz", d / f"data_2d_h36m_{keypoints}.npz"
-    positions_3d = load_positions_3d(path_3d)
+        raise Vp3dError(f"{d}: no such dataset directory (expected {path_3d.name} and {path_2d.name} in it)")
+    positions_3d = load_positions_3d(path_3d, (facts.mocap_joints, facts.num_joints))
     positions_2d, metadata = load_keypoints(path_2d)
-    return Dataset(path_3d, path_2d, positions_3d, positions_2d, keypoint_symmetry(metadata, path_2d))
+    return Dataset(facts, path_3d, path_2d, positions_3d, positions_2d, keypoint_symmetry(metadata, path_2d),
+                   load_cameras(path_3d) or facts.calibration())

@@ -16,7 +16,8 @@
     csv             .csv with a header                     frame,joint,x,y[,score][,track]; joint an index
                                                            or a keypoint name (COCO or Human3.6M)
     detectron-npz   upstream's infer_video_d2.py output    boxes[i][1] (N, 5), keypoints[i][1] (N, 4, 17) per
-                    (<video>.npz, or a folder of them)     video frame i, metadata {'w', 'h'}; COCO-17
+                    (<video>.npz, or a folder of them)     video frame i, metadata {'w', 'h'}; COCO-17; vp3d's
+                    and vp3d's detector runs (io.detections) own add 'fps' and the video's name
     alphapose-json  AlphaPose results (.json)              [{"image_id": "0.jpg", "keypoints": [x, y, s] * 17
                                                            or * 26 (Halpe), "score", "idx"}]; COCO-17
     openpose-json   a folder of OpenPose --write_json      <name>_<frame>_keypoints.json: {"people":
@@ -72,6 +73,7 @@ class KeypointSequence:
                                                # with a detection, filled by interpolation per keypoint
     first_frame: int = 0                       # the frame number of keypoints[0] in the file
     source: str = ""                           # the file it was read from
+    fps: float | None = None                   # frame rate the file records (vp3d's detector runs), or None
 
     @property
     def frames(self) -> int:
@@ -462,11 +464,23 @@ def read_detectron_npz(path: Path, _names=None, options: ReadOptions = ReadOptio
     scores = np.concatenate(box_scores)
     if not np.isfinite(scores).all():
         raise Vp3dError(f"{path}: non-finite box scores")
-    seqs = assemble(path, path.stem, np.concatenate(frames), np.concatenate(points).astype(np.float32), scores,
-                    np.concatenate(point_scores).astype(np.float32), span=(0, len(boxes)), options=options)
+    seqs = assemble(path, _detectron_name(path, metadata), np.concatenate(frames),
+                    np.concatenate(points).astype(np.float32), scores, np.concatenate(point_scores).astype(np.float32),
+                    span=(0, len(boxes)), options=options)
+    fps = metadata.get("fps")
     for seq in seqs:
         seq.image_size = size
+        seq.fps = float(fps) if isinstance(fps, (int, float)) and np.isfinite(fps) and fps > 0 else None
     return seqs
+
+
+def _detectron_name(path: Path, metadata: dict) -> str:
+    """The video's name: upstream's (the file name less '.npz'), or where a vp3d detector run recorded the
+    video (io.detections), the video file's stem, as a lift of the video names it."""
+    video = metadata.get("video")
+    if isinstance(video, dict) and isinstance(video.get("name"), str) and Path(video["name"]).stem:
+        return Path(video["name"]).stem
+    return path.stem
 
 
 OPENPOSE_FILE = re.compile(r"^(?P<name>.*)_(?P<frame>\d{12})_keypoints\.json$")   # <name>_<frame>_keypoints.json

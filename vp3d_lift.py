@@ -140,9 +140,9 @@ def main(argv=None) -> int:
         parser.error("--camera N lifts the camera live: give --stream and no INPUT")
     if not args.inputs and args.camera is None:
         parser.error("the following arguments are required: INPUT (or --camera N with --stream)")
-    if videos and (len(args.inputs) > 1 or args.video):
-        parser.error("a video is lifted on its own (one INPUT, no --video); for many videos run vp3d_detect.py on "
-                     "each and lift the 2D files as a corpus")
+    if videos and (len(args.inputs) > 1 or args.video or args.image_size):
+        parser.error("a video is lifted on its own (one INPUT; its frame size and rate are its own: no --video or "
+                     "--image-size); for many videos run vp3d_detect.py on each and lift the 2D files as a corpus")
     if not videos and args.camera is None and (args.render or args.redetect or args.detector_weights):
         parser.error("--render, --redetect and --detector-weights go with a video INPUT")
     if args.stream:

@@ -121,15 +121,17 @@ class Lifter:
 
     def lift_sequence(self, seq: KeypointSequence, image_size: tuple[int, int] | None = None,
                       progress: bool | None = False, fps: float | None = None) -> np.ndarray:
-        """One read sequence -> (T, 17, 3) metres, camera frame; fps as lift."""
-        return self.lift(seq.keypoints, self.check(seq, image_size), progress=progress, desc=seq.where, fps=fps)
+        """One read sequence -> (T, 17, 3) metres, camera frame; fps as lift (None: the rate its file records,
+        else the model's)."""
+        return self.lift(seq.keypoints, self.check(seq, image_size), progress=progress, desc=seq.where,
+                         fps=fps or seq.fps)
 
     def lift_sequences(self, seqs: list[KeypointSequence], image_size: tuple[int, int] | None = None,
                        progress: bool | None = False, fps: float | None = None) -> Poses:
         """Read sequences -> Poses {name: (T, 17, 3) metres}, with each sequence's first frame; every one is
-        checked (check) before any is lifted; fps as lift."""
+        checked (check) before any is lifted; fps as lift_sequence."""
         sizes = [self.check(seq, image_size) for seq in seqs]
-        return Poses({seq.name: self.lift(seq.keypoints, size, progress=progress, desc=seq.where, fps=fps)
+        return Poses({seq.name: self.lift(seq.keypoints, size, progress=progress, desc=seq.where, fps=fps or seq.fps)
                       for seq, size in zip(seqs, sizes)}, first_frames={seq.name: seq.first_frame for seq in seqs})
 
     def lift_file(self, path: str | Path, image_size: tuple[int, int] | None = None,

@@ -7,6 +7,7 @@ import threading
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from detector_graphs import detector_graph, pose_graph, sdk_zip
 
@@ -122,3 +123,23 @@ def test_given_files_are_read_as_onnx_with_their_pipeline_or_as_the_published_zi
             (tmp_path / name).write_bytes(body)
         with pytest.raises(Vp3dError, match=message):
             read_model(tmp_path / name)
+
+
+def test_the_published_pair_is_fetched_into_the_cache_once_then_used_from_it(server, tmp_path, monkeypatch):
+    """open_detector without --detector-weights: the size's two zips from the (here local) URLs into
+    $VP3D_CACHE/detectors, then a detector that runs; a second open fetches nothing."""
+    from vp3d.detect import weights
+    from vp3d.detect.video import open_detector
+    server.files["/rtmpose.zip"] = sdk_zip(pose_graph(), "rtmpose_m")
+    monkeypatch.setitem(weights.PUBLISHED, "m", (server.url + "/good.zip", server.url + "/rtmpose.zip"))
+    monkeypatch.setenv("VP3D_CACHE", str(tmp_path / "cache"))
+    detector = open_detector("rtmpose", "m", progress=False)
+    assert leftovers(tmp_path / "cache" / "detectors") == ["good.zip", "good.zip.sha256", "rtmpose.zip",
+                                                           "rtmpose.zip.sha256"]
+    assert detector.record["weights"] == [hashlib.sha256(GOOD).hexdigest(),
+                                          hashlib.sha256(server.files["/rtmpose.zip"]).hexdigest()]
+    frame = np.full((120, 160, 3), 30, np.uint8)
+    frame[59:62, 39:42] = 255
+    np.testing.assert_allclose(detector(frame).keypoints[0, 0], [40, 60], atol=1.0)
+    open_detector("rtmpose", "m", progress=False)
+    assert server.hits == {"/good.zip": 1, "/rtmpose.zip": 1}

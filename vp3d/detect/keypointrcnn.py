@@ -90,7 +90,7 @@ class KeypointRCNNDetector:
         if self.model is None:
             self._load()
         torch = self.torch
-        x = torch.from_numpy(np.ascontiguousarray(frame)).to(self.device).permute(2, 0, 1).float() / 255
+        x = torch.from_numpy(frame.copy()).to(self.device).permute(2, 0, 1).float() / 255     # frames are read-only
         with torch.inference_mode():
             out = {k: v.cpu().numpy() for k, v in self.model([x])[0].items()}
         keep = (out["labels"] == PERSON) & (out["scores"] >= BOX_THRESHOLD)

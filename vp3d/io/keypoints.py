@@ -751,8 +751,9 @@ def _read_any(path: Path, options: ReadOptions) -> list[KeypointSequence]:
     suffix = path.suffix.lower()
     candidates = [f for f in FORMATS if f.suffix == suffix]
     if suffix in VIDEO_SUFFIXES:
-        raise Vp3dError(f"{path}: a video, not 2D keypoints: run a 2D pose detector on it first and lift the "
-                        f"file it writes (README: Lift your own video)")
+        raise Vp3dError(f"{path}: a video, not 2D keypoints: give it to vp3d_lift.py as its input (a 2D pose "
+                        f"detector runs first), or run vp3d_detect.py on it and use the file it writes (README: Lift "
+                        f"your own video)")
     if not candidates:
         raise Vp3dError(f"{path}: unknown keypoint file type {suffix or '(no suffix)'}; expected "
                         f"{', '.join(sorted(s for s in LOADERS if s != FOLDER))} or a folder")

@@ -214,10 +214,8 @@ def stream_main(parser, args) -> int:
     def body(a):
         from vp3d.stream import json_lines
         model = load_model(*model_args(a))
-        if a.fps is not None and a.fps != model.fps:
-            raise cli.Vp3dError(f"--fps {a.fps:g}: a stream runs at the model's frame rate, {model.fps:g} fps "
-                                f"(push keypoints at that rate)")
-        stream = model.stream(tuple(a.image_size), a.lookahead, engine=a.stream_engine, threads=a.threads)
+        stream = model.stream(tuple(a.image_size), a.lookahead, engine=a.stream_engine, threads=a.threads,
+                              fps=a.fps)
         print(f"[INFO] streaming {stream.description}; lag {stream.lag} frames, "
               f"{stream.state_bytes() / 2 ** 20:.1f} MiB of state per track", file=sys.stderr, flush=True)
         json_lines(stream, sys.stdin, sys.stdout, a.on_error, a.track_timeout)

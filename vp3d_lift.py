@@ -26,7 +26,7 @@ from vp3d.engines.devices import DEVICES
 from vp3d.facts.skeleton import DEFAULT_LAYOUT, keypoint_layouts
 from vp3d.io.bvh import ORIGINS, UNITS
 from vp3d.io.formats import OUTPUT_FORMATS, output_suffix, write_outputs
-from vp3d.io.keypoints import PEOPLE, read_sequences
+from vp3d.io.keypoints import DEFAULT_MIN_FRAMES, PEOPLE, read_sequences
 from vp3d.io.poses import Poses
 from vp3d.io.video import video_info
 from vp3d.lift import image_size_for, load_model
@@ -63,7 +63,9 @@ def build_parser():
     p.add_argument("--min-score", type=float, default=None, metavar="S",
                    help="keypoints and detections scored below S are missing: filled by interpolation over time")
     p.add_argument("--min-frames", type=cli.positive_int, default=None, metavar="N",
-                   help="drop sequences (people) shorter than N frames")
+                   help=f"drop sequences (people) detected in fewer than N frames (default: fragments, those "
+                        f"detected in fewer than {DEFAULT_MIN_FRAMES} frames or a quarter of the video's, whichever "
+                        f"is fewer; each video keeps its most-detected one); 1 keeps everything")
     p.add_argument("--causal", action="store_true",
                    help="the model is causal (sees only past frames); vp3d's checkpoints and exports record it")
     p.add_argument("--fps", type=cli.positive_float, default=None,
@@ -146,9 +148,9 @@ def main(argv=None) -> int:
         image_size, fps = frame_size_and_rate(a)
         sequences, origin = [], {}
         for path in a.inputs:
-            seqs, short = read_sequences(path, a.people, a.min_score, a.min_frames)
-            if short:
-                print(f"[INFO] {path}: dropped {short} sequence{'s' * (short > 1)} shorter than {a.min_frames} frames")
+            seqs, dropped = read_sequences(path, a.people, a.min_score, a.min_frames)
+            if dropped or a.people == "all":
+                print(f"[INFO] {path}: {people_summary(seqs, dropped, a.min_frames, a.people)}")
             for seq in seqs:
                 if seq.name in origin:
                     raise cli.Vp3dError(f"{path}: video name {seq.name!r} is also in {origin[seq.name]}; "
@@ -180,6 +182,19 @@ def main(argv=None) -> int:
         for path in write_outputs(a.out, poses, a.format, units=a.units, origin=a.origin):
             print(f"wrote {path}")
     return cli.run(body, args)
+
+
+def people_summary(kept: list, dropped: list, min_frames: int | None, people: str) -> str:
+    """One line: the sequences kept and those dropped as fragments (detected in fewer than min_frames frames)."""
+    def count(seqs, one, many):
+        counts = sorted(s.detected_frames for s in seqs)
+        span = f"{counts[0]}" if counts[0] == counts[-1] else f"{counts[0]}-{counts[-1]}"
+        return f"{len(seqs)} {one if len(seqs) == 1 else many} (detected in {span} frames{' each' * (len(seqs) > 1)})"
+    line = "kept " + count(kept, *(("person", "people") if people == "all" else ("sequence", "sequences")))
+    if dropped:
+        line += f", dropped {count(dropped, 'fragment', 'fragments')}" + \
+            (f": fewer than {min_frames}" if min_frames else "; --min-frames 1 keeps them")
+    return line
 
 
 def no_rate(rate: str = "the model's rate") -> str:

@@ -162,10 +162,13 @@ def main(argv=None) -> int:
         model = load_model(*model_args(a))
         sizes = [model.check(seq, image_size) for seq in sequences]        # every input checked before lifting
         print(f"[INFO] {model.description}")
-        fps = fps or model.fps
-        if fps != model.fps:
+        if fps is None:
+            fps = model.fps
+            print("[INFO] " + no_rate(f"the model's {fps:g} fps"))
+        elif fps != model.fps:
             print(f"[INFO] keypoints at {fps:g} fps, resampled to the model's {model.fps:g} fps for lifting")
-        poses = Poses(first_frames={seq.name: seq.first_frame for seq in sequences})
+        poses = Poses(first_frames={seq.name: seq.first_frame for seq in sequences}, fps=fps,
+                      filled={seq.name: seq.filled_frames for seq in sequences})
         for seq, (w, h) in zip(sequences, sizes):
             filled = f", {seq.filled} without a detection filled by interpolation" if seq.filled else ""
             if seq.filled_keypoints:
@@ -174,9 +177,14 @@ def main(argv=None) -> int:
             start = f" from frame {seq.first_frame}" if seq.first_frame else ""
             print(f"[INFO] {seq.name}: {seq.frames} frames{start} ({w}x{h}){filled}")
             poses[seq.name] = model.lift_sequence(seq, (w, h), progress=None, fps=fps)
-        for path in write_outputs(a.out, poses, a.format, fps, units=a.units, origin=a.origin):
+        for path in write_outputs(a.out, poses, a.format, units=a.units, origin=a.origin):
             print(f"wrote {path}")
     return cli.run(body, args)
+
+
+def no_rate(rate: str = "the model's rate") -> str:
+    """The line that says a rate was assumed, and how to give the real one."""
+    return f"keypoint files record no frame rate: taken as {rate}; give the real one with --fps F (or --video FILE)"
 
 
 def model_args(a) -> tuple:
@@ -221,6 +229,8 @@ def lift_corpus(a, inputs) -> int:
     jobs = corpus.plan_jobs(inputs, a.out, a.format or "npz")
     spec = corpus.ModelSpec(*model_args(a))
     options = corpus.LiftOptions(*frame_size_and_rate(a), a.units, a.origin, a.people, a.min_score, a.min_frames)
+    if options.fps is None:
+        print(f"[INFO] {no_rate()}")
     summary = corpus.lift_corpus(jobs, a.out, spec, options, a.resume, a.ray, a.workers, a.threads_per_worker or 1,
                                  on_row=corpus.print_row)
     print(corpus.describe(summary))

@@ -21,7 +21,7 @@ from vp3d.model.temporal import TemporalModel, randomize_batchnorm
 from vp3d.pipeline.sequences import Manifest
 
 ROOT = Path(__file__).resolve().parents[1]          # the repository
-SHARED = ROOT.parent / "shared"
+SHARED = Path(os.environ.get("VP3D_SHARED", ROOT.parent / "shared"))   # a worktree: VP3D_SHARED=/work/shared
 GOLDEN = SHARED / "reference" / "golden"
 KEYPOINTS_SYMMETRY = [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]]
 TINY_ACTIONS = {"S9": ["Directions", "Directions 1", "Walking", "Sitting 1"],

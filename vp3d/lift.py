@@ -126,11 +126,13 @@ class Lifter:
 
     def lift_sequences(self, seqs: list[KeypointSequence], image_size: tuple[int, int] | None = None,
                        progress: bool | None = False, fps: float | None = None) -> Poses:
-        """Read sequences -> Poses {name: (T, 17, 3) metres}, with each sequence's first frame; every one is
-        checked (check) before any is lifted; fps as lift."""
+        """Read sequences -> Poses {name: (T, 17, 3) metres} with their facts: each sequence's first frame
+        and filled frames, the frame rate (fps, else the model's); every one is checked (check) before any
+        is lifted; fps as lift."""
         sizes = [self.check(seq, image_size) for seq in seqs]
         return Poses({seq.name: self.lift(seq.keypoints, size, progress=progress, desc=seq.where, fps=fps)
-                      for seq, size in zip(seqs, sizes)}, first_frames={seq.name: seq.first_frame for seq in seqs})
+                      for seq, size in zip(seqs, sizes)}, first_frames={seq.name: seq.first_frame for seq in seqs},
+                     fps=fps or self.fps, filled={seq.name: seq.filled_frames for seq in seqs})
 
     def lift_file(self, path: str | Path, image_size: tuple[int, int] | None = None,
                   progress: bool | None = False, fps: float | None = None, people: str = "best",

@@ -72,10 +72,16 @@ class KeypointSequence:
                                                # with a detection, filled by interpolation per keypoint
     first_frame: int = 0                       # the frame number of keypoints[0] in the file
     source: str = ""                           # the file it was read from
+    detected: np.ndarray | None = None         # (T,) bool: frames with a detection (None: every frame)
 
     @property
     def frames(self) -> int:
         return self.keypoints.shape[0]
+
+    @property
+    def filled_frames(self) -> np.ndarray:
+        """(T,) bool: the frames without a detection, filled by interpolation."""
+        return np.zeros(self.frames, bool) if self.detected is None else ~self.detected
 
     @property
     def where(self) -> str:
@@ -185,7 +191,7 @@ def assemble(path: Path, stem: str, frames: np.ndarray, keypoints: np.ndarray, p
         out.append(KeypointSequence(name, interpolate_missing(kps, present), scores=scores,
                                     filled=int((~detected).sum()),
                                     filled_keypoints=int((detected[:, None] & ~present).sum()),
-                                    first_frame=start, source=str(path)))
+                                    first_frame=start, source=str(path), detected=detected))
     return out
 
 
@@ -259,7 +265,7 @@ def read_arrays_npz(path: Path, names: list[str], _options: ReadOptions = ReadOp
             raise Vp3dError(f"{path}: '{name}' has no frame with finite keypoints")
         kps[~present] = 0.0
         out.append(KeypointSequence(name, interpolate_missing(kps, present), filled=int((~present).sum()),
-                                    source=str(path)))
+                                    source=str(path), detected=present))
     return out
 
 

@@ -23,6 +23,7 @@ from vp3d import cli, corpus
 from vp3d.engines.backends import BACKENDS, PRECISIONS
 from vp3d.engines.dense import ENGINES
 from vp3d.engines.devices import DEVICES
+from vp3d.facts.limits import MAX_JSON_BYTES, SPAN_FLOOR, SPAN_PER_FRAME
 from vp3d.facts.skeleton import DEFAULT_LAYOUT, keypoint_layouts
 from vp3d.io.bvh import ORIGINS, UNITS
 from vp3d.io.formats import OUTPUT_FORMATS, output_suffix, write_outputs
@@ -77,7 +78,7 @@ def build_parser():
     p.add_argument("--device", choices=DEVICES, default="auto", help="as vp3d_infer.py")
     p.add_argument("--precision", choices=PRECISIONS, default="f32",
                    help="bf16: OpenVINO on CPUs with bf16, or torch; fp16: torch on CUDA")
-    p.add_argument("--threads", type=cli.positive_int, default=None, help="CPU threads (default: physical cores)")
+    p.add_argument("--threads", type=cli.threads, default=None, help="CPU threads (default: physical cores)")
     live = p.add_argument_group("live streaming (--stream)")
     live.add_argument("--stream", action="store_true",
                       help='read one JSON line per frame from stdin ({"frame": i, "keypoints": [[x, y], ...]}, optional '
@@ -93,6 +94,12 @@ def build_parser():
                       help="flush and forget a track absent for this many input lines (default: keep until the end)")
     live.add_argument("--on-error", choices=("skip", "stop"), default="skip",
                       help="a bad input line: one stderr line naming its number, then skip it or stop")
+    limits = p.add_argument_group("limits on what is read (docs/formats.md#limits)")
+    limits.add_argument("--max-frames", type=cli.positive_int, default=None, metavar="N",
+                        help=f"the most frames a sequence may span, or be resampled to (default: {SPAN_PER_FRAME} per "
+                             f"frame its file lists, at least {SPAN_FLOOR})")
+    limits.add_argument("--max-json-bytes", type=cli.byte_size, default=MAX_JSON_BYTES, metavar="SIZE",
+                        help="the largest JSON keypoint file read (bytes, or 512M, 2G)")
     p.add_argument("--chunk", type=cli.positive_int, default=DEFAULT_CHUNK,
                    help="output frames per model call for checkpoints (bounds memory; exported models use their length)")
     c = p.add_argument_group("corpus runs (-o DIR with several inputs, a folder, glob or @list)")
@@ -146,7 +153,7 @@ def main(argv=None) -> int:
         image_size, fps = frame_size_and_rate(a)
         sequences, origin = [], {}
         for path in a.inputs:
-            seqs, short = read_sequences(path, a.people, a.min_score, a.min_frames)
+            seqs, short = read_sequences(path, a.people, a.min_score, a.min_frames, a.max_frames, a.max_json_bytes)
             if short:
                 print(f"[INFO] {path}: dropped {short} sequence{'s' * (short > 1)} shorter than {a.min_frames} frames")
             for seq in seqs:
@@ -156,6 +163,9 @@ def main(argv=None) -> int:
                 origin[seq.name] = path
                 image_size_for(seq, image_size)          # before the model loads: every input has a size
                 sequences.append(seq)
+        if not sequences:
+            raise cli.Vp3dError(f"{', '.join(a.inputs)}: every sequence is shorter than --min-frames {a.min_frames}; "
+                                f"nothing to lift")
         if suffix == ".bvh" and len(sequences) > 1:                 # before any work: one motion per file
             raise cli.Vp3dError(f"{a.out}: a BVH file holds one motion, but the inputs hold {len(sequences)} videos "
                                 f"({', '.join(s.name for s in sequences[:5])}); write to a folder (-o DIR --format bvh)")
@@ -176,7 +186,7 @@ def main(argv=None) -> int:
                            a.min_score is not None else "") + "undetected filled by interpolation")
             start = f" from frame {seq.first_frame}" if seq.first_frame else ""
             print(f"[INFO] {seq.name}: {seq.frames} frames{start} ({w}x{h}){filled}")
-            poses[seq.name] = model.lift_sequence(seq, (w, h), progress=None, fps=fps)
+            poses[seq.name] = model.lift_sequence(seq, (w, h), progress=None, fps=fps, max_frames=a.max_frames)
         for path in write_outputs(a.out, poses, a.format, units=a.units, origin=a.origin):
             print(f"wrote {path}")
     return cli.run(body, args)
@@ -228,7 +238,8 @@ def lift_corpus(a, inputs) -> int:
     """A corpus run (vp3d.corpus): one output per input, the report, exit 1 when any input failed."""
     jobs = corpus.plan_jobs(inputs, a.out, a.format or "npz")
     spec = corpus.ModelSpec(*model_args(a))
-    options = corpus.LiftOptions(*frame_size_and_rate(a), a.units, a.origin, a.people, a.min_score, a.min_frames)
+    options = corpus.LiftOptions(*frame_size_and_rate(a), a.units, a.origin, a.people, a.min_score, a.min_frames,
+                                 a.max_frames, a.max_json_bytes)
     if options.fps is None:
         print(f"[INFO] {no_rate()}")
     summary = corpus.lift_corpus(jobs, a.out, spec, options, a.resume, a.ray, a.workers, a.threads_per_worker or 1,

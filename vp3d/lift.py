@@ -56,11 +56,12 @@ class Lifter:
 
     def lift(self, keypoints: np.ndarray, image_size: tuple[int, int] | None = None,
              normalized: bool = False, progress: bool | None = False, desc: str = "",
-             fps: float | None = None) -> np.ndarray:
+             fps: float | None = None, max_frames: int | None = None) -> np.ndarray:
         """(T, J, 2) keypoints in pixels of an image of image_size (w, h) — or normalised screen coordinates
         with normalized=True — in the model's keypoint layout -> (T, 17, 3) float32 poses, metres, camera
         frame. fps: the keypoints' frame rate (None: the model's, self.fps); at another rate they are
-        resampled to the model's, lifted, and the poses interpolated back to the T input frames.
+        resampled to the model's, lifted, and the poses interpolated back to the T input frames, refused
+        where that makes more than max_frames frames (None: facts.limits.frame_limit's default).
         progress: a tqdm bar (None: only on a terminal)."""
         kps = np.asarray(keypoints)
         j = len(self.layout.names)
@@ -78,7 +79,10 @@ class Lifter:
         if fps is not None and not (np.isfinite(fps) and fps > 0):
             raise Vp3dError(f"fps must be a positive frame rate, got {fps}")
         frames, fps = len(kps), self.fps if fps is None else float(fps)
-        kps = resample(kps, fps, self.fps)                              # the model's rate (itself when equal)
+        try:
+            kps = resample(kps, fps, self.fps, max_frames=max_frames)   # the model's rate (itself when equal)
+        except Vp3dError as e:
+            raise Vp3dError(f"{desc or 'keypoints'}: {e}") from None
         from tqdm import tqdm
         passes = 2 if self.trajectory is not None else 1
         with tqdm(total=passes * len(kps), desc=desc or "lift", unit="frame", disable=None if progress is None
@@ -120,27 +124,33 @@ class Lifter:
         return image_size_for(seq, image_size)
 
     def lift_sequence(self, seq: KeypointSequence, image_size: tuple[int, int] | None = None,
-                      progress: bool | None = False, fps: float | None = None) -> np.ndarray:
-        """One read sequence -> (T, 17, 3) metres, camera frame; fps as lift."""
-        return self.lift(seq.keypoints, self.check(seq, image_size), progress=progress, desc=seq.where, fps=fps)
+                      progress: bool | None = False, fps: float | None = None,
+                      max_frames: int | None = None) -> np.ndarray:
+        """One read sequence -> (T, 17, 3) metres, camera frame; fps, max_frames as lift."""
+        return self.lift(seq.keypoints, self.check(seq, image_size), progress=progress, desc=seq.where, fps=fps,
+                         max_frames=max_frames)
 
     def lift_sequences(self, seqs: list[KeypointSequence], image_size: tuple[int, int] | None = None,
-                       progress: bool | None = False, fps: float | None = None) -> Poses:
+                       progress: bool | None = False, fps: float | None = None,
+                       max_frames: int | None = None) -> Poses:
         """Read sequences -> Poses {name: (T, 17, 3) metres} with their facts: each sequence's first frame
         and filled frames, the frame rate (fps, else the model's); every one is checked (check) before any
-        is lifted; fps as lift."""
+        is lifted; fps, max_frames as lift."""
         sizes = [self.check(seq, image_size) for seq in seqs]
-        return Poses({seq.name: self.lift(seq.keypoints, size, progress=progress, desc=seq.where, fps=fps)
+        return Poses({seq.name: self.lift(seq.keypoints, size, progress=progress, desc=seq.where, fps=fps,
+                                          max_frames=max_frames)
                       for seq, size in zip(seqs, sizes)}, first_frames={seq.name: seq.first_frame for seq in seqs},
                      fps=fps or self.fps, filled={seq.name: seq.filled_frames for seq in seqs})
 
     def lift_file(self, path: str | Path, image_size: tuple[int, int] | None = None,
                   progress: bool | None = False, fps: float | None = None, people: str = "best",
-                  min_score: float | None = None, min_frames: int | None = None) -> Poses:
-        """Every sequence in a keypoint file or folder (io.keypoints.FORMATS; people, min_score, min_frames as
-        io.keypoints.read_keypoints) -> Poses {name: (T, 17, 3) metres}, with each sequence's first frame;
-        fps as lift."""
-        return self.lift_sequences(read_keypoints(path, people, min_score, min_frames), image_size, progress, fps)
+                  min_score: float | None = None, min_frames: int | None = None,
+                  max_frames: int | None = None) -> Poses:
+        """Every sequence in a keypoint file or folder (io.keypoints.FORMATS; people, min_score, min_frames,
+        max_frames as io.keypoints.read_keypoints) -> Poses {name: (T, 17, 3) metres}, with each sequence's
+        first frame; fps, max_frames as lift."""
+        return self.lift_sequences(read_keypoints(path, people, min_score, min_frames, max_frames), image_size,
+                                   progress, fps, max_frames)
 
 
 def _folded_of(session, path: str | Path, causal: bool) -> Callable[[], tuple] | None:

@@ -304,7 +304,7 @@ def bad_inputs(tmp_path: Path):
         (_bad(tmp_path, "apcount.json", json.dumps([{"image_id": "0.jpg", "keypoints": [1.0] * 60, "score": 1,
                                                       "idx": 0}])), r"51 values: COCO-17, or 78: Halpe-26"),
         (_bad(tmp_path, "apnan.json", '[{"image_id": "0.jpg", "keypoints": [NaN' + ", 1" * 50 + '], "score": 1, '
-                                      '"idx": 0}]'), "non-finite keypoint coordinates at frame 0"),
+                                      '"idx": 0}]'), r"apnan.json: not valid JSON \(a non-finite number"),
         (_bad(tmp_path, "apname.json", json.dumps([{"image_id": "x.jpg", "keypoints": [1.0] * 51, "score": 1}])),
          "holds no frame number"),
     ]

@@ -21,10 +21,10 @@ import numpy as np
 from vp3d.errors import Vp3dError
 from vp3d.facts.cameras import normalize_screen_coordinates, world_to_camera
 from vp3d.facts.datasets import DEFAULT_DATASET, DatasetFacts, dataset, datasets
-from vp3d.facts.skeleton import Symmetry
+from vp3d.facts.skeleton import Symmetry, keypoint_layouts
 from vp3d.io.npz import load_npz_key
 
-MAX_KEYPOINTS = 17   # the most keypoints of a layout vp3d knows (COCO-17, Human3.6M's 17)
+LAYOUT_KEYPOINTS = max(len(layout.names) for layout in keypoint_layouts().values())   # the most of a known layout: 17
 DEFAULT_KEYPOINTS = dataset(DEFAULT_DATASET).keypoints   # -k where no dataset is named: Human3.6M's CPN detections
 
 
@@ -77,7 +77,7 @@ def load_keypoints(path: str | Path) -> tuple[dict[str, dict[str, list[np.ndarra
                     shape = getattr(kps, "shape", type(kps).__name__)
                     raise Vp3dError(f"{path}: {subject} '{action}' camera {c} has shape {shape}, "
                                     f"expected (T, {joints}, 2)")
-    keypoint_symmetry(metadata, path, joints or MAX_KEYPOINTS)
+    keypoint_symmetry(metadata, path, joints or LAYOUT_KEYPOINTS)
     return data, metadata
 
 
@@ -88,7 +88,7 @@ def num_keypoints(positions_2d: dict, metadata: dict) -> int:
     return next(kps.shape[1] for actions in positions_2d.values() for cams in actions.values() for kps in cams)
 
 
-def keypoint_symmetry(metadata: dict, path: str | Path, num_keypoints: int = MAX_KEYPOINTS) -> Symmetry:
+def keypoint_symmetry(metadata: dict, path: str | Path, num_keypoints: int = LAYOUT_KEYPOINTS) -> Symmetry:
     """The Symmetry in a keypoints file's metadata['keypoints_symmetry'] ([left, right]) among `num_keypoints`
     keypoints, checked."""
     try:

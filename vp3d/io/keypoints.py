@@ -52,7 +52,7 @@ import numpy as np
 
 from vp3d.errors import Vp3dError
 from vp3d.facts.limits import MAX_JSON_BYTES, MAX_KEYPOINTS, frame_limit
-from vp3d.io.h36m import keypoint_symmetry
+from vp3d.io.datasets import keypoint_symmetry
 from vp3d.io.npz import load_npz_key, npz_names
 from vp3d.io.files import read_json
 from vp3d.io.video import VIDEO_SUFFIXES

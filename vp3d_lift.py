@@ -30,10 +30,11 @@ from vp3d import cli, corpus
 from vp3d.engines.backends import BACKENDS, PRECISIONS
 from vp3d.engines.dense import ENGINES
 from vp3d.engines.devices import DEVICES
+from vp3d.facts.limits import MAX_JSON_BYTES, SPAN_FLOOR, SPAN_PER_FRAME
 from vp3d.facts.skeleton import DEFAULT_LAYOUT, keypoint_layouts
 from vp3d.io.bvh import ORIGINS, UNITS
 from vp3d.io.formats import OUTPUT_FORMATS, output_suffix, write_outputs
-from vp3d.io.keypoints import PEOPLE, read_sequences
+from vp3d.io.keypoints import DEFAULT_MIN_FRAMES, PEOPLE, read_sequences
 from vp3d.io.poses import Poses
 from vp3d.io.video import VIDEO_SUFFIXES, video_info
 from vp3d.detect.video import add_detector_arguments, detections_for_video, detector_of, two_d_path
@@ -73,7 +74,9 @@ def build_parser():
     p.add_argument("--min-score", type=float, default=None, metavar="S",
                    help="keypoints and detections scored below S are missing: filled by interpolation over time")
     p.add_argument("--min-frames", type=cli.positive_int, default=None, metavar="N",
-                   help="drop sequences (people) shorter than N frames")
+                   help=f"drop sequences (people) detected in fewer than N frames (default: fragments, those "
+                        f"detected in fewer than {DEFAULT_MIN_FRAMES} frames or a quarter of the video's, whichever "
+                        f"is fewer; each video keeps its most-detected one); 1 keeps everything")
     p.add_argument("--causal", action="store_true",
                    help="the model is causal (sees only past frames); vp3d's checkpoints and exports record it")
     p.add_argument("--fps", type=cli.positive_float, default=None,
@@ -89,7 +92,7 @@ def build_parser():
                         "keypointrcnn)")
     p.add_argument("--precision", choices=PRECISIONS, default="f32",
                    help="bf16: OpenVINO on CPUs with bf16, or torch; fp16: torch on CUDA")
-    p.add_argument("--threads", type=cli.positive_int, default=None, help="CPU threads (default: physical cores)")
+    p.add_argument("--threads", type=cli.threads, default=None, help="CPU threads (default: physical cores)")
     video = p.add_argument_group("a video as input (or --camera)")
     add_detector_arguments(video)
     video.add_argument("--render", default=None, metavar="FILE",
@@ -112,6 +115,12 @@ def build_parser():
                       help="flush and forget a track absent for this many input lines (default: keep until the end)")
     live.add_argument("--on-error", choices=("skip", "stop"), default="skip",
                       help="a bad input line: one stderr line naming its number, then skip it or stop")
+    limits = p.add_argument_group("limits on what is read (docs/formats.md#limits)")
+    limits.add_argument("--max-frames", type=cli.positive_int, default=None, metavar="N",
+                        help=f"the most frames a sequence may span, or be resampled to (default: {SPAN_PER_FRAME} per "
+                             f"frame its file lists, at least {SPAN_FLOOR})")
+    limits.add_argument("--max-json-bytes", type=cli.byte_size, default=MAX_JSON_BYTES, metavar="SIZE",
+                        help="the largest JSON keypoint file read (bytes, or 512M, 2G)")
     p.add_argument("--chunk", type=cli.positive_int, default=DEFAULT_CHUNK,
                    help="output frames per model call for checkpoints (bounds memory; exported models use their length)")
     c = p.add_argument_group("corpus runs (-o DIR with several inputs, a folder, glob or @list)")
@@ -190,13 +199,14 @@ def main(argv=None) -> int:
 
 
 def read_inputs(a, paths: list[str], image_size) -> list:
-    """Every sequence of the keypoint files (people, min_score, min_frames as flagged), each checked to have an
-    image size and a name no other file has, before the model loads; a BVH output takes one."""
+    """Every sequence of the keypoint files (people, min_score, min_frames, max_frames, max_json_bytes as
+    flagged), each checked to have an image size and a name no other file has, before the model loads; a BVH
+    output takes one."""
     sequences, origin = [], {}
     for path in paths:
-        seqs, short = read_sequences(path, a.people, a.min_score, a.min_frames)
-        if short:
-            print(f"[INFO] {path}: dropped {short} sequence{'s' * (short > 1)} shorter than {a.min_frames} frames")
+        seqs, dropped = read_sequences(path, a.people, a.min_score, a.min_frames, a.max_frames, a.max_json_bytes)
+        if dropped or a.people == "all":
+            print(f"[INFO] {path}: {people_summary(seqs, dropped, a.min_frames, a.people)}")
         for seq in seqs:
             if seq.name in origin:
                 raise cli.Vp3dError(f"{path}: video name {seq.name!r} is also in {origin[seq.name]}; "
@@ -204,6 +214,9 @@ def read_inputs(a, paths: list[str], image_size) -> list:
             origin[seq.name] = path
             image_size_for(seq, image_size)          # before the model loads: every input has a size
             sequences.append(seq)
+    if not sequences:
+        raise cli.Vp3dError(f"{', '.join(paths)}: every sequence is shorter than --min-frames {a.min_frames} "
+                            f"(detected frames); nothing to lift")
     if output_suffix(a.out) == ".bvh" and len(sequences) > 1:          # before any work: one motion per file
         raise cli.Vp3dError(f"{a.out}: a BVH file holds one motion, but the inputs hold {len(sequences)} videos "
                             f"({', '.join(s.name for s in sequences[:5])}); write to a folder (-o DIR --format bvh)")
@@ -211,24 +224,29 @@ def read_inputs(a, paths: list[str], image_size) -> list:
 
 
 def lift_and_write(a, model, sequences: list, image_size, fps: float | None) -> Poses:
-    """Lift every sequence (checked against the model first) at its frame rate (fps, else the rate its file
-    records, else the model's) and write the outputs; the poses."""
+    """Lift every sequence (checked against the model first) at the keypoints' frame rate (fps, else the rate
+    their file records, else the model's) and write the outputs; the poses."""
     sizes = [model.check(seq, image_size) for seq in sequences]        # every input checked before lifting
     print(f"[INFO] {model.description}")
-    rates = [fps or seq.fps or model.fps for seq in sequences]
-    for rate in sorted(set(rates) - {model.fps}):
+    recorded = next((seq.fps for seq in sequences if seq.fps), None)    # vp3d's 2D files record the video's
+    rate = fps or recorded
+    if rate is None:
+        rate = model.fps
+        print("[INFO] " + no_rate(f"the model's {rate:g} fps"))
+    elif rate != model.fps:
         print(f"[INFO] keypoints at {rate:g} fps, resampled to the model's {model.fps:g} fps for lifting")
-    poses = Poses(first_frames={seq.name: seq.first_frame for seq in sequences})
-    for seq, (w, h), rate in zip(sequences, sizes, rates):
+    poses = Poses(first_frames={seq.name: seq.first_frame for seq in sequences}, fps=rate,
+                  filled={seq.name: seq.filled_frames for seq in sequences})
+    for seq, (w, h) in zip(sequences, sizes):
         filled = f", {seq.filled} without a detection filled by interpolation" if seq.filled else ""
         if seq.filled_keypoints:
             filled += (f", {seq.filled_keypoints} keypoints " + (f"scored below {a.min_score} or " if
                        a.min_score is not None else "") + "undetected filled by interpolation")
         start = f" from frame {seq.first_frame}" if seq.first_frame else ""
         print(f"[INFO] {seq.name}: {seq.frames} frames{start} ({w}x{h}){filled}")
-        poses[seq.name] = model.lift_sequence(seq, (w, h), progress=None, fps=rate)
-    for path in write_outputs(a.out, poses, a.format, rates[0] if rates else model.fps, units=a.units,
-                              origin=a.origin):
+        poses[seq.name] = model.lift_sequence(seq, (w, h), progress=None, fps=fps or seq.fps or rate,
+                                              max_frames=a.max_frames)
+    for path in write_outputs(a.out, poses, a.format, units=a.units, origin=a.origin):
         print(f"wrote {path}")
     return poses
 
@@ -266,6 +284,26 @@ def check_detector_layout(detector, model, source) -> None:
                             f"as upstream's pretrained_h36m_detectron_coco.bin)")
 
 
+def people_summary(kept: list, dropped: list, min_frames: int | None, people: str) -> str:
+    """One line: the sequences kept and those dropped as fragments (detected in fewer than min_frames frames)."""
+    def count(seqs, one, many):
+        if not seqs:
+            return f"no {many}"
+        counts = sorted(s.detected_frames for s in seqs)
+        span = f"{counts[0]}" if counts[0] == counts[-1] else f"{counts[0]}-{counts[-1]}"
+        return f"{len(seqs)} {one if len(seqs) == 1 else many} (detected in {span} frames{' each' * (len(seqs) > 1)})"
+    line = "kept " + count(kept, *(("person", "people") if people == "all" else ("sequence", "sequences")))
+    if dropped:
+        line += f", dropped {count(dropped, 'fragment', 'fragments')}" + \
+            (f": fewer than {min_frames}" if min_frames else "; --min-frames 1 keeps them")
+    return line
+
+
+def no_rate(rate: str = "the model's rate") -> str:
+    """The line that says a rate was assumed, and how to give the real one."""
+    return f"keypoint files record no frame rate: taken as {rate}; give the real one with --fps F (or --video FILE)"
+
+
 def model_args(a) -> tuple:
     """load_model's arguments (and corpus.ModelSpec's, in the same order) from the parsed flags."""
     return a.model, a.layout, a.backend, a.device, a.precision, a.threads, True if a.causal else None, a.chunk
@@ -297,13 +335,10 @@ def stream_main(parser, args) -> int:
     def body(a):
         from vp3d.stream import json_lines
         model = load_model(*model_args(a))
-        if a.fps is not None and a.fps != model.fps:
-            raise cli.Vp3dError(f"--fps {a.fps:g}: a stream runs at the model's frame rate, {model.fps:g} fps "
-                                f"(push keypoints at that rate)")
-        lines, size = sys.stdin, tuple(a.image_size or ())
+        lines, size, fps = sys.stdin, tuple(a.image_size or ()), a.fps
         if live:
-            lines, size = detected_lines(a, model)
-        stream = model.stream(size, a.lookahead, engine=a.stream_engine, threads=a.threads)
+            lines, size, fps = detected_lines(a, model)
+        stream = model.stream(size, a.lookahead, engine=a.stream_engine, threads=a.threads, fps=fps)
         print(f"[INFO] streaming {stream.description}; lag {stream.lag} frames, "
               f"{stream.state_bytes() / 2 ** 20:.1f} MiB of state per track", file=sys.stderr, flush=True)
         json_lines(stream, lines, sys.stdout, a.on_error, a.track_timeout)
@@ -312,7 +347,8 @@ def stream_main(parser, args) -> int:
 
 def detected_lines(a, model):
     """(JSON lines of the best person's keypoints per frame of the video or camera, as they are decoded and
-    detected; the frame size): what json_lines reads from stdin otherwise."""
+    detected; the frame size; the frame rate: --fps, else the source's): what json_lines reads from stdin
+    otherwise."""
     from vp3d.detect.video import stream_lines
     from vp3d.io.video import camera_frames, video_frames
     source = f"camera {a.camera}" if a.camera is not None else a.inputs[0]
@@ -321,18 +357,18 @@ def detected_lines(a, model):
     detector = detector_of(a, progress=False)
     check_detector_layout(detector, model, source)
     info, frames = camera_frames(a.camera) if a.camera is not None else (video_info(source), video_frames(source))
-    if info.fps != model.fps:
-        print(f"[INFO] {source} runs at {info.fps:g} fps and the stream at the model's {model.fps:g}: frame by "
-              f"frame, not resampled", file=sys.stderr, flush=True)
     print(f"[INFO] {detector.description}", file=sys.stderr, flush=True)
-    return stream_lines(detector, frames), info.size
+    return stream_lines(detector, frames), info.size, a.fps or info.fps
 
 
 def lift_corpus(a, inputs) -> int:
     """A corpus run (vp3d.corpus): one output per input, the report, exit 1 when any input failed."""
     jobs = corpus.plan_jobs(inputs, a.out, a.format or "npz")
     spec = corpus.ModelSpec(*model_args(a))
-    options = corpus.LiftOptions(*frame_size_and_rate(a), a.units, a.origin, a.people, a.min_score, a.min_frames)
+    options = corpus.LiftOptions(*frame_size_and_rate(a), a.units, a.origin, a.people, a.min_score, a.min_frames,
+                                 a.max_frames, a.max_json_bytes)
+    if options.fps is None:
+        print(f"[INFO] {no_rate()}")
     summary = corpus.lift_corpus(jobs, a.out, spec, options, a.resume, a.ray, a.workers, a.threads_per_worker or 1,
                                  on_row=corpus.print_row)
     print(corpus.describe(summary))

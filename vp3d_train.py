@@ -25,7 +25,7 @@ from tqdm import tqdm  # noqa: E402
 from vp3d import cli  # noqa: E402
 from vp3d.engines.devices import physical_cores, resolve_torch_device  # noqa: E402
 from vp3d.facts.architecture import H36M_FPS, WEIGHT_LAYOUTS  # noqa: E402
-from vp3d.io.h36m import DEFAULT_KEYPOINTS  # noqa: E402
+from vp3d.io.datasets import DEFAULT_KEYPOINTS  # noqa: E402
 
 # torch (the [torch] extra), after the OpenMP setting, which is read when torch loads
 torch = cli.import_or_exit("vp3d_train.py", lambda: __import__("torch"))

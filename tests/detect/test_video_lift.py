@@ -107,9 +107,10 @@ def test_the_stream_and_the_camera_lift_frame_by_frame(clip, detected, capsys, m
     assert lift(clip, "--stream") == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [obj["frame"] for obj in lines] == list(range(FRAMES))
-    # the stream's poses are lift()'s of the same keypoints: the best person's, as the JSON lines carry them
+    # the stream's poses are lift()'s of the same keypoints (the best person's, as the JSON lines carry them)
+    # at the video's rate
     (seq,) = read_keypoints(detected[0])
-    expected = load_model(clip["model"]).lift(np.round(seq.keypoints.astype(np.float64), 3), SIZE)
+    expected = load_model(clip["model"]).lift(np.round(seq.keypoints.astype(np.float64), 3), SIZE, fps=FPS)
     np.testing.assert_allclose(np.array([obj["pose"] for obj in lines]), expected, atol=1e-5)
     # --camera N is the same path from another source: here the camera's ffmpeg input is the video
     monkeypatch.setattr("vp3d.io.video.camera_input", lambda index: (str(clip["video"]), []))

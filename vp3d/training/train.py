@@ -25,7 +25,7 @@ import torch
 
 from vp3d.errors import Vp3dError
 from vp3d.model import checkpoint
-from vp3d.io.h36m import DEFAULT_KEYPOINTS, Sequence, load_dataset
+from vp3d.io.datasets import DEFAULT_KEYPOINTS, Sequence, load_dataset
 from vp3d.pipeline.evaluation import Results, evaluate_model
 from vp3d.facts.architecture import H36M_FPS, ModelConfig
 from vp3d.model.temporal import TemporalModel

@@ -9,7 +9,7 @@ import sys
 
 from vp3d import cli
 from vp3d.io.bvh import DEFAULT_ORIGIN, DEFAULT_UNITS, ORIGINS, UNITS
-from vp3d.io.formats import READERS, WRITERS, read_poses, write_poses, writer_for
+from vp3d.io.formats import ASSUMED_FPS, READERS, WRITERS, read_poses, write_poses, writer_for
 from vp3d.io.poses import select
 
 
@@ -18,7 +18,9 @@ def build_parser():
     p.add_argument("poses", help=f"poses file ({', '.join(READERS)}): (T, 17, 3) per sequence, metres, camera frame")
     p.add_argument("-o", "--output", required=True, help=f"output file; its suffix picks the format ({', '.join(WRITERS)})")
     p.add_argument("--name", help="the sequence to write (needed by one-motion formats when the file holds several)")
-    p.add_argument("--fps", type=cli.positive_float, default=50.0, help="frames per second of the poses")
+    p.add_argument("--fps", type=cli.positive_float, default=None,
+                   help="frames per second of the poses (default: the rate the file records; BVH's frame time is "
+                        "1/FPS)")
     p.add_argument("--units", choices=sorted(UNITS), default=None,
                    help=f"BVH lengths in metres or centimetres (BVH default: {DEFAULT_UNITS})%(default).0s")
     p.add_argument("--origin", choices=ORIGINS, default=None,
@@ -35,6 +37,9 @@ def main(argv=None) -> int:
         poses = read_poses(a.poses)
         if a.name is not None:
             select(poses, a.name, a.poses)            # an unknown name is the poses file's fault
+        if a.fps is None and poses.fps is None and writer_for(a.output) is WRITERS[".bvh"]:
+            print(f"[INFO] {a.poses} records no frame rate: BVH frame time 1/{ASSUMED_FPS:g} s (give the real "
+                  f"rate with --fps F)")
         write_poses(a.output, poses, fps=a.fps, name=a.name, units=a.units, origin=a.origin)
         print(f"wrote {a.output}")
     return cli.run(body, args)

@@ -39,7 +39,7 @@ def build_parser():
                    help="auto: a GPU if onnxruntime-gpu (or CUDA torch) sees one, the NPU for ais_bench, else the CPU")
     p.add_argument("--precision", choices=PRECISIONS, default="f32",
                    help="bf16: openvino on CPUs with bf16 (AVX512-BF16/AMX), or torch (autocast); fp16: torch on cuda")
-    p.add_argument("--threads", type=cli.positive_int, default=None, help="CPU threads (default: physical cores)")
+    p.add_argument("--threads", type=cli.threads, default=None, help="CPU threads (default: physical cores)")
     p.add_argument("--length", type=cli.positive_int, default=None,
                    help=f"input frames L for a checkpoint (torch): default from the --input files, else {DEFAULT_LENGTH}")
     p.add_argument("--causal", action="store_true",

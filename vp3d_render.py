@@ -15,7 +15,7 @@ from vp3d import cli
 from vp3d.errors import Vp3dError
 from vp3d.facts.skeleton import keypoint_layouts
 from vp3d.io.animation import ANIMATION_WRITERS, check_output
-from vp3d.io.formats import READERS, read_poses
+from vp3d.io.formats import ASSUMED_FPS, READERS, read_poses
 from vp3d.io.poses import select
 from vp3d.viz.inputs import LEVEL_UP, file_keypoint_sequences, file_keypoints, prep_sequence
 from vp3d.viz.render import DEFAULT_AZIMUTH, DEFAULT_SIZE, Track, render, render_over_video
@@ -43,7 +43,8 @@ def build_parser():
     p.add_argument("--start", type=cli.non_negative_int, default=0, help="first frame to render")
     p.add_argument("--frames", type=cli.positive_int, help="frames to render (default: to the end)")
     p.add_argument("--fps", type=cli.positive_float, default=None,
-                   help="frames per second of the animation (default: --video's, else 50)")
+                   help="frames per second of the animation (default: the rate the poses file records, else "
+                        f"--video's, else {ASSUMED_FPS:g})")
     p.add_argument("--azimuth", type=float, default=DEFAULT_AZIMUTH,
                    help="3D view angle about the vertical, degrees (0: from the recording camera)")
     p.add_argument("--size", type=cli.positive_int, default=DEFAULT_SIZE, help="pixels per (square) panel")
@@ -73,7 +74,8 @@ def main(argv=None) -> int:
         check_output(a.output)                    # a bad suffix fails before anything is read
         if a.video:
             return over_video(a)
-        name, poses = select(read_poses(a.poses), a.name, a.poses)
+        all_poses = read_poses(a.poses)
+        name, poses = select(all_poses, a.name, a.poses)
         if poses.shape[1] != 17:
             raise Vp3dError(f"{a.poses}: '{name}' has {poses.shape[1]} joints, expected the 17-joint skeleton")
         keypoints, truth, up = None, None, LEVEL_UP
@@ -92,10 +94,16 @@ def main(argv=None) -> int:
         if keypoints is not None:
             keypoints.points = keypoints.points[window]
         n = render(a.output, poses[window], keypoints, None if truth is None else truth[window], up=up,
-                   fps=a.fps or 50.0, size=a.size, azimuth=a.azimuth, title=name, first_frame=a.start,
+                   fps=a.fps or all_poses.fps or assumed_rate(a.poses), size=a.size, azimuth=a.azimuth, title=name, first_frame=a.start,
                    progress=lambda it: tqdm(it, desc="render", unit="frame", disable=None))
         print(f"wrote {n} frames to {a.output}")
     return cli.run(body, args)
+
+
+def assumed_rate(path) -> float:
+    """ASSUMED_FPS, said in one line: the poses file records no rate and none was given."""
+    print(f"[INFO] {path} records no frame rate: rendering at {ASSUMED_FPS:g} fps (give the real one with --fps F)")
+    return ASSUMED_FPS
 
 
 def over_video(a):
@@ -109,7 +117,7 @@ def over_video(a):
         names = [select(all_poses, a.name, a.poses)[0]]
     keypoints = file_keypoint_sequences(a.keypoint_file, names, a.layout, a.image_size)
     tracks = [Track(n, all_poses[n], keypoints[n]) for n in names]
-    n = render_over_video(a.output, tracks, a.video, a.fps, a.size, a.azimuth,
+    n = render_over_video(a.output, tracks, a.video, a.fps or all_poses.fps, a.size, a.azimuth,
                           progress=lambda it: tqdm(it, desc="render", unit="frame", disable=None))
     print(f"wrote {n} frames of {len(tracks)} {'person' if len(tracks) == 1 else 'people'} to {a.output}")
 

@@ -116,7 +116,7 @@ def main(argv=None) -> int:
         if not a.no_ray:
             import ray
             start = time.perf_counter()
-            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+            ray.init(address=corpus.LOCAL, num_cpus=2, include_dashboard=False, log_to_driver=False)
             ray_start = round(time.perf_counter() - start, 2)
             ray.data.DataContext.get_current().enable_progress_bars = False
         try:

@@ -22,8 +22,9 @@ W, H = 960, 540
 
 @pytest.fixture(scope="module")
 def cluster():
-    """A local Ray cluster of 2 CPUs (the runs below find it connected and use it as is)."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    """A private local Ray cluster of 2 CPUs (address 'local': never one found through RAY_ADDRESS or a cluster
+    started earlier on the machine); the runs below find it connected and use it as is."""
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])     # KillOnce, for workers without tests/
     yield
     ray.shutdown()

@@ -138,12 +138,15 @@ def test_the_cli_writes_all_three_formats_with_the_same_numbers(models, tmp_path
         else:
             with open(out, newline="") as f:
                 rows = list(csv.reader(f))
-            assert rows[0] == ["video", "frame", "joint", "x", "y", "z"]
+            assert rows[0] == ["video", "frame", "joint", "x", "y", "z", "time", "filled"]
             assert rows[1][:3] == ["clip", "0", "Hip"] and rows[17][:3] == ["clip", "0", "RWrist"]
             got = {}
             for name in ("clip", "other"):
                 mine = [r for r in rows[1:] if r[0] == name]
-                got[name] = np.asarray([r[3:] for r in mine], np.float32).reshape(-1, 17, 3)
+                got[name] = np.asarray([r[3:6] for r in mine], np.float32).reshape(-1, 17, 3)
+                assert [int(r[7]) for r in mine[::17]] == [int(t in MISSING) * (name == "clip")
+                                                           for t in range(len(got[name]))]
+                assert [float(r[6]) for r in mine[::17]] == pytest.approx(np.arange(len(got[name])) / 50)
                 assert [int(r[1]) for r in mine[::17]] == list(range(len(got[name])))
         assert sorted(got) == ["clip", "other"]
         for name in got:

@@ -82,8 +82,8 @@ def write_train_inputs(directory: str | Path, seed: int = SEED) -> TrainInputs:
     metadata = {"layout_name": "h36m", "num_joints": 17, "keypoints_symmetry": golden_case.KEYPOINTS_SYMMETRY}
     np.savez_compressed(data / f"data_2d_h36m_{KEYPOINTS}.npz", positions_2d=pos2d, metadata=metadata)
 
-    pos = golden_case.golden_state_dict(seed, FILTER_WIDTHS, CHANNELS, joints_out=17, stream=2)
-    traj = golden_case.golden_state_dict(seed, FILTER_WIDTHS, CHANNELS, joints_out=1, stream=4)
+    pos = golden_case.golden_state_dict(seed, 17, 17, FILTER_WIDTHS, CHANNELS, stream=2)
+    traj = golden_case.golden_state_dict(seed, 17, 1, FILTER_WIDTHS, CHANNELS, stream=4)
     # a trajectory model that starts about where the roots are (about 5 m in front of the cameras): from 0, every
     # example's error would point the same way, batch norm would cancel its gradient, and the weights would follow
     # rounding noise; and the projections of poses near the camera centre would be clamped

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import traceback
@@ -36,6 +37,23 @@ def positive_int(text: str) -> int:
     return _number(text, int, lambda v: v >= 1, "a positive integer")
 
 
+BYTE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def byte_size(text: str) -> int:
+    """argparse type for a size in bytes: '1048576', '512k', '1M', '2G' (binary units)."""
+    m = re.fullmatch(r"\s*(\d{1,15})\s*([kKmMgG]?)[bB]?\s*", text)
+    if not m or int(m[1]) == 0:
+        raise argparse.ArgumentTypeError(f"expected a size in bytes such as 1048576, 512k, 64M or 1G, got {text!r}")
+    return int(m[1]) * BYTE_UNITS[m[2].lower()]
+
+
+def threads(text: str) -> int:
+    """argparse type for --threads: 1 to this machine's CPUs (more only slows a run; a million would exhaust it)."""
+    cpus = os.cpu_count() or 1
+    return _number(text, int, lambda v: 1 <= v <= cpus, f"a number of threads from 1 to {cpus} (this machine's CPUs)")
+
+
 def lengths(text: str) -> list[int]:
     """argparse type for --max-length: '6115' (one fixed length), '2048,4096,6115' (buckets) or '0'
     (every sequence at its own length) -> [6115], [2048, 4096, 6115], []."""
@@ -65,11 +83,20 @@ def subjects(text: str) -> list[str]:
     return values
 
 
+def actions(text: str) -> list[str]:
+    """argparse type for -a: comma-separated action name prefixes, as upstream's (Walk,Jog,Box)."""
+    values = [s.strip() for s in text.split(",") if s.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected action prefixes like Walk,Jog,Box, got {text!r}")
+    return values
+
+
 IMAGE_SIZE_HINT = "--image-size takes the frame size in pixels as W H or WxH, e.g. --image-size 1920 1080"
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, taking --image-size as W H or WxH, and saying so when it cannot read it."""
+    """argparse, taking --image-size as W H or WxH (and saying so when it cannot read it); a bad flag is one
+    line 'error: ...' and exit 2, as any bad input (the usage is --help's)."""
 
     def parse_known_args(self, args=None, namespace=None):
         return super().parse_known_args(split_image_size(sys.argv[1:] if args is None else list(args)), namespace)
@@ -77,7 +104,7 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):
         if "--image-size" in message:
             message = f"{message} ({IMAGE_SIZE_HINT})"
-        super().error(message)
+        self.exit(2, f"error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
 def split_image_size(argv: list[str]) -> list[str]:

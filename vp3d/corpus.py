@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from vp3d.errors import Vp3dError, first_line, needs_extra
+from vp3d.facts.limits import MAX_JSON_BYTES
 from vp3d.io.files import atomic_path, unique_stems
 from vp3d.io.formats import write_poses
 from vp3d.io.keypoints import FORMATS, is_openpose_folder, read_keypoints
@@ -67,8 +68,9 @@ class Job:
 @dataclass(frozen=True)
 class LiftOptions:
     """What every input is read, lifted and written with. image_size (w, h) pixels for files that carry none;
-    fps: the keypoints' frame rate (None: the model's; another is resampled, as Lifter.lift does), also the
-    writer's (BVH's frame time); units, origin: BVH's; people, min_score, min_frames: as io.keypoints."""
+    fps: the keypoints' frame rate (None: the rate each file records, else the model's; another is resampled, as
+    Lifter.lift does), also the writer's (BVH's frame time); units, origin: BVH's; people, min_score, min_frames,
+    max_frames, max_json_bytes: as io.keypoints.read_keypoints (max_frames also bounds resampling, as Lifter.lift)."""
 
     image_size: tuple[int, int] | None = None
     fps: float | None = None
@@ -77,6 +79,8 @@ class LiftOptions:
     people: str = "best"
     min_score: float | None = None
     min_frames: int | None = None
+    max_frames: int | None = None
+    max_json_bytes: int = MAX_JSON_BYTES
 
 
 @dataclass(frozen=True)
@@ -218,12 +222,14 @@ def lift_one(lifter: Lifter, input_path: str | Path, output: str | Path, options
     start = time.perf_counter()
     row = {"input": str(input_path), "status": "ok", "outputs": [], "frames": 0, "seconds": 0.0}
     try:
-        seqs = read_keypoints(input_path, options.people, options.min_score, options.min_frames)
+        seqs = read_keypoints(input_path, options.people, options.min_score, options.min_frames, options.max_frames,
+                              options.max_json_bytes)
         if Path(output).suffix.lower() == ".bvh" and len(seqs) > 1:
             raise Vp3dError(f"{input_path}: holds {len(seqs)} videos, a BVH file holds one motion; "
                             f"write npz, json or csv (--format)")
-        fps = options.fps or lifter.fps
-        poses = lifter.lift_sequences(seqs, options.image_size, fps=fps)
+        poses = lifter.lift_sequences(seqs, options.image_size, fps=options.fps,       # None: each file's rate
+                                      max_frames=options.max_frames)
+        fps = poses.fps
         write_poses(output, poses, fps=fps, units=options.units, origin=options.origin)
         row.update(outputs=[str(output)], frames=sum(s.frames for s in seqs))
     except Exception as e:                        # any failure of this input is its report line
@@ -377,7 +383,7 @@ class ray_cluster:
         if not ray.is_initialized():
             local = self.address in (None, LOCAL)
             try:
-                ray.init(address=None if local else self.address, num_cpus=self.num_cpus if local else None,
+                ray.init(address=LOCAL if local else self.address, num_cpus=self.num_cpus if local else None,
                          include_dashboard=False if local else None, log_to_driver=False)
             except (ConnectionError, RuntimeError, ValueError) as e:
                 raise Vp3dError(f"--ray {self.address}: cannot start or reach a Ray cluster ({first_line(e)}); 'auto' "

@@ -56,11 +56,12 @@ class Lifter:
 
     def lift(self, keypoints: np.ndarray, image_size: tuple[int, int] | None = None,
              normalized: bool = False, progress: bool | None = False, desc: str = "",
-             fps: float | None = None) -> np.ndarray:
+             fps: float | None = None, max_frames: int | None = None) -> np.ndarray:
         """(T, J, 2) keypoints in pixels of an image of image_size (w, h) — or normalised screen coordinates
         with normalized=True — in the model's keypoint layout -> (T, 17, 3) float32 poses, metres, camera
         frame. fps: the keypoints' frame rate (None: the model's, self.fps); at another rate they are
-        resampled to the model's, lifted, and the poses interpolated back to the T input frames.
+        resampled to the model's, lifted, and the poses interpolated back to the T input frames, refused
+        where that makes more than max_frames frames (None: facts.limits.frame_limit's default).
         progress: a tqdm bar (None: only on a terminal)."""
         kps = np.asarray(keypoints)
         j = len(self.layout.names)
@@ -78,7 +79,10 @@ class Lifter:
         if fps is not None and not (np.isfinite(fps) and fps > 0):
             raise Vp3dError(f"fps must be a positive frame rate, got {fps}")
         frames, fps = len(kps), self.fps if fps is None else float(fps)
-        kps = resample(kps, fps, self.fps)                              # the model's rate (itself when equal)
+        try:
+            kps = resample(kps, fps, self.fps, max_frames=max_frames)   # the model's rate (itself when equal)
+        except Vp3dError as e:
+            raise Vp3dError(f"{desc or 'keypoints'}: {e}") from None
         from tqdm import tqdm
         passes = 2 if self.trajectory is not None else 1
         with tqdm(total=passes * len(kps), desc=desc or "lift", unit="frame", disable=None if progress is None
@@ -92,17 +96,19 @@ class Lifter:
         return poses.astype(np.float32, copy=False)
 
     def stream(self, image_size: tuple[int, int] | None = None, lookahead: int | None = None,
-               normalized: bool = False, engine: str | None = None, threads: int | None = None):
+               normalized: bool = False, engine: str | None = None, threads: int | None = None,
+               fps: float | None = None):
         """A live stream.Stream: push one frame's (J, 2) pixel keypoints at a time, get final poses back.
         Symmetric models answer frame t on the push of frame t + lag (lag = lookahead, default
         (RF - 1) / 2: exactly lift()'s poses); causal models answer at once. engine: what runs the matrix
-        products (engines.dense.ENGINES; None: engines.dense.default_engine()). See vp3d.stream."""
+        products (engines.dense.ENGINES; None: engines.dense.default_engine()). fps: the keypoints' rate
+        (None: the model's); another is resampled as lift(fps=...) does, and `lag` grows. See vp3d.stream."""
         from vp3d.stream import Stream
         if self.folded is None:
             raise Vp3dError(f"{self.description}: streaming needs a checkpoint or an .onnx export (it reads "
                             f"their weights), not this model file")
         pose, trajectory = self.folded()
-        return Stream(self, pose, trajectory, image_size, lookahead, normalized, engine, threads)
+        return Stream(self, pose, trajectory, image_size, lookahead, normalized, engine, threads, fps)
 
     def check(self, seq: KeypointSequence, image_size: tuple[int, int] | None = None) -> tuple[int, int]:
         """The image size (w, h) to normalise `seq` with: the file's own, else `image_size`; Vp3dError where
@@ -120,25 +126,35 @@ class Lifter:
         return image_size_for(seq, image_size)
 
     def lift_sequence(self, seq: KeypointSequence, image_size: tuple[int, int] | None = None,
-                      progress: bool | None = False, fps: float | None = None) -> np.ndarray:
-        """One read sequence -> (T, 17, 3) metres, camera frame; fps as lift."""
-        return self.lift(seq.keypoints, self.check(seq, image_size), progress=progress, desc=seq.where, fps=fps)
+                      progress: bool | None = False, fps: float | None = None,
+                      max_frames: int | None = None) -> np.ndarray:
+        """One read sequence -> (T, 17, 3) metres, camera frame; fps, max_frames as lift (fps None: the rate its
+        file records, else the model's)."""
+        return self.lift(seq.keypoints, self.check(seq, image_size), progress=progress, desc=seq.where,
+                         fps=fps or seq.fps, max_frames=max_frames)
 
     def lift_sequences(self, seqs: list[KeypointSequence], image_size: tuple[int, int] | None = None,
-                       progress: bool | None = False, fps: float | None = None) -> Poses:
-        """Read sequences -> Poses {name: (T, 17, 3) metres}, with each sequence's first frame; every one is
-        checked (check) before any is lifted; fps as lift."""
+                       progress: bool | None = False, fps: float | None = None,
+                       max_frames: int | None = None) -> Poses:
+        """Read sequences -> Poses {name: (T, 17, 3) metres} with their facts: each sequence's first frame
+        and filled frames, the frame rate (fps, else the rate their file records, else the model's); every one
+        is checked (check) before any is lifted; fps, max_frames as lift_sequence."""
         sizes = [self.check(seq, image_size) for seq in seqs]
-        return Poses({seq.name: self.lift(seq.keypoints, size, progress=progress, desc=seq.where, fps=fps)
-                      for seq, size in zip(seqs, sizes)}, first_frames={seq.name: seq.first_frame for seq in seqs})
+        return Poses({seq.name: self.lift(seq.keypoints, size, progress=progress, desc=seq.where, fps=fps or seq.fps,
+                                          max_frames=max_frames)
+                      for seq, size in zip(seqs, sizes)}, first_frames={seq.name: seq.first_frame for seq in seqs},
+                     fps=fps or next((seq.fps for seq in seqs if seq.fps), self.fps),
+                     filled={seq.name: seq.filled_frames for seq in seqs})
 
     def lift_file(self, path: str | Path, image_size: tuple[int, int] | None = None,
                   progress: bool | None = False, fps: float | None = None, people: str = "best",
-                  min_score: float | None = None, min_frames: int | None = None) -> Poses:
-        """Every sequence in a keypoint file or folder (io.keypoints.FORMATS; people, min_score, min_frames as
-        io.keypoints.read_keypoints) -> Poses {name: (T, 17, 3) metres}, with each sequence's first frame;
-        fps as lift."""
-        return self.lift_sequences(read_keypoints(path, people, min_score, min_frames), image_size, progress, fps)
+                  min_score: float | None = None, min_frames: int | None = None,
+                  max_frames: int | None = None) -> Poses:
+        """Every sequence in a keypoint file or folder (io.keypoints.FORMATS; people, min_score, min_frames,
+        max_frames as io.keypoints.read_keypoints) -> Poses {name: (T, 17, 3) metres}, with each sequence's
+        first frame; fps, max_frames as lift."""
+        return self.lift_sequences(read_keypoints(path, people, min_score, min_frames, max_frames), image_size,
+                                   progress, fps, max_frames)
 
 
 def _folded_of(session, path: str | Path, causal: bool) -> Callable[[], tuple] | None:

@@ -99,7 +99,7 @@ def test_formats_table_covers_every_suffix_once_per_format():
     ("a.json", '{"foo": 1}', "expected MMPose predictions"),
     ("b.json", "[1, 2", "not valid JSON"),
     ("c.json", '[{"image_id": 1, "keypoints": [1, 2, 2, 3], "score": 1}]', "x, y, v triples"),
-    ("d.json", '{"instance_info": [{"frame_id": 0, "instances": [{"keypoints": [[1, NaN]]}]}]}', "non-finite keypoint coordinates at frame 0"),
+    ("d.json", '{"instance_info": [{"frame_id": 0, "instances": [{"keypoints": [[1, NaN]]}]}]}', r"not valid JSON \(a non-finite number \(NaN or Infinity is not JSON\) at line 1 column 69"),
     ("e.json", '{"instance_info": [{"frame_id": 0, "instances": [{"kp": 1}]}]}', "'keypoints'"),
     ("f.json", '{"instance_info": [{"frame_id": 0, "instances": []}]}', "no detections"),
     ("g.csv", "frame,x,y\n0,1,2\n", "lacks joint"),

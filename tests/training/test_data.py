@@ -8,8 +8,8 @@ import vp3d_synthesize
 import vp3d_train
 from vp3d.errors import Vp3dError
 from vp3d.facts.cameras import normalize_screen_coordinates
-from vp3d.facts.datasets import dataset_facts
-from vp3d.io.h36m import load_cameras, load_dataset
+from vp3d.facts.datasets import dataset
+from vp3d.io.datasets import load_cameras, load_dataset
 from vp3d.training.data import deterministic_random, load_training_data, resolve_dataset
 from vp3d.training.synthetic import random_cameras
 
@@ -61,13 +61,13 @@ def test_unlabeled_subjects_need_no_3d(tmp_path):
 
 
 def test_a_dataset_is_named_as_upstream_names_it_or_found_in_its_folder(tmp_path, monkeypatch, reordered):
-    h36m = dataset_facts("h36m")
+    h36m = dataset("h36m")
     assert resolve_dataset(str(reordered), None) == (reordered, h36m)
     monkeypatch.chdir(tmp_path)
     assert resolve_dataset("h36m", None) == (tmp_path.joinpath("data").relative_to(tmp_path), h36m)   # data/
     assert resolve_dataset(None, "h36m")[0].name == "data"
     assert resolve_dataset(None, str(reordered)) == (reordered, h36m)        # vp3d's old --dataset FOLDER
-    with pytest.raises(Vp3dError, match="dataset 'humaneva99': unknown"):
+    with pytest.raises(Vp3dError, match="unknown dataset 'humaneva99'"):
         resolve_dataset(str(reordered), "humaneva99")
 
 

@@ -15,7 +15,7 @@ from conftest import (
 )
 
 import vp3d_train  # noqa: E402
-from vp3d.facts.datasets import dataset_facts
+from vp3d.facts.datasets import dataset
 from vp3d.facts.skeleton import Symmetry
 from vp3d.io.files import read_array, write_array
 from vp3d.model import checkpoint
@@ -242,7 +242,7 @@ def test_max_minutes_stops_after_the_first_epoch(data, tmp_path):
 def test_evaluate_matches_a_hand_computation(data):
     model = random_model((3, 3), 16)
     seq = data.test[0]
-    result = evaluate(model, TrainingData(dataset_facts("h36m"), [], [seq], [], data.keypoint_symmetry))
+    result = evaluate(model, TrainingData(dataset("h36m"), [], [seq], [], data.keypoint_symmetry))
     pad = model.config.pad
     padded = np.pad(seq.poses_2d, ((pad, pad), (0, 0), (0, 0)), mode="edge")
     with torch.no_grad():

@@ -16,13 +16,12 @@ def write_gif(path: Path, frames, fps: float) -> None:
     """Stream palette frames into a looping GIF through Pillow's GIF encoder, one frame at a time (memory
     stays flat however long the clip): each frame stores only the box that changed since the last one."""
     from PIL import GifImagePlugin
-    delay = max(20, round(1000 / fps / 10) * 10)   # GIF delays are centiseconds; viewers slow down shorter ones
     first = next(frames)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        header, _ = GifImagePlugin.getheader(first, info={"loop": 0, "duration": delay})
+        header, _ = GifImagePlugin.getheader(first, info={"loop": 0})
         f.write(b"".join(header))
         previous = None
-        for im in itertools.chain([first], frames):
+        for im, delay in zip(itertools.chain([first], frames), gif_delays(fps)):
             pixels = np.asarray(im)
             if previous is None:
                 box = (0, 0, *im.size)
@@ -34,6 +33,17 @@ def write_gif(path: Path, frames, fps: float) -> None:
             f.write(b"".join(GifImagePlugin.getdata(im.crop(box), offset=box[:2], duration=delay, disposal=1)))
             previous = pixels
         f.write(b";")
+
+
+def gif_delays(fps: float):
+    """Each frame's GIF delay in ms, whole centiseconds (what GIF stores) that keep the clock: frame i ends at
+    round(100 (i + 1) / fps) cs, so 30 fps alternates 30 and 40 ms (33.3 ms a frame on average) and a clip plays
+    in its own time; at least 20 ms (viewers slow down shorter delays: above 50 fps a GIF plays slower)."""
+    shown = 0
+    for i in itertools.count(1):
+        end = max(round(100 * i / fps), shown + 2)
+        yield 10 * (end - shown)
+        shown = end
 
 
 def write_mp4(path: Path, frames, fps: float) -> None:

@@ -1,7 +1,9 @@
 """Atomic file writing and the raw .bin/.npy/.txt tensor files the stages exchange."""
 from __future__ import annotations
 
+import codecs
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -10,8 +12,10 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import orjson
 
-from vp3d.errors import Vp3dError
+from vp3d.errors import Vp3dError, first_line
+from vp3d.facts.limits import MAX_JSON_BYTES
 
 
 def safe_stem(text: str) -> str:
@@ -103,15 +107,38 @@ def write_json(path: str | Path, obj) -> None:
             f.write("\n")
 
 
-def read_json(path: str | Path, what: str):
+def read_json(path: str | Path, what: str, max_bytes: int = MAX_JSON_BYTES):
+    """The JSON value in file `path` (orjson: nesting at most JSON_DEPTH deep; a UTF-8 byte order mark
+    skipped); Vp3dError naming the file and `what` was expected where it is missing, longer than
+    max_bytes, or not valid JSON."""
     path = Path(path)
     if not path.is_file():
         raise Vp3dError(f"{path}: no such file (expected {what})")
+    with open(path, "rb") as f:
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise Vp3dError(f"{path}: more than {max_bytes} bytes of JSON, the most read (--max-json-bytes); "
+                        f"expected {what}")
+    data = data[3:] if data.startswith(codecs.BOM_UTF8) else data
     try:
-        with open(path) as f:
-            return json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise Vp3dError(f"{path}: not valid JSON ({e}); expected {what}") from None
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        reason = first_line(e)
+        if data[e.pos:e.pos + 4].lstrip(b"-")[:3] in (b"NaN", b"Inf"):       # what Python's json writes for them
+            reason = f"a non-finite number (NaN or Infinity is not JSON) at {reason.rpartition(': ')[2]}"
+        raise Vp3dError(f"{path}: not valid JSON ({reason}); expected {what}") from None
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """The sha256 of a file's bytes, read in 1 MiB chunks (bounded memory for any size)."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while block := f.read(chunk):
+                digest.update(block)
+    except OSError as e:
+        raise Vp3dError(f"{path}: cannot read it ({first_line(e)})") from None
+    return digest.hexdigest()
 
 
 def npy_header(f, size: int, where: str) -> tuple[tuple[int, ...], np.dtype]:

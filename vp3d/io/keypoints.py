@@ -16,7 +16,8 @@
     csv             .csv with a header                     frame,joint,x,y[,score][,track]; joint an index
                                                            or a keypoint name (COCO or Human3.6M)
     detectron-npz   upstream's infer_video_d2.py output    boxes[i][1] (N, 5), keypoints[i][1] (N, 4, 17) per
-                    (<video>.npz, or a folder of them)     video frame i, metadata {'w', 'h'}; COCO-17
+                    (<video>.npz, or a folder of them)     video frame i, metadata {'w', 'h'}; COCO-17; vp3d's
+                    and vp3d's detector runs (io.detections) own add 'fps' and the video's name
     alphapose-json  AlphaPose results (.json)              [{"image_id": "0.jpg", "keypoints": [x, y, s] * 17
                                                            or * 26 (Halpe), "score", "idx"}]; COCO-17
     openpose-json   a folder of OpenPose --write_json      <name>_<frame>_keypoints.json: {"people":
@@ -42,6 +43,7 @@ of another order. A video given here is refused with what to do first (run a 2D 
 from __future__ import annotations
 
 import csv
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +52,8 @@ from typing import Any, Callable
 import numpy as np
 
 from vp3d.errors import Vp3dError
-from vp3d.io.h36m import keypoint_symmetry
+from vp3d.facts.limits import MAX_JSON_BYTES, MAX_KEYPOINTS, frame_limit
+from vp3d.io.datasets import keypoint_symmetry
 from vp3d.io.npz import load_npz_key, npz_names
 from vp3d.io.files import read_json
 from vp3d.io.video import VIDEO_SUFFIXES
@@ -72,10 +75,27 @@ class KeypointSequence:
                                                # with a detection, filled by interpolation per keypoint
     first_frame: int = 0                       # the frame number of keypoints[0] in the file
     source: str = ""                           # the file it was read from
+    detected: np.ndarray | None = None         # (T,) bool: frames with a detection (None: every frame)
+    video: str = ""                            # the video it is a person of (tracks share it); "": its name
+    fps: float | None = None                   # frame rate the file records (vp3d's detector runs), or None
 
     @property
     def frames(self) -> int:
         return self.keypoints.shape[0]
+
+    @property
+    def detected_frames(self) -> int:
+        return self.frames - self.filled
+
+    @property
+    def video_key(self) -> tuple[str, str]:
+        """(file, video): the sequences of one video share it."""
+        return self.source, self.video or self.name
+
+    @property
+    def filled_frames(self) -> np.ndarray:
+        """(T,) bool: the frames without a detection, filled by interpolation."""
+        return np.zeros(self.frames, bool) if self.detected is None else ~self.detected
 
     @property
     def where(self) -> str:
@@ -122,12 +142,37 @@ class ReadOptions:
 
     people: str = "best"              # 'best': the highest-scored detection per frame; 'all': every person, tracked
     min_score: float | None = None    # keypoints (and detections) scored below this are missing
+    max_frames: int | None = None     # frames a sequence may span (None: facts.limits.frame_limit's default)
+    max_json_bytes: int = MAX_JSON_BYTES   # a JSON file's size, at most
+
+
+def frame_numbers(path, values) -> np.ndarray:
+    """Frame numbers (N,) as int64; Vp3dError naming the file where one is not a whole number in int64's range."""
+    try:
+        frames = np.asarray(values, dtype=np.int64)
+    except (OverflowError, TypeError, ValueError):
+        bad = next((v for v in values if not isinstance(v, (int, np.integer)) or not -2 ** 63 <= v < 2 ** 63), None)
+        raise Vp3dError(f"{path}: frame number {bad!r} is not an integer of at most 19 digits") from None
+    return frames
+
+
+def check_span(path, name: str, frames: np.ndarray, listed: int, max_frames: int | None) -> None:
+    """Vp3dError naming the frames where sorted unique frame numbers `frames` span more frames than
+    facts.limits.frame_limit allows for a file that lists `listed` frames: before anything that size is made."""
+    span = int(frames[-1]) - int(frames[0]) + 1
+    limit = frame_limit(listed, max_frames)
+    if span > limit:
+        gap = int(np.argmax(np.diff(frames))) if len(frames) > 1 else 0
+        raise Vp3dError(f"{path}: {name!r} has detections from frame {frames[0]} to {frames[-1]}, {span} frames to "
+                        f"fill from the {listed} frames the file lists (the widest gap: frames {frames[gap]} to "
+                        f"{frames[min(gap + 1, len(frames) - 1)]}); at most {limit} frames a sequence "
+                        f"(--max-frames N allows N)")
 
 
 def assemble(path: Path, stem: str, frames: np.ndarray, keypoints: np.ndarray, person_scores: np.ndarray,
              keypoint_scores: np.ndarray | None = None, tracks: np.ndarray | None = None,
              span: tuple[int, int] | None = None, visible: np.ndarray | None = None,
-             options: ReadOptions = ReadOptions()) -> list[KeypointSequence]:
+             options: ReadOptions = ReadOptions(), listed: int | None = None) -> list[KeypointSequence]:
     """Detections -> sequences. frames (N,) int frame numbers; keypoints (N, J, 2) pixels; person_scores (N,);
     keypoint_scores (N, J) or None; tracks (N,) track ids or None; visible (N, J) bool: keypoints the
     detector found (None: all). options.min_score drops detections scored below it and marks keypoints
@@ -135,9 +180,13 @@ def assemble(path: Path, stem: str, frames: np.ndarray, keypoints: np.ndarray, p
     named '<stem>_person<k>'; without either, one sequence of the best-scored detection per frame) the
     frames from the first to the last detection (or `span` (start, stop), the frames the file lists, for
     one untracked sequence) without a detection are filled by interpolation, and so are missing keypoints,
-    each from the frames where it is present."""
+    each from the frames where it is present. listed: the frames the file lists (None: those with a
+    detection); a sequence may span facts.limits.frame_limit(listed, options.max_frames) frames (check_span)."""
     if len(frames) == 0:
         raise Vp3dError(f"{path}: no detections in the file")
+    frames = frame_numbers(path, frames)
+    if listed is None:
+        listed = len(np.unique(frames))
     check_finite(path, keypoints, frames)
     visible = np.ones(keypoints.shape[:2], bool) if visible is None else visible.astype(bool)
     keep = visible.any(axis=1)
@@ -167,13 +216,15 @@ def assemble(path: Path, stem: str, frames: np.ndarray, keypoints: np.ndarray, p
         first = np.ones(len(order), bool)
         first[1:] = f[order][1:] != f[order][:-1]
         best = rows[order[first]]                                            # one detection per frame
-        start, stop = int(frames[best].min()), int(frames[best].max()) + 1
+        ends = frames[best][[0, -1]]
         if span is not None and tracks is None:
-            start, stop = min(start, span[0]), max(stop, span[1])
+            ends = np.array([min(int(ends[0]), span[0]), max(int(ends[1]), span[1] - 1)])
+        name = stem if track is None else f"{stem}_{label}{track}"
+        check_span(path, name, np.unique(np.concatenate([frames[best], ends])), listed, options.max_frames)
+        start, stop = int(ends[0]), int(ends[1]) + 1
         index = frames[best] - start
         present = np.zeros((stop - start, keypoints.shape[1]), bool)         # per frame and keypoint
         present[index] = visible[best]
-        name = stem if track is None else f"{stem}_{label}{track}"
         kps = np.zeros((stop - start,) + keypoints.shape[1:], np.float32)
         kps[index] = keypoints[best]
         scores = None
@@ -185,7 +236,7 @@ def assemble(path: Path, stem: str, frames: np.ndarray, keypoints: np.ndarray, p
         out.append(KeypointSequence(name, interpolate_missing(kps, present), scores=scores,
                                     filled=int((~detected).sum()),
                                     filled_keypoints=int((detected[:, None] & ~present).sum()),
-                                    first_frame=start, source=str(path)))
+                                    first_frame=start, source=str(path), detected=detected, video=stem))
     return out
 
 
@@ -259,7 +310,7 @@ def read_arrays_npz(path: Path, names: list[str], _options: ReadOptions = ReadOp
             raise Vp3dError(f"{path}: '{name}' has no frame with finite keypoints")
         kps[~present] = 0.0
         out.append(KeypointSequence(name, interpolate_missing(kps, present), filled=int((~present).sum()),
-                                    source=str(path)))
+                                    source=str(path), detected=present))
     return out
 
 
@@ -302,9 +353,9 @@ def read_mmpose_json(path: Path, content, options: ReadOptions = ReadOptions()) 
     scores = None
     if all(s is not None for s in kp_scores):
         scores = _keypoint_array(path, kp_scores, kp.shape[1:2], "'keypoint_scores' (one per keypoint)")
-    ids = [e.get("frame_id", i) for i, e in enumerate(entries)]       # frames listed, with or without people
-    seqs = assemble(path, path.stem, np.asarray(frames), kp.astype(np.float32), np.asarray(person),
-                    scores, _tracks(path, tracks), span=(min(ids), max(ids) + 1), options=options)
+    ids = np.unique(frame_numbers(path, [e.get("frame_id", i) for i, e in enumerate(entries)]))   # listed frames
+    seqs = assemble(path, path.stem, np.asarray(frames), kp.astype(np.float32), np.asarray(person), scores,
+                    _tracks(path, tracks), span=(int(ids[0]), int(ids[-1]) + 1), options=options, listed=len(ids))
     meta = content.get("meta_info") if isinstance(content, dict) else None
     dataset = str(meta.get("dataset_name", "")).lower() if isinstance(meta, dict) else ""
     for seq in seqs:                  # a model trained on Human3.6M's order says so; else COCO (the table's)
@@ -358,9 +409,10 @@ def _tracks(path: Path, tracks: list) -> np.ndarray | None:
 def _csv_joint_index(path: Path, joints: list[str]) -> tuple[np.ndarray, str | None]:
     """CSV joint column (indices or keypoint names) -> (indices, the layout the names belong to or None)."""
     if all(j.strip().lstrip("-").isdigit() for j in joints):
-        idx = np.asarray([int(j) for j in joints])
-        if (idx < 0).any():
-            raise Vp3dError(f"{path}: negative joint index {idx.min()}")
+        idx = np.asarray([int(j) if len(j.strip()) < 7 else MAX_KEYPOINTS for j in joints])
+        if (idx < 0).any() or (idx >= MAX_KEYPOINTS).any():
+            raise Vp3dError(f"{path}: joint index {idx.min() if (idx < 0).any() else idx.max()}: expected 0 to "
+                            f"{MAX_KEYPOINTS - 1}")
         return idx, None
     for layout in keypoint_layouts().values():
         lookup = {n.casefold(): i for i, n in enumerate(layout.names)}
@@ -381,7 +433,7 @@ def read_csv(path: Path, rows: list[dict], options: ReadOptions = ReadOptions())
         raise Vp3dError(f"{path}: no rows under the header")
     has_score, has_track = "score" in rows[0], "track" in rows[0]
     try:
-        frames = np.asarray([int(r["frame"]) for r in rows])
+        frames = frame_numbers(path, [int(r["frame"]) for r in rows])
         xy = np.asarray([(float(r["x"]), float(r["y"])) for r in rows])
         score = np.asarray([float(r["score"]) for r in rows]) if has_score else np.ones(len(rows))
     except (TypeError, ValueError) as e:
@@ -410,7 +462,7 @@ def read_csv(path: Path, rows: list[dict], options: ReadOptions = ReadOptions())
         for seq in assemble(path, path.stem if not has_track else f"{path.stem}_track{track}", ids,
                             kps.astype(np.float32), scores.mean(1), scores.astype(np.float32) if has_score else None,
                             options=options):
-            seq.layout = layout
+            seq.layout, seq.video = layout, path.stem
             out.append(seq)
     return out
 
@@ -462,11 +514,23 @@ def read_detectron_npz(path: Path, _names=None, options: ReadOptions = ReadOptio
     scores = np.concatenate(box_scores)
     if not np.isfinite(scores).all():
         raise Vp3dError(f"{path}: non-finite box scores")
-    seqs = assemble(path, path.stem, np.concatenate(frames), np.concatenate(points).astype(np.float32), scores,
-                    np.concatenate(point_scores).astype(np.float32), span=(0, len(boxes)), options=options)
+    seqs = assemble(path, _detectron_name(path, metadata), np.concatenate(frames),
+                    np.concatenate(points).astype(np.float32), scores, np.concatenate(point_scores).astype(np.float32),
+                    span=(0, len(boxes)), options=options, listed=len(boxes))
+    fps = metadata.get("fps")
     for seq in seqs:
         seq.image_size = size
+        seq.fps = float(fps) if isinstance(fps, (int, float)) and np.isfinite(fps) and fps > 0 else None
     return seqs
+
+
+def _detectron_name(path: Path, metadata: dict) -> str:
+    """The video's name: upstream's (the file name less '.npz'), or where a vp3d detector run recorded the
+    video (io.detections), the video file's stem, as a lift of the video names it."""
+    video = metadata.get("video")
+    if isinstance(video, dict) and isinstance(video.get("name"), str) and Path(video["name"]).stem:
+        return Path(video["name"]).stem
+    return path.stem
 
 
 OPENPOSE_FILE = re.compile(r"^(?P<name>.*)_(?P<frame>\d{12})_keypoints\.json$")   # <name>_<frame>_keypoints.json
@@ -494,7 +558,8 @@ def read_openpose_folder(path: Path, files: list[Path], options: ReadOptions = R
     for name, listed in _openpose_files(files).items():
         frames, kps, tracks = [], [], []
         for frame, f in listed:                                   # one file per frame
-            content = read_json(f, 'an OpenPose frame {"people": [{"pose_keypoints_2d": [x, y, c, ...]}]}')
+            content = read_json(f, 'an OpenPose frame {"people": [{"pose_keypoints_2d": [x, y, c, ...]}]}',
+                                options.max_json_bytes)
             people = content.get("people") if isinstance(content, dict) else None
             if not isinstance(people, list):
                 raise Vp3dError(f"{f}: no \"people\" list; expected an OpenPose frame {{\"people\": [...]}}")
@@ -524,7 +589,7 @@ def read_openpose_folder(path: Path, files: list[Path], options: ReadOptions = R
         conf = triples[..., 2]
         seqs = assemble(path, name, np.asarray(frames), triples[..., :2].astype(np.float32), conf.mean(1),
                         conf.astype(np.float32), _tracks(path, tracks), visible=conf > 0,
-                        span=(listed[0][0], listed[-1][0] + 1), options=options)
+                        span=(listed[0][0], listed[-1][0] + 1), options=options, listed=len(listed))
         out.extend(seqs)
     return out
 
@@ -632,10 +697,11 @@ def _folder_files(path: Path) -> list[Path]:
     return sorted(p for p in path.iterdir() if p.is_file())
 
 
-LOADERS: dict[str, Callable[[Path], Any]] = {
-    ".npz": npz_names,
-    ".json": lambda path: read_json(path, "MMPose predictions, COCO keypoint results or AlphaPose results"),
-    ".csv": _load_csv, FOLDER: _folder_files}
+LOADERS: dict[str, Callable[[Path, ReadOptions], Any]] = {     # a file's content, as the readers take it
+    ".npz": lambda path, _options: npz_names(path),
+    ".json": lambda path, options: read_json(path, "MMPose predictions, COCO keypoint results or AlphaPose results",
+                                             options.max_json_bytes),
+    ".csv": lambda path, _options: _load_csv(path), FOLDER: lambda path, _options: _folder_files(path)}
 
 
 def _is_openpose_frame(content) -> bool:
@@ -676,14 +742,14 @@ def _read_one(path: Path, fmt: InputFormat, content, options: ReadOptions) -> li
 
 def _read_folder(path: Path, options: ReadOptions) -> list[KeypointSequence]:
     """A folder: its OpenPose frames (one video per <name>) and every Detectron2 .npz in it (one video each)."""
-    files = LOADERS[FOLDER](path)
+    files = LOADERS[FOLDER](path, options)
     seqs = []
     for fmt in (f for f in FORMATS if f.suffix == FOLDER):
         if fmt.recognise(files):
             seqs += _read_one(path, fmt, files, options)
     detectron = next(f for f in FORMATS if f.name == "detectron-npz")
     for f in files:
-        if f.suffix.lower() == ".npz" and detectron.recognise(LOADERS[".npz"](f)):
+        if f.suffix.lower() == ".npz" and detectron.recognise(LOADERS[".npz"](f, options)):
             seqs += _read_one(f, detectron, None, options)
     if not seqs:
         raise Vp3dError(f"{path}: a folder without keypoint files vp3d reads as a folder; expected OpenPose's "
@@ -691,12 +757,28 @@ def _read_folder(path: Path, options: ReadOptions) -> list[KeypointSequence]:
     return seqs
 
 
-def drop_short(seqs: list[KeypointSequence], min_frames: int | None) -> tuple[list[KeypointSequence], int]:
-    """(the sequences of at least min_frames frames, how many were shorter); None keeps all."""
-    if not min_frames:
-        return seqs, 0
-    kept = [s for s in seqs if s.frames >= min_frames]
-    return kept, len(seqs) - len(kept)
+DEFAULT_MIN_FRAMES = 15    # detected frames below which a track is a fragment (docs/formats.md: measured) ...
+FRAGMENT_SHARE = 0.25      # ... or below this share of its video's frames, whichever is fewer (short clips)
+
+
+def drop_short(seqs: list[KeypointSequence], min_frames: int | None = None
+               ) -> tuple[list[KeypointSequence], list[KeypointSequence]]:
+    """(the sequences detected in at least min_frames frames, the others); 1 keeps all. None: drop fragments,
+    those detected in fewer than DEFAULT_MIN_FRAMES frames or FRAGMENT_SHARE of their video's frames (the span
+    of its sequences), whichever is fewer; a video keeps its most-detected sequence whatever its length."""
+    keep = [True] * len(seqs)
+    for video in dict.fromkeys(s.video_key for s in seqs):
+        mine = [i for i, s in enumerate(seqs) if s.video_key == video]
+        if min_frames is None:
+            span = max(seqs[i].first_frame + seqs[i].frames for i in mine) - min(seqs[i].first_frame for i in mine)
+            limit = min(DEFAULT_MIN_FRAMES, math.ceil(FRAGMENT_SHARE * span))
+        else:
+            limit = int(min_frames)
+        for i in mine:
+            keep[i] = seqs[i].detected_frames >= limit
+        if min_frames is None and not any(keep[i] for i in mine):
+            keep[max(mine, key=lambda i: seqs[i].detected_frames)] = True
+    return [s for s, k in zip(seqs, keep) if k], [s for s, k in zip(seqs, keep) if not k]
 
 
 def check_filled(seqs: list[KeypointSequence], min_score: float | None = None) -> list[KeypointSequence]:
@@ -712,23 +794,27 @@ def check_filled(seqs: list[KeypointSequence], min_score: float | None = None) -
 
 
 def read_sequences(path: str | Path, people: str = "best", min_score: float | None = None,
-                   min_frames: int | None = None) -> tuple[list[KeypointSequence], int]:
-    """(read_keypoints' sequences, how many were dropped as shorter than min_frames)."""
+                   min_frames: int | None = None, max_frames: int | None = None,
+                   max_json_bytes: int = MAX_JSON_BYTES) -> tuple[list[KeypointSequence], list[KeypointSequence]]:
+    """(read_keypoints' sequences, those dropped as detected in fewer than min_frames frames: drop_short)."""
     if people not in PEOPLE:
         raise Vp3dError(f"people={people!r}: expected one of {', '.join(PEOPLE)}")
-    options = ReadOptions(people, None if min_score is None else float(min_score))
+    options = ReadOptions(people, None if min_score is None else float(min_score), max_frames, max_json_bytes)
     seqs, dropped = drop_short(_read_any(Path(path), options), min_frames)
     return check_filled(seqs, options.min_score), dropped
 
 
 def read_keypoints(path: str | Path, people: str = "best", min_score: float | None = None,
-                   min_frames: int | None = None) -> list[KeypointSequence]:
+                   min_frames: int | None = None, max_frames: int | None = None,
+                   max_json_bytes: int = MAX_JSON_BYTES) -> list[KeypointSequence]:
     """Every sequence in a keypoint file or folder, whichever of FORMATS it is; Vp3dError naming the file and
     what was expected otherwise. people: 'best' (upstream's: the highest-scored detection per frame) or 'all'
     (every person: the file's track ids, else tracked across frames, '<video>_person<k>'); min_score:
-    keypoints and detections scored below it are missing, filled by interpolation; min_frames: shorter
-    sequences are dropped (read_sequences also says how many)."""
-    return read_sequences(path, people, min_score, min_frames)[0]
+    keypoints and detections scored below it are missing, filled by interpolation; min_frames: sequences
+    detected in fewer frames are dropped (None: fragments, drop_short; 1 keeps all; read_sequences also
+    returns the dropped ones); max_frames: the most frames a sequence may span (None: facts.limits.frame_limit's
+    default); max_json_bytes: a JSON file's size, at most."""
+    return read_sequences(path, people, min_score, min_frames, max_frames, max_json_bytes)[0]
 
 
 def _read_any(path: Path, options: ReadOptions) -> list[KeypointSequence]:
@@ -737,14 +823,15 @@ def _read_any(path: Path, options: ReadOptions) -> list[KeypointSequence]:
     suffix = path.suffix.lower()
     candidates = [f for f in FORMATS if f.suffix == suffix]
     if suffix in VIDEO_SUFFIXES:
-        raise Vp3dError(f"{path}: a video, not 2D keypoints: run a 2D pose detector on it first and lift the "
-                        f"file it writes (README: Lift your own video)")
+        raise Vp3dError(f"{path}: a video, not 2D keypoints: give it to vp3d_lift.py as its input (a 2D pose "
+                        f"detector runs first), or run vp3d_detect.py on it and use the file it writes (README: Lift "
+                        f"your own video)")
     if not candidates:
         raise Vp3dError(f"{path}: unknown keypoint file type {suffix or '(no suffix)'}; expected "
                         f"{', '.join(sorted(s for s in LOADERS if s != FOLDER))} or a folder")
     if not path.is_file():
         raise Vp3dError(f"{path}: no such keypoint file")
-    content = LOADERS[suffix](path)
+    content = LOADERS[suffix](path, options)
     for fmt in candidates:
         if fmt.recognise(content):
             return _read_one(path, fmt, content, options)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from vp3d.errors import Vp3dError
+from vp3d.facts.limits import NPZ_INFLATE, NPZ_INFLATE_FLOOR
 from vp3d.io.files import npy_header
 
 _SAFE_GLOBALS = {
@@ -42,7 +43,11 @@ def load_npz_key(path: str | Path, key: str):
             names = {n[:-4] for n in z.namelist() if n.endswith(".npy")}
             if key not in names:
                 raise Vp3dError(f"{path}: no '{key}' array (has: {', '.join(sorted(names)) or 'nothing'})")
-            size = z.getinfo(key + ".npy").file_size
+            info = z.getinfo(key + ".npy")
+            size = info.file_size
+            if size > max(NPZ_INFLATE * info.compress_size, NPZ_INFLATE_FLOOR):     # a zip bomb
+                raise Vp3dError(f"{path}: '{key}' would unpack {info.compress_size} bytes to {size}, more than "
+                                f"{NPZ_INFLATE}x; refused (not data vp3d wrote or reads)")
             with z.open(key + ".npy") as f:
                 shape, dtype = npy_header(f, size, f"{path}: '{key}'")
                 if not dtype.hasobject:

@@ -8,10 +8,17 @@ write(path, poses: {name: (T, J, 3)}), chosen by suffix from WRITERS:
     .json  {"joints": [J names], "units": "m", "frame": "camera", "videos": {name: {"poses": T x J x 3}}}
     .csv   header video,frame,joint,x,y,z; one row per name, frame and joint (by name)
 
-A sequence that starts later in its video than frame 0 (a person tracked from frame F: Poses.first_frames)
-records F: in .json as the video's "first_frame"; in .csv as its frame numbers F, F + 1, ...; in .npz in
-the zip archive's comment, {"first_frame": {name: F}} as JSON, which np.load ignores. Sequences from
-frame 0 are written as before, and the readers give first_frames back (0 where a file says nothing).
+What later tools need travels in the file, where every format has room for it and no reader of the plain
+arrays sees it:
+- the frame rate of the poses (Poses.fps, frames per second): .json "fps"; .csv a trailing "time" column
+  (seconds, frame / fps); .npz the zip archive's comment {"fps": F} (JSON), which np.load ignores;
+- the first frame F of a sequence that starts later in its video (Poses.first_frames): .json "first_frame";
+  .csv the frame numbers F, F + 1, ...; .npz the archive comment's {"first_frame": {name: F}};
+- the frames filled by interpolation, without a detection (Poses.filled, (T,) bool per sequence): .json
+  "filled" [[first, last], ...] (inclusive indices into "poses"); .csv a trailing "filled" column (0/1);
+  .npz the same ranges in the comment of the sequence's zip member.
+A plain dict (no rate, no first frames, no filled frames) is written exactly as before, and the readers give
+each fact back where the file has it (fps None, first frame 0, no filled frames where it says nothing).
 
 JSON and CSV numbers are written with 9 significant digits: float32 values come back exactly. Each format
 has its reader (read_poses_npz, read_poses_json, read_poses_csv); io.formats keeps both tables.
@@ -35,17 +42,63 @@ FRAME = "camera"     # in the camera's frame: x right, y down, z forward (away f
 
 class Poses(dict):
     """name -> float32 (T, J, 3) poses, metres, camera frame; first_frames: name -> the video frame number
-    of the sequence's first pose (0 where absent)."""
+    of the sequence's first pose (0 where absent); fps: the poses' frame rate (None: not known); filled:
+    name -> (T,) bool, the frames filled by interpolation (no detection), or None where not known."""
 
-    def __init__(self, *args, first_frames: dict[str, int] | None = None, **kwargs):
+    def __init__(self, *args, first_frames: dict[str, int] | None = None, fps: float | None = None,
+                 filled: dict[str, np.ndarray] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.first_frames = {k: int(v) for k, v in (first_frames or {}).items() if int(v)}
+        self.fps = None if fps is None else float(fps)
+        self.filled = None if filled is None else {k: np.asarray(v, bool) for k, v in filled.items()}
+
+    def only(self, name: str) -> "Poses":
+        """The one sequence `name`, with its facts."""
+        return Poses({name: self[name]}, first_frames={name: self.first_frames.get(name, 0)}, fps=self.fps,
+                     filled=None if self.filled is None else {k: v for k, v in self.filled.items() if k == name})
+
+
+def as_poses(poses: dict) -> Poses:
+    """`poses` as a Poses (a plain dict: no facts recorded)."""
+    return poses if isinstance(poses, Poses) else Poses(poses)
 
 
 def first_frames_of(poses: dict) -> dict[str, int]:
     """name -> first frame of each sequence in `poses` (a Poses, or a plain dict: all 0)."""
     recorded = getattr(poses, "first_frames", {})
     return {name: int(recorded.get(name, 0)) for name in poses}
+
+
+def check_fps(fps, where: str) -> float:
+    """`fps` as a positive finite float; Vp3dError naming `where` otherwise."""
+    try:
+        value = float(fps)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not (np.isfinite(value) and value > 0):
+        raise Vp3dError(f"{where}: frame rate {fps!r}, expected a positive number of frames per second")
+    return value
+
+
+def filled_ranges(mask: np.ndarray) -> list[list[int]]:
+    """(T,) bool -> [[first, last], ...]: the runs of True frames, inclusive."""
+    edges = np.diff(np.concatenate([[0], np.asarray(mask, np.int8), [0]]))
+    return [[int(a), int(b) - 1] for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1))]
+
+
+def filled_mask(ranges, frames: int, where: str) -> np.ndarray:
+    """[[first, last], ...] (inclusive, within 0..frames-1) -> (frames,) bool; Vp3dError naming `where`."""
+    mask = np.zeros(frames, bool)
+    try:
+        for first, last in ranges:
+            if isinstance(first, bool) or isinstance(last, bool) or int(first) != first or int(last) != last \
+                    or not 0 <= first <= last < frames:
+                raise ValueError
+            mask[int(first):int(last) + 1] = True
+    except (TypeError, ValueError):
+        raise Vp3dError(f"{where}: \"filled\" must be [[first, last], ...] frame ranges within its "
+                        f"{frames} frames") from None
+    return mask
 
 
 def check_poses(poses: np.ndarray, where: str) -> np.ndarray:
@@ -63,22 +116,41 @@ def check_poses(poses: np.ndarray, where: str) -> np.ndarray:
 NPZ_DATE = (1980, 1, 1, 0, 0, 0)    # every member's zip timestamp: the same poses give the same bytes
 
 
-def _npz_member(name: str) -> zipfile.ZipInfo:
+ZIP_COMMENT_MAX = 65535            # bytes: the zip format's limit for a comment (archive or member)
+
+
+def _npz_member(name: str, comment: bytes = b"") -> zipfile.ZipInfo:
     """The zip entry of one array: a fixed timestamp (np.savez stamps the clock), read/write for the owner."""
     info = zipfile.ZipInfo(f"{name}.npy", date_time=NPZ_DATE)
     info.external_attr = 0o600 << 16
+    info.comment = comment
     return info
 
 
+def _comment(obj: dict, where: str) -> bytes:
+    text = json.dumps(obj).encode() if obj else b""
+    if len(text) > ZIP_COMMENT_MAX:
+        raise Vp3dError(f"{where}: {len(text)} bytes of frame facts do not fit a zip comment "
+                        f"({ZIP_COMMENT_MAX}); write .json or .csv")
+    return text
+
+
 def write_poses_npz(path: str | Path, poses: dict[str, np.ndarray]) -> None:
-    """One float32 (T, J, 3) array per name, in an uncompressed .npz; written atomically."""
+    """One float32 (T, J, 3) array per name, in an uncompressed .npz, the facts in zip comments (module
+    docstring); written atomically."""
     arrays = {name: check_poses(np.asarray(p), f"{path}: '{name}'") for name, p in poses.items()}
+    poses = as_poses(poses)
+    head = {"fps": poses.fps} if poses.fps is not None else {}
     starts = {k: v for k, v in first_frames_of(poses).items() if v}
+    if starts:
+        head["first_frame"] = starts
+    filled = poses.filled or {}
     with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as z:
-        if starts:
-            z.comment = json.dumps({"first_frame": starts}).encode()
+        z.comment = _comment(head, str(path))
         for name, array in arrays.items():       # as np.savez does, without its keyword-argument names
-            with z.open(_npz_member(name), "w", force_zip64=True) as f:
+            runs = filled_ranges(filled[name]) if name in filled else []
+            member = _npz_member(name, _comment({"filled": runs} if runs else {}, f"{path}: '{name}'"))
+            with z.open(member, "w", force_zip64=True) as f:
                 np.lib.format.write_array(f, np.ascontiguousarray(array), allow_pickle=False)
 
 
@@ -92,18 +164,37 @@ def read_poses_npz(path: str | Path) -> dict[str, np.ndarray]:
             poses = {name: check_poses(z[name], f"{path}: '{name}'") for name in z.files}
         with zipfile.ZipFile(path) as z:
             comment = z.comment
+            members = {info.filename[:-4]: info.comment for info in z.infolist() if info.filename.endswith(".npy")}
     except Vp3dError:
         raise
     except Exception as e:
         raise Vp3dError(f"{path}: not a poses .npz of float (T, J, 3) arrays ({type(e).__name__}: {e})") from None
-    starts = {}
-    if comment:
-        try:
-            starts = json.loads(comment.decode()).get("first_frame", {})
-            starts = {k: int(v) for k, v in starts.items() if k in poses}
-        except (ValueError, AttributeError, TypeError):
-            raise Vp3dError(f"{path}: the archive comment is not vp3d's {{\"first_frame\": {{name: F}}}}") from None
-    return Poses(poses, first_frames=starts)
+    head = _read_comment(comment, f"{path}: the archive comment", '{"fps": F, "first_frame": {name: F}}')
+    try:
+        starts = {k: int(v) for k, v in head.get("first_frame", {}).items() if k in poses}
+    except (ValueError, AttributeError, TypeError):
+        raise Vp3dError(f"{path}: the archive comment's \"first_frame\" is not {{name: F}}") from None
+    out = Poses(poses, first_frames=starts, fps=check_fps(head["fps"], str(path)) if "fps" in head else None)
+    for name, text in members.items():
+        if name in poses and text:
+            where = f"{path}: '{name}'"
+            ranges = _read_comment(text, f"{where}: the member comment", '{"filled": [[first, last], ...]}')
+            out.filled = out.filled or {}
+            out.filled[name] = filled_mask(ranges.get("filled", []), len(poses[name]), where)
+    return out
+
+
+def _read_comment(text: bytes, where: str, expected: str) -> dict:
+    """A zip comment vp3d wrote: a JSON object, or nothing."""
+    if not text:
+        return {}
+    try:
+        obj = json.loads(text.decode())
+    except (ValueError, UnicodeDecodeError):
+        obj = None
+    if not isinstance(obj, dict):
+        raise Vp3dError(f"{where} is not vp3d's {expected}")
+    return obj
 
 
 def read_poses_json(path: str | Path) -> dict[str, np.ndarray]:
@@ -113,7 +204,7 @@ def read_poses_json(path: str | Path) -> dict[str, np.ndarray]:
     if not isinstance(videos, dict) or not videos or (obj.get("units", UNITS) != UNITS):
         raise Vp3dError(f"{path}: not a poses .json: expected {{\"units\": \"m\", \"videos\": {{name: {{\"poses\": "
                         f"T x J x 3}}}}}} as vp3d_lift.py writes")
-    out = Poses()
+    out = Poses(fps=check_fps(obj["fps"], str(path)) if obj.get("fps") is not None else None)
     for name, video in videos.items():
         try:
             array = np.asarray(video["poses"], dtype=np.float64)
@@ -124,12 +215,19 @@ def read_poses_json(path: str | Path) -> dict[str, np.ndarray]:
         out[name] = check_poses(array, f"{path}: '{name}'")
         if start:
             out.first_frames[name] = start
+        if "filled" in video:
+            out.filled = out.filled or {}
+            out.filled[name] = filled_mask(video["filled"], len(array), f"{path}: '{name}'")
     return out
 
 
+CSV_COLUMNS = ["video", "frame", "joint", "x", "y", "z"]       # then, where known: time, filled
+
+
 def read_poses_csv(path: str | Path) -> dict[str, np.ndarray]:
-    """name -> float32 (T, J, 3) metres, from a poses .csv (video,frame,joint,x,y,z) that write_poses_csv wrote:
-    every video's frames F..F+T-1 (F its first frame, 0 unless it starts later) with all its joints, in order."""
+    """name -> float32 (T, J, 3) metres, from a poses .csv (video,frame,joint,x,y,z[,time][,filled]) that
+    write_poses_csv wrote: every video's frames F..F+T-1 (F its first frame, 0 unless it starts later) with
+    all its joints, in order; the frame rate from the time column, filled frames from the filled column."""
     import csv
     path = Path(path)
     if not path.is_file():
@@ -138,22 +236,26 @@ def read_poses_csv(path: str | Path) -> dict[str, np.ndarray]:
         with open(path, newline="", encoding="utf-8") as f:
             reader = csv.reader(f)
             header = next(reader, None)
-            if header != ["video", "frame", "joint", "x", "y", "z"]:
-                raise Vp3dError(f"{path}: header {header}, expected video,frame,joint,x,y,z (a poses .csv "
-                                f"as vp3d_lift.py writes)")
+            extra = header[len(CSV_COLUMNS):] if header and header[:len(CSV_COLUMNS)] == CSV_COLUMNS else None
+            if extra not in ([], ["time"], ["filled"], ["time", "filled"]):
+                raise Vp3dError(f"{path}: header {header}, expected {','.join(CSV_COLUMNS)}[,time][,filled] (a poses "
+                                f".csv as vp3d_lift.py writes)")
             rows = list(reader)
     except UnicodeDecodeError:
         raise Vp3dError(f"{path}: not a text (UTF-8) poses .csv") from None
-    if not rows or any(len(r) != 6 for r in rows):
-        raise Vp3dError(f"{path}: expected rows of 6 fields video,frame,joint,x,y,z")
+    width = len(header)
+    if not rows or any(len(r) != width for r in rows):
+        raise Vp3dError(f"{path}: expected rows of {width} fields {','.join(header)}")
     table = np.asarray(rows, dtype=object)
     try:
         frames = table[:, 1].astype(np.int64)
-        xyz = table[:, 3:].astype(np.float64)
+        xyz = table[:, 3:6].astype(np.float64)
+        times = table[:, 6].astype(np.float64) if "time" in extra else None
+        filled = table[:, -1].astype(np.int64) if "filled" in extra else None
     except ValueError as e:
-        raise Vp3dError(f"{path}: a frame or coordinate is not a number ({e})") from None
+        raise Vp3dError(f"{path}: a frame, coordinate, time or filled flag is not a number ({e})") from None
     names = h36m_skeleton17().names
-    out = Poses()
+    out = Poses(fps=None if times is None else _rate_of(path, frames, times))
     for name in dict.fromkeys(table[:, 0].tolist()):
         rows_of = table[:, 0] == name
         t = int(rows_of.sum()) // len(names)
@@ -166,7 +268,28 @@ def read_poses_csv(path: str | Path) -> dict[str, np.ndarray]:
         out[name] = check_poses(xyz[rows_of].reshape(t, len(names), 3), f"{path}: '{name}'")
         if start:
             out.first_frames[name] = start
+        if filled is not None:
+            flags = filled[rows_of].reshape(t, len(names))
+            if not np.isin(flags, (0, 1)).all() or (flags != flags[:, :1]).any():
+                raise Vp3dError(f"{path}: video {name!r}: \"filled\" must be 0 or 1, the same for every joint "
+                                f"of a frame")
+            out.filled = out.filled or {}
+            out.filled[name] = flags[:, 0].astype(bool)
     return out
+
+
+def _rate_of(path: Path, frames: np.ndarray, times: np.ndarray) -> float | None:
+    """The frame rate that the time column (seconds = frame / fps) gives, to 9 significant digits; None where
+    every frame is 0; Vp3dError where the times do not follow the frames at one rate."""
+    last = int(np.argmax(frames))
+    if frames[last] <= 0:
+        return None
+    if not times[last] > 0:
+        raise Vp3dError(f"{path}: time {times[last]} at frame {frames[last]}; expected frame / fps seconds")
+    fps = float(f"{frames[last] / times[last]:.9g}")
+    if not np.allclose(times * fps, frames, rtol=1e-6, atol=1e-6):
+        raise Vp3dError(f"{path}: the time column is not frame / fps at one frame rate")
+    return check_fps(fps, str(path))
 
 
 def select(poses: dict[str, np.ndarray], name: str | None, path: str | Path) -> tuple[str, np.ndarray]:
@@ -208,17 +331,21 @@ def _join(*parts) -> np.ndarray:
 
 
 def write_poses_json(path: str | Path, poses: dict[str, np.ndarray]) -> None:
-    """{"joints", "units": "m", "frame": "camera", "videos": {name: {"poses": T x J x 3}}}; written atomically,
-    BLOCK_FRAMES frames at a time."""
+    """{"joints", "units": "m", "frame": "camera"[, "fps"], "videos": {name: {["first_frame",] ["filled",]
+    "poses": T x J x 3}}}; written atomically, BLOCK_FRAMES frames at a time."""
     arrays = {name: check_poses(np.asarray(p), f"{path}: '{name}'") for name, p in poses.items()}
     for name, array in arrays.items():
         joint_names(array.shape[1], f"{path}: '{name}'")
-    starts = first_frames_of(poses)
+    poses = as_poses(poses)
+    starts, filled = first_frames_of(poses), poses.filled or {}
+    fps = "" if poses.fps is None else f'"fps": {json.dumps(poses.fps)}, '
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        f.write('{"joints": %s, "units": "%s", "frame": "%s", "videos": {'
-                % (json.dumps(list(h36m_skeleton17().names)), UNITS, FRAME))
+        f.write('{"joints": %s, "units": "%s", "frame": "%s", %s"videos": {'
+                % (json.dumps(list(h36m_skeleton17().names)), UNITS, FRAME, fps))
         for n, (name, array) in enumerate(arrays.items()):
             first = f'"first_frame": {starts[name]}, ' if starts[name] else ""
+            runs = filled_ranges(filled[name]) if name in filled else []
+            first += f'"filled": {json.dumps(runs)}, ' if runs else ""
             f.write('%s\n %s: {%s"poses": [' % ("," if n else "", json.dumps(name), first))
             for start in range(0, len(array), BLOCK_FRAMES):
                 text = _number_text(array[start:start + BLOCK_FRAMES])
@@ -229,22 +356,31 @@ def write_poses_json(path: str | Path, poses: dict[str, np.ndarray]) -> None:
 
 
 def write_poses_csv(path: str | Path, poses: dict[str, np.ndarray]) -> None:
-    """Header video,frame,joint,x,y,z; one row per video, frame (its video's: first frame F, F + 1, ...; 0-based)
-    and joint (by name); written atomically, BLOCK_FRAMES frames at a time."""
+    """Header video,frame,joint,x,y,z (then time where the rate is known, filled where filled frames are);
+    one row per video, frame (its video's: first frame F, F + 1, ...; 0-based) and joint (by name); written
+    atomically, BLOCK_FRAMES frames at a time."""
     import csv
     arrays = {name: check_poses(np.asarray(p), f"{path}: '{name}'") for name, p in poses.items()}
+    poses = as_poses(poses)
     starts = first_frames_of(poses)
+    columns = CSV_COLUMNS + ["time"] * (poses.fps is not None) + ["filled"] * (poses.filled is not None)
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
-        f.write("video,frame,joint,x,y,z\n")
+        f.write(",".join(columns) + "\n")
         for name, array in arrays.items():
             names = np.asarray(joint_names(array.shape[1], f"{path}: '{name}'"))
             quoted = io.StringIO()
             csv.writer(quoted, lineterminator="").writerow([name])     # a name with commas or quotes, quoted
+            flags = poses.filled.get(name, np.zeros(len(array), bool)) if poses.filled is not None else None
             for start in range(0, len(array), BLOCK_FRAMES):
                 block = array[start:start + BLOCK_FRAMES]
                 t, j = block.shape[:2]
                 text = _number_text(block.reshape(-1, 3))
-                frames = np.repeat(np.arange(start, start + t) + starts[name], j).astype(str)
-                lines = _join(quoted.getvalue() + ",", frames, ",", np.tile(names, t), ",",
-                              text[:, 0], ",", text[:, 1], ",", text[:, 2], "\n")
+                frame = np.arange(start, start + t) + starts[name]
+                extra = []
+                if poses.fps is not None:
+                    extra += [",", np.repeat(np.char.mod("%.12g", frame / poses.fps), j)]
+                if flags is not None:
+                    extra += [",", np.repeat(flags[start:start + t].astype(np.int8).astype(str), j)]
+                lines = _join(quoted.getvalue() + ",", np.repeat(frame, j).astype(str), ",", np.tile(names, t), ",",
+                              text[:, 0], ",", text[:, 1], ",", text[:, 2], *extra, "\n")
                 f.write("".join(lines.tolist()))

@@ -1,7 +1,7 @@
 """The sequences training sees, chosen and ordered as upstream run.py's fetch() chooses and orders them.
 
 Training (labeled) subjects with 3D, test subjects (3D, for the per-epoch errors and the final table) and
-unlabeled subjects (2D and cameras only: semi-supervised training), each a list of io.h36m.Sequence in
+unlabeled subjects (2D and cameras only: semi-supervised training), each a list of io.datasets.Sequence in
 upstream's order: subjects as given, actions in the 2D file's order (those starting with one of the
 --actions prefixes), cameras in order. --subset keeps a fraction of every training sequence, at a start
 drawn from a hash of its length (upstream's deterministic_random); --downsample keeps every n-th frame.
@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vp3d.errors import Vp3dError
-from vp3d.facts.datasets import DATASETS, DatasetFacts, dataset_facts
+from vp3d.facts.datasets import DEFAULT_DATASET, DatasetFacts, dataset, datasets
 from vp3d.facts.skeleton import Symmetry
-from vp3d.io.h36m import Dataset, Sequence, check_subject, downsampled, load_dataset, prepare_take
+from vp3d.io.datasets import Dataset, Sequence, check_subject, downsampled, find_dataset, load_dataset, prepare_take
 
 
 @dataclass
@@ -55,7 +55,7 @@ def fetch(data: Dataset, subjects: list[str], actions: list[str] | None = None, 
     `downsample`-th frame. Unlabeled (labeled=False) subjects need only 2D keypoints and cameras."""
     out = []
     for subject in subjects:
-        check_subject(subject, data.positions_3d if labeled else None, data.cameras)
+        check_subject(subject, data.positions_3d if labeled else None, data.cameras, data.facts, data.path_3d)
         if subject not in data.positions_2d:
             raise Vp3dError(f"{data.path_2d}: subject {subject} is not in the 2D keypoints "
                             f"(has {', '.join(data.positions_2d)})")
@@ -88,17 +88,14 @@ def _subset(seq: Sequence, subset: float, downsample: int) -> Sequence:
 
 def resolve_dataset(source: str | Path | None, name: str | None) -> tuple[Path, DatasetFacts]:
     """(folder, facts) from -d and --dataset, as vp3d's scripts and upstream's run.py take them: -d FOLDER (the
-    dataset named by --dataset, else the one whose data_3d_<name>.npz is in the folder, else Human3.6M), or -d
-    NAME / --dataset NAME alone (upstream: the files in data/). --dataset FOLDER is vp3d's old spelling of -d."""
-    if name is not None and name not in DATASETS and Path(name).is_dir() and source is None:
+    dataset named by --dataset, else the one whose data_3d_<name>.npz is in the folder: io.datasets.find_dataset),
+    or -d NAME / --dataset NAME alone (upstream: the files in data/). --dataset FOLDER is vp3d's old spelling of -d."""
+    if name is not None and name not in datasets() and Path(name).is_dir() and source is None:
         source, name = name, None                      # the old --dataset FOLDER
-    if source is not None and str(source) in DATASETS and not Path(source).is_dir():
+    if source is not None and str(source) in datasets() and not Path(source).is_dir():
         source, name = None, name or str(source)        # upstream's -d NAME
     folder = Path(source) if source is not None else Path("data")
-    if name is None:
-        present = [n for n in DATASETS if dataset_facts(n).path_3d(folder).is_file()]
-        name = present[0] if len(present) == 1 else "h36m"
-    return folder, dataset_facts(name)
+    return folder, find_dataset(folder, name) if folder.is_dir() else dataset(name or DEFAULT_DATASET)
 
 
 def load_training_data(folder: str | Path, facts: DatasetFacts | None = None, keypoints: str | None = None,
@@ -107,10 +104,13 @@ def load_training_data(folder: str | Path, facts: DatasetFacts | None = None, ke
                        downsample: int = 1) -> TrainingData:
     """Read the dataset in `folder` (facts: default Human3.6M) and fetch the three subject lists as run.py does
     (defaults: the dataset's training and test subjects, none unlabeled; validation is never subset)."""
-    facts = facts or dataset_facts("h36m")
+    facts = facts or dataset(DEFAULT_DATASET)
+    if facts.name != "h36m":          # one line: training on HumanEva-I's files is not wired up and tested yet
+        raise Vp3dError(f"{folder}: holds {facts.title} ({facts.file_3d}); vp3d_train.py trains on Human3.6M's "
+                        f"files only")
     if not 0 < subset <= 1:
         raise Vp3dError(f"subset must be in (0, 1], got {subset}")
-    data = load_dataset(folder, keypoints or facts.keypoints, facts)
+    data = load_dataset(folder, keypoints, facts.name)
     train = fetch(data, subjects_train or list(facts.subjects_train), actions, subset, downsample)
     if not train:
         raise Vp3dError(f"{data.path_2d}: no sequences for the training subjects "

@@ -30,7 +30,8 @@ import numpy as np
 
 from vp3d.errors import Vp3dError
 from vp3d.facts.cameras import Camera, h36m_cameras, project_to_2d, world_to_camera
-from vp3d.io.h36m import DEFAULT_KEYPOINTS, h36m_test_lengths
+from vp3d.facts.datasets import h36m_test_lengths
+from vp3d.io.datasets import DEFAULT_KEYPOINTS
 from vp3d.io.files import atomic_path
 from vp3d.facts.architecture import H36M_FPS
 from vp3d.facts.skeleton import h36m_skeleton32, kept_joints, keypoint_layouts
@@ -779,7 +780,7 @@ def _quaternion(r: np.ndarray) -> np.ndarray:
 
 
 def camera_records(cameras: dict) -> dict:
-    """subject -> cameras as the 'cameras' of a data_3d file (io.h36m.load_cameras reads them back)."""
+    """subject -> cameras as the 'cameras' of a data_3d file (io.datasets.load_cameras reads them back)."""
     return {s: [{"id": c.id, "res_w": c.res_w, "res_h": c.res_h, "focal_length": c.focal_length, "center": c.center,
                  "radial_distortion": c.radial_distortion, "tangential_distortion": c.tangential_distortion,
                  "orientation": c.orientation, "translation": c.translation} for c in cams]

@@ -27,7 +27,7 @@ from vp3d.facts.limits import MAX_JSON_BYTES, SPAN_FLOOR, SPAN_PER_FRAME
 from vp3d.facts.skeleton import DEFAULT_LAYOUT, keypoint_layouts
 from vp3d.io.bvh import ORIGINS, UNITS
 from vp3d.io.formats import OUTPUT_FORMATS, output_suffix, write_outputs
-from vp3d.io.keypoints import PEOPLE, read_sequences
+from vp3d.io.keypoints import DEFAULT_MIN_FRAMES, PEOPLE, read_sequences
 from vp3d.io.poses import Poses
 from vp3d.io.video import video_info
 from vp3d.lift import image_size_for, load_model
@@ -64,7 +64,9 @@ def build_parser():
     p.add_argument("--min-score", type=float, default=None, metavar="S",
                    help="keypoints and detections scored below S are missing: filled by interpolation over time")
     p.add_argument("--min-frames", type=cli.positive_int, default=None, metavar="N",
-                   help="drop sequences (people) shorter than N frames")
+                   help=f"drop sequences (people) detected in fewer than N frames (default: fragments, those "
+                        f"detected in fewer than {DEFAULT_MIN_FRAMES} frames or a quarter of the video's, whichever "
+                        f"is fewer; each video keeps its most-detected one); 1 keeps everything")
     p.add_argument("--causal", action="store_true",
                    help="the model is causal (sees only past frames); vp3d's checkpoints and exports record it")
     p.add_argument("--fps", type=cli.positive_float, default=None,
@@ -153,9 +155,9 @@ def main(argv=None) -> int:
         image_size, fps = frame_size_and_rate(a)
         sequences, origin = [], {}
         for path in a.inputs:
-            seqs, short = read_sequences(path, a.people, a.min_score, a.min_frames, a.max_frames, a.max_json_bytes)
-            if short:
-                print(f"[INFO] {path}: dropped {short} sequence{'s' * (short > 1)} shorter than {a.min_frames} frames")
+            seqs, dropped = read_sequences(path, a.people, a.min_score, a.min_frames, a.max_frames, a.max_json_bytes)
+            if dropped or a.people == "all":
+                print(f"[INFO] {path}: {people_summary(seqs, dropped, a.min_frames, a.people)}")
             for seq in seqs:
                 if seq.name in origin:
                     raise cli.Vp3dError(f"{path}: video name {seq.name!r} is also in {origin[seq.name]}; "
@@ -164,8 +166,8 @@ def main(argv=None) -> int:
                 image_size_for(seq, image_size)          # before the model loads: every input has a size
                 sequences.append(seq)
         if not sequences:
-            raise cli.Vp3dError(f"{', '.join(a.inputs)}: every sequence is shorter than --min-frames {a.min_frames}; "
-                                f"nothing to lift")
+            raise cli.Vp3dError(f"{', '.join(a.inputs)}: every sequence is shorter than --min-frames {a.min_frames} "
+                                f"(detected frames); nothing to lift")
         if suffix == ".bvh" and len(sequences) > 1:                 # before any work: one motion per file
             raise cli.Vp3dError(f"{a.out}: a BVH file holds one motion, but the inputs hold {len(sequences)} videos "
                                 f"({', '.join(s.name for s in sequences[:5])}); write to a folder (-o DIR --format bvh)")
@@ -190,6 +192,21 @@ def main(argv=None) -> int:
         for path in write_outputs(a.out, poses, a.format, units=a.units, origin=a.origin):
             print(f"wrote {path}")
     return cli.run(body, args)
+
+
+def people_summary(kept: list, dropped: list, min_frames: int | None, people: str) -> str:
+    """One line: the sequences kept and those dropped as fragments (detected in fewer than min_frames frames)."""
+    def count(seqs, one, many):
+        if not seqs:
+            return f"no {many}"
+        counts = sorted(s.detected_frames for s in seqs)
+        span = f"{counts[0]}" if counts[0] == counts[-1] else f"{counts[0]}-{counts[-1]}"
+        return f"{len(seqs)} {one if len(seqs) == 1 else many} (detected in {span} frames{' each' * (len(seqs) > 1)})"
+    line = "kept " + count(kept, *(("person", "people") if people == "all" else ("sequence", "sequences")))
+    if dropped:
+        line += f", dropped {count(dropped, 'fragment', 'fragments')}" + \
+            (f": fewer than {min_frames}" if min_frames else "; --min-frames 1 keeps them")
+    return line
 
 
 def no_rate(rate: str = "the model's rate") -> str:
@@ -224,10 +241,8 @@ def stream_main(parser, args) -> int:
     def body(a):
         from vp3d.stream import json_lines
         model = load_model(*model_args(a))
-        if a.fps is not None and a.fps != model.fps:
-            raise cli.Vp3dError(f"--fps {a.fps:g}: a stream runs at the model's frame rate, {model.fps:g} fps "
-                                f"(push keypoints at that rate)")
-        stream = model.stream(tuple(a.image_size), a.lookahead, engine=a.stream_engine, threads=a.threads)
+        stream = model.stream(tuple(a.image_size), a.lookahead, engine=a.stream_engine, threads=a.threads,
+                              fps=a.fps)
         print(f"[INFO] streaming {stream.description}; lag {stream.lag} frames, "
               f"{stream.state_bytes() / 2 ** 20:.1f} MiB of state per track", file=sys.stderr, flush=True)
         json_lines(stream, sys.stdin, sys.stdout, a.on_error, a.track_timeout)

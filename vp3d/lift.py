@@ -98,17 +98,19 @@ class Lifter:
         return poses.astype(np.float32, copy=False)
 
     def stream(self, image_size: tuple[int, int] | None = None, lookahead: int | None = None,
-               normalized: bool = False, engine: str | None = None, threads: int | None = None):
+               normalized: bool = False, engine: str | None = None, threads: int | None = None,
+               fps: float | None = None):
         """A live stream.Stream: push one frame's (J, 2) pixel keypoints at a time, get final poses back.
         Symmetric models answer frame t on the push of frame t + lag (lag = lookahead, default
         (RF - 1) / 2: exactly lift()'s poses); causal models answer at once. engine: what runs the matrix
-        products (engines.dense.ENGINES; None: engines.dense.default_engine()). See vp3d.stream."""
+        products (engines.dense.ENGINES; None: engines.dense.default_engine()). fps: the keypoints' rate
+        (None: the model's); another is resampled as lift(fps=...) does, and `lag` grows. See vp3d.stream."""
         from vp3d.stream import Stream
         if self.folded is None:
             raise Vp3dError(f"{self.description}: streaming needs a checkpoint or an .onnx export (it reads "
                             f"their weights), not this model file")
         pose, trajectory = self.folded()
-        return Stream(self, pose, trajectory, image_size, lookahead, normalized, engine, threads)
+        return Stream(self, pose, trajectory, image_size, lookahead, normalized, engine, threads, fps)
 
     def check(self, seq: KeypointSequence, image_size: tuple[int, int] | None = None) -> tuple[int, int]:
         """The image size (w, h) to normalise `seq` with: the file's own, else `image_size`; Vp3dError where

@@ -88,10 +88,11 @@ def file_keypoint_sequences(path: str | Path, names: list[str], layout: str | No
                             image_size: tuple[int, int] | None = None) -> dict[str, Keypoints2D]:
     """file_keypoints of several sequences of one file, read once: {name: Keypoints2D}. The names are those
     a lift gave: the highest-scored person's ('<video>'), and where one is not among them, the tracks of
-    every person (vp3d_lift.py --people all: '<video>_person<k>'), read then."""
-    seqs = {s.name: s for s in read_keypoints(path)}
+    every person (vp3d_lift.py --people all: '<video>_person<k>'), read then; short ones too (min_frames 1:
+    whatever --min-frames the lift had, a name it wrote is found)."""
+    seqs = {s.name: s for s in read_keypoints(path, min_frames=1)}
     if any(name not in seqs for name in names):
-        seqs.update({s.name: s for s in read_keypoints(path, "all")})
+        seqs.update({s.name: s for s in read_keypoints(path, "all", min_frames=1)})
     layouts = keypoint_layouts()
     out = {}
     for name in names:

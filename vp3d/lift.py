@@ -130,21 +130,23 @@ class Lifter:
     def lift_sequence(self, seq: KeypointSequence, image_size: tuple[int, int] | None = None,
                       progress: bool | None = False, fps: float | None = None,
                       max_frames: int | None = None) -> np.ndarray:
-        """One read sequence -> (T, J, 3) metres, camera frame; fps, max_frames as lift."""
-        return self.lift(seq.keypoints, self.check(seq, image_size), progress=progress, desc=seq.where, fps=fps,
-                         max_frames=max_frames)
+        """One read sequence -> (T, J, 3) metres, camera frame; fps, max_frames as lift (fps None: the rate its
+        file records, else the model's)."""
+        return self.lift(seq.keypoints, self.check(seq, image_size), progress=progress, desc=seq.where,
+                         fps=fps or seq.fps, max_frames=max_frames)
 
     def lift_sequences(self, seqs: list[KeypointSequence], image_size: tuple[int, int] | None = None,
                        progress: bool | None = False, fps: float | None = None,
                        max_frames: int | None = None) -> Poses:
         """Read sequences -> Poses {name: (T, J, 3) metres} with their facts: each sequence's first frame
-        and filled frames, the frame rate (fps, else the model's); every one is checked (check) before any
-        is lifted; fps, max_frames as lift."""
+        and filled frames, the frame rate (fps, else the rate their file records, else the model's); every one
+        is checked (check) before any is lifted; fps, max_frames as lift_sequence."""
         sizes = [self.check(seq, image_size) for seq in seqs]
-        return Poses({seq.name: self.lift(seq.keypoints, size, progress=progress, desc=seq.where, fps=fps,
+        return Poses({seq.name: self.lift(seq.keypoints, size, progress=progress, desc=seq.where, fps=fps or seq.fps,
                                           max_frames=max_frames)
                       for seq, size in zip(seqs, sizes)}, first_frames={seq.name: seq.first_frame for seq in seqs},
-                     fps=fps or self.fps, filled={seq.name: seq.filled_frames for seq in seqs})
+                     fps=fps or next((seq.fps for seq in seqs if seq.fps), self.fps),
+                     filled={seq.name: seq.filled_frames for seq in seqs})
 
     def lift_file(self, path: str | Path, image_size: tuple[int, int] | None = None,
                   progress: bool | None = False, fps: float | None = None, people: str = "best",

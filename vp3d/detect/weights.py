@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Callable
 
 from vp3d.errors import Vp3dError, first_line
-from vp3d.io.files import current_umask, file_sha256
+from vp3d.io.files import atomic_path, current_umask, file_sha256
 
 _SDK = "https://download.openmmlab.com/mmpose/v1/projects/rtmposev1/onnx_sdk/"
 # --detector-size -> (person detector zip, RTMPose zip): YOLOX trained on Human-Art + COCO (person boxes,
@@ -129,7 +129,8 @@ def cached_model(url: str, check: Callable[[ModelFile], None], progress: bool | 
     onnx, pipeline = _zip_members(path, str(path))
     model = ModelFile(str(path), onnx, pipeline, digest)
     if not record.is_file():
-        record.write_text(f"{digest}  {path.name}\n")
+        with atomic_path(record) as tmp:
+            tmp.write_text(f"{digest}  {path.name}\n")
     return model
 
 

@@ -3,6 +3,7 @@
 
     python vp3d_postprocess.py --preprocess-data vp3d_work/prep_dataset --infer-results vp3d_work/infer_results/run1/
     python vp3d_postprocess.py ... --json int8.json --plot int8.png --compare fp32.json --save-predictions int8.npz
+    python vp3d_postprocess.py --preprocess-data prep_he --infer-results res_he/run1 --by-subject -a Walk,Jog,Box
 """
 import sys
 
@@ -12,32 +13,47 @@ from vp3d import cli
 from vp3d.pipeline.evaluation import Results, evaluate
 from vp3d.io.files import write_json
 from vp3d.viz.plots import plot_format, plot_results
-from vp3d.io.poses import write_poses_npz
+from vp3d.io.poses import Poses, write_poses_npz
+from vp3d.pipeline.sequences import Manifest
 
 
 def build_parser():
     p = cli.parser(__doc__.splitlines()[0])
     p.add_argument("--preprocess-data", required=True, help="output directory of vp3d_preprocess.py")
     p.add_argument("--infer-results", required=True, help="directory of NNN_Action_0.bin predictions (ais_bench or vp3d_infer.py)")
+    p.add_argument("--by-subject", action="store_true",
+                   help="each test subject's errors too, as upstream's --by-subject (HumanEva-I's table)")
+    p.add_argument("-a", "--actions", type=cli.actions, default=None, metavar="PREFIXES",
+                   help="score only the actions starting with one of these, as upstream's -a (e.g. Walk,Jog,Box); "
+                        "default: every action prepared")
     p.add_argument("--json", default=None, help="also write the results here as JSON (millimetres)")
     p.add_argument("--plot", default=None, help="also draw the per-action errors of the four protocols into this figure; "
                    "its suffix names the format: .png, .svg or .pdf")
     p.add_argument("--compare", default=None, help="with --plot: a results JSON of another run (--json) to draw beside, "
                    "e.g. fp32 vs int8")
     p.add_argument("--save-predictions", default=None, metavar="FILE.npz",
-                   help="also save the evaluated poses: one float32 (T, 17, 3) array per input, keyed by its name "
+                   help="also save the evaluated poses: one float32 (T, J, 3) array per input (J: the dataset's joints), keyed by its name "
                         "(001_Directions), metres, camera frame, root-relative; vp3d_render.py and vp3d_export.py read it")
     return p
 
 
 def format_table(results) -> str:
+    """Per action: frames and the four protocols (mm, 0.01); then the action-wise averages as upstream's
+    run.py rounds them. With per-subject results (--by-subject) each subject's first, headed as upstream's run.py
+    heads them, then those over every subject."""
+    blocks = [f"Evaluating on subject {subject}\n{_table(r)}\n" for subject, r in results.subjects.items()]
+    title = "==== Validation Results (all subjects) ====" if results.subjects else "==== Validation Results ===="
+    return "\n".join(blocks + [_table(results, title)])
+
+
+def _table(results, title: str | None = None) -> str:
     lines = [f"{'Action':<14}{'frames':>8}{'MPJPE':>10}{'P-MPJPE':>10}{'N-MPJPE':>10}{'MPJVE':>10}   (mm)"]
     for name, r in results.actions.items():
         lines.append(f"{name:<14}{r['frames']:>8}{r['mpjpe']:>10.2f}{r['p_mpjpe']:>10.2f}"
                      f"{r['n_mpjpe']:>10.2f}{r['mpjve']:>10.2f}")
     a = results.average
-    lines += ["", "==== Validation Results ====",
-              f"Protocol #1 (MPJPE) action-wise average: {a['mpjpe']:.1f} mm",
+    lines += ["", title] if title else []
+    lines += [f"Protocol #1 (MPJPE) action-wise average: {a['mpjpe']:.1f} mm",
               f"Protocol #2 (P-MPJPE) action-wise average: {a['p_mpjpe']:.1f} mm",
               f"Protocol #3 (N-MPJPE) action-wise average: {a['n_mpjpe']:.1f} mm",
               f"Velocity (MPJVE) action-wise average: {a['mpjve']:.2f} mm"]
@@ -58,14 +74,15 @@ def main(argv=None) -> int:
         other = Results.read(a.compare) if a.compare else None
         predictions = {} if a.save_predictions else None
         results = evaluate(a.preprocess_data, a.infer_results, progress=lambda it: tqdm(it, desc="evaluate", unit="file", disable=None),
-                           predictions=predictions)
+                           predictions=predictions, actions=a.actions, by_subject=a.by_subject)
         print(format_table(results))
         if a.json:
             write_json(a.json, results.to_json())
         if a.plot:
             plot_results(results, a.plot, other)
         if a.save_predictions:
-            write_poses_npz(a.save_predictions, predictions)
+            fps = Manifest.read(a.preprocess_data).fps
+            write_poses_npz(a.save_predictions, Poses(predictions, fps=fps))
             print(f"saved {len(predictions)} evaluated pose sequences to {a.save_predictions}")
     return cli.run(body, args)
 

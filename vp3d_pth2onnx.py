@@ -13,7 +13,7 @@ from vp3d import cli
 from vp3d.facts.architecture import WEIGHT_LAYOUTS
 from vp3d.model.atc import CHIP_PLACEHOLDER, atc_command
 from vp3d.model.export import DEFAULT_LAYOUT, DEFAULT_OPSET, check_onnx, export_onnx, max_abs_difference
-from vp3d.pipeline.sequences import DEFAULT_LENGTH
+from vp3d.pipeline.sequences import DEFAULT_LENGTH, default_length
 
 
 def build_parser():
@@ -21,8 +21,9 @@ def build_parser():
     p.add_argument("-m", "--model", required=True, help="checkpoint (.bin) saved by upstream run.py, the Ascend recipe or vp3d_train.py")
     p.add_argument("-o", "--onnx", required=True, help="ONNX file to write (with several --length: NAME_L<length>.onnx each)")
     p.add_argument("--length", type=cli.lengths, default=None,
-                   help=f"input frames L (= preprocess --max-length; default {DEFAULT_LENGTH}); several, like 2048,4096,6115: "
-                        f"one static model per bucket")
+                   help=f"input frames L (= preprocess --max-length; default: that of the dataset the model's output "
+                        f"joints are, {DEFAULT_LENGTH} for Human3.6M's 17, {default_length('humaneva15')} for HumanEva-I's 15); "
+                        f"several, like 2048,4096,6115: one static model per bucket")
     p.add_argument("--dynamic", action="store_true",
                    help="a dynamic time axis: one model for inputs of any length (preprocess --max-length 0)")
     p.add_argument("--opset", type=cli.positive_int, default=DEFAULT_OPSET, help="ONNX opset")
@@ -54,15 +55,16 @@ def main(argv=None) -> int:
         parser.error("--tracks is for --stream")
     if args.stream:
         return cli.run(export_stream_step, args)
-    lengths = [None] if args.dynamic else (args.length or [DEFAULT_LENGTH])
 
     def body(a):
         from vp3d.model import checkpoint          # torch: the [torch] extra
         model = checkpoint.load(a.model, layout=a.weight_layout, causal=True if a.causal else None)
         c = model.config
+        lengths = [None] if a.dynamic else (a.length or [default_length(c.dataset) if c.dataset else DEFAULT_LENGTH])
         if lengths[0] is not None and lengths[0] < c.receptive_field:
             raise cli.Vp3dError(f"--length {lengths[0]} is shorter than the model's receptive field {c.receptive_field}")
         print(f"model: filter widths {c.widths_text}, {c.channels} channels, receptive field {c.receptive_field}, "
+              f"{c.num_joints_in} keypoints in, {c.num_joints_out} joints out{f' ({c.dataset})' if c.dataset else ''}, "
               f"weight layout {a.weight_layout}{', causal' if c.causal else ''}")
         paths = [Path(a.onnx)] if len(lengths) == 1 else [bucket_path(a.onnx, n) for n in lengths]
         for path, length in zip(paths, lengths):

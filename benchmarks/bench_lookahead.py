@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vp3d import cli  # noqa: E402
 from vp3d.facts.metrics import mpjpe  # noqa: E402
 from vp3d.io.files import atomic_path, write_json  # noqa: E402
-from vp3d.io.h36m import load_dataset  # noqa: E402
+from vp3d.io.datasets import load_dataset  # noqa: E402
 from vp3d.lift import load_model  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -46,7 +46,7 @@ from benchmarks.bench_backends import machine  # noqa: E402
 from vp3d.model import checkpoint  # noqa: E402
 from vp3d import cli
 from vp3d.engines.backends import open_session  # noqa: E402
-from vp3d.io.h36m import h36m_test_lengths  # noqa: E402
+from vp3d.facts.datasets import h36m_test_lengths  # noqa: E402
 from vp3d.pipeline.evaluation import ActionErrors  # noqa: E402
 from vp3d.model.export import DEFAULT_LAYOUT, export_onnx  # noqa: E402
 from vp3d.io.files import atomic_path, read_array, write_json  # noqa: E402

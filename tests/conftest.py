@@ -106,11 +106,12 @@ def write_dataset(directory: Path, pos3d, pos2d, keypoints: str = "cpn_ft_h36m_d
     return directory
 
 
-def random_model(filter_widths=(3, 3), channels=32, layout="conv1d", seed=0, causal=False) -> TemporalModel:
+def random_model(filter_widths=(3, 3), channels=32, layout="conv1d", seed=0, causal=False,
+                 joints_in=17, joints_out=17) -> TemporalModel:
     """A TemporalModel with random weights and non-trivial batch-norm statistics, in eval mode."""
     torch.manual_seed(seed)
-    model = TemporalModel(ModelConfig(filter_widths=tuple(filter_widths), channels=channels,
-                                      layout=layout, causal=causal))
+    model = TemporalModel(ModelConfig(filter_widths=tuple(filter_widths), channels=channels, layout=layout,
+                                      causal=causal, num_joints_in=joints_in, num_joints_out=joints_out))
     return randomize_batchnorm(model, seed).eval()
 
 
@@ -138,6 +139,20 @@ def upstream_style_optimizer_state(model: TemporalModel) -> dict:
 def tiny_dataset(tmp_path_factory) -> Path:
     pos3d, pos2d = make_positions(TINY_ACTIONS, seed=1)
     return write_dataset(tmp_path_factory.mktemp("h36m"), pos3d, pos2d)
+
+
+@pytest.fixture(scope="session")
+def humaneva_dataset(tmp_path_factory) -> Path:
+    """HumanEva-I-format data (the golden case's: tests/golden_case.py): data_3d_humaneva15.npz,
+    data_2d_humaneva15_gt.npz (15 keypoints) and data_2d_humaneva15_detectron_pt_coco.npz (COCO-17, with
+    'Unlabeled/' entries)."""
+    from golden_case import HE_KEYPOINTS, golden_humaneva_data
+    d = tmp_path_factory.mktemp("humaneva")
+    pos3d, pos2d = golden_humaneva_data()
+    np.savez_compressed(d / "data_3d_humaneva15.npz", positions_3d=pos3d)
+    for name, metadata in HE_KEYPOINTS.items():
+        np.savez_compressed(d / f"data_2d_humaneva15_{name}.npz", positions_2d=pos2d[name], metadata=metadata)
+    return d
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 """Live streaming: frame-by-frame poses against offline lift() of the same sequence (padding, flip,
 trajectory; causal and symmetric; checkpoint and ONNX), lookahead against lifting the sequence cut
 where the stream stood, tracks, the JSON-lines pipe of vp3d_lift.py --stream and its refusals."""
+import io
 import json
 import subprocess
 import sys
@@ -227,6 +228,46 @@ def test_the_pipe_stops_on_error_and_times_out_tracks(ckpts):
     expected = vp3d.load_model(ckpts[False, False]).lift(kps[:4], image_size=(W, H))
     np.testing.assert_allclose(np.array([out[i]["pose"] for i in two]), expected, atol=1e-5)
     assert [o["frame"] for o in out[4:]] == list(range(20)) and {o["track"] for o in out[4:]} == {1}
+
+
+@pytest.mark.parametrize("causal, fps, lag", [(False, 30.0, 9), (False, 10.0, 3), (False, 60.0, 17), (True, 29.97, 1)])
+def test_a_stream_at_another_rate_equals_offline_lifting_at_that_rate(ckpts, causal, fps, lag):
+    """Keypoints at 30, 10, 60 or 29.97 fps into a 50 fps model: resampled as they arrive, every input frame
+    answered once, in order, within stream.lag pushes, equal to lift(fps=...) of the same frames; a sequence
+    shorter than the padding too. The lag, by hand for 30 fps and the symmetric model (13 model frames): input
+    frame 2 sits at model position 3.33, needs model frame 4 final, so model frame 17 fed, which sits at input
+    position 10.2: it waits for input frame 11, 9 frames later."""
+    lifter = vp3d.load_model(ckpts[causal, True])
+    for frames in (4, 71):
+        kps = video_keypoints(frames, W, H, seed=5)
+        stream = lifter.stream(image_size=(W, H), fps=fps)
+        pairs, waited = [], []
+        for t, k in enumerate(kps):
+            got = stream.push(k)
+            pairs += got
+            waited += [t - f for f, _ in got]
+        pairs += stream.flush()
+        assert [f for f, _ in pairs] == list(range(frames)), (fps, frames)
+        assert stream.lag == lag and max(waited, default=0) <= lag
+        if frames == 71:
+            assert max(waited) == lag                     # the stated lag is reached, not a loose bound
+        np.testing.assert_allclose(np.stack([p for _, p in pairs]), lifter.lift(kps, (W, H), fps=fps), atol=1e-5,
+                                   err_msg=f"{fps} fps, {frames} frames")
+
+
+def test_the_pipe_at_30_fps_answers_every_line(ckpts, monkeypatch, capsys):
+    """vp3d_lift.py - --stream --fps 30: one pose line per input line, equal to offline lifting at 30 fps."""
+    lifter = vp3d.load_model(ckpts[False, False])
+    kps = video_keypoints(50, W, H, seed=6)
+    lines = [json.dumps({"frame": 500 + t, "keypoints": kps[t].tolist()}) for t in range(50)]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(lines) + "\n"))
+    assert vp3d_lift.main(["-", "--stream", "-m", str(ckpts[False, False]), "--image-size", str(W), str(H),
+                           "--fps", "30"]) == 0
+    run = capsys.readouterr()
+    out = [json.loads(l) for l in run.out.splitlines()]
+    assert [o["frame"] for o in out] == [500 + t for t in range(50)]
+    np.testing.assert_allclose(np.array([o["pose"] for o in out]), lifter.lift(kps, (W, H), fps=30), atol=1e-5)
+    assert "lag 9 frames" in run.err and "30 fps resampled to the model's 50" in run.err
 
 
 def full_architecture(widths=(3, 3, 3, 3, 3), channels=4):

@@ -85,6 +85,14 @@ def subjects(text: str) -> list[str]:
     return values
 
 
+def actions(text: str) -> list[str]:
+    """argparse type for -a: comma-separated action name prefixes, as upstream's (Walk,Jog,Box)."""
+    values = [s.strip() for s in text.split(",") if s.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected action prefixes like Walk,Jog,Box, got {text!r}")
+    return values
+
+
 IMAGE_SIZE_HINT = "--image-size takes the frame size in pixels as W H or WxH, e.g. --image-size 1920 1080"
 
 

@@ -9,7 +9,9 @@
 The poses equal Lifter.lift() of the whole sequence (pipeline.stream: the same edge padding, flip
 augmentation and trajectory). A symmetric model answers frame t on the push of frame t + lag, lag =
 (RF - 1) / 2 (121 frames for RF 243); `lookahead=N` answers after N frames instead, the unseen rest of
-the window filled with the newest frame (less accurate: docs/streaming.md). A causal model answers each
+the window filled with the newest frame (less accurate: docs/streaming.md). `fps`: the keypoints' rate; at
+another rate than the model's they are resampled to it as they arrive and each frame's pose is taken back,
+as lift(fps=...) does (pipeline.stream.ResampledStream; lag counts input frames). A causal model answers each
 frame on its own push (lag 0). Several people: push(kps, track=id), or push({id: kps, ...}) to run all
 as one batch; each track keeps its own state. `engine` runs the matrix products (engines.dense.ENGINES;
 default: default_engine()). `json_lines` serves vp3d_lift.py --stream.
@@ -24,12 +26,12 @@ from typing import BinaryIO, Hashable, Iterable, Iterator, TextIO
 import numpy as np
 
 from vp3d.errors import Vp3dError, first_line
-from vp3d.facts.limits import MAX_LINE_BYTES, TRACK_STATE_BYTES
+from vp3d.facts.limits import MAX_LINE_BYTES, SPAN_PER_FRAME, TRACK_STATE_BYTES
 from vp3d.io.files import loads_json
 from vp3d.facts.cameras import check_image_size, check_within_image, normalize_screen_coordinates
 from vp3d.engines.dense import default_engine
 from vp3d.model.folded import FoldedModel
-from vp3d.pipeline.stream import PoseStream
+from vp3d.pipeline.stream import PoseStream, ResampledStream
 
 DEFAULT_TRACK = None
 
@@ -39,7 +41,7 @@ class Stream:
 
     def __init__(self, lifter, pose: FoldedModel, trajectory: FoldedModel | None,
                  image_size: tuple[int, int] | None = None, lookahead: int | None = None, normalized: bool = False,
-                 engine: str | None = None, threads: int | None = None):
+                 engine: str | None = None, threads: int | None = None, fps: float | None = None):
         if not normalized and image_size is None:
             raise Vp3dError("a stream of pixel keypoints needs image_size=(width, height); or pass normalized=True")
         self.image_size = None if normalized else check_image_size(image_size)
@@ -52,10 +54,20 @@ class Stream:
                                    engine, threads)
         except ValueError as e:
             raise Vp3dError(str(e)) from None
+        if fps is not None and not (np.isfinite(fps) and fps > 0):
+            raise Vp3dError(f"fps must be a positive frame rate, got {fps}")
+        self.fps = lifter.fps if fps is None else float(fps)
+        if lifter.fps / self.fps > SPAN_PER_FRAME:  # each frame pushed would feed the model that many
+            raise Vp3dError(f"fps {self.fps:g}: each frame would make {lifter.fps / self.fps:.4g} frames at the model's "
+                            f"{lifter.fps:g} fps, more than {SPAN_PER_FRAME}; is it the keypoints' frame rate?")
+        if self.fps != lifter.fps:                 # resampled to the model's rate and back, as lift() does
+            self.core = ResampledStream(self.core, self.fps, lifter.fps)
+            self.description += f", {self.fps:g} fps resampled to the model's {lifter.fps:g}"
 
     @property
     def lag(self) -> int:
-        """Frames between pushing a frame and getting its pose (0 for causal models)."""
+        """Frames between pushing a frame and getting its pose, at most (0 for causal models at the model's
+        rate; at another rate, the resampling's wait besides)."""
         return self.core.lag
 
     @property

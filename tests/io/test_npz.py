@@ -4,7 +4,7 @@ import pytest
 from conftest import Evil
 
 from vp3d.errors import Vp3dError
-from vp3d.io.h36m import load_positions_3d
+from vp3d.io.datasets import load_positions_3d
 
 
 def test_malicious_npz_is_refused_and_runs_nothing(tmp_path):

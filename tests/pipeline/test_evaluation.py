@@ -10,7 +10,7 @@ from vp3d.errors import Vp3dError
 from vp3d.facts.metrics import mpjpe
 from vp3d.io.files import read_array
 from vp3d.io.poses import read_poses_npz
-from vp3d.pipeline.evaluation import ActionErrors, check_summary
+from vp3d.pipeline.evaluation import ActionErrors, Results, check_summary
 from vp3d.pipeline.sequences import Manifest
 
 SWAP = [0, 4, 5, 6, 1, 2, 3, 7, 8, 9, 10, 14, 15, 16, 11, 12, 13]   # Human3.6M 17 joints, left <-> right
@@ -96,3 +96,32 @@ def test_check_summary_refuses_a_model_that_does_not_fit_the_inputs(tmp_path):
     summary.write_text("{not json")
     with pytest.raises(Vp3dError, match="run_summary.json: not valid JSON"):
         check_summary("prep", results, _manifest())
+
+
+def test_action_errors_by_subject_average_each_subjects_sequences():
+    """By hand, in mm: S1 Walk 2 frames at 2 mm, S2 Walk 6 frames at 10 mm and S2 Box 1 frame at 4 mm.
+    S1: Walk 2, average 2; S2: Walk 10, Box 4, average 7; all: Walk (2*2 + 6*10) / 8 = 8, Box 4, average 6."""
+    errors = ActionErrors(("mpjpe",))
+    errors.add("Walk", *_offset_poses([0.0, 0.0, 1.0], [0.004] * 2), subject="S1")
+    errors.add("Walk", *_offset_poses([0.0, 0.0, 2.0], [0.020] * 6), subject="S2")
+    errors.add("Box", *_offset_poses([0.0, 0.0, 2.0], [0.008]), subject="S2")
+    s1, s2, every = errors.results("S1"), errors.results("S2"), errors.results()
+    assert errors.subjects == ["S1", "S2"] and list(s1.actions) == ["Walk"] and list(s2.actions) == ["Walk", "Box"]
+    assert s1.average["mpjpe"] == pytest.approx(2) and s2.average["mpjpe"] == pytest.approx(7)
+    assert every.actions["Walk"]["mpjpe"] == pytest.approx(8) and every.actions["Walk"]["frames"] == 8
+    assert every.average["mpjpe"] == pytest.approx(6)
+
+
+def test_by_subject_results_round_trip_through_the_json(tmp_path):
+    errors = ActionErrors()
+    for subject, shift in (("Validate/S1", 0.004), ("Validate/S2", 0.010)):
+        errors.add("Walking", *_offset_poses([0.0, 0.0, 1.0], [shift, shift, 2 * shift]), subject=subject)
+    results = errors.results()
+    results.subjects = {s: errors.results(s) for s in errors.subjects}
+    obj = results.to_json()
+    assert list(obj["subjects"]) == ["Validate/S1", "Validate/S2"]
+    assert set(obj["subjects"]["Validate/S1"]) == {"actions", "average"}
+    (tmp_path / "r.json").write_text(json.dumps(obj))
+    back = Results.read(tmp_path / "r.json")
+    assert back.subjects["Validate/S2"].actions == results.subjects["Validate/S2"].actions
+    assert back.to_json() == obj

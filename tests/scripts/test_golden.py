@@ -22,7 +22,7 @@ from vp3d.io.files import read_array
 from vp3d.model import checkpoint
 from vp3d.pipeline.sequences import Manifest
 
-from golden_case import CHECKPOINTS, FIXTURE, write_golden_inputs
+from golden_case import CHECKPOINTS, FIXTURE, HE_FIXTURE, HE_KEYPOINTS, write_golden_inputs, write_humaneva_inputs
 
 TOLERANCE_MM = 0.01
 TOLERANCE_RAW = 2e-5
@@ -114,3 +114,85 @@ def test_raw_model_outputs_match_upstream(case, ckpt):
         with torch.inference_mode():
             y = model(torch.from_numpy(x)).numpy()[:, :e.frames]
         np.testing.assert_allclose(case.kept(y), case.outputs[action], atol=TOLERANCE_RAW, err_msg=action)
+
+
+# ---------------------------------------------------------------------------------------------- HumanEva-I
+
+@dataclass
+class HumanEvaCase:
+    """The HumanEva-I golden case preprocessed per 2D file, and upstream's numbers."""
+
+    preps: dict[str, Path]        # keypoints name -> vp3d_preprocess.py's output (-a Walk,Jog,Box, default length)
+    checkpoints: dict             # keypoints name -> {'conv1d', 'conv2d_module'} -> path
+    upstream: dict                # upstream_eval.json: keypoints name -> {"subjects", "actions", "average"}
+    outputs: dict                 # '<keypoints>/<subject>/<action>' -> upstream's raw output's first and last frames
+    raw_frames: list
+
+
+@pytest.fixture(scope="module")
+def humaneva(tmp_path_factory) -> HumanEvaCase:
+    tmp = tmp_path_factory.mktemp("golden_humaneva")
+    fixture = json.loads((HE_FIXTURE / "fixture.json").read_text())
+    inputs = write_humaneva_inputs(tmp / "inputs")
+    if inputs.fingerprint != fixture["fingerprint"]:
+        pytest.fail("tests/golden_case.py generates other HumanEva inputs than tests/fixtures/golden_humaneva15/ was "
+                    "made from: run scripts/make_golden.py --dataset humaneva15 --upstream <VideoPose3D checkout at "
+                    "1afb1ca> and commit the fixture", pytrace=False)
+    preps = {}
+    for keypoints in HE_KEYPOINTS:          # the issue's command line, as upstream's run.py takes its flags
+        preps[keypoints] = tmp / f"prep_{keypoints}"
+        assert vp3d_preprocess.main(["-d", str(inputs.data), "--dataset", "humaneva15", "-k", keypoints,
+                                     "--subjects-test", ",".join(fixture["subjects_test"]),
+                                     "-a", ",".join(fixture["action_filter"]), "-arc", "3,3,3",
+                                     "-s", str(preps[keypoints])]) == 0
+    with np.load(HE_FIXTURE / "upstream_first_sequence_outputs.npz") as outputs:
+        return HumanEvaCase(preps, inputs.checkpoints, json.loads((HE_FIXTURE / "upstream_eval.json").read_text()),
+                            dict(outputs), fixture["raw_frames"])
+
+
+def assert_tables(ours: dict, theirs: dict, where: str) -> None:
+    """Per action frames and the four protocols within TOLERANCE_MM, in upstream's order; the averages too."""
+    assert list(ours["actions"]) == list(theirs["actions"]), where
+    for action, expected in theirs["actions"].items():
+        assert ours["actions"][action]["frames"] == expected["frames"], (where, action)
+        for metric in ("mpjpe", "p_mpjpe", "n_mpjpe", "mpjve"):
+            assert ours["actions"][action][metric] == pytest.approx(expected[metric], abs=TOLERANCE_MM), \
+                (where, action, metric)
+    for metric, value in theirs["average"].items():
+        assert ours["average"][metric] == pytest.approx(value, abs=TOLERANCE_MM), (where, metric)
+
+
+@pytest.mark.parametrize("keypoints", list(HE_KEYPOINTS))
+@pytest.mark.parametrize("ckpt,layout", [("conv2d_module", "conv2d"), ("conv1d", "conv1d")])
+def test_humaneva_pipeline_reproduces_upstream_by_subject(humaneva, tmp_path, capsys, keypoints, ckpt, layout):
+    prep, res = humaneva.preps[keypoints], tmp_path / "res"
+    onnx_path = tmp_path / "m.onnx"
+    # the joint counts (15 or 17 in, 15 out) and the default length (HumanEva-I's 855) come from the weights
+    assert vp3d_pth2onnx.main(["-m", str(humaneva.checkpoints[keypoints][ckpt]), "-o", str(onnx_path),
+                               "--weight-layout", layout]) == 0
+    assert vp3d_infer.main(["--model", str(onnx_path), "--input", str(prep / "inputs"), "--output", str(res),
+                            "--output_dirname", "run"]) == 0
+    capsys.readouterr()
+    assert vp3d_postprocess.main(["--preprocess-data", str(prep), "--infer-results", str(res / "run"),
+                                  "--by-subject", "--json", str(tmp_path / "r.json")]) == 0
+    printed = capsys.readouterr().out
+    ours, theirs = json.loads((tmp_path / "r.json").read_text()), humaneva.upstream[keypoints]
+    assert list(ours["subjects"]) == list(theirs["subjects"])
+    for subject, tables in theirs["subjects"].items():
+        assert_tables(ours["subjects"][subject], tables, subject)
+        block = printed.split(f"Evaluating on subject {subject}\n")[1]      # what the table prints, per subject
+        for action, expected in tables["actions"].items():
+            row = next(line.split() for line in block.splitlines() if line.startswith(action))
+            assert [float(v) for v in row[2:4]] == pytest.approx([expected["mpjpe"], expected["p_mpjpe"]], abs=0.0051)
+    assert_tables(ours, theirs, "all subjects")           # upstream's run without --by-subject
+
+    manifest = Manifest.read(prep)
+    first = {}
+    for e in manifest.entries:
+        first.setdefault((e.subject, e.group), e)
+    for (subject, group), e in first.items():
+        y = read_array(res / "run" / f"{e.name}_0.bin", (2, manifest.output_length(e), 15, 3))[:, :e.frames]
+        n, m = humaneva.raw_frames
+        np.testing.assert_allclose(np.concatenate([y[:, :n], y[:, e.frames - m:]], axis=1),
+                                   humaneva.outputs[f"{keypoints}/{subject}/{group}"], atol=TOLERANCE_RAW,
+                                   err_msg=f"{subject} {group}")

@@ -17,6 +17,7 @@ import vp3d_lift
 import vp3d_render
 from vp3d.facts.cameras import h36m_cameras, project_to_2d
 from vp3d.facts.skeleton import h36m_skeleton17, keypoint_layouts
+from vp3d.io.files import read_array
 from vp3d.io.poses import write_poses_npz
 from vp3d.model import checkpoint
 from vp3d.pipeline.preprocess import preprocess
@@ -230,3 +231,22 @@ def test_missed_keypoints_are_left_out(tmp_path):
     frames = frames_of_gif(out)
     area = (slice(TOP, 400 - BOTTOM), slice(0, 400))             # the 2D panel at the default size
     assert skeleton_mask(frames[2][area]).sum() == 0 and skeleton_mask(frames[3][area]).sum() > 0
+
+
+def test_render_cli_draws_humaneva_poses_with_their_skeleton(humaneva_dataset, tmp_path):
+    """A HumanEva-I preprocess folder: its 15-joint ground truth and 15-keypoint input, and 15-joint poses (here
+    the ground truth itself, as saved predictions are: root-relative), each panel a skeleton."""
+    prep = tmp_path / "prep"
+    manifest = preprocess(humaneva_dataset, prep, ["Validate/S2"], "gt", filter_widths=(3, 3), lengths=[])
+    e = manifest.entries[0]
+    truth = read_array(prep / "ground_truths" / f"{e.name}.bin", (e.frames, 15, 3)).copy()
+    truth[:, 0] = 0
+    write_poses_npz(tmp_path / "pred.npz", {e.name: truth})
+    out = tmp_path / "he.gif"
+    assert vp3d_render.main([str(tmp_path / "pred.npz"), "--name", e.name, "--prep", str(prep), "-o", str(out),
+                             "--frames", "6", "--size", "128"]) == 0
+    frames = frames_of_gif(out)
+    assert len(frames) == 6 and frames[0].shape == (128, 3 * 128, 3)         # 2D, prediction, ground truth
+    assert all(skeleton_mask(f[:, i * 128:(i + 1) * 128]).sum() > 20 for f in frames for i in range(3))
+    below_titles = [skeleton_mask(frames[0][24:, i * 128:(i + 1) * 128]) for i in (1, 2)]
+    np.testing.assert_array_equal(*below_titles)                             # the same poses, drawn alike

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vp3d.facts.datasets import dataset, dataset_with_joints, datasets
 from vp3d.facts.skeleton import Symmetry
 
 WEIGHT_LAYOUTS = ("conv1d", "conv2d", "conv2d_w")
-H36M_FPS = 50.0     # Human3.6M's frame rate: upstream's models and vp3d's synthetic data were trained at it
+H36M_FPS = dataset("h36m").fps     # 50: upstream's Human3.6M models and vp3d's synthetic data were trained at it
 
 
 @dataclass(frozen=True)
@@ -20,14 +21,16 @@ class ModelConfig:
 
     filter_widths: tuple[int, ...] = (3, 3, 3, 3, 3)  # odd widths; RF = product
     channels: int = 1024            # width of every hidden layer
-    num_joints_in: int = 17         # 17 for Human3.6M
+    num_joints_in: int = 17         # 2D keypoints in: 17 for Human3.6M and COCO, 15 for HumanEva's ground truth
     in_features: int = 2            # 2D keypoints
-    num_joints_out: int = 17
+    num_joints_out: int = 17        # 3D joints out: the dataset's skeleton
     causal: bool = False            # causal models see only past frames
     dropout: float = 0.25           # training only
     layout: str = "conv1d"          # one of WEIGHT_LAYOUTS
     keypoint_symmetry: tuple | None = None  # ((left...), (right...)) of the 2D keypoints trained on; None: unknown
-    fps: float = H36M_FPS           # frames per second of the sequences trained on (files without it: Human3.6M's)
+    fps: float | None = None        # frames per second of the sequences trained on; None: the dataset's (else 50)
+    dataset: str | None = None      # whose skeleton the output joints are (facts.datasets); None: the one with
+                                    # num_joints_out joints (17: 'h36m', 15: 'humaneva15'), where there is one
 
     def __post_init__(self):
         if self.layout not in WEIGHT_LAYOUTS:
@@ -36,6 +39,15 @@ class ModelConfig:
         if bad or not self.filter_widths:
             raise ValueError(f"filter widths must be odd and positive, got {self.filter_widths}")
         object.__setattr__(self, "filter_widths", tuple(int(w) for w in self.filter_widths))
+        if self.dataset is None:
+            found = dataset_with_joints(self.num_joints_out)
+            object.__setattr__(self, "dataset", found.name if found else None)
+        else:
+            facts = datasets().get(self.dataset) if isinstance(self.dataset, str) else None
+            if facts is None or facts.num_joints != self.num_joints_out:
+                raise ValueError(f"dataset {self.dataset!r} does not fit {self.num_joints_out} output joints")
+        if self.fps is None:
+            object.__setattr__(self, "fps", dataset(self.dataset).fps if self.dataset else H36M_FPS)
         if isinstance(self.fps, bool) or not isinstance(self.fps, (int, float)) or not 0 < self.fps < float("inf"):
             raise ValueError(f"fps must be a positive number of frames per second, got {self.fps!r}")
         object.__setattr__(self, "fps", float(self.fps))

@@ -1,4 +1,4 @@
-"""Human3.6M cameras: calibration, world<->camera transforms, screen normalisation, projection.
+"""Cameras of Human3.6M and HumanEva-I: calibration, world<->camera transforms, screen normalisation, projection.
 
 All functions are numpy. Quaternions are (w, x, y, z). 3D positions are in metres.
 Each transform sits next to its inverse.
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vp3d.errors import Vp3dError
-from vp3d.facts.skeleton import h36m_facts
+from vp3d.facts.skeleton import h36m_facts, humaneva_facts
 
 # Camera frame (x right, y down, z forward) -> a Y-up frame (x right, y up, z towards the camera):
 # 180 degrees about x, a rotation (not a reflection). BVH files and renders use it.
@@ -23,18 +23,41 @@ class Camera:
     """One calibrated camera for one subject.
 
     Intrinsics in pixels; orientation a unit quaternion (w, x, y, z) rotating camera axes to
-    world axes; translation the camera centre in world coordinates, metres.
+    world axes; translation the camera centre in world coordinates, metres. HumanEva-I's cameras carry
+    only the image size as upstream keeps them: no focal length, centre or distortion (None).
     """
 
     id: str
     res_w: int
     res_h: int
-    focal_length: np.ndarray          # (2,) pixels
-    center: np.ndarray                # (2,) pixels
-    radial_distortion: np.ndarray     # (3,) k1, k2, k3
-    tangential_distortion: np.ndarray  # (2,) p1, p2
+    focal_length: np.ndarray | None        # (2,) pixels
+    center: np.ndarray | None              # (2,) pixels
+    radial_distortion: np.ndarray | None   # (3,) k1, k2, k3
+    tangential_distortion: np.ndarray | None  # (2,) p1, p2
     orientation: np.ndarray           # (4,) quaternion, float32 as upstream
     translation: np.ndarray           # (3,) metres, float32 as upstream
+
+
+def _cameras_of(facts: dict, prefixes: tuple[str, ...] = ("",)) -> dict[str, tuple[Camera, ...]]:
+    """subject -> its cameras, from a facts file's 'intrinsic' (per camera) and 'extrinsic' (per subject) lists,
+    as upstream's dataset classes build them (float32; translation mm -> m). Subjects without extrinsics are
+    left out; each subject is also known under every prefix (HumanEva's 'Train/S1', 'Validate/S1', ...)."""
+    def array(values):
+        return None if values is None else np.array(values, dtype=np.float32)
+    out = {}
+    for subject, extrinsics in facts["extrinsic"].items():
+        if not all(extrinsics):
+            continue
+        cams = tuple(Camera(
+            id=intr["id"], res_w=int(intr["res_w"]), res_h=int(intr["res_h"]),
+            focal_length=array(intr.get("focal_length")), center=array(intr.get("center")),
+            radial_distortion=array(intr.get("radial_distortion")),
+            tangential_distortion=array(intr.get("tangential_distortion")),
+            orientation=array(extr["orientation"]),
+            translation=array(extr["translation"]) / 1000,  # mm -> m
+        ) for intr, extr in zip(facts["intrinsic"], extrinsics))
+        out.update({prefix + subject: cams for prefix in prefixes})
+    return out
 
 
 @functools.lru_cache(maxsize=None)
@@ -43,24 +66,15 @@ def h36m_cameras() -> dict[str, tuple[Camera, ...]]:
 
     Subjects without extrinsics in the calibration (S2-S4 have none) are left out.
     """
-    facts = h36m_facts()
-    out = {}
-    for subject, extrinsics in facts["extrinsic"].items():
-        if not all(extrinsics):
-            continue
-        cams = []
-        for intr, extr in zip(facts["intrinsic"], extrinsics):
-            cams.append(Camera(
-                id=intr["id"], res_w=int(intr["res_w"]), res_h=int(intr["res_h"]),
-                focal_length=np.array(intr["focal_length"], dtype=np.float32),
-                center=np.array(intr["center"], dtype=np.float32),
-                radial_distortion=np.array(intr["radial_distortion"], dtype=np.float32),
-                tangential_distortion=np.array(intr["tangential_distortion"], dtype=np.float32),
-                orientation=np.array(extr["orientation"], dtype=np.float32),
-                translation=np.array(extr["translation"], dtype=np.float32) / 1000,  # mm -> m
-            ))
-        out[subject] = tuple(cams)
-    return out
+    return _cameras_of(h36m_facts())
+
+
+@functools.lru_cache(maxsize=None)
+def humaneva_cameras() -> dict[str, tuple[Camera, ...]]:
+    """subject -> its 3 cameras (C1, C2, C3), under every name upstream gives the subject: 'Train/S1',
+    'Validate/S1', 'Unlabeled/Train/S1', 'Unlabeled/Validate/S1', 'Unlabeled/S1' (S4 has no extrinsics: left out)."""
+    facts = humaneva_facts()
+    return _cameras_of(facts, tuple(facts["subject_prefixes"]))
 
 
 def qinverse(q: np.ndarray) -> np.ndarray:
@@ -97,11 +111,24 @@ def image_coordinates(x: np.ndarray, w: int, h: int) -> np.ndarray:
     return (x + np.array([1, h / w], dtype=x.dtype)) * w / 2
 
 
+def intrinsic_vector(cam: Camera) -> np.ndarray | None:
+    """(9,) float32: focal length (2) and centre (2) in normalised screen units, radial (3) and tangential (2)
+    distortion: upstream's cam['intrinsic'], what semi-supervised training projects with. None for a camera
+    without intrinsics (HumanEva-I's, as upstream carries them)."""
+    if cam.focal_length is None:
+        return None
+    focal = cam.focal_length / cam.res_w * 2
+    center = normalize_screen_coordinates(cam.center, cam.res_w, cam.res_h)
+    return np.concatenate([focal, center, cam.radial_distortion, cam.tangential_distortion]).astype(np.float32)
+
+
 def project_to_2d(x: np.ndarray, cam: Camera) -> np.ndarray:
     """Camera-frame points (..., 3), metres -> pixels (..., 2), with Human3.6M's distortion model.
 
     Same model as upstream's project_to_2d (radial k1..k3, tangential p1, p2), in pixels.
     """
+    if cam.focal_length is None:
+        raise Vp3dError(f"camera {cam.id} has no intrinsics (focal length, centre, distortion) to project with")
     xx = x[..., :2] / x[..., 2:3]
     r2 = np.sum(xx ** 2, axis=-1, keepdims=True)
     k = cam.radial_distortion.astype(np.float64)

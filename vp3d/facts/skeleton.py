@@ -1,6 +1,7 @@
-"""The Human3.6M skeletons: 32-joint mocap layout and the 17-joint evaluation layout.
+"""Skeletons: Human3.6M's 32-joint mocap layout and 17-joint evaluation layout, HumanEva-I's 15 joints; left/right
+symmetry; the 2D keypoint layouts models take.
 
-Facts come from the calibration file the package carries (vp3d/data/h36m_cameras.json).
+Facts come from the files the package carries (vp3d/facts/data/: h36m_cameras.json, humaneva15.json).
 """
 from __future__ import annotations
 
@@ -11,15 +12,26 @@ from pathlib import Path
 
 import numpy as np
 
-DATA_DIR = Path(__file__).with_name("data")     # the Human3.6M facts the package carries
-DATA_FILE = DATA_DIR / "h36m_cameras.json"
+DATA_DIR = Path(__file__).with_name("data")     # the datasets' facts the package carries
+H36M_FILE = "h36m_cameras.json"
+HUMANEVA_FILE = "humaneva15.json"
 
 
 @functools.lru_cache(maxsize=None)
-def h36m_facts() -> dict:
-    """The parsed calibration/skeleton JSON (read once)."""
-    with open(DATA_FILE) as f:
+def facts_file(name: str) -> dict:
+    """One of the packaged facts files (DATA_DIR/name), parsed once."""
+    with open(DATA_DIR / name) as f:
         return json.load(f)
+
+
+def h36m_facts() -> dict:
+    """Human3.6M's calibration and skeletons (h36m_cameras.json)."""
+    return facts_file(H36M_FILE)
+
+
+def humaneva_facts() -> dict:
+    """HumanEva-I's cameras, skeleton, split and takes, as upstream carries them (humaneva15.json)."""
+    return facts_file(HUMANEVA_FILE)
 
 
 @dataclass(frozen=True)
@@ -89,6 +101,12 @@ def h36m_skeleton17() -> Skeleton:
                     tuple(s["names"]))
 
 
+def humaneva_skeleton15() -> Skeleton:
+    """HumanEva-I's 15 joints (upstream's ConvertHumanEva.m), as stored in data_3d_humaneva15.npz and evaluated."""
+    s = humaneva_facts()["skeleton15"]
+    return Skeleton(tuple(s["parents"]), tuple(s["joints_left"]), tuple(s["joints_right"]), tuple(s["names"]))
+
+
 def static_joints() -> list[int]:
     """The 15 mocap joints dropped to go from 32 to 17 joints (they never move relative to a parent)."""
     return list(h36m_facts()["static_joints_removed"])
@@ -104,7 +122,7 @@ def kept_joints() -> list[int]:
 class KeypointLayout:
     """The order and mirror symmetry of 2D keypoints a model takes."""
 
-    name: str                 # 'h36m' or 'coco'
+    name: str                 # 'h36m', 'coco' or 'humaneva15'
     names: tuple[str, ...]    # one per keypoint, in order
     symmetry: Symmetry
     edges: tuple[tuple[int, int], ...] = ()   # the bones to draw between keypoints (index pairs)
@@ -141,13 +159,16 @@ DEFAULT_LAYOUT = "coco"   # lifting's default keypoint order: upstream's in-the-
 @functools.lru_cache(maxsize=None)
 def keypoint_layouts() -> dict[str, KeypointLayout]:
     """'h36m': the 17-joint Human3.6M order (CPN detections, the evaluation skeleton); 'coco': COCO-17
-    (Detectron, MMPose, upstream's in-the-wild model), symmetry as upstream's custom-data metadata."""
-    s17 = h36m_skeleton17()
+    (Detectron, MMPose, upstream's in-the-wild model), symmetry as upstream's custom-data metadata;
+    'humaneva15': HumanEva-I's 15 joints (its ground-truth 2D, data_2d_humaneva15_gt.npz)."""
     coco_left = tuple(i for i, n in enumerate(COCO_KEYPOINT_NAMES) if n.startswith("left_"))
     coco_right = tuple(i for i, n in enumerate(COCO_KEYPOINT_NAMES) if n.startswith("right_"))
-    h36m_edges = tuple((p, j) for j, p in enumerate(s17.parents) if p >= 0)
-    return {"h36m": KeypointLayout("h36m", s17.names, s17.symmetry, h36m_edges),
-            "coco": KeypointLayout("coco", COCO_KEYPOINT_NAMES, Symmetry(coco_left, coco_right), COCO_EDGES)}
+
+    def of_skeleton(name: str, s: Skeleton) -> KeypointLayout:
+        return KeypointLayout(name, s.names, s.symmetry, tuple((p, j) for j, p in enumerate(s.parents) if p >= 0))
+    return {"h36m": of_skeleton("h36m", h36m_skeleton17()),
+            "coco": KeypointLayout("coco", COCO_KEYPOINT_NAMES, Symmetry(coco_left, coco_right), COCO_EDGES),
+            "humaneva15": of_skeleton("humaneva15", humaneva_skeleton15())}
 
 
 def layout_with(symmetry: Symmetry | None, num_joints: int | None = None) -> KeypointLayout | None:

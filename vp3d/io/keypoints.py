@@ -16,7 +16,8 @@
     csv             .csv with a header                     frame,joint,x,y[,score][,track]; joint an index
                                                            or a keypoint name (COCO or Human3.6M)
     detectron-npz   upstream's infer_video_d2.py output    boxes[i][1] (N, 5), keypoints[i][1] (N, 4, 17) per
-                    (<video>.npz, or a folder of them)     video frame i, metadata {'w', 'h'}; COCO-17
+                    (<video>.npz, or a folder of them)     video frame i, metadata {'w', 'h'}; COCO-17; vp3d's
+                    and vp3d's detector runs (io.detections) own add 'fps' and the video's name
     alphapose-json  AlphaPose results (.json)              [{"image_id": "0.jpg", "keypoints": [x, y, s] * 17
                                                            or * 26 (Halpe), "score", "idx"}]; COCO-17
     openpose-json   a folder of OpenPose --write_json      <name>_<frame>_keypoints.json: {"people":
@@ -42,6 +43,7 @@ of another order. A video given here is refused with what to do first (run a 2D 
 from __future__ import annotations
 
 import csv
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +53,7 @@ import numpy as np
 
 from vp3d.errors import Vp3dError
 from vp3d.facts.limits import MAX_JSON_BYTES, MAX_KEYPOINTS, frame_limit
-from vp3d.io.h36m import keypoint_symmetry
+from vp3d.io.datasets import keypoint_symmetry
 from vp3d.io.npz import load_npz_key, npz_names
 from vp3d.io.files import read_json
 from vp3d.io.video import VIDEO_SUFFIXES
@@ -74,10 +76,21 @@ class KeypointSequence:
     first_frame: int = 0                       # the frame number of keypoints[0] in the file
     source: str = ""                           # the file it was read from
     detected: np.ndarray | None = None         # (T,) bool: frames with a detection (None: every frame)
+    video: str = ""                            # the video it is a person of (tracks share it); "": its name
+    fps: float | None = None                   # frame rate the file records (vp3d's detector runs), or None
 
     @property
     def frames(self) -> int:
         return self.keypoints.shape[0]
+
+    @property
+    def detected_frames(self) -> int:
+        return self.frames - self.filled
+
+    @property
+    def video_key(self) -> tuple[str, str]:
+        """(file, video): the sequences of one video share it."""
+        return self.source, self.video or self.name
 
     @property
     def filled_frames(self) -> np.ndarray:
@@ -223,7 +236,7 @@ def assemble(path: Path, stem: str, frames: np.ndarray, keypoints: np.ndarray, p
         out.append(KeypointSequence(name, interpolate_missing(kps, present), scores=scores,
                                     filled=int((~detected).sum()),
                                     filled_keypoints=int((detected[:, None] & ~present).sum()),
-                                    first_frame=start, source=str(path), detected=detected))
+                                    first_frame=start, source=str(path), detected=detected, video=stem))
     return out
 
 
@@ -449,7 +462,7 @@ def read_csv(path: Path, rows: list[dict], options: ReadOptions = ReadOptions())
         for seq in assemble(path, path.stem if not has_track else f"{path.stem}_track{track}", ids,
                             kps.astype(np.float32), scores.mean(1), scores.astype(np.float32) if has_score else None,
                             options=options):
-            seq.layout = layout
+            seq.layout, seq.video = layout, path.stem
             out.append(seq)
     return out
 
@@ -501,12 +514,23 @@ def read_detectron_npz(path: Path, _names=None, options: ReadOptions = ReadOptio
     scores = np.concatenate(box_scores)
     if not np.isfinite(scores).all():
         raise Vp3dError(f"{path}: non-finite box scores")
-    seqs = assemble(path, path.stem, np.concatenate(frames), np.concatenate(points).astype(np.float32), scores,
-                    np.concatenate(point_scores).astype(np.float32), span=(0, len(boxes)), options=options,
-                    listed=len(boxes))
+    seqs = assemble(path, _detectron_name(path, metadata), np.concatenate(frames),
+                    np.concatenate(points).astype(np.float32), scores, np.concatenate(point_scores).astype(np.float32),
+                    span=(0, len(boxes)), options=options, listed=len(boxes))
+    fps = metadata.get("fps")
     for seq in seqs:
         seq.image_size = size
+        seq.fps = float(fps) if isinstance(fps, (int, float)) and np.isfinite(fps) and fps > 0 else None
     return seqs
+
+
+def _detectron_name(path: Path, metadata: dict) -> str:
+    """The video's name: upstream's (the file name less '.npz'), or where a vp3d detector run recorded the
+    video (io.detections), the video file's stem, as a lift of the video names it."""
+    video = metadata.get("video")
+    if isinstance(video, dict) and isinstance(video.get("name"), str) and Path(video["name"]).stem:
+        return Path(video["name"]).stem
+    return path.stem
 
 
 OPENPOSE_FILE = re.compile(r"^(?P<name>.*)_(?P<frame>\d{12})_keypoints\.json$")   # <name>_<frame>_keypoints.json
@@ -733,12 +757,28 @@ def _read_folder(path: Path, options: ReadOptions) -> list[KeypointSequence]:
     return seqs
 
 
-def drop_short(seqs: list[KeypointSequence], min_frames: int | None) -> tuple[list[KeypointSequence], int]:
-    """(the sequences of at least min_frames frames, how many were shorter); None keeps all."""
-    if not min_frames:
-        return seqs, 0
-    kept = [s for s in seqs if s.frames >= min_frames]
-    return kept, len(seqs) - len(kept)
+DEFAULT_MIN_FRAMES = 15    # detected frames below which a track is a fragment (docs/formats.md: measured) ...
+FRAGMENT_SHARE = 0.25      # ... or below this share of its video's frames, whichever is fewer (short clips)
+
+
+def drop_short(seqs: list[KeypointSequence], min_frames: int | None = None
+               ) -> tuple[list[KeypointSequence], list[KeypointSequence]]:
+    """(the sequences detected in at least min_frames frames, the others); 1 keeps all. None: drop fragments,
+    those detected in fewer than DEFAULT_MIN_FRAMES frames or FRAGMENT_SHARE of their video's frames (the span
+    of its sequences), whichever is fewer; a video keeps its most-detected sequence whatever its length."""
+    keep = [True] * len(seqs)
+    for video in dict.fromkeys(s.video_key for s in seqs):
+        mine = [i for i, s in enumerate(seqs) if s.video_key == video]
+        if min_frames is None:
+            span = max(seqs[i].first_frame + seqs[i].frames for i in mine) - min(seqs[i].first_frame for i in mine)
+            limit = min(DEFAULT_MIN_FRAMES, math.ceil(FRAGMENT_SHARE * span))
+        else:
+            limit = int(min_frames)
+        for i in mine:
+            keep[i] = seqs[i].detected_frames >= limit
+        if min_frames is None and not any(keep[i] for i in mine):
+            keep[max(mine, key=lambda i: seqs[i].detected_frames)] = True
+    return [s for s, k in zip(seqs, keep) if k], [s for s, k in zip(seqs, keep) if not k]
 
 
 def check_filled(seqs: list[KeypointSequence], min_score: float | None = None) -> list[KeypointSequence]:
@@ -755,8 +795,8 @@ def check_filled(seqs: list[KeypointSequence], min_score: float | None = None) -
 
 def read_sequences(path: str | Path, people: str = "best", min_score: float | None = None,
                    min_frames: int | None = None, max_frames: int | None = None,
-                   max_json_bytes: int = MAX_JSON_BYTES) -> tuple[list[KeypointSequence], int]:
-    """(read_keypoints' sequences, how many were dropped as shorter than min_frames)."""
+                   max_json_bytes: int = MAX_JSON_BYTES) -> tuple[list[KeypointSequence], list[KeypointSequence]]:
+    """(read_keypoints' sequences, those dropped as detected in fewer than min_frames frames: drop_short)."""
     if people not in PEOPLE:
         raise Vp3dError(f"people={people!r}: expected one of {', '.join(PEOPLE)}")
     options = ReadOptions(people, None if min_score is None else float(min_score), max_frames, max_json_bytes)
@@ -770,9 +810,10 @@ def read_keypoints(path: str | Path, people: str = "best", min_score: float | No
     """Every sequence in a keypoint file or folder, whichever of FORMATS it is; Vp3dError naming the file and
     what was expected otherwise. people: 'best' (upstream's: the highest-scored detection per frame) or 'all'
     (every person: the file's track ids, else tracked across frames, '<video>_person<k>'); min_score:
-    keypoints and detections scored below it are missing, filled by interpolation; min_frames: shorter
-    sequences are dropped (read_sequences also says how many); max_frames: the most frames a sequence may span
-    (None: facts.limits.frame_limit's default); max_json_bytes: a JSON file's size, at most."""
+    keypoints and detections scored below it are missing, filled by interpolation; min_frames: sequences
+    detected in fewer frames are dropped (None: fragments, drop_short; 1 keeps all; read_sequences also
+    returns the dropped ones); max_frames: the most frames a sequence may span (None: facts.limits.frame_limit's
+    default); max_json_bytes: a JSON file's size, at most."""
     return read_sequences(path, people, min_score, min_frames, max_frames, max_json_bytes)[0]
 
 
@@ -782,8 +823,9 @@ def _read_any(path: Path, options: ReadOptions) -> list[KeypointSequence]:
     suffix = path.suffix.lower()
     candidates = [f for f in FORMATS if f.suffix == suffix]
     if suffix in VIDEO_SUFFIXES:
-        raise Vp3dError(f"{path}: a video, not 2D keypoints: run a 2D pose detector on it first and lift the "
-                        f"file it writes (README: Lift your own video)")
+        raise Vp3dError(f"{path}: a video, not 2D keypoints: give it to vp3d_lift.py as its input (a 2D pose "
+                        f"detector runs first), or run vp3d_detect.py on it and use the file it writes (README: Lift "
+                        f"your own video)")
     if not candidates:
         raise Vp3dError(f"{path}: unknown keypoint file type {suffix or '(no suffix)'}; expected "
                         f"{', '.join(sorted(s for s in LOADERS if s != FOLDER))} or a folder")

@@ -8,6 +8,12 @@ track's size (the square root of its last keypoint box's area). A pair farther a
 sizes is no match; an unmatched detection starts a new track; a track unseen for more than MAX_GAP
 frames ends. The motion model is what keeps people apart where they cross: at the crossing their
 keypoints lie on top of each other, but each track's prediction carries on along its own path.
+
+Then fragments are re-linked (link_fragments): a track that ends and one that starts later, at most
+LINK_GAP frames after, are one person where the later one's first detection lies within MAX_COST of the
+earlier one's last, as the motion model carries it across the gap (the body's velocity over its last
+VELOCITY_SPAN frames, for up to MAX_PREDICT frames or for the whole gap, or standing still: the closest of
+the three), or likewise the later one carried back. The closest pairs link first; each track links to one before and one after.
 """
 from __future__ import annotations
 
@@ -20,13 +26,17 @@ MAX_GAP = 30       # frames a track may go unseen and still be continued
 MAX_PREDICT = 5    # frames a track's motion is extrapolated, at most (beyond: it waits where it was heading)
 SMOOTHING = 0.5    # weight of the newest velocity in the track's running velocity (per keypoint)
 MIN_SIZE = 1.0     # pixels: floor of a track's size, for degenerate boxes
+LINK_GAP = 90      # frames: the longest gap between two fragments that re-linking bridges
+VELOCITY_SPAN = 10 # frames at a fragment's end whose body motion gives the velocity that crosses the gap
 
 
 def track_people(frames: np.ndarray, keypoints: np.ndarray, visible: np.ndarray | None = None,
-                 max_cost: float = MAX_COST, max_gap: int = MAX_GAP, motion: bool = True) -> np.ndarray:
+                 max_cost: float = MAX_COST, max_gap: int = MAX_GAP, motion: bool = True,
+                 link: bool = True) -> np.ndarray:
     """Track ids (N,) int, 1, 2, ... in order of first appearance (ties: left to right), for N detections:
     frames (N,) int frame numbers, keypoints (N, J, 2) pixels, visible (N, J) bool (None: all). At most one
-    detection per frame goes to each track. motion=False predicts no motion (for comparison)."""
+    detection per frame goes to each track. motion=False predicts no motion, link=False leaves fragments apart
+    (link_fragments; both for comparison)."""
     try:
         from scipy.optimize import linear_sum_assignment
     except ImportError:
@@ -92,7 +102,74 @@ def track_people(frames: np.ndarray, keypoints: np.ndarray, visible: np.ndarray 
             track_of = np.append(track_of, count)
             matched_slot[d] = len(last) - 1
         ids[rows] = track_of[matched_slot]
-    return ids
+    return link_fragments(frames, kps, vis, ids, max_cost) if link else ids
+
+
+def link_fragments(frames: np.ndarray, keypoints: np.ndarray, visible: np.ndarray, ids: np.ndarray,
+                   max_cost: float = MAX_COST, max_gap: int = LINK_GAP) -> np.ndarray:
+    """Track ids (N,) with the fragments of one person joined (module docstring), renumbered 1, 2, ... in
+    order of first appearance (ties as in `ids`). frames (N,), keypoints (N, J, 2), visible (N, J) bool."""
+    tracks = np.unique(ids)
+    if len(tracks) < 2:
+        return ids
+    ends = [_Ends.of(frames, keypoints, visible, np.flatnonzero(ids == t)) for t in tracks]
+    pairs = []
+    for a, ea in enumerate(ends):
+        for b, eb in enumerate(ends):
+            gap = eb.first - ea.last
+            if 0 < gap <= max_gap:
+                cost = min(_reach(ea.end, ea.end_vel, ea.end_seen, eb.start, eb.start_seen, gap),
+                           _reach(eb.start, -eb.start_vel, eb.start_seen, ea.end, ea.end_seen, gap))
+                size = max((ea.size + eb.size) / 2, MIN_SIZE)
+                if cost / size <= max_cost:
+                    pairs.append((cost / size, a, b))
+    after, before = {}, {}
+    for _, a, b in sorted(pairs):                                  # the closest first
+        if a not in after and b not in before:
+            after[a], before[b] = b, a
+    root = list(range(len(tracks)))
+    for a in sorted(after, key=lambda k: ends[k].first):           # chains, from their first fragment
+        root[after[a]] = root[a]
+    merged = np.asarray(root)[np.searchsorted(tracks, ids)]
+    order = {r: n + 1 for n, r in enumerate(sorted(set(root)))}    # fragments were numbered by first appearance
+    return np.asarray([order[r] for r in merged], np.int64)
+
+
+class _Ends:
+    """A fragment's first and last detections: keypoints (J, 2), which were seen, the body's velocity there
+    (pixels per frame, (2,): its keypoints' mean over the fragment's first / last VELOCITY_SPAN frames; 0 with
+    one detection), its size, and its first and last frame."""
+
+    @classmethod
+    def of(cls, frames, keypoints, visible, rows):
+        e = cls()
+        rows = rows[np.argsort(frames[rows], kind="stable")]
+        t = frames[rows]
+        centre = np.stack([_centre(keypoints[r], visible[r]) for r in rows])
+        e.first, e.last = int(t[0]), int(t[-1])
+        e.start, e.end = keypoints[rows[0]], keypoints[rows[-1]]
+        e.start_seen, e.end_seen = visible[rows[0]], visible[rows[-1]]
+        early = np.flatnonzero(t <= t[0] + VELOCITY_SPAN)[-1]
+        late = np.flatnonzero(t >= t[-1] - VELOCITY_SPAN)[0]
+        e.start_vel = (centre[early] - centre[0]) / max(t[early] - t[0], 1)
+        e.end_vel = (centre[-1] - centre[late]) / max(t[-1] - t[late], 1)
+        e.size = _size(e.end, e.end_seen)
+        return e
+
+
+def _centre(x: np.ndarray, visible: np.ndarray) -> np.ndarray:
+    """(2,) mean of the visible (J, 2) keypoints (all where none is)."""
+    return (x[visible] if visible.any() else x).mean(0)
+
+
+def _reach(x: np.ndarray, vel: np.ndarray, seen: np.ndarray, y: np.ndarray, y_seen: np.ndarray, gap: int) -> float:
+    """Mean pixel distance from keypoints y (J, 2) to keypoints x carried `gap` frames by the motion model
+    (velocity vel for up to MAX_PREDICT frames, or for all of the gap, or standing still: the closest), over
+    the keypoints seen in both; inf where none is."""
+    both = seen & y_seen
+    if not both.any():
+        return np.inf
+    return min(float(np.linalg.norm(x + vel * dt - y, axis=-1)[both].mean()) for dt in (0, min(gap, MAX_PREDICT), gap))
 
 
 def _size(x: np.ndarray, visible: np.ndarray) -> float:

@@ -1,4 +1,4 @@
-"""Stage 4: predictions + ground truths -> per-action MPJPE, P-MPJPE, N-MPJPE, MPJVE (millimetres).
+"""Stage 4: predictions + ground truths -> per-action MPJPE, P-MPJPE, N-MPJPE, MPJVE (millimetres), per subject too.
 
 Follows upstream run.py's evaluation: each prediction is cropped to its sequence, un-flipped and
 averaged with the direct prediction, the ground truth's root is zeroed, errors are averaged over a
@@ -15,7 +15,7 @@ import numpy as np
 from vp3d.errors import Vp3dError
 from vp3d.io.files import read_array, read_json
 from vp3d.facts.architecture import causal_kind
-from vp3d.io.h36m import Sequence
+from vp3d.io.datasets import Sequence, select_groups
 from vp3d.facts.metrics import mpjpe, mpjve, n_mpjpe, p_mpjpe
 from vp3d.pipeline.predict import Runner, predict_sequence
 from vp3d.pipeline.sequences import GROUND_TRUTHS_DIR, Entry, Manifest, read_deltas, unflip_average
@@ -56,25 +56,36 @@ def find_predictions(results_dir: str | Path, names: list[str]) -> dict[str, Pat
 
 @dataclass
 class Results:
-    """Errors in millimetres per action group, and their action-wise averages."""
+    """Errors in millimetres per action group, and their action-wise averages; per subject too where asked
+    (upstream's --by-subject)."""
 
     actions: dict[str, dict[str, float]] = field(default_factory=dict)  # group -> metric -> mm, + frames
     average: dict[str, float] = field(default_factory=dict)
     model: str = ""          # what made the predictions, e.g. 'vp3d.onnx (onnxruntime, f32)', where known
     data: str = ""           # what they were scored on, e.g. "S9,S11 · cpn_ft_h36m_dbb"
+    subjects: dict[str, "Results"] = field(default_factory=dict)   # subject -> its own actions and average
 
     def to_json(self) -> dict:
-        return {"actions": self.actions, "average": self.average, "model": self.model, "data": self.data}
+        obj = {"actions": self.actions, "average": self.average, "model": self.model, "data": self.data}
+        if self.subjects:
+            obj["subjects"] = {name: {"actions": r.actions, "average": r.average} for name, r in self.subjects.items()}
+        return obj
 
     @classmethod
     def read(cls, path: str | Path) -> "Results":
         """A results JSON that vp3d_postprocess.py --json wrote."""
         obj = read_json(path, "a results JSON written by vp3d_postprocess.py --json")
-        try:
-            results = cls(dict(obj["actions"]), dict(obj["average"]), str(obj.get("model", "")), str(obj.get("data", "")))
-            for row in results.actions.values():
+
+        def tables(o: dict) -> "Results":
+            r = cls(dict(o["actions"]), dict(o["average"]))
+            for row in r.actions.values():
                 [float(row[k]) for k in METRICS]
-            [float(results.average[k]) for k in METRICS]
+            [float(r.average[k]) for k in METRICS]
+            return r
+        try:
+            results = tables(obj)
+            results.model, results.data = str(obj.get("model", "")), str(obj.get("data", ""))
+            results.subjects = {str(name): tables(o) for name, o in dict(obj.get("subjects", {})).items()}
             return results
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise Vp3dError(f"{path}: not a results JSON of vp3d_postprocess.py ({type(e).__name__}: {e})") from None
@@ -82,25 +93,38 @@ class Results:
 
 class ActionErrors:
     """Upstream's averaging: errors per sequence (mean over its frames), weighted by frames within an
-    action group, then averaged over groups. Add (prediction, ground truth) pairs, then results()."""
+    action group, then averaged over groups; over every subject, or per subject (upstream's --by-subject).
+    Add (prediction, ground truth) pairs, then results()."""
 
     def __init__(self, metrics: tuple[str, ...] = tuple(METRICS)):
         self.metrics = metrics
-        self.sums: dict[str, dict[str, float]] = {}
+        self.sums: dict[tuple[str, str], dict[str, float]] = {}   # (subject, group) -> frame-weighted sums, frames
 
-    def add(self, group: str, predicted: np.ndarray, ground_truth: np.ndarray) -> None:
+    def add(self, group: str, predicted: np.ndarray, ground_truth: np.ndarray, subject: str = "") -> None:
         """(T, J, 3) root-relative prediction and ground truth in metres; the truth's root is zeroed here."""
         gt = ground_truth.copy()
         gt[:, 0] = 0
         t = gt.shape[0]
-        acc = self.sums.setdefault(group, dict.fromkeys([*self.metrics, "frames"], 0.0))
+        acc = self.sums.setdefault((subject, group), dict.fromkeys([*self.metrics, "frames"], 0.0))
         for key in self.metrics:
             acc[key] += t * METRICS[key](predicted, gt)
         acc["frames"] += t
 
-    def results(self) -> Results:
+    @property
+    def subjects(self) -> list[str]:
+        """The subjects added, in order of first appearance."""
+        return list(dict.fromkeys(subject for subject, _ in self.sums))
+
+    def results(self, subject: str | None = None) -> Results:
+        """Per action group over every subject's sequences, or (subject given) over that subject's only."""
+        totals: dict[str, dict[str, float]] = {}
+        for (s, group), acc in self.sums.items():
+            if subject is None or s == subject:
+                total = totals.setdefault(group, dict.fromkeys(acc, 0.0))
+                for key, value in acc.items():
+                    total[key] += value
         results = Results()
-        for group, acc in self.sums.items():
+        for group, acc in totals.items():
             frames = acc["frames"]
             results.actions[group] = {k: acc[k] / frames * 1000 for k in self.metrics} | {"frames": int(frames)}
         results.average = {k: float(np.mean([a[k] for a in results.actions.values()])) for k in self.metrics}
@@ -109,8 +133,8 @@ class ActionErrors:
 
 def check_summary(prep_dir: str | Path, results_dir: Path, manifest: Manifest) -> dict:
     """Where vp3d_infer.py left its summary beside the results, refuse a model that does not fit the
-    inputs (receptive field, causality), naming both sides; return the summary ({} where there is none:
-    ais_bench's summaries hold no facts)."""
+    inputs (receptive field, causality, the dataset's joints), naming both sides; return the summary ({} where
+    there is none: ais_bench's summaries hold no facts)."""
     path = results_dir.parent / f"{results_dir.name}_summary.json"
     if not path.is_file():
         return {}
@@ -123,13 +147,17 @@ def check_summary(prep_dir: str | Path, results_dir: Path, manifest: Manifest) -
     if causal is not None and causal != manifest.causal:
         raise Vp3dError(f"{results_dir}: predictions of {causal_kind(causal)} model ({model}), but the inputs in "
                         f"{prep_dir} were prepared for {causal_kind(manifest.causal)} one")
+    joints = (summary.get("model_args") or {}).get("num_joints_out")
+    if joints is not None and joints != manifest.num_joints:
+        raise Vp3dError(f"{results_dir}: predictions of {model} ({joints} joints), but the inputs in {prep_dir} are "
+                        f"{manifest.dataset}'s, {manifest.num_joints} joints")
     return summary
 
 
 def read_prediction(path: Path, manifest: Manifest, entry: Entry, prep_dir: str | Path) -> np.ndarray:
     """(2, L - RF + 1, J, 3) metres for `entry`; a size that does not fit says which receptive field
     would explain it; non-finite values name the sequence and frame."""
-    shape = (2, manifest.output_length(entry), manifest.num_joints, 3)
+    shape = (2, manifest.output_length(entry), manifest.num_joints, 3)      # J: the dataset's joints
     try:
         pred = read_array(path, shape)
     except Vp3dError:
@@ -150,24 +178,30 @@ def read_prediction(path: Path, manifest: Manifest, entry: Entry, prep_dir: str 
 
 
 def evaluate(prep_dir: str | Path, results_dir: str | Path, progress=None,
-             predictions: dict[str, np.ndarray] | None = None) -> Results:
+             predictions: dict[str, np.ndarray] | None = None, actions: list[str] | None = None,
+             by_subject: bool = False) -> Results:
     """Score the predictions in `results_dir` against the ground truths of preprocess output `prep_dir`.
-    `predictions`, when given, receives the evaluated poses: name -> (T, J, 3) metres, camera frame,
-    root-relative (un-flipped and averaged): exactly the arrays the metrics were computed on."""
+    `actions`: upstream's -a, prefixes of the action groups scored (None: every one prepared); `by_subject`:
+    each subject's tables too (Results.subjects, upstream's --by-subject). `predictions`, when given, receives
+    the evaluated poses: name -> (T, J, 3) metres, camera frame, root-relative (un-flipped and averaged):
+    exactly the arrays the metrics were computed on."""
     manifest = Manifest.read(prep_dir)
     read_deltas(prep_dir, manifest)                       # checked: the Ascend recipe's file must agree
     files = find_predictions(results_dir, [e.name for e in manifest.entries])
     summary = check_summary(prep_dir, next(iter(files.values())).parent, manifest)
+    groups = select_groups(list(dict.fromkeys(e.group for e in manifest.entries)), actions, str(prep_dir))
     errors = ActionErrors()
-    entries = progress(manifest.entries) if progress else manifest.entries
-    for e in entries:
+    kept = [e for e in manifest.entries if e.group in groups]
+    for e in progress(kept) if progress else kept:
         pred = read_prediction(files[e.name], manifest, e, prep_dir)[:, :e.frames]
         pred = unflip_average(pred, manifest.joint_symmetry)
         gt = read_array(Path(prep_dir) / GROUND_TRUTHS_DIR / f"{e.name}.bin", (e.frames, manifest.num_joints, 3))
-        errors.add(e.group, pred, gt)
+        errors.add(e.group, pred, gt, e.subject)
         if predictions is not None:
             predictions[e.name] = pred
     results = errors.results()
+    if by_subject:
+        results.subjects = {s: errors.results(s) for s in manifest.subjects if s in errors.subjects}
     models = summary.get("model") or []
     names = ", ".join(Path(str(m)).name for m in (models if isinstance(models, list) else [models]))
     results.model = f"{names} ({summary.get('backend')}, {summary.get('precision', 'f32')})" if names else ""
@@ -182,5 +216,5 @@ def evaluate_model(run: Runner, sequences: list[Sequence], receptive_field: int,
     errors = ActionErrors(metrics)
     for seq in sequences:
         pred = predict_sequence(run, seq.poses_2d, receptive_field, causal, keypoint_symmetry, joint_symmetry)
-        errors.add(seq.group, pred, seq.poses_3d)
+        errors.add(seq.group, pred, seq.poses_3d, seq.subject)
     return errors.results()

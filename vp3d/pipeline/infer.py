@@ -91,7 +91,7 @@ def find_manifest(input_dir: str | Path) -> tuple[Path, Manifest] | None:
 
 def check_model(session: Session, model: str | Path, manifest: Manifest, prep_dir: str | Path) -> None:
     """Refuse a model that does not fit the inputs vp3d_preprocess.py prepared, naming both sides and
-    what to redo: receptive field, causality, keypoint symmetry, joints."""
+    what to redo: receptive field, causality, keypoint symmetry, keypoints in, the dataset's joints out."""
     c, inputs = session.config, f"inputs in {prep_dir} were prepared for"
     rf = session.receptive_field
     if rf is not None and rf != manifest.receptive_field:
@@ -106,8 +106,14 @@ def check_model(session: Session, model: str | Path, manifest: Manifest, prep_di
                         f"'{manifest.keypoints}' with {manifest.keypoint_symmetry.to_json()} — another keypoint "
                         f"layout; re-run vp3d_preprocess.py with the model's -k")
     joints = session.input_shape[2] if session.input_shape else None
-    if joints is not None and joints != manifest.num_joints:
-        raise Vp3dError(f"{model}: model takes {joints} keypoints, {inputs} {manifest.num_joints}")
+    if joints is not None and joints != manifest.num_keypoints:
+        raise Vp3dError(f"{model}: model takes {joints} keypoints, {inputs} {manifest.num_keypoints} "
+                        f"('{manifest.keypoints}') — re-run vp3d_preprocess.py with the model's -k")
+    joints_out = session.output_shape[2] if session.output_shape else None
+    dataset = c.dataset if c is not None else None
+    if (joints_out is not None and joints_out != manifest.num_joints) or (dataset and dataset != manifest.dataset):
+        raise Vp3dError(f"{model}: model gives {joints_out} joints{f' ({dataset})' if dataset else ''}, {inputs} "
+                        f"{manifest.dataset}'s {manifest.num_joints} — re-run vp3d_preprocess.py with the model's --dataset")
 
 
 def pick_session(sessions: list[Session], shape: tuple[int, ...], path: Path) -> Session:

@@ -5,7 +5,8 @@ A sequence of T frames becomes one input of L frames:
 where pad = (RF - 1) / 2, shift the causal shift (pad for causal models, else 0), and
 delta = L - T - 2 pad the extra padding. The model returns T + delta frames, of which the first T
 are the sequence's predictions. L is chosen per sequence by one of three rules (`--max-length`):
-  fixed    one L for all (the Ascend recipe's 6115 = longest test sequence + 242), for one static model;
+  fixed    one L for all (default: the dataset's longest sequence + 242: the Ascend recipe's 6115 for
+           Human3.6M, 855 for HumanEva-I), for one static model;
   own      L = T + RF - 1, delta 0: no padding computed, for models with a dynamic time axis;
   buckets  the smallest of a few lengths that fits, for static-shape compilers (one model per bucket).
 """
@@ -18,7 +19,7 @@ import numpy as np
 
 from vp3d.errors import Vp3dError
 from vp3d.facts.architecture import ModelConfig
-from vp3d.io.h36m import h36m_test_lengths
+from vp3d.facts.datasets import DEFAULT_DATASET, dataset
 from vp3d.io.files import read_json, safe_stem
 from vp3d.facts.skeleton import Symmetry, mirror
 
@@ -28,10 +29,13 @@ INPUTS_DIR = "inputs"
 GROUND_TRUTHS_DIR = "ground_truths"
 
 
-# The Ascend recipe's fixed input length: the longest Human3.6M test sequence (5873 frames) plus the
-# default model's receptive field (243) - 1 = 6115.
-DEFAULT_LENGTH = max(n for takes in h36m_test_lengths().values() for n in takes.values()) \
-    + ModelConfig().receptive_field - 1
+def default_length(name: str = DEFAULT_DATASET) -> int:
+    """The fixed input length of dataset `name`: its longest sequence plus the default model's receptive field
+    (243) - 1. Human3.6M: 5873 + 242 = 6115, the Ascend recipe's; HumanEva-I: 613 + 242 = 855."""
+    return dataset(name).longest_sequence + ModelConfig().receptive_field - 1
+
+
+DEFAULT_LENGTH = default_length()     # Human3.6M's: 6115
 OWN_LENGTH = 0    # --max-length 0: every sequence at its own length
 
 
@@ -104,7 +108,7 @@ class Entry:
 
     name: str       # file stem, e.g. '001_Directions'
     subject: str
-    action: str     # full action name, e.g. 'Directions 1'
+    action: str     # full action name, e.g. 'Directions 1', 'Walking 1 chunk0'
     group: str      # what results are grouped by, e.g. 'Directions'
     camera: int
     frames: int     # T, frames of ground truth (and of predictions after cropping)
@@ -118,19 +122,27 @@ class Manifest:
     lengths: list[int]           # --max-length: [L] fixed, [L1, L2, ...] buckets, [] own length
     receptive_field: int
     causal: bool
-    num_joints: int
+    num_keypoints: int           # J_in: 2D keypoints per frame of the inputs
     keypoint_symmetry: Symmetry  # of the 2D keypoints (from the keypoints file's metadata)
-    joint_symmetry: Symmetry     # of the 3D joints (the 17-joint skeleton)
+    joint_symmetry: Symmetry     # of the 3D joints (the dataset's skeleton)
     keypoints: str               # the 2D detections' name, e.g. 'cpn_ft_h36m_dbb'
     subjects: list[str]
     downsample: int
     entries: list[Entry]
+    dataset: str = DEFAULT_DATASET   # facts.datasets name: 'h36m', 'humaneva15'
+    num_joints: int = 17         # J: 3D joints per frame of the ground truths (the dataset's skeleton)
+    actions: list[str] | None = None  # -a: prefixes of the actions kept (None: all)
 
-    FORMAT = "vp3d-manifest-2"
-
+    FORMAT = "vp3d-manifest-3"
+    OLDER = ("vp3d-manifest-2",)     # Human3.6M only: read with num_keypoints = num_joints
     @property
     def pad(self) -> int:
         return (self.receptive_field - 1) // 2
+
+    @property
+    def fps(self) -> float:
+        """The sequences' frame rate: the dataset's, over --downsample."""
+        return dataset(self.dataset).fps / self.downsample
 
     @property
     def length_rule(self) -> str:
@@ -142,8 +154,8 @@ class Manifest:
         return entry.length - self.receptive_field + 1
 
     def input_shape(self, entry: Entry) -> tuple[int, int, int, int]:
-        """(2, L, J, 2): the input file of `entry`, with its mirrored copy."""
-        return (2, entry.length, self.num_joints, 2)
+        """(2, L, J_in, 2): the input file of `entry`, with its mirrored copy."""
+        return (2, entry.length, self.num_keypoints, 2)
 
     def to_json(self) -> dict:
         obj = asdict(self)
@@ -156,7 +168,10 @@ class Manifest:
         path = Path(prep_dir) / MANIFEST
         obj = read_json(path, "the manifest vp3d_preprocess.py writes")
         try:
-            if obj.pop("format") != cls.FORMAT:
+            fmt = obj.pop("format")
+            if fmt in cls.OLDER:
+                obj["num_keypoints"] = obj["num_joints"]
+            elif fmt != cls.FORMAT:
                 raise KeyError("format")
             obj["entries"] = [Entry(**e) for e in obj["entries"]]
             for e in obj["entries"]:

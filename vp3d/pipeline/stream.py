@@ -11,6 +11,9 @@ the average) and the trajectory model's root added to every joint.
 Padded-frame count n: frames fed to a slot so far, padding included. The newest output column is the
 pose of sequence frame n - RF, valid once n >= RF.
 
+Another frame rate (ResampledStream): input frames are resampled to the model's rate as they arrive and each
+input frame's pose is interpolated back from the model's final poses, as offline lifting does around the model.
+
 Lookahead (LookaheadPlan): the output k columns past the newest frame, the unseen frames filled with the
 newest one, needs only a few columns per layer: the last layer reads 3 columns, the one below at most 9,
 and so on, and of a layer's columns past the newest frame all from a certain one on are equal (their whole
@@ -18,12 +21,14 @@ input span is filled). StatePool.step computes those columns in the same matrix 
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Hashable
 
 import numpy as np
 
 from vp3d.facts.skeleton import NO_SYMMETRY, Symmetry
+from vp3d.pipeline.resample import interpolate_frames, resampled_length
 from vp3d.pipeline.sequences import flip_augment, unflip_average
 from vp3d.engines.dense import make_dense
 from vp3d.model.folded import FoldedLayer, FoldedModel
@@ -295,3 +300,136 @@ class PoseStream:
             for d in (self.slots, self.fed, self.emitted, self.last):
                 del d[t]
         return result
+
+
+class ResampledStream:
+    """A PoseStream at its model's rate fed from tracks at another rate: each input frame's pose out, equal to
+    offline lifting's (pipeline.resample around the model, as lift.Lifter.lift does).
+
+    Model frame k lies at input position k * src / dst (dst: the model's rate); it is fed to the model as soon
+    as the input frames around it have arrived, interpolated exactly as resample does (the edge frame held at
+    the end, on flush). Input frame j lies at model position j * dst / src; its pose is interpolated from the
+    model's poses around it as soon as those are final. `lag`: the most input frames a frame waits for its pose.
+    """
+
+    def __init__(self, core: PoseStream, src_fps: float, dst_fps: float):
+        self.core, self.src_fps, self.dst_fps = core, float(src_fps), float(dst_fps)
+        self.model_at = self.src_fps / self.dst_fps       # input position of model frame k: k * model_at
+        self.input_at = self.dst_fps / self.src_fps       # model position of input frame j: j * input_at
+        self.tracks: dict[Hashable, _Resampling] = {}
+
+    @property
+    def slots(self) -> dict:
+        return self.tracks
+
+    @property
+    def receptive_field(self) -> int:
+        return self.core.receptive_field
+
+    def state_bytes(self) -> int:
+        return self.core.state_bytes()
+
+    @functools.cached_property
+    def lag(self) -> int:
+        """The most input frames between pushing a frame and getting its pose: the schedule of the first
+        SCHEDULE_FRAMES input frames (the positions repeat with the rates' ratio), by the same float arithmetic."""
+        j = np.arange(SCHEDULE_FRAMES, dtype=np.float64)
+        q = j * self.input_at                                     # model positions of the input frames
+        needed = np.where(q == np.floor(q), q, np.floor(q) + 1) + self.core.lag    # the model frame to feed
+        return int((np.ceil(needed * self.model_at) - j).max())
+
+    def push(self, frames: dict[Hashable, np.ndarray]) -> dict[Hashable, list[tuple[int, np.ndarray]]]:
+        """{track: (J, 2) normalised keypoints of its next input frame} -> {track: [(input frame, pose)]}."""
+        feeds = {}
+        for track, x in frames.items():
+            state = self.tracks.setdefault(track, _Resampling())
+            state.recent = (state.recent[-1:] if state.recent else []) + [np.asarray(x, np.float32)]
+            state.pushed += 1
+            feeds[track] = self._ready(state, state.pushed - 1)
+        result = {t: [] for t in frames}
+        self._feed(feeds, result)
+        return result
+
+    def flush(self, tracks: list | None = None) -> dict[Hashable, list[tuple[int, np.ndarray]]]:
+        """End `tracks` (None: all): the model frames past the last input frame (that frame held, as resample
+        does), the model's flush, and every input frame's pose not yet returned."""
+        tracks = list(self.tracks) if tracks is None else [t for t in tracks if t in self.tracks]
+        result = {t: [] for t in tracks}
+        feeds = {}
+        for t in tracks:
+            state = self.tracks[t]
+            state.total = resampled_length(state.pushed, self.src_fps, self.dst_fps)
+            feeds[t] = [state.recent[-1]] * (state.total - state.fed)   # every earlier one was fed on its push
+            state.fed = state.total
+        self._feed(feeds, result)
+        for t, pairs in self.core.flush(tracks).items():
+            self._answer(t, pairs, result)
+        for t in tracks:
+            del self.tracks[t]
+        return result
+
+    def _ready(self, state: "_Resampling", newest: int) -> list[np.ndarray]:
+        """The model frames not yet fed whose input position is at or before input frame `newest`, interpolated
+        from the last two input frames (resample.interpolate_frames: the same arithmetic as offline)."""
+        out, k = [], state.fed
+        while k * self.model_at <= newest:
+            pos = k * self.model_at
+            i0 = int(np.floor(pos))
+            if i0 == newest:
+                x = state.recent[-1]
+            else:                                       # between frames newest - 1 and newest
+                x = interpolate_frames(np.stack(state.recent[-2:]), np.array([pos - i0]))[0]
+            out.append(x)
+            k += 1
+        state.fed = k
+        return out
+
+    def _feed(self, feeds: dict, result: dict) -> None:
+        """Push each track's model frames (rounds of one frame per track: one batch each) and answer."""
+        for r in range(max((len(v) for v in feeds.values()), default=0)):
+            batch = {t: v[r] for t, v in feeds.items() if len(v) > r}
+            for t, pairs in self.core.push(batch).items():
+                self._answer(t, pairs, result)
+
+    def _answer(self, track, pairs: list, result: dict) -> None:
+        """Take the model's final poses of `track` and return its input frames whose poses they complete."""
+        state = self.tracks[track]
+        for k, pose in pairs:
+            state.poses[k] = pose
+            state.final = k
+        while state.answered < state.pushed:
+            j = state.answered
+            q = j * self.input_at
+            if state.total is not None:                 # flushed: positions held at the last model frame
+                q = min(q, state.total - 1)
+            a = int(np.floor(q))
+            if q == a and a <= state.final:
+                pose = state.poses[a]
+            elif a + 1 <= state.final:
+                pose = interpolate_frames(np.stack([state.poses[a], state.poses[a + 1]]), np.array([q - a]))[0]
+            else:
+                break
+            result[track].append((j, pose))
+            state.answered += 1
+            for old in [k for k in state.poses if k < a]:
+                del state.poses[old]
+
+
+SCHEDULE_FRAMES = 20000   # input frames whose waiting time ResampledStream.lag takes the largest of
+
+
+@dataclass
+class _Resampling:
+    """One track's state in a ResampledStream."""
+
+    pushed: int = 0                  # input frames pushed
+    fed: int = 0                     # model frames fed to the PoseStream
+    answered: int = 0                # input frames whose pose was returned
+    final: int = -1                  # the newest model frame whose pose is final
+    total: int | None = None         # model frames in all, once flushed
+    recent: list = None              # the last two input frames (normalised (J, 2))
+    poses: dict = None               # model frame -> its final pose, those still needed
+
+    def __post_init__(self):
+        self.recent = self.recent or []
+        self.poses = self.poses or {}

@@ -5,11 +5,12 @@ from conftest import TINY_ACTIONS, make_positions
 from vp3d.errors import Vp3dError
 from vp3d.facts.cameras import (
     h36m_cameras,
+    humaneva_cameras,
     normalize_screen_coordinates,
     world_to_camera,
 )
 from vp3d.facts.skeleton import kept_joints
-from vp3d.io.h36m import load_keypoints, load_positions_3d, prepare_sequences
+from vp3d.io.datasets import load_dataset, load_keypoints, load_positions_3d, prepare_sequences
 from vp3d.io.npz import load_npz_key
 
 
@@ -60,8 +61,8 @@ def test_format_errors_name_the_file_and_the_problem(tmp_path):
     np.savez(tmp_path / "a.npz", other=np.zeros(3))
     with pytest.raises(Vp3dError, match="a.npz: no 'positions_3d' array"):
         load_positions_3d(tmp_path / "a.npz")
-    np.savez(tmp_path / "b.npz", positions_3d={"S9": {"Walking": np.zeros((10, 17, 3), np.float32)}})
-    with pytest.raises(Vp3dError, match=r"b.npz: S9 'Walking' has shape \(10, 17, 3\), expected \(T, 32, 3\)"):
+    np.savez(tmp_path / "b.npz", positions_3d={"S9": {"Walking": np.zeros((10, 16, 3), np.float32)}})
+    with pytest.raises(Vp3dError, match=r"b.npz: S9 'Walking' has shape \(10, 16, 3\), expected \(T, 32, 3\) or \(T, 17, 3\)"):
         load_positions_3d(tmp_path / "b.npz")
     (tmp_path / "c.npz").write_bytes(b"not a zip")
     with pytest.raises(Vp3dError, match=r"c.npz: not a readable .npz \(zip\) file"):
@@ -79,3 +80,49 @@ def test_inconsistent_2d_is_reported(tmp_path):
     bad["S9"]["Walking"][2][7, 3, 0] = np.nan
     with pytest.raises(Vp3dError, match=r"S9 'Walking' camera 2 has non-finite keypoints, first at frame 7"):
         prepare_sequences(pos3d, bad, ["S9"])
+
+
+# ---------------------------------------------------------------------------------------------- HumanEva-I
+
+def test_humaneva_files_read_as_upstream_prepares_them(humaneva_dataset):
+    from golden_case import HE_ACTIONS, golden_humaneva_data
+    data = load_dataset(humaneva_dataset, "gt")             # the dataset found from the folder's files
+    assert data.facts.name == "humaneva15" and data.num_keypoints == 15
+    assert data.keypoint_symmetry.to_json() == [[2, 3, 4, 8, 9, 10], [5, 6, 7, 11, 12, 13]]
+    seqs = data.sequences(["Validate/S2", "Validate/S1"], actions=["Walk", "Jog", "Box"])
+    # upstream's order: groups by first word in order of first appearance, then (subject, chunk), then camera
+    expected = [(g, subj, a, c) for g in ("Walking", "Jog", "Box") for subj in ("Validate/S2", "Validate/S1")
+                for a in HE_ACTIONS[subj] if a.split(" ")[0] == g for c in range(3)]
+    assert [(s.group, s.subject, s.action, s.camera) for s in seqs] == expected
+    pos3d, pos2d = golden_humaneva_data()
+    seq = seqs[4]                                           # Walking: Validate/S2's one chunk, then S1's first
+    cam = humaneva_cameras()[seq.subject][seq.camera]
+    world = pos3d[seq.subject][seq.action].astype(np.float64)
+    cam_pos = world_to_camera(world, cam.orientation, cam.translation)
+    np.testing.assert_allclose(seq.poses_3d[:, 0], cam_pos[:, 0], atol=1e-5)
+    np.testing.assert_allclose(seq.poses_3d[:, 1:], cam_pos[:, 1:] - cam_pos[:, :1], atol=1e-5)
+    np.testing.assert_allclose(seq.poses_2d, pos2d["gt"][seq.subject][seq.action][seq.camera] / 640 * 2
+                               - np.array([1, 480 / 640]), atol=1e-6)
+    coco = load_dataset(humaneva_dataset, "detectron_pt_coco")   # 17 COCO keypoints, 'Unlabeled/' entries left alone
+    assert coco.num_keypoints == 17 and "Unlabeled/S4" in coco.positions_2d
+    assert coco.sequences(["Validate/S3"])[0].poses_2d.shape[1:] == (17, 2)
+
+
+def test_humaneva_refusals_name_both_sides(humaneva_dataset, tiny_dataset, tmp_path):
+    data = load_dataset(humaneva_dataset, "gt", "humaneva15")
+    with pytest.raises(Vp3dError, match=r"no action starts with 'Run' \(-a takes prefixes of the actions: Walking, "
+                                         r"Jog, ThrowCatch, Gestures, Box\)"):
+        data.sequences(["Validate/S1"], actions=["Walk", "Run"])
+    with pytest.raises(Vp3dError, match=r"subject S9 is not in the 3D data \(.*data_3d_humaneva15.npz has Train/S1, "):
+        data.sequences(["S9"])
+    with pytest.raises(Vp3dError, match=r"no data_3d_h36m.npz for --dataset h36m; it holds data_3d_humaneva15.npz "
+                                         r"\(--dataset humaneva15\)"):
+        load_dataset(humaneva_dataset, None, "h36m")
+    with pytest.raises(Vp3dError, match=r"no data_3d_humaneva15.npz for --dataset humaneva15; it holds "
+                                         r"data_3d_h36m.npz \(--dataset h36m\)"):
+        load_dataset(tiny_dataset, None, "humaneva15")
+    (tmp_path / "data_3d_h36m.npz").write_bytes((humaneva_dataset / "data_3d_humaneva15.npz").read_bytes())
+    with pytest.raises(Vp3dError, match=r"data_3d_h36m.npz: Train/S1 'Walking 1 chunk0' has shape \(\d+, 15, 3\), "
+                                         r"expected \(T, 32, 3\) or \(T, 17, 3\) of Human3.6M — HumanEva-I's 15 joints: give "
+                                         r"--dataset humaneva15"):
+        load_dataset(tmp_path, "gt")

@@ -39,7 +39,7 @@ from typing import Callable, Iterable
 
 from vp3d.errors import Vp3dError, first_line, needs_extra
 from vp3d.facts.limits import MAX_JSON_BYTES
-from vp3d.io.files import atomic_path, loads_json, unique_stems
+from vp3d.io.files import atomic_path, loads_json, remove_temporaries, unique_stems
 from vp3d.io.formats import write_poses
 from vp3d.io.keypoints import FORMATS, is_openpose_folder, read_keypoints
 from vp3d.lift import Lifter, load_model
@@ -542,11 +542,14 @@ def lift_corpus(jobs: list[Job], out_dir: str | Path, spec: ModelSpec, options: 
         if on_row is not None:
             on_row(row)
 
+    names = {Path(j.output).name for j in jobs}
     with contextlib.ExitStack() as stack:
+        stack.callback(remove_temporaries, out_dir, names)     # after the cluster is gone: what its workers left
         if ray is not None:
             del lifter
             stack.enter_context(ray_cluster(ray, timeout=ray_timeout))
         out_dir.mkdir(parents=True, exist_ok=True)
+        remove_temporaries(out_dir, names)                      # an earlier run's, killed while writing
         done = done_before(jobs, report) if resume else {}
         todo = [j for j in jobs if j.index not in done]
         writer = stack.enter_context(contextlib.closing(ReportWriter(report, [done[j.index] for j in jobs

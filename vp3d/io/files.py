@@ -85,6 +85,16 @@ def atomic_path(path: str | Path):
         raise
 
 
+def remove_temporaries(folder: str | Path, names: set[str]) -> None:
+    """Delete the temporary files atomic_path left in `folder` for files named `names` (a process killed
+    while writing one, where its own clean-up never ran: a Ray worker ended with its cluster)."""
+    with contextlib.suppress(FileNotFoundError):
+        for p in Path(folder).iterdir():
+            if p.name.startswith(".") and p.name.endswith(".tmp") and p.name[1:].rsplit(".", 2)[0] in names:
+                with contextlib.suppress(OSError):
+                    p.unlink()
+
+
 def write_array(path: str | Path, array: np.ndarray, fmt: str = "BIN") -> None:
     """Write an array atomically as raw little-endian float32 (BIN), .npy (NPY) or text (TXT)."""
     array = np.ascontiguousarray(array, dtype=np.float32)

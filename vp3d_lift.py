@@ -26,7 +26,8 @@ from vp3d.engines.devices import DEVICES
 from vp3d.facts.limits import MAX_JSON_BYTES, SPAN_FLOOR, SPAN_PER_FRAME
 from vp3d.facts.skeleton import DEFAULT_LAYOUT, keypoint_layouts
 from vp3d.io.bvh import ORIGINS, UNITS
-from vp3d.io.formats import OUTPUT_FORMATS, output_suffix, write_outputs
+from vp3d.io.files import refuse_overwrite
+from vp3d.io.formats import OUTPUT_FORMATS, output_suffix, per_video_paths, write_outputs
 from vp3d.io.keypoints import DEFAULT_MIN_FRAMES, PEOPLE, read_sequences
 from vp3d.io.poses import Poses
 from vp3d.io.video import video_info
@@ -171,6 +172,9 @@ def main(argv=None) -> int:
         if suffix == ".bvh" and len(sequences) > 1:                 # before any work: one motion per file
             raise cli.Vp3dError(f"{a.out}: a BVH file holds one motion, but the inputs hold {len(sequences)} videos "
                                 f"({', '.join(s.name for s in sequences[:5])}); write to a folder (-o DIR --format bvh)")
+        outputs = [a.out] if suffix else per_video_paths(a.out, [s.name for s in sequences],
+                                                         "." + (a.format or "npz")).values()
+        refuse_overwrite([("-o", o) for o in outputs], read_by(a))
         model = load_model(*model_args(a))
         sizes = [model.check(seq, image_size) for seq in sequences]        # every input checked before lifting
         print(f"[INFO] {model.description}")
@@ -214,6 +218,11 @@ def no_rate(rate: str = "the model's rate") -> str:
     return f"keypoint files record no frame rate: taken as {rate}; give the real one with --fps F (or --video FILE)"
 
 
+def read_by(a) -> list[tuple[str, str]]:
+    """(flag, path) of every file the run reads: the inputs, --video, the model."""
+    return [("INPUT", p) for p in a.inputs] + [("--video", a.video), ("-m", a.model)]
+
+
 def model_args(a) -> tuple:
     """load_model's arguments (and corpus.ModelSpec's, in the same order) from the parsed flags."""
     return a.model, a.layout, a.backend, a.device, a.precision, a.threads, True if a.causal else None, a.chunk
@@ -252,6 +261,8 @@ def stream_main(parser, args) -> int:
 def lift_corpus(a, inputs) -> int:
     """A corpus run (vp3d.corpus): one output per input, the report, exit 1 when any input failed."""
     jobs = corpus.plan_jobs(inputs, a.out, a.format or "npz")
+    refuse_overwrite([("-o", job.output) for job in jobs], [("INPUT", job.input) for job in jobs] +
+                     [("--video", a.video), ("-m", a.model)])
     spec = corpus.ModelSpec(*model_args(a))
     options = corpus.LiftOptions(*frame_size_and_rate(a), a.units, a.origin, a.people, a.min_score, a.min_frames,
                                  a.max_frames, a.max_json_bytes)

@@ -9,16 +9,16 @@ import re
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
-from vp3d import cli
+from vp3d import cli  # first: a missing dependency is one line (vp3d.errors.check_core)
 from vp3d.errors import Vp3dError
 from vp3d.facts.skeleton import keypoint_layouts
+from vp3d.io.files import refuse_overwrite
 from vp3d.io.animation import ANIMATION_WRITERS, check_output
 from vp3d.io.formats import ASSUMED_FPS, READERS, read_poses
 from vp3d.io.poses import select
 from vp3d.viz.inputs import LEVEL_UP, file_keypoint_sequences, file_keypoints, prep_sequence
 from vp3d.viz.render import DEFAULT_AZIMUTH, DEFAULT_SIZE, Track, render, render_over_video
+from tqdm import tqdm
 
 
 def build_parser():
@@ -72,6 +72,8 @@ def main(argv=None) -> int:
 
     def body(a):
         check_output(a.output)                    # a bad suffix fails before anything is read
+        refuse_overwrite([("-o", a.output)], [("POSES", a.poses), ("--keypoint-file", a.keypoint_file),
+                                              ("--video", a.video)])
         if a.video:
             return over_video(a)
         all_poses = read_poses(a.poses)

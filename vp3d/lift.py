@@ -28,6 +28,7 @@ from vp3d.facts.architecture import H36M_FPS
 from vp3d.facts.cameras import check_image_size, normalize_screen_coordinates
 from vp3d.facts.skeleton import (DEFAULT_LAYOUT, NO_SYMMETRY, KeypointLayout, Symmetry, h36m_skeleton17,
                                   keypoint_layouts, layout_with)
+from vp3d.io.files import refuse_empty
 from vp3d.io.keypoints import KeypointSequence, read_keypoints
 from vp3d.io.poses import Poses
 from vp3d.pipeline.predict import DEFAULT_CHUNK, Runner, predict_sequence
@@ -247,6 +248,7 @@ def load_model(path: str | Path, layout: str | None = None, backend: str = "auto
     and what is wrong."""
     if int(chunk) < 1:
         raise Vp3dError(f"chunk must be a positive number of frames, got {chunk}")
+    refuse_empty(path, "a checkpoint (.bin, .pth) or an exported model (.onnx, .xml)")
     if resolve_backend(path, backend) == "ais_bench":
         raise Vp3dError(f"{path}: ais_bench runs whole input directories on an NPU; lift with onnxruntime, "
                         f"openvino or torch")

@@ -93,11 +93,15 @@ def main(argv=None) -> int:
         if a.start >= len(poses):
             raise Vp3dError(f"{a.poses}: '{name}' has {len(poses)} frames, --start {a.start} is past the end")
         window = slice(a.start, a.start + a.frames if a.frames else None)
+        filled = (all_poses.filled or {}).get(name)            # the frames without a detection, drawn pale
+        if filled is None and keypoints is not None:
+            filled = keypoints.filled
         if keypoints is not None:
-            keypoints.points = keypoints.points[window]
+            keypoints.points, keypoints.filled = keypoints.points[window], None
         n = render(a.output, poses[window], keypoints, None if truth is None else truth[window], up=up,
                    fps=a.fps or all_poses.fps or assumed_rate(a.poses), size=a.size, azimuth=a.azimuth, title=name, first_frame=a.start,
-                   progress=lambda it: tqdm(it, desc="render", unit="frame", disable=None))
+                   progress=lambda it: tqdm(it, desc="render", unit="frame", disable=None),
+                   filled=None if filled is None else filled[window])
         print(f"wrote {n} frames to {a.output}")
     return cli.run(body, args)
 
@@ -118,6 +122,9 @@ def over_video(a):
     else:
         names = [select(all_poses, a.name, a.poses)[0]]
     keypoints = file_keypoint_sequences(a.keypoint_file, names, a.layout, a.image_size)
+    for n in names:                                   # the poses file's filled frames, where it records them
+        if n in (all_poses.filled or {}):
+            keypoints[n].filled = all_poses.filled[n]
     tracks = [Track(n, all_poses[n], keypoints[n]) for n in names]
     n = render_over_video(a.output, tracks, a.video, a.fps or all_poses.fps, a.size, a.azimuth,
                           progress=lambda it: tqdm(it, desc="render", unit="frame", disable=None))

@@ -184,7 +184,8 @@ def image_size_for(seq: KeypointSequence, image_size: tuple[int, int] | None = N
     if seq.image_size is not None:
         size = check_image_size(seq.image_size)
     elif image_size is None:
-        raise Vp3dError(f"{where}: the file gives no image size; give --image-size W H (or --video FILE)")
+        raise Vp3dError(f"{where}: the file gives no image size; give the frame size: image_size=(w, h) "
+                        f"(vp3d_lift.py: --image-size W H, or --video FILE)")
     else:
         size = check_image_size(image_size)
     check_within_image(seq.keypoints, size, where)
@@ -203,7 +204,7 @@ def check_within_image(keypoints: np.ndarray, image_size: tuple[int, int], where
     if (lo < -OUTSIDE * size).any() or (hi > (1 + OUTSIDE) * size).any():
         raise Vp3dError(f"{where}: the keypoints span x {lo[0]:.0f}..{hi[0]:.0f}, y {lo[1]:.0f}..{hi[1]:.0f} px, "
                         f"far outside a {w}x{h} image; give the size of the frames the detector ran on "
-                        f"(--image-size W H)")
+                        f"(image_size=(w, h); vp3d_lift.py: --image-size W H)")
 
 
 def layout_of(config, layout: str | None, path: str | Path) -> KeypointLayout:

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Lift 2D keypoint files (Detectron2/upstream npz, MMPose, COCO, AlphaPose, OpenPose JSON, CSV) to 3D poses (npz, json, csv, bvh).
+"""Lift a video, or 2D keypoint files (Detectron2/upstream npz, MMPose, COCO, AlphaPose, OpenPose JSON, CSV), to 3D poses (npz, json, csv, bvh).
 
+    python vp3d_lift.py clip.mp4 -m pretrained_h36m_detectron_coco.bin -o clip.npz --render clip_3d.mp4
+    python vp3d_lift.py clip.mp4 -m model.onnx --stream > poses.jsonl          # live, as frames are decoded
     python vp3d_lift.py data_2d_custom_myvideos.npz -m pretrained_h36m_detectron_coco.bin -o poses.npz
     python vp3d_lift.py clip.json --image-size 1920x1080 -m vp3d.onnx -o clip_poses.json
     python vp3d_lift.py a.csv b.json --video a.mp4 -m model.bin --layout h36m -o lifted/ --format csv
@@ -8,8 +10,11 @@
     python vp3d_lift.py detections/ -m model.bin --people all --min-frames 30 -o lifted/   # every person
     detector | python vp3d_lift.py - --stream -m model.bin --image-size 1920 1080 > poses.jsonl
 
-Keypoints at another frame rate than the model's (Human3.6M's 50 fps) are resampled to its rate, lifted,
-and the poses taken back at the input's frames: --fps, else the rate of --video, else the model's.
+A video runs a 2D detector first (--detector; vp3d_detect.py runs that stage alone): its 2D file goes beside
+the output (<video>.npz, upstream's infer_video_d2.py format) and a second run with the same video and
+detector reuses it. Keypoints at another frame rate than the model's (Human3.6M's 50 fps) are resampled to
+its rate, lifted, and the poses taken back at the input's frames: --fps, else the rate of --video or of
+the video lifted, else the rate the file records, else the model's.
     python vp3d_lift.py clips/ --recursive --image-size 340x256 -m model.onnx -o lifted/ [--resume] [--ray [auto]]
 
 Several inputs into a folder (-o DIR), or a folder, glob or @list as input, is a corpus run (docs/corpus.md):
@@ -18,6 +23,8 @@ error line and the others go on; exit 1 when any input failed. Otherwise every i
 before the model loads, and the first bad one stops the run (exit 2).
 """
 import sys
+
+from pathlib import Path
 
 from vp3d import cli, corpus
 from vp3d.engines.backends import BACKENDS, PRECISIONS
@@ -30,15 +37,18 @@ from vp3d.io.files import refuse_overwrite
 from vp3d.io.formats import OUTPUT_FORMATS, output_suffix, per_video_paths, write_outputs
 from vp3d.io.keypoints import DEFAULT_MIN_FRAMES, PEOPLE, read_sequences
 from vp3d.io.poses import Poses
-from vp3d.io.video import video_info
+from vp3d.io.video import VIDEO_SUFFIXES, video_info
+from vp3d.detect.video import add_detector_arguments, detections_for_video, detector_of, two_d_path
+from vp3d.io.animation import check_output
 from vp3d.lift import image_size_for, load_model
 from vp3d.pipeline.predict import DEFAULT_CHUNK
 
 
 def build_parser():
     p = cli.parser(__doc__.splitlines()[0])
-    p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="'-' with --stream: JSON lines on stdin; else keypoint files, folders of them, quoted globs or "
+    p.add_argument("inputs", nargs="*", metavar="INPUT",
+                   help="a video (.mp4, .mov, ...: a 2D detector runs on it first); '-' with --stream: JSON lines on "
+                        "stdin; else keypoint files, folders of them, quoted globs or "
                         "@LIST (a file of such, one a line): upstream's infer_video_d2.py output (<video>.npz) or data_2d_custom_*.npz "
                         "(every video in it), MMPose predictions, COCO keypoint results or AlphaPose results (.json), "
                         ".csv (frame,joint,x,y[,score][,track]), an .npz of (T, J, 2) pixel arrays keyed by video "
@@ -78,10 +88,19 @@ def build_parser():
     p.add_argument("--origin", choices=ORIGINS, default=None, help="BVH output: where the root goes (see vp3d_export.py)")
     p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="auto: torch for checkpoints, onnxruntime for .onnx, openvino for .xml")
-    p.add_argument("--device", choices=DEVICES, default="auto", help="as vp3d_infer.py")
+    p.add_argument("--device", choices=DEVICES, default="auto",
+                   help="as vp3d_infer.py; a video's detector runs there too (cuda: onnxruntime-gpu, or torch for "
+                        "keypointrcnn)")
     p.add_argument("--precision", choices=PRECISIONS, default="f32",
                    help="bf16: OpenVINO on CPUs with bf16, or torch; fp16: torch on CUDA")
     p.add_argument("--threads", type=cli.threads, default=None, help="CPU threads (default: physical cores)")
+    video = p.add_argument_group("a video as input (or --camera)")
+    add_detector_arguments(video)
+    video.add_argument("--render", default=None, metavar="FILE",
+                       help="also draw the result over the video (.mp4 or .gif; needs pip install 'vp3d[render]')")
+    video.add_argument("--camera", type=cli.non_negative_int, default=None, metavar="N",
+                       help="with --stream: detect and lift camera N live (Linux: /dev/videoN; macOS: AVFoundation "
+                            "device N)")
     live = p.add_argument_group("live streaming (--stream)")
     live.add_argument("--stream", action="store_true",
                       help='read one JSON line per frame from stdin ({"frame": i, "keypoints": [[x, y], ...]}, optional '
@@ -119,9 +138,23 @@ def build_parser():
     return p
 
 
+def is_video(path: str) -> bool:
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(corpus.ray_argv(sys.argv[1:] if argv is None else argv))
+    videos = [i for i in args.inputs if is_video(i)]
+    if args.camera is not None and (args.inputs or not args.stream):
+        parser.error("--camera N lifts the camera live: give --stream and no INPUT")
+    if not args.inputs and args.camera is None:
+        parser.error("the following arguments are required: INPUT (or --camera N with --stream)")
+    if videos and (len(args.inputs) > 1 or args.video or args.image_size):
+        parser.error("a video is lifted on its own (one INPUT; its frame size and rate are its own: no --video or "
+                     "--image-size); for many videos run vp3d_detect.py on each and lift the 2D files as a corpus")
+    if not videos and args.camera is None and (args.render or args.redetect or args.detector_weights):
+        parser.error("--render, --redetect and --detector-weights go with a video INPUT")
     if args.stream:
         return stream_main(parser, args)
     if args.out is None:
@@ -131,6 +164,8 @@ def main(argv=None) -> int:
         parser.error("'-' (stdin), --lookahead, --stream-engine and --track-timeout are for --stream")
     try:
         suffix = output_suffix(args.out)              # an unknown suffix fails before any work
+        if args.render:
+            check_output(args.render)
     except cli.Vp3dError as e:
         return cli.fail(e)
     if args.format and suffix and suffix != "." + args.format:
@@ -142,6 +177,10 @@ def main(argv=None) -> int:
         parser.error("--backend ais_bench runs whole input directories on an NPU; lift with onnxruntime, openvino or torch")
     if (args.workers or args.threads_per_worker) and not args.ray:
         parser.error("--workers and --threads-per-worker size a --ray run's actors; without --ray give --threads")
+    if videos:
+        if args.resume or args.ray:
+            parser.error("--resume and --ray lift a corpus of keypoint files; a video is lifted on its own")
+        return cli.run(lift_video, args)
     try:
         inputs = corpus.expand_inputs(args.inputs, args.recursive, exclude=None if suffix else args.out)
     except cli.Vp3dError as e:
@@ -154,48 +193,99 @@ def main(argv=None) -> int:
 
     def body(a):
         image_size, fps = frame_size_and_rate(a)
-        sequences, origin = [], {}
-        for path in a.inputs:
-            seqs, dropped = read_sequences(path, a.people, a.min_score, a.min_frames, a.max_frames, a.max_json_bytes)
-            if dropped or a.people == "all":
-                print(f"[INFO] {path}: {people_summary(seqs, dropped, a.min_frames, a.people)}")
-            for seq in seqs:
-                if seq.name in origin:
-                    raise cli.Vp3dError(f"{path}: video name {seq.name!r} is also in {origin[seq.name]}; "
-                                        f"rename one of the files")
-                origin[seq.name] = path
-                image_size_for(seq, image_size)          # before the model loads: every input has a size
-                sequences.append(seq)
-        if not sequences:
-            raise cli.Vp3dError(f"{', '.join(a.inputs)}: every sequence is shorter than --min-frames {a.min_frames} "
-                                f"(detected frames); nothing to lift")
-        if suffix == ".bvh" and len(sequences) > 1:                 # before any work: one motion per file
-            raise cli.Vp3dError(f"{a.out}: a BVH file holds one motion, but the inputs hold {len(sequences)} videos "
-                                f"({', '.join(s.name for s in sequences[:5])}); write to a folder (-o DIR --format bvh)")
-        outputs = [a.out] if suffix else per_video_paths(a.out, [s.name for s in sequences],
-                                                         "." + (a.format or "npz")).values()
-        refuse_overwrite([("-o", o) for o in outputs], read_by(a))
+        sequences = read_inputs(a, a.inputs, image_size)
         model = load_model(*model_args(a))
-        sizes = [model.check(seq, image_size) for seq in sequences]        # every input checked before lifting
-        print(f"[INFO] {model.description}")
-        if fps is None:
-            fps = model.fps
-            print("[INFO] " + no_rate(f"the model's {fps:g} fps"))
-        elif fps != model.fps:
-            print(f"[INFO] keypoints at {fps:g} fps, resampled to the model's {model.fps:g} fps for lifting")
-        poses = Poses(first_frames={seq.name: seq.first_frame for seq in sequences}, fps=fps,
-                      filled={seq.name: seq.filled_frames for seq in sequences})
-        for seq, (w, h) in zip(sequences, sizes):
-            filled = f", {seq.filled} without a detection filled by interpolation" if seq.filled else ""
-            if seq.filled_keypoints:
-                filled += (f", {seq.filled_keypoints} keypoints " + (f"scored below {a.min_score} or " if
-                           a.min_score is not None else "") + "undetected filled by interpolation")
-            start = f" from frame {seq.first_frame}" if seq.first_frame else ""
-            print(f"[INFO] {seq.name}: {seq.frames} frames{start} ({w}x{h}){filled}")
-            poses[seq.name] = model.lift_sequence(seq, (w, h), progress=None, fps=fps, max_frames=a.max_frames)
-        for path in write_outputs(a.out, poses, a.format, units=a.units, origin=a.origin):
-            print(f"wrote {path}")
+        lift_and_write(a, model, sequences, image_size, fps)
     return cli.run(body, args)
+
+
+def read_inputs(a, paths: list[str], image_size) -> list:
+    """Every sequence of the keypoint files (people, min_score, min_frames, max_frames, max_json_bytes as
+    flagged), each checked to have an image size and a name no other file has, before the model loads; a BVH
+    output takes one."""
+    sequences, origin = [], {}
+    for path in paths:
+        seqs, dropped = read_sequences(path, a.people, a.min_score, a.min_frames, a.max_frames, a.max_json_bytes)
+        if dropped or a.people == "all":
+            print(f"[INFO] {path}: {people_summary(seqs, dropped, a.min_frames, a.people)}")
+        for seq in seqs:
+            if seq.name in origin:
+                raise cli.Vp3dError(f"{path}: video name {seq.name!r} is also in {origin[seq.name]}; "
+                                    f"rename one of the files")
+            origin[seq.name] = path
+            image_size_for(seq, image_size)          # before the model loads: every input has a size
+            sequences.append(seq)
+    if not sequences:
+        raise cli.Vp3dError(f"{', '.join(paths)}: every sequence is shorter than --min-frames {a.min_frames} "
+                            f"(detected frames); nothing to lift")
+    suffix = output_suffix(a.out)
+    if suffix == ".bvh" and len(sequences) > 1:                      # before any work: one motion per file
+        raise cli.Vp3dError(f"{a.out}: a BVH file holds one motion, but the inputs hold {len(sequences)} videos "
+                            f"({', '.join(s.name for s in sequences[:5])}); write to a folder (-o DIR --format bvh)")
+    outputs = [a.out] if suffix else per_video_paths(a.out, [s.name for s in sequences], "." + (a.format or "npz")).values()
+    refuse_overwrite([("-o", o) for o in outputs], read_by(a))      # nothing of the user's written over
+    return sequences
+
+
+def lift_and_write(a, model, sequences: list, image_size, fps: float | None) -> Poses:
+    """Lift every sequence (checked against the model first) at the keypoints' frame rate (fps, else the rate
+    their file records, else the model's) and write the outputs; the poses."""
+    sizes = [model.check(seq, image_size) for seq in sequences]        # every input checked before lifting
+    print(f"[INFO] {model.description}")
+    recorded = next((seq.fps for seq in sequences if seq.fps), None)    # vp3d's 2D files record the video's
+    rate = fps or recorded
+    if rate is None:
+        rate = model.fps
+        print("[INFO] " + no_rate(f"the model's {rate:g} fps"))
+    elif rate != model.fps:
+        print(f"[INFO] keypoints at {rate:g} fps, resampled to the model's {model.fps:g} fps for lifting")
+    poses = Poses(first_frames={seq.name: seq.first_frame for seq in sequences}, fps=rate,
+                  filled={seq.name: seq.filled_frames for seq in sequences})
+    for seq, (w, h) in zip(sequences, sizes):
+        filled = f", {seq.filled} without a detection filled by interpolation" if seq.filled else ""
+        if seq.filled_keypoints:
+            filled += (f", {seq.filled_keypoints} keypoints " + (f"scored below {a.min_score} or " if
+                       a.min_score is not None else "") + "undetected filled by interpolation")
+        start = f" from frame {seq.first_frame}" if seq.first_frame else ""
+        print(f"[INFO] {seq.name}: {seq.frames} frames{start} ({w}x{h}){filled}")
+        poses[seq.name] = model.lift_sequence(seq, (w, h), progress=None, fps=fps or seq.fps or rate,
+                                              max_frames=a.max_frames)
+    for path in write_outputs(a.out, poses, a.format, units=a.units, origin=a.origin):
+        print(f"wrote {path}")
+    return poses
+
+
+def lift_video(a) -> None:
+    """A video: the model loaded and its keypoint order checked against the detector's, the 2D file beside the
+    output made (or reused), lifted as any keypoint file, and with --render drawn over the video."""
+    video = Path(a.inputs[0])
+    video_info(video)                                        # not a video, or unreadable: before any work
+    two_d = two_d_path(video, a.out)
+    if Path(a.out).resolve() == two_d.resolve():
+        raise cli.Vp3dError(f"{a.out}: that is where the 2D keypoints of {video.name} go; name the output otherwise")
+    model = load_model(*model_args(a))
+    detector = detector_of(a, progress=None)
+    check_detector_layout(detector, model, video)
+    detections_for_video(video, two_d, detector, a.redetect)
+    sequences = read_inputs(a, [str(two_d)], None)
+    poses = lift_and_write(a, model, sequences, None, a.fps)
+    if a.render:
+        from tqdm import tqdm
+        from vp3d.viz.inputs import Keypoints2D
+        from vp3d.viz.render import Track, render_over_video
+        tracks = [Track(s.name, poses[s.name], Keypoints2D(s.keypoints, model.layout, s.image_size, s.first_frame,
+                                                           s.filled_frames)) for s in sequences]
+        n = render_over_video(a.render, tracks, video,
+                              progress=lambda it: tqdm(it, desc="render", unit="frame", disable=None))
+        print(f"wrote {n} frames to {a.render}")
+
+
+def check_detector_layout(detector, model, source) -> None:
+    """Vp3dError where the detector's keypoint order is not the one the model was trained on: before detecting."""
+    if detector.layout != model.layout.name:
+        raise cli.Vp3dError(f"{source}: the {detector.name} detector gives {detector.layout}-order keypoints, but the "
+                            f"model takes {model.layout.name} order; lift with a {detector.layout}-order model (such "
+                            f"as upstream's pretrained_h36m_detectron_coco.bin)")
 
 
 def people_summary(kept: list, dropped: list, min_frames: int | None, people: str) -> str:
@@ -237,25 +327,47 @@ def frame_size_and_rate(a) -> tuple[tuple[int, int] | None, float | None]:
 
 
 def stream_main(parser, args) -> int:
-    """--stream: JSON lines from stdin to stdout (vp3d.stream.json_lines)."""
-    if args.inputs != ["-"]:
-        parser.error("--stream reads stdin: give '-' as the only input")
-    if args.out is not None or args.video is not None:
-        parser.error("--stream writes JSON lines to stdout and takes --image-size W H, not -o or --video")
-    if not args.image_size:
+    """--stream: JSON lines from stdin, or a video's or camera's frames through the detector, to stdout
+    (vp3d.stream.json_lines)."""
+    live = args.camera is not None or (len(args.inputs) == 1 and is_video(args.inputs[0]))
+    if not live and args.inputs != ["-"]:
+        parser.error("--stream reads stdin ('-'), a video or --camera N: give one of them as the only input")
+    if args.out is not None or args.video is not None or args.render:
+        parser.error("--stream writes JSON lines to stdout: not -o, --video or --render")
+    if not live and not args.image_size:
         parser.error("--stream needs --image-size W H (the frames the detector ran on)")
+    if live and args.image_size:
+        parser.error("--image-size: a streamed video's frame size is its own")
     if args.people != "best" or args.min_score is not None or args.min_frames is not None:
         parser.error("--people, --min-score and --min-frames are for files; a stream's lines name their track")
 
     def body(a):
         from vp3d.stream import json_lines
         model = load_model(*model_args(a))
-        stream = model.stream(tuple(a.image_size), a.lookahead, engine=a.stream_engine, threads=a.threads,
-                              fps=a.fps)
+        lines, size, fps = sys.stdin, tuple(a.image_size or ()), a.fps
+        if live:
+            lines, size, fps = detected_lines(a, model)
+        stream = model.stream(size, a.lookahead, engine=a.stream_engine, threads=a.threads, fps=fps)
         print(f"[INFO] streaming {stream.description}; lag {stream.lag} frames, "
               f"{stream.state_bytes() / 2 ** 20:.1f} MiB of state per track", file=sys.stderr, flush=True)
-        json_lines(stream, sys.stdin, sys.stdout, a.on_error, a.track_timeout)
+        json_lines(stream, lines, sys.stdout, a.on_error, a.track_timeout)
     return cli.run(body, args)
+
+
+def detected_lines(a, model):
+    """(JSON lines of the best person's keypoints per frame of the video or camera, as they are decoded and
+    detected; the frame size; the frame rate: --fps, else the source's): what json_lines reads from stdin
+    otherwise."""
+    from vp3d.detect.video import stream_lines
+    from vp3d.io.video import camera_frames, video_frames
+    source = f"camera {a.camera}" if a.camera is not None else a.inputs[0]
+    if a.camera is None:
+        video_info(source)                                   # not a video: before the detector loads
+    detector = detector_of(a, progress=False)
+    check_detector_layout(detector, model, source)
+    info, frames = camera_frames(a.camera) if a.camera is not None else (video_info(source), video_frames(source))
+    print(f"[INFO] {detector.description}", file=sys.stderr, flush=True)
+    return stream_lines(detector, frames), info.size, a.fps or info.fps
 
 
 def lift_corpus(a, inputs) -> int:

@@ -11,7 +11,8 @@ from vp3d import cli  # first: a missing dependency is one line (vp3d.errors.che
 from vp3d.pipeline.evaluation import Results, evaluate
 from vp3d.io.files import refuse_overwrite, write_json
 from vp3d.viz.plots import plot_format, plot_results
-from vp3d.io.poses import write_poses_npz
+from vp3d.io.poses import Poses, write_poses_npz
+from vp3d.pipeline.sequences import Manifest
 from tqdm import tqdm
 
 
@@ -81,7 +82,8 @@ def main(argv=None) -> int:
         if a.plot:
             plot_results(results, a.plot, other)
         if a.save_predictions:
-            write_poses_npz(a.save_predictions, predictions)
+            fps = Manifest.read(a.preprocess_data).fps
+            write_poses_npz(a.save_predictions, Poses(predictions, fps=fps))
             print(f"saved {len(predictions)} evaluated pose sequences to {a.save_predictions}")
     return cli.run(body, args)
 

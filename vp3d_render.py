@@ -11,6 +11,7 @@ from pathlib import Path
 
 from vp3d import cli  # first: a missing dependency is one line (vp3d.errors.check_core)
 from vp3d.errors import Vp3dError
+from vp3d.facts.datasets import skeleton_of
 from vp3d.facts.skeleton import keypoint_layouts
 from vp3d.io.files import refuse_overwrite
 from vp3d.io.animation import ANIMATION_WRITERS, check_output
@@ -23,7 +24,8 @@ from tqdm import tqdm
 
 def build_parser():
     p = cli.parser(__doc__.splitlines()[0])
-    p.add_argument("poses", help=f"poses file ({', '.join(READERS)}): (T, 17, 3) per sequence, metres, camera frame")
+    p.add_argument("poses", help=f"poses file ({', '.join(READERS)}): (T, J, 3) per sequence (17 joints, or HumanEva-I's "
+                   f"15), metres, camera frame")
     p.add_argument("-o", "--output", required=True, help=f"animation file ({' or '.join(ANIMATION_WRITERS)})")
     p.add_argument("--name", help="the sequence to render (needed when the file holds several)")
     src = p.add_mutually_exclusive_group()
@@ -78,12 +80,11 @@ def main(argv=None) -> int:
             return over_video(a)
         all_poses = read_poses(a.poses)
         name, poses = select(all_poses, a.name, a.poses)
-        if poses.shape[1] != 17:
-            raise Vp3dError(f"{a.poses}: '{name}' has {poses.shape[1]} joints, expected the 17-joint skeleton")
-        keypoints, truth, up = None, None, LEVEL_UP
+        skeleton_of(poses.shape[1], f"{a.poses}: '{name}'")          # 17 (Human3.6M) or 15 (HumanEva-I) joints
+        keypoints, truth, up, prep_fps = None, None, LEVEL_UP, None
         if a.prep:
             seq = prep_sequence(a.prep, name)
-            keypoints, truth, up = seq.keypoints, seq.ground_truth, seq.up
+            keypoints, truth, up, prep_fps = seq.keypoints, seq.ground_truth, seq.up, seq.fps
         elif a.keypoint_file:
             keypoints = file_keypoints(a.keypoint_file, name, a.layout, a.image_size)
         for what, other in (("--prep ground truth", truth), (a.keypoint_file or "--prep 2D input",
@@ -99,8 +100,8 @@ def main(argv=None) -> int:
         if keypoints is not None:
             keypoints.points, keypoints.filled = keypoints.points[window], None
         n = render(a.output, poses[window], keypoints, None if truth is None else truth[window], up=up,
-                   fps=a.fps or all_poses.fps or assumed_rate(a.poses), size=a.size, azimuth=a.azimuth, title=name, first_frame=a.start,
-                   progress=lambda it: tqdm(it, desc="render", unit="frame", disable=None),
+                   fps=a.fps or all_poses.fps or prep_fps or assumed_rate(a.poses), size=a.size, azimuth=a.azimuth,
+                   title=name, first_frame=a.start, progress=lambda it: tqdm(it, desc="render", unit="frame", disable=None),
                    filled=None if filled is None else filled[window])
         print(f"wrote {n} frames to {a.output}")
     return cli.run(body, args)

@@ -90,13 +90,13 @@ def read_bvh_positions(path) -> tuple[dict[str, np.ndarray], float, dict]:
     return pos, frame_time, joints
 
 
-def bone_errors(expected: np.ndarray, got: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Angles (T, 16) degrees between expected and read-back bones, and the read-back lengths (T, 16)."""
-    be = expected[:, 1:] - expected[:, PARENTS[1:]]
-    bg = got[:, 1:] - got[:, PARENTS[1:]]
+def bone_errors(expected: np.ndarray, got: np.ndarray, parents: np.ndarray = PARENTS) -> tuple[np.ndarray, np.ndarray]:
+    """Angles (T, J - 1) degrees between expected and read-back bones, and the read-back lengths (T, J - 1)."""
+    be = expected[:, 1:] - expected[:, parents[1:]]
+    bg = got[:, 1:] - got[:, parents[1:]]
     cos = np.sum(be * bg, -1) / np.linalg.norm(be, axis=-1) / np.linalg.norm(bg, axis=-1)
     return np.degrees(np.arccos(np.clip(cos, -1, 1))), np.linalg.norm(bg, axis=-1)
 
 
-def joints_array(positions: dict[str, np.ndarray]) -> np.ndarray:
-    return np.stack([positions[n] for n in NAMES], axis=1)
+def joints_array(positions: dict[str, np.ndarray], names=NAMES) -> np.ndarray:
+    return np.stack([positions[n] for n in names], axis=1)

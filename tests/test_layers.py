@@ -10,8 +10,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "vp3d"
 # bottom to top; modules of one rank may import each other (without cycles)
-RANKS = {"errors": 0, "cli": 1, "facts": 1, "io": 2, "model": 3, "engines": 4, "pipeline": 5, "training": 6,
-         "viz": 6, "lift": 7, "stream": 7, "corpus": 7, "__init__": 8}
+RANKS = {"errors": 0, "cli": 1, "facts": 1, "io": 2, "model": 3, "engines": 4, "pipeline": 5, "detect": 5,
+         "training": 6, "viz": 6, "lift": 7, "stream": 7, "corpus": 7, "__init__": 8}
 
 
 def module_name(path: Path) -> str:
@@ -75,8 +75,8 @@ def test_the_core_imports_without_optional_dependencies(blocked):
     extras made unimportable (they are imported where used)."""
     modules = ["vp3d", "vp3d.lift", "vp3d.corpus", "vp3d.cli", "vp3d.pipeline.infer", "vp3d.pipeline.evaluation",
                "vp3d.pipeline.preprocess", "vp3d.io.formats", "vp3d.io.keypoints", "vp3d.io.animation",
-               "vp3d.io.video", "vp3d.viz.render", "vp3d.model.atc", "vp3d.model.quantize",
-               "vp3d_lift", "vp3d_infer", "vp3d_postprocess", "vp3d_preprocess", "vp3d_convert", "vp3d_render",
+               "vp3d.io.video", "vp3d.io.detections", "vp3d.viz.render", "vp3d.model.atc", "vp3d.model.quantize",
+               "vp3d.detect.video", "vp3d_lift", "vp3d_detect", "vp3d_infer", "vp3d_postprocess", "vp3d_preprocess", "vp3d_convert", "vp3d_render",
                "vp3d_quantize", "vp3d_pth2onnx"]
     code = (f"import sys\nfor m in {list(blocked)!r}: sys.modules[m] = None\n"
             f"import importlib\nfor m in {modules!r}: importlib.import_module(m)\n")

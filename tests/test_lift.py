@@ -21,7 +21,7 @@ import vp3d
 import vp3d_lift
 from vp3d.errors import Vp3dError
 from vp3d.facts.architecture import ModelConfig
-from vp3d.io.formats import per_video_paths
+from vp3d.io.formats import per_video_paths, read_poses
 from vp3d.io.poses import read_poses_npz
 from vp3d.lift import load_model
 from vp3d.model import checkpoint
@@ -49,9 +49,10 @@ def models(tmp_path_factory):
     return {"pos": d / "pos.bin", "traj": d / "traj.bin", "ascend": d / "ascend.bin", "net": pos, "traj_net": traj}
 
 
-def by_hand(net, traj_net, pixels, w, h):
+def by_hand(net, traj_net, pixels, w, h, joints=H36M_JOINTS):
     """Upstream's in-the-wild path written out: x/w*2-1, y/w*2-h/w; 13 edge frames each side; the COCO
-    mirror beside the input; un-flip (H36M joints) and average; the trajectory (x negated) added."""
+    mirror beside the input; un-flip (`joints`' left and right: Human3.6M's) and average; the trajectory
+    (x negated) added."""
     x = pixels.astype(np.float64) / w * 2 - [1, h / w]
     x = np.concatenate([x[:1].repeat(13, 0), x, x[-1:].repeat(13, 0)]).astype(np.float32)
     left, right = COCO_SYMMETRY
@@ -63,7 +64,7 @@ def by_hand(net, traj_net, pixels, w, h):
         y = net(batch).numpy()
         t = traj_net(batch).numpy() if traj_net is not None else None
     back = y[1].copy()
-    back[:, H36M_JOINTS[0] + H36M_JOINTS[1]] = y[1][:, H36M_JOINTS[1] + H36M_JOINTS[0]]
+    back[:, joints[0] + joints[1]] = y[1][:, joints[1] + joints[0]]
     back[..., 0] *= -1
     poses = (y[0] + back) / 2
     if t is not None:
@@ -280,3 +281,40 @@ def test_the_cli_writes_bvh_whose_bones_point_where_the_lifted_poses_point(model
     assert "two.bvh: a BVH file holds one motion, but the inputs hold 2 videos" in capsys.readouterr().err
     with pytest.raises(SystemExit):                                   # before the model is even looked at
         vp3d_lift.main([str(npz), "-m", str(models["pos"]), "-o", str(tmp_path / "p.json"), "--units", "cm"])
+
+
+HUMANEVA_JOINTS = [[2, 3, 4, 8, 9, 10], [5, 6, 7, 11, 12, 13]]     # upstream's humaneva_skeleton: left, right
+HUMANEVA_NAMES = ["Pelvis", "Thorax", "LShoulder", "LElbow", "LWrist", "RShoulder", "RElbow", "RWrist", "LHip",
+                  "LKnee", "LAnkle", "RHip", "RKnee", "RAnkle", "Head"]     # ConvertHumanEva.m's order
+
+
+def test_a_humaneva_model_lifts_coco_keypoints_to_its_15_joints(tmp_path, capsys):
+    """Upstream's detectron_pt_coco HumanEva-I model: COCO-17 in, HumanEva's 15 joints out, trained at 60 fps. From
+    upstream's own file (no facts but the weights) it lifts as upstream would, into every format, and live."""
+    net = random_model((3, 3, 3), 32, seed=9, joints_out=15)
+    torch.save({"epoch": 1, "lr": 1e-3, "random_state": None, "optimizer": None, "model_pos": net.state_dict(),
+                "model_traj": None, "random_state_semi": None}, tmp_path / "he.bin")
+    lifter = vp3d.load_model(tmp_path / "he.bin")
+    assert (lifter.layout.name, lifter.skeleton.names, lifter.fps) == ("coco", tuple(HUMANEVA_NAMES), 60)
+    kps = video_keypoints(70, 640, 480, seed=5)
+    got = lifter.lift(kps, image_size=(640, 480))
+    assert got.shape == (70, 15, 3)
+    np.testing.assert_allclose(got, by_hand(net, None, kps, 640, 480, HUMANEVA_JOINTS), atol=1e-5)
+    stream = lifter.stream(image_size=(640, 480))
+    live = [p for k in kps for _, p in stream.push(k)] + [p for _, p in stream.flush()]
+    np.testing.assert_allclose(np.stack(live), got, atol=1e-5)
+
+    clip = write_coco_json(tmp_path / "clip.json", kps)
+    for suffix in (".npz", ".json", ".csv", ".bvh"):
+        assert vp3d_lift.main([str(clip), "-m", str(tmp_path / "he.bin"), "--image-size", "640", "480",
+                               "--fps", "60", "-o", str(tmp_path / f"out{suffix}")]) == 0
+    assert json.loads((tmp_path / "out.json").read_text())["joints"] == HUMANEVA_NAMES
+    for suffix in (".npz", ".json", ".csv"):
+        back = read_poses(tmp_path / f"out{suffix}")
+        np.testing.assert_allclose(back["clip"], got, atol=1e-6)
+        assert back.fps == 60
+    assert "JOINT LAnkle" in (tmp_path / "out.bvh").read_text()
+    rc = vp3d_lift.main([str(clip), "-m", str(tmp_path / "he.bin"), "--layout", "humaneva15", "-o",
+                         str(tmp_path / "x.npz"), "--image-size", "640", "480"])
+    one_line_error(capsys, rc, "he.bin: the model takes 17 keypoints, the humaneva15 layout has 15")
+    assert not (tmp_path / "x.npz").exists()

@@ -69,9 +69,9 @@ class Job:
 @dataclass(frozen=True)
 class LiftOptions:
     """What every input is read, lifted and written with. image_size (w, h) pixels for files that carry none;
-    fps: the keypoints' frame rate (None: the model's; another is resampled, as Lifter.lift does), also the
-    writer's (BVH's frame time); units, origin: BVH's; people, min_score, min_frames, max_frames, max_json_bytes:
-    as io.keypoints.read_keypoints (max_frames also bounds resampling, as Lifter.lift)."""
+    fps: the keypoints' frame rate (None: the rate each file records, else the model's; another is resampled, as
+    Lifter.lift does), also the writer's (BVH's frame time); units, origin: BVH's; people, min_score, min_frames,
+    max_frames, max_json_bytes: as io.keypoints.read_keypoints (max_frames also bounds resampling, as Lifter.lift)."""
 
     image_size: tuple[int, int] | None = None
     fps: float | None = None
@@ -228,8 +228,9 @@ def lift_one(lifter: Lifter, input_path: str | Path, output: str | Path, options
         if Path(output).suffix.lower() == ".bvh" and len(seqs) > 1:
             raise Vp3dError(f"{input_path}: holds {len(seqs)} videos, a BVH file holds one motion; "
                             f"write npz, json or csv (--format)")
-        fps = options.fps or lifter.fps
-        poses = lifter.lift_sequences(seqs, options.image_size, fps=fps, max_frames=options.max_frames)
+        poses = lifter.lift_sequences(seqs, options.image_size, fps=options.fps,       # None: each file's rate
+                                      max_frames=options.max_frames)
+        fps = poses.fps
         write_poses(output, poses, fps=fps, units=options.units, origin=options.origin)
         row.update(outputs=[str(output)], frames=sum(s.frames for s in seqs))
     except Exception as e:                        # any failure of this input is its report line

@@ -1,8 +1,8 @@
 """Lifting users' own 2D keypoints to 3D poses, from a checkpoint or an exported model.
 
     model = vp3d.load_model("pretrained_h36m_detectron_coco.bin")          # or an .onnx / .xml
-    poses = model.lift(keypoints, image_size=(1920, 1080))                  # (T, 17, 3) metres
-    videos = model.lift_file("clip.json", image_size=(1920, 1080))          # {name: (T, 17, 3)}
+    poses = model.lift(keypoints, image_size=(1920, 1080))                  # (T, J, 3) metres (17 joints; 15 for
+    videos = model.lift_file("clip.json", image_size=(1920, 1080))          # {name: (T, J, 3)}   HumanEva models)
     poses = model.lift(keypoints, image_size=(1920, 1080), fps=30)         # a 30 fps video, same T
 
 The path is upstream's in-the-wild one (run.py --render --viz-export): pixels normalised by the image
@@ -16,7 +16,7 @@ time it was trained on.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -26,7 +26,8 @@ from vp3d.engines.backends import TorchSession, open_session, resolve_backend
 from vp3d.errors import Vp3dError
 from vp3d.facts.architecture import H36M_FPS
 from vp3d.facts.cameras import check_image_size, normalize_screen_coordinates
-from vp3d.facts.skeleton import (DEFAULT_LAYOUT, NO_SYMMETRY, KeypointLayout, Symmetry, h36m_skeleton17,
+from vp3d.facts.datasets import dataset_with_joints, skeleton_of
+from vp3d.facts.skeleton import (DEFAULT_LAYOUT, NO_SYMMETRY, KeypointLayout, Skeleton, Symmetry, h36m_skeleton17,
                                   keypoint_layouts, layout_with)
 from vp3d.io.files import refuse_empty
 from vp3d.io.keypoints import KeypointSequence, read_keypoints
@@ -40,7 +41,7 @@ from vp3d.pipeline.resample import resample
 class Lifter:
     """A loaded model ready to lift 2D keypoint sequences; see load_model."""
 
-    run: Runner                         # (2, L, J_in, 2) -> (2, L - RF + 1, 17, 3), metres
+    run: Runner                         # (2, L, J_in, 2) -> (2, L - RF + 1, J, 3), metres
     receptive_field: int
     causal: bool
     layout: KeypointLayout              # order and symmetry of the keypoints the model takes
@@ -50,16 +51,17 @@ class Lifter:
     description: str = ""
     fps: float = H36M_FPS               # frame rate the model was trained at
     folded: Callable[[], tuple] | None = None   # () -> (pose, trajectory or None) FoldedModels, for stream()
+    skeleton: Skeleton = field(default_factory=h36m_skeleton17)   # the J joints it gives (17 Human3.6M, 15 HumanEva)
 
     @property
     def joint_symmetry(self) -> Symmetry:
-        return h36m_skeleton17().symmetry
+        return self.skeleton.symmetry
 
     def lift(self, keypoints: np.ndarray, image_size: tuple[int, int] | None = None,
              normalized: bool = False, progress: bool | None = False, desc: str = "",
              fps: float | None = None, max_frames: int | None = None) -> np.ndarray:
         """(T, J, 2) keypoints in pixels of an image of image_size (w, h) — or normalised screen coordinates
-        with normalized=True — in the model's keypoint layout -> (T, 17, 3) float32 poses, metres, camera
+        with normalized=True — in the model's keypoint layout -> (T, J, 3) float32 poses, metres, camera
         frame. fps: the keypoints' frame rate (None: the model's, self.fps); at another rate they are
         resampled to the model's, lifted, and the poses interpolated back to the T input frames, refused
         where that makes more than max_frames frames (None: facts.limits.frame_limit's default).
@@ -129,28 +131,30 @@ class Lifter:
     def lift_sequence(self, seq: KeypointSequence, image_size: tuple[int, int] | None = None,
                       progress: bool | None = False, fps: float | None = None,
                       max_frames: int | None = None) -> np.ndarray:
-        """One read sequence -> (T, 17, 3) metres, camera frame; fps, max_frames as lift."""
-        return self.lift(seq.keypoints, self.check(seq, image_size), progress=progress, desc=seq.where, fps=fps,
-                         max_frames=max_frames)
+        """One read sequence -> (T, J, 3) metres, camera frame; fps, max_frames as lift (fps None: the rate its
+        file records, else the model's)."""
+        return self.lift(seq.keypoints, self.check(seq, image_size), progress=progress, desc=seq.where,
+                         fps=fps or seq.fps, max_frames=max_frames)
 
     def lift_sequences(self, seqs: list[KeypointSequence], image_size: tuple[int, int] | None = None,
                        progress: bool | None = False, fps: float | None = None,
                        max_frames: int | None = None) -> Poses:
-        """Read sequences -> Poses {name: (T, 17, 3) metres} with their facts: each sequence's first frame
-        and filled frames, the frame rate (fps, else the model's); every one is checked (check) before any
-        is lifted; fps, max_frames as lift."""
+        """Read sequences -> Poses {name: (T, J, 3) metres} with their facts: each sequence's first frame
+        and filled frames, the frame rate (fps, else the rate their file records, else the model's); every one
+        is checked (check) before any is lifted; fps, max_frames as lift_sequence."""
         sizes = [self.check(seq, image_size) for seq in seqs]
-        return Poses({seq.name: self.lift(seq.keypoints, size, progress=progress, desc=seq.where, fps=fps,
+        return Poses({seq.name: self.lift(seq.keypoints, size, progress=progress, desc=seq.where, fps=fps or seq.fps,
                                           max_frames=max_frames)
                       for seq, size in zip(seqs, sizes)}, first_frames={seq.name: seq.first_frame for seq in seqs},
-                     fps=fps or self.fps, filled={seq.name: seq.filled_frames for seq in seqs})
+                     fps=fps or next((seq.fps for seq in seqs if seq.fps), self.fps),
+                     filled={seq.name: seq.filled_frames for seq in seqs})
 
     def lift_file(self, path: str | Path, image_size: tuple[int, int] | None = None,
                   progress: bool | None = False, fps: float | None = None, people: str = "best",
                   min_score: float | None = None, min_frames: int | None = None,
                   max_frames: int | None = None) -> Poses:
         """Every sequence in a keypoint file or folder (io.keypoints.FORMATS; people, min_score, min_frames,
-        max_frames as io.keypoints.read_keypoints) -> Poses {name: (T, 17, 3) metres}, with each sequence's
+        max_frames as io.keypoints.read_keypoints) -> Poses {name: (T, J, 3) metres}, with each sequence's
         first frame; fps, max_frames as lift."""
         return self.lift_sequences(read_keypoints(path, people, min_score, min_frames, max_frames), image_size,
                                    progress, fps, max_frames)
@@ -207,16 +211,20 @@ def check_within_image(keypoints: np.ndarray, image_size: tuple[int, int], where
                         f"(image_size=(w, h); vp3d_lift.py: --image-size W H)")
 
 
-def layout_of(config, layout: str | None, path: str | Path) -> KeypointLayout:
-    """The keypoint layout to lift with: `layout` ('coco', 'h36m'), checked against the symmetry the
-    model records (vp3d's checkpoints and exports carry it); None: the recorded one, else DEFAULT_LAYOUT."""
+def layout_of(config, layout: str | None, path: str | Path, num_keypoints: int | None = None) -> KeypointLayout:
+    """The keypoint layout to lift with: `layout` ('coco', 'h36m', 'humaneva15'), checked against the symmetry the
+    model records (vp3d's checkpoints and exports carry it); None: the recorded one, else DEFAULT_LAYOUT, or for a
+    model taking another number of keypoints (`num_keypoints`: 15, HumanEva's) the layout with that many."""
     layouts = keypoint_layouts()
     if layout is not None and layout not in layouts:
         raise Vp3dError(f"unknown keypoint layout {layout!r}; choose from {', '.join(layouts)}")
     recorded = config.symmetry if config is not None else None
     match = layout_with(recorded) if recorded is not None else None
     if layout is None:
-        return match or layouts[DEFAULT_LAYOUT]
+        default = layouts[DEFAULT_LAYOUT]
+        if match or num_keypoints in (None, len(default.names)):
+            return match or default
+        return next((kl for kl in layouts.values() if len(kl.names) == num_keypoints), default)
     if recorded is not None and layouts[layout].symmetry != recorded:
         raise Vp3dError(f"{path}: the model was trained on keypoints with left/right {recorded.to_json()} "
                         f"({match.name if match else 'another layout'}), not the {layout} layout")
@@ -233,18 +241,20 @@ def _step_lifter(path: str | Path, meta: dict, layout: str | None) -> Lifter:
     def refuse(x):
         raise Vp3dError(f"{path}: a streaming-step export lifts frame by frame: use .stream() (vp3d_lift.py - "
                         f"--stream), or lift from the checkpoint or its window export")
-    return Lifter(refuse, meta["receptive_field"], bool(meta["causal"]), layout_of(config, layout, path),
+    keypoints = config.num_joints_in if config else None
+    return Lifter(refuse, meta["receptive_field"], bool(meta["causal"]), layout_of(config, layout, path, keypoints),
                   description=f"streaming-step export {path}", fps=config.fps if config else H36M_FPS,
-                  folded=lambda: (from_step_onnx(path), None))
+                  folded=lambda: (from_step_onnx(path), None),
+                  skeleton=skeleton_of(config.num_joints_out, f"{path}: the model's output") if config else h36m_skeleton17())
 
 
 def load_model(path: str | Path, layout: str | None = None, backend: str = "auto", device: str = "auto",
                precision: str = "f32", threads: int | None = None, causal: bool | None = None,
                chunk: int = DEFAULT_CHUNK) -> Lifter:
     """A Lifter for a checkpoint (.bin/.pth/.pt/.tar, any layout; with its trajectory model where it holds
-    one) or an exported model (.onnx, .xml: ONNX Runtime / OpenVINO). layout: the 2D keypoint order the
-    model was trained on, 'coco' or 'h36m' (None: what the model records, else coco, as upstream's
-    in-the-wild model); causal: what the model records, else this (upstream files cannot tell). backend,
+    one) or an exported model (.onnx, .xml: ONNX Runtime / OpenVINO): 17 joints out (Human3.6M's skeleton) or 15
+    (HumanEva-I's). layout: the 2D keypoint order the model was trained on, 'coco', 'h36m' or 'humaneva15' (None:
+    what the model records, else coco, as upstream's in-the-wild model, or humaneva15 for 15 keypoints in); causal: what the model records, else this (upstream files cannot tell). backend,
     device, precision, threads: as vp3d_infer.py (engines.backends.open_session). Vp3dError names the file
     and what is wrong."""
     if int(chunk) < 1:
@@ -265,16 +275,15 @@ def load_model(path: str | Path, layout: str | None = None, backend: str = "auto
     c = session.config
     if c is not None and causal is not None and causal != c.causal:
         raise Vp3dError(f"{path}: the model records that it is {'' if c.causal else 'not '}causal")
-    keypoint_layout = layout_of(c, layout, path)
-    trajectory = session.trajectory
-    lifter = Lifter(session.run, session.receptive_field, c.causal if c else bool(causal), keypoint_layout,
-                    length=session.input_shape[1], trajectory=trajectory.run if trajectory else None,
-                    chunk=int(chunk), description=session.describe(), fps=c.fps if c else H36M_FPS,
-                    folded=_folded_of(session, path, c.causal if c else bool(causal)))
     joints_in, joints_out = session.input_shape[2], session.output_shape[2]
+    keypoint_layout = layout_of(c, layout, path, joints_in)
     if joints_in != len(keypoint_layout.names):
         raise Vp3dError(f"{path}: the model takes {joints_in} keypoints, the {keypoint_layout.name} layout has "
                         f"{len(keypoint_layout.names)}")
-    if joints_out != h36m_skeleton17().num_joints:
-        raise Vp3dError(f"{path}: the model gives {joints_out} joints, expected the 17 of Human3.6M")
-    return lifter
+    skeleton = skeleton_of(joints_out, f"{path}: the model's output")
+    trajectory = session.trajectory
+    return Lifter(session.run, session.receptive_field, c.causal if c else bool(causal), keypoint_layout,
+                  length=session.input_shape[1], trajectory=trajectory.run if trajectory else None,
+                  chunk=int(chunk), description=session.describe(),
+                  fps=c.fps if c else dataset_with_joints(joints_out).fps,     # a file without vp3d's facts
+                  folded=_folded_of(session, path, c.causal if c else bool(causal)), skeleton=skeleton)

@@ -142,6 +142,28 @@ def test_hierarchy_names_branches_and_units(tmp_path):
     assert (m[:, NAMES.index("Head"), 1] > m[:, NAMES.index("RFoot"), 1] + 1.0).all()
 
 
+def test_a_humaneva_motion_exports_with_its_own_skeleton(tmp_path):
+    """15 joints (a HumanEva-I model's output): the skeleton is the one with that many joints, named as it is."""
+    from vp3d.facts.cameras import humaneva_cameras
+    from vp3d.facts.datasets import dataset
+    from vp3d.training import synthetic_humaneva
+    pos3d, _ = synthetic_humaneva.generate(["Validate/S1"], ["Jog 1"], lengths=90, seed=1, noise=False)
+    cam = humaneva_cameras()["Validate/S1"][1]
+    world = next(iter(pos3d["Validate/S1"].values()))
+    poses = world_to_camera(world.astype(np.float64), cam.orientation, cam.translation).astype(np.float32)
+    write_bvh(tmp_path / "jog.bvh", {"jog": poses}, fps=60.0, origin="camera")
+    positions, frame_time, joints = read_bvh_positions(tmp_path / "jog.bvh")
+    skel = dataset("humaneva15").skeleton
+    got, expected = joints_array(positions, skel.names), poses.astype(np.float64) @ TO_YUP.T
+    angles, lengths = bone_errors(expected, got, np.array(skel.parents))
+    assert angles.max() < 1.0 and frame_time == pytest.approx(1 / 60)
+    np.testing.assert_allclose(got[:, 0], expected[:, 0], atol=2e-6)
+    for branch, parent in [("ThoraxJoint", "Pelvis"), ("LHipJoint", "Pelvis"), ("HeadJoint", "Thorax"),
+                           ("RShoulderJoint", "Thorax")]:
+        assert joints[branch]["parent"] == parent
+    assert (got[:, skel.names.index("Head"), 1] > got[:, skel.names.index("RAnkle"), 1] + 1.0).all()   # Y up
+
+
 def test_floor_origin_stands_on_the_floor(tmp_path):
     poses = synthetic_camera_poses("Walking", 40)
     poses[:, 0] += [0.3, -0.2, 5.0]                       # joint 0 only: the body is built relative to it

@@ -15,6 +15,8 @@ import vp3d_render
 from vp3d.facts.architecture import ModelConfig
 from vp3d.model import checkpoint
 from vp3d.model.temporal import TemporalModel, randomize_batchnorm
+from vp3d.errors import Vp3dError
+from vp3d.io.keypoints import read_keypoints
 from vp3d.io.poses import read_poses_npz
 
 from conftest import one_line_error, random_model
@@ -101,14 +103,15 @@ def test_a_folder_is_a_path_without_a_suffix_or_ending_in_a_slash(models, clip, 
 
 
 @pytest.mark.parametrize("suffix", [".mp4", ".MOV", ".avi"])
-def test_a_video_given_as_keypoints_says_to_run_a_detector_first(models, tmp_path, capsys, suffix):
+def test_a_video_is_lifted_through_the_detector_and_a_broken_one_is_one_line(models, tmp_path, capsys, suffix):
     video = tmp_path / f"clip{suffix}"
     video.write_bytes(b"\x00\x00\x00\x18ftypmp42")
-    rc = vp3d_lift.main([str(video), "-m", str(models["coco"]), "--image-size", "640", "480", "-o",
-                         str(tmp_path / "o.npz")])
-    err = one_line_error(capsys, rc)
-    assert f"clip{suffix}: a video, not 2D keypoints" in err and "2D pose detector" in err
-    assert "Lift your own video" in err
+    rc = vp3d_lift.main([str(video), "-m", str(models["coco"]), "-o", str(tmp_path / "o.npz")])
+    one_line_error(capsys, rc, f"clip{suffix}: cannot read the video")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"clip{suffix}"]      # nothing written
+    with pytest.raises(Vp3dError, match="a video, not 2D keypoints: give it to vp3d_lift.py as its input") as e:
+        read_keypoints(video)                     # where keypoints must be given (vp3d_render.py --keypoint-file)
+    assert "Lift your own video" in str(e.value) and "vp3d_detect.py" in str(e.value)
     readme = (ROOT / "README.md").read_text()
     assert "\n## Lift your own video\n" in readme               # the section the message points at
 

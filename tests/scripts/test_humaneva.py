@@ -82,3 +82,10 @@ def test_postprocess_filters_actions_as_upstream(he, tmp_path):
     for subject, tables in out["some"]["subjects"].items():
         for action, row in tables["actions"].items():
             assert row == out["all"]["subjects"][subject]["actions"][action]
+
+
+def test_training_says_in_one_line_that_it_is_human36m_only(humaneva_dataset, tmp_path, capsys):
+    import vp3d_train
+    rc = vp3d_train.main(["-d", str(humaneva_dataset), "-o", str(tmp_path / "m.bin"), "-e", "1"])
+    one_line_error(capsys, rc, "holds HumanEva-I (data_3d_humaneva15.npz); vp3d_train.py trains on Human3.6M's")
+    assert not list(tmp_path.iterdir())

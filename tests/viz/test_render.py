@@ -17,6 +17,7 @@ import vp3d_lift
 import vp3d_render
 from vp3d.facts.cameras import h36m_cameras, project_to_2d
 from vp3d.facts.skeleton import h36m_skeleton17, keypoint_layouts
+from vp3d.io.files import read_array
 from vp3d.io.poses import write_poses_npz
 from vp3d.model import checkpoint
 from vp3d.pipeline.preprocess import preprocess
@@ -276,3 +277,22 @@ def test_filled_frames_are_pale_and_a_key_says_so(tmp_path):
     small = tmp_path / "s.gif"                                         # no room for it: left out
     render(small, standing_poses(2), size=96)
     assert skeleton_mask(frames_of_gif(small)[0][96 - BOTTOM:]).sum() == 0
+
+
+def test_render_cli_draws_humaneva_poses_with_their_skeleton(humaneva_dataset, tmp_path):
+    """A HumanEva-I preprocess folder: its 15-joint ground truth and 15-keypoint input, and 15-joint poses (here
+    the ground truth itself, as saved predictions are: root-relative), each panel a skeleton."""
+    prep = tmp_path / "prep"
+    manifest = preprocess(humaneva_dataset, prep, ["Validate/S2"], "gt", filter_widths=(3, 3), lengths=[])
+    e = manifest.entries[0]
+    truth = read_array(prep / "ground_truths" / f"{e.name}.bin", (e.frames, 15, 3)).copy()
+    truth[:, 0] = 0
+    write_poses_npz(tmp_path / "pred.npz", {e.name: truth})
+    out = tmp_path / "he.gif"
+    assert vp3d_render.main([str(tmp_path / "pred.npz"), "--name", e.name, "--prep", str(prep), "-o", str(out),
+                             "--frames", "6", "--size", "128"]) == 0
+    frames = frames_of_gif(out)
+    assert len(frames) == 6 and frames[0].shape == (128, 3 * 128, 3)         # 2D, prediction, ground truth
+    assert all(skeleton_mask(f[:, i * 128:(i + 1) * 128]).sum() > 20 for f in frames for i in range(3))
+    below_titles = [skeleton_mask(frames[0][24:128 - BOTTOM, i * 128:(i + 1) * 128]) for i in (1, 2)]
+    np.testing.assert_array_equal(*below_titles)                             # the same poses, drawn alike (the key aside)

@@ -111,6 +111,35 @@ def _static(dims) -> tuple:
     return tuple(d if isinstance(d, int) and d > 0 else None for d in dims)
 
 
+def ort_session(model: str | Path | bytes, threads: int, device: str = "cpu", name: str | Path | None = None):
+    """An onnxruntime.InferenceSession of `model` (a path, or the file's bytes: then `name` says what it is in
+    errors) with OnnxRuntimeSession's settings on `device` ('cpu', 'cuda', 'tensorrt'); Vp3dError where ONNX
+    Runtime cannot load it or does not start the GPU provider the device asks for."""
+    import onnxruntime as ort
+    name = name or model
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    cuda = ("CUDAExecutionProvider", {"cudnn_conv_algo_search": "EXHAUSTIVE",
+                                      "cudnn_conv_use_max_workspace": "1",
+                                      "do_copy_in_default_stream": "1"})
+    trt = ("TensorrtExecutionProvider", {"trt_engine_cache_enable": "True",
+                                         "trt_engine_cache_path": str(Path(tempfile.gettempdir()) / "vp3d_trt_cache"),
+                                         "trt_fp16_enable": "False"})
+    providers = {"cpu": [], "cuda": [cuda], "tensorrt": [trt, cuda]}[device] + ["CPUExecutionProvider"]
+    try:
+        session = ort.InferenceSession(model if isinstance(model, bytes) else str(model), opts, providers=providers)
+    except Exception as e:
+        raise Vp3dError(f"{name}: ONNX Runtime cannot load it ({first_line(e)})") from None
+    running = session.get_providers()
+    if device != "cpu" and running[0] != providers[0][0]:
+        raise Vp3dError(f"{name}: ONNX Runtime did not start {providers[0][0]} for device {device} "
+                        f"(running providers: {', '.join(running)})")
+    return session
+
+
 class OnnxRuntimeSession(Session):
     """ONNX Runtime. Recommended settings (onnxruntime.ai, "Tune performance: threading"):
     all graph optimisations, sequential execution (this graph has no parallel branches), intra-op
@@ -121,29 +150,10 @@ class OnnxRuntimeSession(Session):
     backend = "onnxruntime"
 
     def __init__(self, path: str | Path, threads: int | None = None, device: str = "cpu", **_):
-        import onnxruntime as ort
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         self.threads = threads or devices.physical_cores()
-        opts.intra_op_num_threads = self.threads
-        opts.inter_op_num_threads = 1
-        cuda = ("CUDAExecutionProvider", {"cudnn_conv_algo_search": "EXHAUSTIVE",
-                                          "cudnn_conv_use_max_workspace": "1",
-                                          "do_copy_in_default_stream": "1"})
-        trt = ("TensorrtExecutionProvider", {"trt_engine_cache_enable": "True",
-                                             "trt_engine_cache_path": str(Path(tempfile.gettempdir()) / "vp3d_trt_cache"),
-                                             "trt_fp16_enable": "False"})
-        providers = {"cpu": [], "cuda": [cuda], "tensorrt": [trt, cuda]}[device] + ["CPUExecutionProvider"]
         self.device = device
-        try:
-            self.session = ort.InferenceSession(str(path), opts, providers=providers)
-        except Exception as e:
-            raise Vp3dError(f"{path}: ONNX Runtime cannot load it ({first_line(e)})") from None
+        self.session = ort_session(path, self.threads, device)
         self.providers = self.session.get_providers()
-        if device != "cpu" and self.providers[0] != providers[0][0]:
-            raise Vp3dError(f"{path}: ONNX Runtime did not start {providers[0][0]} for device {device} "
-                            f"(running providers: {', '.join(self.providers)})")
         props = self.session.get_modelmeta().custom_metadata_map
         self.config = facts_from_metadata(props, path)
         self.precision = precision_label(props, "f32")

@@ -1,8 +1,9 @@
 """BVH export of 3D poses (Biovision hierarchy: Blender, Unity, MotionBuilder import it).
 
-Joints are the project's 17 joint names (h36m_skeleton17().names), every character other than a
-letter, digit or '_' replaced by '_' ('Neck/Nose' -> 'Neck_Nose'). A joint with several children
-(Hip: RHip, LHip, Spine; Thorax: Neck/Nose, LShoulder, RShoulder) gets one zero-length branch joint
+Joints are the skeleton's joint names (Human3.6M's 17 or HumanEva-I's 15, by the poses' joint count:
+facts.datasets.skeleton_of), every character other than a letter, digit or '_' replaced by '_'
+('Neck/Nose' -> 'Neck_Nose'). A joint with several children (Hip: RHip, LHip, Spine; Thorax: Neck/Nose,
+LShoulder, RShoulder; HumanEva's Pelvis and Thorax likewise) gets one zero-length branch joint
 per child, named after the child plus 'Joint' ('RHipJoint', 'SpineJoint', 'Neck_NoseJoint', ...), as
 CMU's BVH files do with 'LHipJoint': each bone then has a joint of its own whose rotation points it
 exactly where the predicted bone points. Bone lengths are constant per motion (the median over
@@ -25,7 +26,8 @@ from vp3d.errors import Vp3dError
 from vp3d.facts.cameras import CAMERA_TO_YUP
 from vp3d.io.files import atomic_path
 from vp3d.io.poses import check_poses, select
-from vp3d.facts.skeleton import Skeleton, h36m_skeleton17
+from vp3d.facts.datasets import skeleton_of
+from vp3d.facts.skeleton import Skeleton
 
 UNITS = {"m": 1.0, "cm": 100.0}     # BVH length unit -> factor from metres
 DEFAULT_UNITS = "m"                 # Blender imports a metre BVH at scale 1 (its unit is the metre)
@@ -168,15 +170,18 @@ def bvh_chunks(poses: np.ndarray, fps: float = 50.0, units: str = DEFAULT_UNITS,
                skeleton: Skeleton | None = None, frames_per_chunk: int = 5000):
     """The BVH file for one motion, poses (T, J, 3) metres, camera frame, as text pieces: the hierarchy,
     then the motion a few thousand frames at a time (long motions never sit in memory as one string).
+    skeleton: the poses' (None: the one with J joints, facts.datasets.skeleton_of).
 
     units: 'm' or 'cm' (lengths in the file). origin: 'floor' puts the first frame's root above the
     origin and the lowest joint of the whole motion, as the file's skeleton (median bones) places it, on
     y = 0 (root-relative poses then stand on the floor); 'camera' keeps the camera's position as the origin (a lifted trajectory stays where the
     camera saw it). Joint rotations reproduce every bone's direction; lengths are per-bone medians.
     """
-    skel = skeleton or h36m_skeleton17()
     poses = np.asarray(poses, dtype=np.float64)
-    if poses.ndim != 3 or poses.shape[1:] != (skel.num_joints, 3):
+    if poses.ndim != 3 or poses.shape[-1] != 3:
+        raise Vp3dError(f"poses of shape {poses.shape}, expected (T, J, 3)")
+    skel = skeleton or skeleton_of(poses.shape[1])
+    if poses.shape[1] != skel.num_joints:
         raise Vp3dError(f"poses of shape {poses.shape}, expected (T, {skel.num_joints}, 3)")
     if units not in UNITS:
         raise Vp3dError(f"units {units!r}: expected one of {', '.join(UNITS)}")
@@ -284,7 +289,7 @@ def _end_site(jt: _Joint, joints) -> np.ndarray:
 
 def write_bvh(path: str | Path, poses: dict[str, np.ndarray], fps: float = 50.0, name: str | None = None,
               units: str = DEFAULT_UNITS, origin: str = DEFAULT_ORIGIN) -> None:
-    """Write one motion of `poses` (name -> (T, 17, 3) metres, camera frame) as a BVH file, atomically.
+    """Write one motion of `poses` (name -> (T, J, 3) metres, camera frame; J 17 or 15) as a BVH file, atomically.
 
     A BVH file holds one motion: with several names, `name` must pick one (Vp3dError otherwise).
     """

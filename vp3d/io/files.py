@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -153,6 +154,18 @@ def read_json(path: str | Path, what: str, max_bytes: int = MAX_JSON_BYTES):
         if data[e.pos:e.pos + 4].lstrip(b"-")[:3] in (b"NaN", b"Inf"):       # what Python's json writes for them
             reason = f"a non-finite number (NaN or Infinity is not JSON) at {reason.rpartition(': ')[2]}"
         raise Vp3dError(f"{path}: not valid JSON ({reason}); expected {what}") from None
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """The sha256 of a file's bytes, read in 1 MiB chunks (bounded memory for any size)."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while block := f.read(chunk):
+                digest.update(block)
+    except OSError as e:
+        raise Vp3dError(f"{path}: cannot read it ({first_line(e)})") from None
+    return digest.hexdigest()
 
 
 def npy_header(f, size: int, where: str) -> tuple[tuple[int, ...], np.dtype]:

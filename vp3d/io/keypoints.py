@@ -16,7 +16,8 @@
     csv             .csv with a header                     frame,joint,x,y[,score][,track]; joint an index
                                                            or a keypoint name (COCO or Human3.6M)
     detectron-npz   upstream's infer_video_d2.py output    boxes[i][1] (N, 5), keypoints[i][1] (N, 4, 17) per
-                    (<video>.npz, or a folder of them)     video frame i, metadata {'w', 'h'}; COCO-17
+                    (<video>.npz, or a folder of them)     video frame i, metadata {'w', 'h'}; COCO-17; vp3d's
+                    and vp3d's detector runs (io.detections) own add 'fps' and the video's name
     alphapose-json  AlphaPose results (.json)              [{"image_id": "0.jpg", "keypoints": [x, y, s] * 17
                                                            or * 26 (Halpe), "score", "idx"}]; COCO-17
     openpose-json   a folder of OpenPose --write_json      <name>_<frame>_keypoints.json: {"people":
@@ -76,6 +77,7 @@ class KeypointSequence:
     source: str = ""                           # the file it was read from
     detected: np.ndarray | None = None         # (T,) bool: frames with a detection (None: every frame)
     video: str = ""                            # the video it is a person of (tracks share it); "": its name
+    fps: float | None = None                   # frame rate the file records (vp3d's detector runs), or None
 
     @property
     def frames(self) -> int:
@@ -512,12 +514,23 @@ def read_detectron_npz(path: Path, _names=None, options: ReadOptions = ReadOptio
     scores = np.concatenate(box_scores)
     if not np.isfinite(scores).all():
         raise Vp3dError(f"{path}: non-finite box scores")
-    seqs = assemble(path, path.stem, np.concatenate(frames), np.concatenate(points).astype(np.float32), scores,
-                    np.concatenate(point_scores).astype(np.float32), span=(0, len(boxes)), options=options,
-                    listed=len(boxes))
+    seqs = assemble(path, _detectron_name(path, metadata), np.concatenate(frames),
+                    np.concatenate(points).astype(np.float32), scores, np.concatenate(point_scores).astype(np.float32),
+                    span=(0, len(boxes)), options=options, listed=len(boxes))
+    fps = metadata.get("fps")
     for seq in seqs:
         seq.image_size = size
+        seq.fps = float(fps) if isinstance(fps, (int, float)) and np.isfinite(fps) and fps > 0 else None
     return seqs
+
+
+def _detectron_name(path: Path, metadata: dict) -> str:
+    """The video's name: upstream's (the file name less '.npz'), or where a vp3d detector run recorded the
+    video (io.detections), the video file's stem, as a lift of the video names it."""
+    video = metadata.get("video")
+    if isinstance(video, dict) and isinstance(video.get("name"), str) and Path(video["name"]).stem:
+        return Path(video["name"]).stem
+    return path.stem
 
 
 OPENPOSE_FILE = re.compile(r"^(?P<name>.*)_(?P<frame>\d{12})_keypoints\.json$")   # <name>_<frame>_keypoints.json
@@ -810,8 +823,9 @@ def _read_any(path: Path, options: ReadOptions) -> list[KeypointSequence]:
     suffix = path.suffix.lower()
     candidates = [f for f in FORMATS if f.suffix == suffix]
     if suffix in VIDEO_SUFFIXES:
-        raise Vp3dError(f"{path}: a video, not 2D keypoints: run a 2D pose detector on it first and lift the "
-                        f"file it writes (README: Lift your own video)")
+        raise Vp3dError(f"{path}: a video, not 2D keypoints: give it to vp3d_lift.py as its input (a 2D pose "
+                        f"detector runs first), or run vp3d_detect.py on it and use the file it writes (README: Lift "
+                        f"your own video)")
     if not candidates:
         raise Vp3dError(f"{path}: unknown keypoint file type {suffix or '(no suffix)'}; expected "
                         f"{', '.join(sorted(s for s in LOADERS if s != FOLDER))} or a folder")

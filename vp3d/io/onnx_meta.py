@@ -75,3 +75,22 @@ def onnx_input_shape(path: str | Path) -> tuple[int, ...]:
     if not dims or None in dims or 0 in dims:
         raise Vp3dError(f"{path}: input '{inp.name}' has shape {dims}; ATC needs a fixed shape (export with --length)")
     return dims
+
+
+def load_onnx_bytes(data: bytes, where: str | Path):
+    """An ONNX model from its file's bytes (`where` names it in errors); Vp3dError where unreadable."""
+    import onnx
+    try:
+        return onnx.load_model_from_string(data)
+    except Exception as e:
+        raise Vp3dError(f"{where}: not a readable ONNX model ({first_line(e)})") from None
+
+
+def graph_io(model) -> tuple[dict[str, tuple], dict[str, tuple]]:
+    """({name: dims} of an ONNX model's graph inputs (initializers left out), {name: dims} of its outputs); a
+    dim is an int, or None where it is symbolic or unknown."""
+    def dims(value) -> tuple:
+        return tuple(d.dim_value if d.HasField("dim_value") else None for d in value.type.tensor_type.shape.dim)
+    weights = {t.name for t in model.graph.initializer}
+    return ({v.name: dims(v) for v in model.graph.input if v.name not in weights},
+            {v.name: dims(v) for v in model.graph.output})

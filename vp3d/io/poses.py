@@ -34,7 +34,7 @@ import numpy as np
 
 from vp3d.errors import Vp3dError
 from vp3d.io.files import atomic_path, read_json
-from vp3d.facts.skeleton import h36m_skeleton17
+from vp3d.facts.datasets import datasets, skeleton_of
 
 UNITS = "m"          # poses are stored in metres
 FRAME = "camera"     # in the camera's frame: x right, y down, z forward (away from the camera)
@@ -254,10 +254,10 @@ def read_poses_csv(path: str | Path) -> dict[str, np.ndarray]:
         filled = table[:, -1].astype(np.int64) if "filled" in extra else None
     except ValueError as e:
         raise Vp3dError(f"{path}: a frame, coordinate, time or filled flag is not a number ({e})") from None
-    names = h36m_skeleton17().names
     out = Poses(fps=None if times is None else _rate_of(path, frames, times))
     for name in dict.fromkeys(table[:, 0].tolist()):
         rows_of = table[:, 0] == name
+        names = _skeleton_names(table[rows_of, 2])
         t = int(rows_of.sum()) // len(names)
         start = int(frames[rows_of][0])
         expected_frames = np.repeat(np.arange(start, start + t), len(names))
@@ -307,11 +307,18 @@ def select(poses: dict[str, np.ndarray], name: str | None, path: str | Path) -> 
 
 
 def joint_names(num_joints: int, where: str = "poses") -> tuple[str, ...]:
-    """The project's joint names for (T, J, 3) poses: Human3.6M's 17 (h36m_skeleton17().names)."""
-    names = h36m_skeleton17().names
-    if num_joints != len(names):
-        raise Vp3dError(f"{where}: {num_joints} joints, expected the {len(names)} of the Human3.6M skeleton")
-    return names
+    """The project's joint names for (T, J, 3) poses: those of the skeleton with J joints (facts.datasets: Human3.6M's
+    17, HumanEva-I's 15)."""
+    return skeleton_of(num_joints, where).names
+
+
+def _skeleton_names(joint_column: np.ndarray) -> tuple[str, ...]:
+    """The joint names of the skeleton a CSV video's rows list first (Human3.6M's unless they are another's)."""
+    for facts in datasets().values():
+        names = facts.skeleton.names
+        if list(joint_column[:len(names)]) == list(names):
+            return names
+    return datasets()["h36m"].skeleton.names
 
 
 BLOCK_FRAMES = 2048   # frames formatted at a time by the text writers: bounded memory for any length
@@ -334,14 +341,16 @@ def write_poses_json(path: str | Path, poses: dict[str, np.ndarray]) -> None:
     """{"joints", "units": "m", "frame": "camera"[, "fps"], "videos": {name: {["first_frame",] ["filled",]
     "poses": T x J x 3}}}; written atomically, BLOCK_FRAMES frames at a time."""
     arrays = {name: check_poses(np.asarray(p), f"{path}: '{name}'") for name, p in poses.items()}
-    for name, array in arrays.items():
-        joint_names(array.shape[1], f"{path}: '{name}'")
+    names = {joint_names(array.shape[1], f"{path}: '{name}'") for name, array in arrays.items()}
+    if len(names) > 1:
+        raise Vp3dError(f"{path}: poses of {' and '.join(str(len(n)) for n in names)} joints; a .json holds one "
+                        f"skeleton's (write the others to another file)")
     poses = as_poses(poses)
     starts, filled = first_frames_of(poses), poses.filled or {}
     fps = "" if poses.fps is None else f'"fps": {json.dumps(poses.fps)}, '
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         f.write('{"joints": %s, "units": "%s", "frame": "%s", %s"videos": {'
-                % (json.dumps(list(h36m_skeleton17().names)), UNITS, FRAME, fps))
+                % (json.dumps(list(next(iter(names), ()))), UNITS, FRAME, fps))
         for n, (name, array) in enumerate(arrays.items()):
             first = f'"first_frame": {starts[name]}, ' if starts[name] else ""
             runs = filled_ranges(filled[name]) if name in filled else []

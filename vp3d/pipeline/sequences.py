@@ -140,6 +140,11 @@ class Manifest:
         return (self.receptive_field - 1) // 2
 
     @property
+    def fps(self) -> float:
+        """The sequences' frame rate: the dataset's, over --downsample."""
+        return dataset(self.dataset).fps / self.downsample
+
+    @property
     def length_rule(self) -> str:
         """--max-length as given: '6115', '2048,6115' or '0' (own length)."""
         return ",".join(map(str, self.lengths)) or str(OWN_LENGTH)

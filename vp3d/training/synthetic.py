@@ -332,7 +332,13 @@ _ACTIVITIES = {
     "Waiting": dict(poses=[{}, _ARMS_CROSSED, _HANDS_BEHIND, _HANDS_ON_HIPS, _HANDS_FRONT],
                     hold=(3, 8), osc=[("neck.turn", 20, 0.15, None), ("pelvis.abd", 3, 0.1, None)]),
 }
-_WALKS = ("Walking", "WalkDog", "WalkTogether")
+_GUARD = {"shoulder.flex": 40, "shoulder.abd": 15, "shoulder.turn": 35, "elbow.flex": 125, "neck.flex": 8,
+          "hip.flex": 8, "knee.flex": 14}
+_ACTIVITIES["Box"] = dict(    # HumanEva-I's: a guard, jabs and crosses thrown from it
+    poses=[_GUARD, _merge(_GUARD, {"l_shoulder.flex": 45, "l_elbow.flex": -115, "chest.turn": -15}),
+           _merge(_GUARD, {"r_shoulder.flex": 45, "r_elbow.flex": -115, "chest.turn": 20})],
+    hold=(0.25, 0.7), p=[0.5, 0.25, 0.25], osc=[("knee.flex", 6, 2.2, None), ("neck.turn", 8, 0.4, None)])
+_WALKS = ("Walking", "WalkDog", "WalkTogether", "Jog")
 
 
 def _random_poses(rng: np.random.Generator, k: int = 6) -> list[dict]:
@@ -457,7 +463,8 @@ def walking(rng: np.random.Generator, T: int, style: dict, offsets: np.ndarray,
     """Walk round a loop of radius 1.0-1.4 m near the origin, feet pinned to the floor while they
     support the body. Returns angles (T, 32, 3) radians (heading included) and the ground track
     (T, 2) metres. WalkDog: slower, leash arm forward, head down, stops now and then, wavy loop;
-    WalkTogether: slower, head turned to a partner, damped arm swing on that side."""
+    WalkTogether: slower, head turned to a partner, damped arm swing on that side; Jog: faster, longer
+    strides, elbows bent."""
     cadence = rng.uniform(0.85, 1.0) * style["tempo"]      # gait cycles per second
     hip_amp = np.radians(rng.uniform(14, 18))
     gate, wobble, arm = np.ones(T), 0.0, {"l": 1.0, "r": 1.0}
@@ -472,6 +479,10 @@ def walking(rng: np.random.Generator, T: int, style: dict, offsets: np.ndarray,
         _add(angles, f"{side}_elbow.flex", np.full(T, np.radians(25)))
         _add(angles, "neck.flex", np.full(T, np.radians(15)))
         _add(angles, "spine.flex", np.full(T, np.radians(5)))
+    elif variant == "Jog":                                  # HumanEva-I's: quicker, longer strides, arms bent
+        cadence, hip_amp = cadence * 1.45, hip_amp * 1.35
+        _add(angles, "elbow.flex", np.full(T, np.radians(75)))
+        _add(angles, "spine.flex", np.full(T, np.radians(6)))
     elif variant == "WalkTogether":
         cadence, hip_amp, arm[side] = cadence * 0.9, hip_amp * 0.9, 0.4
         look = pose_weights(rng, T, 2, (1.5, 4))[:, 1]

@@ -25,7 +25,7 @@ import torch
 
 from vp3d.errors import Vp3dError
 from vp3d.model import checkpoint
-from vp3d.io.datasets import DEFAULT_KEYPOINTS, Sequence, load_dataset
+from vp3d.io.datasets import DEFAULT_KEYPOINTS, Sequence, find_dataset, load_dataset
 from vp3d.pipeline.evaluation import Results, evaluate_model
 from vp3d.facts.architecture import H36M_FPS, ModelConfig
 from vp3d.model.temporal import TemporalModel
@@ -103,6 +103,9 @@ def load_training_data(dataset_dir: str | Path, keypoints: str = DEFAULT_KEYPOIN
                        subjects_test: list[str] = ("S9", "S11"), downsample: int = 1) -> TrainingData:
     """Read data_3d_h36m.npz and data_2d_h36m_<keypoints>.npz from `dataset_dir` and prepare every
     (subject, action, camera) sequence of the train and test subjects as evaluation does."""
+    facts = find_dataset(dataset_dir)
+    if facts.name != "h36m":          # one line: the recipe below is Human3.6M's (its skeleton, subjects)
+        raise Vp3dError(f"{dataset_dir}: holds {facts.title} ({facts.file_3d}); vp3d_train.py trains on Human3.6M's files only")
     data = load_dataset(dataset_dir, keypoints)
     train = data.sequences(subjects_train, downsample)
     test = data.sequences(subjects_test, downsample) if subjects_test else []

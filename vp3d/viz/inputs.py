@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from vp3d.errors import Vp3dError
-from vp3d.facts.cameras import h36m_cameras, image_coordinates, qinverse, qrot
+from vp3d.facts.cameras import image_coordinates, qinverse, qrot
+from vp3d.facts.datasets import dataset
 from vp3d.facts.skeleton import DEFAULT_LAYOUT, KeypointLayout, keypoint_layouts, layout_with
 from vp3d.io.files import read_array
 from vp3d.io.keypoints import read_keypoints
@@ -34,12 +35,13 @@ class Keypoints2D:
 @dataclass
 class PrepSequence:
     """One sequence of a preprocess folder: its 2D input (pixels of its camera's image), ground truth
-    (T, 17, 3) metres, camera frame (every joint absolute, the root on its trajectory), and the world's
+    (T, J, 3) metres, camera frame (every joint absolute, the root on its trajectory), and the world's
     up direction (3,) in that camera's frame."""
 
     keypoints: Keypoints2D
     ground_truth: np.ndarray
     up: np.ndarray
+    fps: float                    # the sequence's frame rate (the dataset's, over the preprocessing's downsampling)
 
 
 def layout_for(num_joints: int, symmetry) -> KeypointLayout:
@@ -50,7 +52,8 @@ def layout_for(num_joints: int, symmetry) -> KeypointLayout:
 
 def prep_sequence(prep_dir: str | Path, name: str) -> PrepSequence:
     """From a vp3d_preprocess.py folder: sequence `name`'s 2D input (T, J, 2) (the direct copy, padding
-    removed, back in pixels of its Human3.6M camera), its ground truth and the camera's up direction."""
+    removed, back in pixels of its camera: Human3.6M's or HumanEva-I's), its ground truth and the camera's up
+    direction."""
     prep_dir = Path(prep_dir)
     manifest = Manifest.read(prep_dir)
     entry = next((e for e in manifest.entries if e.name == name), None)
@@ -60,17 +63,17 @@ def prep_sequence(prep_dir: str | Path, name: str) -> PrepSequence:
     inputs = read_array(prep_dir / INPUTS_DIR / f"{name}.bin", manifest.input_shape(entry))
     front = manifest.pad + (manifest.pad if manifest.causal else 0)
     points = inputs[0, front:front + entry.frames]
-    stored = read_array(prep_dir / GROUND_TRUTHS_DIR / f"{name}.bin", (entry.frames, 17, 3))
+    stored = read_array(prep_dir / GROUND_TRUTHS_DIR / f"{name}.bin", (entry.frames, manifest.num_joints, 3))
     truth = stored.copy()                  # stored as upstream keeps it: root = trajectory, the rest relative
     truth[:, 1:] += stored[:, :1]          # -> every joint where the camera saw it, as poses files hold them
-    layout = layout_for(manifest.num_joints, manifest.keypoint_symmetry)
-    cameras = h36m_cameras().get(entry.subject, ())
-    if not 0 <= entry.camera < len(cameras):     # not a Human3.6M camera: leave the points normalised
-        return PrepSequence(Keypoints2D(points, layout), truth, LEVEL_UP)
+    layout = layout_for(manifest.num_keypoints, manifest.keypoint_symmetry)
+    cameras = dataset(manifest.dataset).cameras.get(entry.subject, ())
+    if not 0 <= entry.camera < len(cameras):     # not one of the dataset's cameras: leave the points normalised
+        return PrepSequence(Keypoints2D(points, layout), truth, LEVEL_UP, manifest.fps)
     cam = cameras[entry.camera]
     pixels = image_coordinates(points.astype(np.float64), cam.res_w, cam.res_h)
     up = qrot(qinverse(cam.orientation.astype(np.float64)), np.array([0.0, 0.0, 1.0]))  # world z is up
-    return PrepSequence(Keypoints2D(pixels, layout, (cam.res_w, cam.res_h)), truth, up)
+    return PrepSequence(Keypoints2D(pixels, layout, (cam.res_w, cam.res_h)), truth, up, manifest.fps)
 
 
 def file_keypoints(path: str | Path, name: str, layout: str | None = None,

@@ -19,7 +19,8 @@ import numpy as np
 
 from vp3d.errors import Vp3dError, needs_extra
 from vp3d.facts.cameras import CAMERA_TO_YUP
-from vp3d.facts.skeleton import Skeleton, h36m_skeleton17
+from vp3d.facts.datasets import skeleton_of
+from vp3d.facts.skeleton import Skeleton
 from vp3d.io.animation import check_output, write_animation
 from vp3d.viz.inputs import LEVEL_UP, Keypoints2D
 
@@ -194,7 +195,7 @@ class _Panel:
 
 def panel_3d(title: str, poses: np.ndarray, skeleton: Skeleton, camera: OrbitCamera, track: np.ndarray,
              area: tuple[int, int], filled: np.ndarray | None = None) -> _Panel:
-    """The 3D skeleton of staged poses (T, 17, 3) and the floor, bones drawn far to near, in a drawing area
+    """The 3D skeleton of staged poses (T, J, 3) and the floor, bones drawn far to near, in a drawing area
     (w, h) pixels; filled (T,) bool: the frames filled by interpolation."""
     edges = np.array([(p, j) for j, p in enumerate(skeleton.parents) if p >= 0])
     bone_px, bone_depth = camera.project(poses[:, edges])          # (T, E, 2, 2), (T, E, 2)
@@ -368,10 +369,12 @@ def _output(path: str | Path) -> Path:
     return path
 
 
-def _check_poses(poses: np.ndarray, skeleton: Skeleton, what: str) -> None:
-    """Vp3dError unless poses is (T >= 1, J, 3) for the skeleton's J joints."""
-    if poses.ndim != 3 or poses.shape[1:] != (skeleton.num_joints, 3) or len(poses) < 1:
-        raise Vp3dError(f"{what} of shape {poses.shape}, expected (T, {skeleton.num_joints}, 3)")
+def _skeleton(poses: np.ndarray, what: str) -> Skeleton:
+    """The skeleton of poses (T >= 1, J, 3): the one with J joints (facts.datasets: 17 Human3.6M, 15 HumanEva-I);
+    Vp3dError otherwise."""
+    if poses.ndim != 3 or poses.shape[2] != 3 or len(poses) < 1:
+        raise Vp3dError(f"{what} of shape {poses.shape}, expected (T, J, 3)")
+    return skeleton_of(poses.shape[1], what)
 
 
 def _panel_size(size: int) -> int:
@@ -381,7 +384,7 @@ def _panel_size(size: int) -> int:
 
 @dataclass
 class Track:
-    """One person of a video: poses (T, 17, 3) metres, camera frame, and the 2D keypoints they were lifted
+    """One person of a video: poses (T, J, 3) metres, camera frame, and the 2D keypoints they were lifted
     from (T, J, 2) pixels, whose first_frame places both in the video."""
 
     name: str
@@ -408,9 +411,8 @@ def render_over_video(path: str | Path, tracks: list[Track], video: str | Path, 
     if not tracks:
         raise Vp3dError(f"{video}: no sequences to draw over the video")
     info = video_info(video)
-    skeleton = h36m_skeleton17()
+    skeletons = [_skeleton(tr.poses, f"{tr.name}: poses") for tr in tracks]
     for tr in tracks:
-        _check_poses(tr.poses, skeleton, f"{tr.name}: poses")
         if tr.keypoints.image_size is not None and tuple(tr.keypoints.image_size) != info.size:
             raise Vp3dError(f"{tr.name}: the keypoints are pixels of a {tr.keypoints.image_size[0]}x"
                             f"{tr.keypoints.image_size[1]} image, but {video} is {info.size[0]}x{info.size[1]}")
@@ -427,7 +429,7 @@ def render_over_video(path: str | Path, tracks: list[Track], video: str | Path, 
     people = [Keypoints2D(_on_timeline(tr.keypoints.points, tr.keypoints.first_frame - start, frames),
                           tr.keypoints.layout, filled=f) for tr, f in zip(tracks, filled)]
     panels = [panel_people("video", people, info.size, panel_area(size))]
-    for k, (tr, (poses, track), f) in enumerate(zip(tracks, staged, filled)):
+    for k, (tr, skeleton, (poses, track), f) in enumerate(zip(tracks, skeletons, staged, filled)):
         at = tr.keypoints.first_frame - start
         panel = panel_3d(tr.name, _on_timeline(poses, at, frames), skeleton, camera, _on_timeline(track, at, frames),
                          panel_area(size), f)
@@ -451,9 +453,10 @@ def render(path: str | Path, poses: np.ndarray, keypoints: Keypoints2D | None = 
            ground_truth: np.ndarray | None = None, up: np.ndarray = LEVEL_UP, fps: float = 50.0,
            size: int = DEFAULT_SIZE, azimuth: float = DEFAULT_AZIMUTH, title: str = "", first_frame: int = 0,
            progress=None, filled: np.ndarray | None = None) -> int:
-    """Write an animation of poses (T, 17, 3) metres, camera frame, to `path` (.gif or .mp4).
+    """Write an animation of poses (T, J, 3) metres, camera frame, to `path` (.gif or .mp4); J 17 or 15 (the skeleton
+    with that many joints).
 
-    keypoints: the 2D input (T, J, 2), drawn on the left; ground_truth: (T, 17, 3) metres, camera
+    keypoints: the 2D input (T, J', 2), drawn on the left; ground_truth: (T, J, 3) metres, camera
     frame, drawn right of the prediction. up: the world's up direction (3,) in the camera frame, when
     known (a calibrated camera); the default takes the camera as level. size: pixels per (square) panel,
     rounded up to a multiple of 16 (video codecs need it). title, first_frame: the frame label
@@ -462,10 +465,9 @@ def render(path: str | Path, poses: np.ndarray, keypoints: Keypoints2D | None = 
     given). Returns the frames written.
     """
     path = _output(path)
-    skeleton = h36m_skeleton17()
     poses = np.asarray(poses)
     T = len(poses)
-    _check_poses(poses, skeleton, "poses")
+    skeleton = _skeleton(poses, "poses")
     for what, other in (("2D keypoints", None if keypoints is None else keypoints.points),
                         ("ground truth", ground_truth)):
         if other is not None and len(other) != T:

@@ -23,7 +23,7 @@ def build_parser():
     add_detector_arguments(p)
     p.add_argument("--device", choices=DEVICES, default="auto",
                    help="where the detector runs (cuda: onnxruntime-gpu, or torch for keypointrcnn)")
-    p.add_argument("--threads", type=cli.positive_int, default=None, help="CPU threads (default: physical cores)")
+    p.add_argument("--threads", type=cli.threads, default=None, help="CPU threads (default: physical cores)")
     return p
 
 

@@ -39,7 +39,6 @@ from vp3d.io.keypoints import DEFAULT_MIN_FRAMES, PEOPLE, read_sequences
 from vp3d.io.poses import Poses
 from vp3d.io.video import VIDEO_SUFFIXES, video_info
 from vp3d.detect.video import add_detector_arguments, detections_for_video, detector_of, two_d_path
-from vp3d.io.animation import check_output
 from vp3d.lift import image_size_for, load_model
 from vp3d.pipeline.predict import DEFAULT_CHUNK
 
@@ -165,7 +164,8 @@ def main(argv=None) -> int:
     try:
         suffix = output_suffix(args.out)              # an unknown suffix fails before any work
         if args.render:
-            check_output(args.render)
+            from vp3d.viz.render import render_output
+            render_output(args.render)                # its format and Pillow, before any work
     except cli.Vp3dError as e:
         return cli.fail(e)
     if args.format and suffix and suffix != "." + args.format:

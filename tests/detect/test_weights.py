@@ -101,6 +101,9 @@ def test_no_network_is_one_line_naming_the_url_and_detector_weights(tmp_path):
         cached_model(url, check_detector, progress=False, folder=tmp_path)
     assert str(e.value).startswith(f"cannot fetch {url} (") and "--detector-weights DET POSE" in str(e.value)
     assert leftovers(tmp_path) == []
+    with pytest.raises(Vp3dError):                       # a cache folder made for the fetch goes again
+        cached_model(url, check_detector, progress=False, folder=tmp_path / "cache" / "detectors")
+    assert leftovers(tmp_path) == []
 
 
 def test_given_files_are_read_as_onnx_with_their_pipeline_or_as_the_published_zips(tmp_path):

@@ -37,9 +37,15 @@ def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     y0, y1, fy = _linear_taps(h_in, h, h / h_in)
     x0, x1, fx = _linear_taps(w_in, w, w / w_in)
     rows = image[y0].astype(np.float32)
-    rows += (image[y1].astype(np.float32) - rows) * fy[:, None, None]
-    out = rows[:, x0]
-    out += (rows[:, x1] - out) * fx[None, :, None]
+    step = image[y1].astype(np.float32)                  # in place from here: the arrays are frame-sized
+    step -= rows
+    step *= fy[:, None, None]
+    rows += step
+    out = np.take(rows, x0, axis=1)
+    step = np.take(rows, x1, axis=1)
+    step -= out
+    step *= fx[None, :, None]
+    out += step
     return out
 
 
@@ -78,15 +84,15 @@ def crop(frame: np.ndarray, centers: np.ndarray, scales: np.ndarray, size: tuple
     x0, y0 = np.floor(xs), np.floor(ys)
     fx, fy = (xs - x0).astype(np.float32), (ys - y0).astype(np.float32)
     x0, y0 = x0.astype(np.intp), y0.astype(np.intp)
-    image = frame.astype(np.float32)
+    pixels = frame.reshape(-1, frame.shape[2])
     out = np.zeros((len(centers), h, w, frame.shape[2]), np.float32)
     for dy, wy in ((0, 1 - fy), (1, fy)):                 # the four taps, each over every crop at once
         yi = y0 + dy
         for dx, wx in ((0, 1 - fx), (1, fx)):
             xi = x0 + dx
             inside = (yi >= 0) & (yi < h_in) & (xi >= 0) & (xi < w_in)           # (N, h, w)
-            taps = image[np.clip(yi, 0, h_in - 1), np.clip(xi, 0, w_in - 1)]     # (N, h, w, C)
-            out += taps * (wy * wx * inside)[..., None]
+            taps = np.take(pixels, np.clip(yi, 0, h_in - 1) * w_in + np.clip(xi, 0, w_in - 1), axis=0)
+            out += taps * (wy * wx * inside)[..., None]                          # (N, h, w, C)
     return out
 
 

@@ -162,7 +162,8 @@ class RTMPoseDetector:
 
     def _run(self, which: int, outputs: list[str], x: np.ndarray) -> list[np.ndarray]:
         if self.sessions is None:
-            self.sessions = [ort_session(f.onnx, self.threads, self.device, f.where) for f in self.files]
+            self.sessions = [ort_session(f.onnx, self.threads, self.device, f.where, spin=False)   # numpy between
+                             for f in self.files]
         session = self.sessions[which]
         return session.run(outputs, {session.get_inputs()[0].name: x})
 

@@ -14,6 +14,7 @@ half-fetched or corrupt zip is never used, and never left behind.
 """
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Callable
 
 from vp3d.errors import Vp3dError, first_line
-from vp3d.io.files import current_umask, file_sha256
+from vp3d.io.files import atomic_path, current_umask, file_sha256
 
 _SDK = "https://download.openmmlab.com/mmpose/v1/projects/rtmposev1/onnx_sdk/"
 # --detector-size -> (person detector zip, RTMPose zip): YOLOX trained on Human-Art + COCO (person boxes,
@@ -128,7 +129,8 @@ def cached_model(url: str, check: Callable[[ModelFile], None], progress: bool | 
     onnx, pipeline = _zip_members(path, str(path))
     model = ModelFile(str(path), onnx, pipeline, digest)
     if not record.is_file():
-        record.write_text(f"{digest}  {path.name}\n")
+        with atomic_path(record) as tmp:
+            tmp.write_text(f"{digest}  {path.name}\n")
     return model
 
 
@@ -137,8 +139,10 @@ def fetch(url: str, path: Path, check: Callable[[ModelFile], None], progress: bo
     and one end2end.onnx, then check(model)), renamed to `path` only then; Vp3dError naming the URL and
     --detector-weights where it cannot be fetched, or naming what is wrong with what came."""
     from tqdm import tqdm
+    made = [p for p in (path.parent, *path.parent.parents) if not p.exists()]     # removed again on failure
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    done = False
     try:
         with os.fdopen(fd, "wb") as out:
             try:
@@ -163,6 +167,10 @@ def fetch(url: str, path: Path, check: Callable[[ModelFile], None], progress: bo
         check(ModelFile(url, onnx, pipeline, file_sha256(tmp)))
         os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
+        done = True
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        for folder in made if not done else ():
+            with contextlib.suppress(OSError):
+                folder.rmdir()

@@ -111,13 +111,18 @@ def _static(dims) -> tuple:
     return tuple(d if isinstance(d, int) and d > 0 else None for d in dims)
 
 
-def ort_session(model: str | Path | bytes, threads: int, device: str = "cpu", name: str | Path | None = None):
+def ort_session(model: str | Path | bytes, threads: int, device: str = "cpu", name: str | Path | None = None,
+                spin: bool = True):
     """An onnxruntime.InferenceSession of `model` (a path, or the file's bytes: then `name` says what it is in
     errors) with OnnxRuntimeSession's settings on `device` ('cpu', 'cuda', 'tensorrt'); Vp3dError where ONNX
-    Runtime cannot load it or does not start the GPU provider the device asks for."""
+    Runtime cannot load it or does not start the GPU provider the device asks for. spin=False: the intra-op
+    threads sleep between runs instead of spinning (where Python work runs between the calls, spinning threads
+    take its cores)."""
     import onnxruntime as ort
     name = name or model
     opts = ort.SessionOptions()
+    if not spin:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.intra_op_num_threads = threads

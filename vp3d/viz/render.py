@@ -359,7 +359,7 @@ class FrameDrawer:
         return im
 
 
-def _output(path: str | Path) -> Path:
+def render_output(path: str | Path) -> Path:
     """The animation's path, once its suffix names a format and Pillow (drawing, GIF) is installed."""
     path = check_output(path)
     try:
@@ -407,7 +407,7 @@ def render_over_video(path: str | Path, tracks: list[Track], video: str | Path, 
     render runs from the first track's first frame to the last one's end. fps: the animation's rate (None:
     the video's). Returns the frames written."""
     from vp3d.io.video import video_frames, video_info
-    path = _output(path)
+    path = render_output(path)
     if not tracks:
         raise Vp3dError(f"{video}: no sequences to draw over the video")
     info = video_info(video)
@@ -464,7 +464,7 @@ def render(path: str | Path, poses: np.ndarray, keypoints: Keypoints2D | None = 
     filled by interpolation (no detection), drawn pale in every panel (None: keypoints.filled, where
     given). Returns the frames written.
     """
-    path = _output(path)
+    path = render_output(path)
     poses = np.asarray(poses)
     T = len(poses)
     skeleton = _skeleton(poses, "poses")

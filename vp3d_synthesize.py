@@ -4,6 +4,7 @@
     python vp3d_synthesize.py -o demo_run/data --subjects S9,S11 --lengths real
     python vp3d_synthesize.py -o demo_run/data --layout coco     # data_2d_h36m_detectron_pt_coco.npz
     python vp3d_synthesize.py -o he_data --dataset humaneva15    # data_3d_humaneva15.npz, data_2d_humaneva15_{gt,detectron_pt_coco}.npz
+    python vp3d_synthesize.py -o my_data --cameras random         # your own data's format: cameras in the 3D file
 """
 import sys
 
@@ -34,15 +35,18 @@ def build_parser():
                    help="h36m only: 2D file is data_2d_h36m_<NAME>.npz; none given: " +
                         ", ".join(f"{v} for {k}" for k, v in synthetic.KEYPOINT_NAMES.items()))
     p.add_argument("--no-noise", action="store_true", help="2D = exact projections, no detector noise")
+    p.add_argument("--cameras", choices=("h36m", "random"), default="h36m",
+                   help="h36m only: Human3.6M's calibration (not written: readers know it), or random: cameras of "
+                        "your own (1920x1080), written into data_3d_h36m.npz as a dataset of your own carries them")
     return p
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.dataset == "humaneva15" and (args.layout != "h36m" or args.keypoints is not None):
-        parser.error("--layout and -k choose Human3.6M's 2D file: --dataset humaneva15 writes both of upstream's "
-                     "(gt and detectron_pt_coco)")
+    if args.dataset == "humaneva15" and (args.layout != "h36m" or args.keypoints is not None or args.cameras != "h36m"):
+        parser.error("--layout, -k and --cameras choose Human3.6M's files: --dataset humaneva15 writes both of "
+                     "upstream's (gt and detectron_pt_coco), for its own cameras")
 
     def body(a):
         if a.dataset == "humaneva15":
@@ -50,10 +54,12 @@ def main(argv=None) -> int:
             paths = synthetic_humaneva.save_dataset(a.out, pos3d, pos2d)
             cameras, frames2d = 3, sum(len(x) for views in pos2d["gt"].values() for v in views.values() for x in v)
         else:
-            pos3d, pos2d = synthetic.generate(a.subjects or synthetic.SUBJECTS, a.actions, a.lengths, a.seed,
-                                              noise=not a.no_noise, layout=a.layout)
+            subjects = a.subjects or synthetic.SUBJECTS
+            own = synthetic.random_cameras(subjects, a.seed) if a.cameras == "random" else None
+            pos3d, pos2d = synthetic.generate(subjects, a.actions, a.lengths, a.seed, noise=not a.no_noise,
+                                              layout=a.layout, cameras=own)
             paths = synthetic.save_dataset(a.out, pos3d, pos2d, a.keypoints or synthetic.KEYPOINT_NAMES[a.layout],
-                                           a.layout)
+                                           a.layout, own)
             cameras, frames2d = 4, sum(len(x) for takes in pos2d.values() for views in takes.values() for x in views)
         sequences = sum(len(takes) for takes in pos3d.values())
         frames = sum(len(x) for takes in pos3d.values() for x in takes.values())

@@ -46,7 +46,7 @@ class GoldenInputs:
     fingerprint: str              # sha256 of the generated arrays
 
 
-def golden_data(seed: int = SEED) -> tuple[dict, dict]:
+def golden_data(seed: int = SEED, actions: dict[str, list[str]] = ACTIONS) -> tuple[dict, dict]:
     """(positions_3d, positions_2d) as upstream's .npz files hold them.
 
     3D: subject -> action -> (T, 32, 3) float32 world metres, T in 120..240: a body-sized cloud of joints,
@@ -56,9 +56,9 @@ def golden_data(seed: int = SEED) -> tuple[dict, dict]:
     """
     rng = np.random.default_rng([seed, 1])
     pos3d, pos2d = {}, {}
-    for subject, actions in ACTIONS.items():
+    for subject, takes in actions.items():
         pos3d[subject], pos2d[subject] = {}, {}
-        for action in actions:
+        for action in takes:
             t = int(rng.integers(120, 241))
             body = rng.uniform(-0.3, 0.3, (1, 32, 3)) + np.array([0.0, 0.0, 1.0])
             sway = np.cumsum(rng.uniform(-0.008, 0.008, (t, 32, 3)), axis=0)
@@ -82,11 +82,17 @@ def golden_data(seed: int = SEED) -> tuple[dict, dict]:
     return pos3d, pos2d
 
 
-def golden_state_dict(seed: int = SEED, joints_in: int = 17, joints_out: int = 17) -> dict[str, np.ndarray]:
+def golden_state_dict(seed: int = SEED, joints_in: int = 17, joints_out: int = 17,
+                      filter_widths: tuple[int, ...] = FILTER_WIDTHS, channels: int = CHANNELS,
+                      stream: int | None = None) -> dict[str, np.ndarray]:
     """A TemporalModel's weights in upstream's Conv1d layout: name -> float32 array (num_batches_tracked:
     int64 scalar). Convolutions uniform in +-1/sqrt(fan_in), as torch initialises them; batch norms with
-    non-trivial statistics and scales, as a trained model has."""
-    rng = np.random.default_rng([seed, 2] if (joints_in, joints_out) == (17, 17) else [seed, 2, joints_in, joints_out])
+    non-trivial statistics and scales, as a trained model has. `stream` picks the random stream (default: the
+    golden cases'; the training case draws its pose and trajectory models from streams 2 and 4)."""
+    if stream is not None:
+        rng = np.random.default_rng([seed, stream])
+    else:
+        rng = np.random.default_rng([seed, 2] if (joints_in, joints_out) == (17, 17) else [seed, 2, joints_in, joints_out])
     state = {}
 
     def conv(name, c_out, c_in, width, bias=False):
@@ -101,14 +107,14 @@ def golden_state_dict(seed: int = SEED, joints_in: int = 17, joints_out: int = 1
             state[f"{name}.{key}"] = rng.uniform(lo, hi, c).astype(np.float32)
         state[f"{name}.num_batches_tracked"] = np.array(10000, dtype=np.int64)
 
-    conv("expand_conv", CHANNELS, joints_in * 2, FILTER_WIDTHS[0])
-    batch_norm("expand_bn", CHANNELS)
-    for i, width in enumerate(FILTER_WIDTHS[1:]):
-        conv(f"layers_conv.{2 * i}", CHANNELS, CHANNELS, width)
-        conv(f"layers_conv.{2 * i + 1}", CHANNELS, CHANNELS, 1)
-    for i in range(2 * (len(FILTER_WIDTHS) - 1)):
-        batch_norm(f"layers_bn.{i}", CHANNELS)
-    conv("shrink", joints_out * 3, CHANNELS, 1, bias=True)
+    conv("expand_conv", channels, joints_in * 2, filter_widths[0])
+    batch_norm("expand_bn", channels)
+    for i, width in enumerate(filter_widths[1:]):
+        conv(f"layers_conv.{2 * i}", channels, channels, width)
+        conv(f"layers_conv.{2 * i + 1}", channels, channels, 1)
+    for i in range(2 * (len(filter_widths) - 1)):
+        batch_norm(f"layers_bn.{i}", channels)
+    conv("shrink", joints_out * 3, channels, 1, bias=True)
     return state
 
 

@@ -1,3 +1,4 @@
+import copy
 import math
 import re
 from pathlib import Path
@@ -14,21 +15,15 @@ from conftest import (
 )
 
 import vp3d_train  # noqa: E402
+from vp3d.facts.datasets import dataset
 from vp3d.facts.skeleton import Symmetry
 from vp3d.io.files import read_array, write_array
 from vp3d.model import checkpoint
 from vp3d.model.temporal import TemporalModel
-from vp3d.training.train import (
-    ChunkedBatches,
-    TrainConfig,
-    TrainingData,
-    bn_momentum,
-    evaluate,
-    learning_rate,
-    load_training_data,
-    mpjpe_loss,
-    train,
-)
+from vp3d.training.batches import ChunkedBatches
+from vp3d.training.data import TrainingData, load_training_data
+from vp3d.training.losses import mpjpe
+from vp3d.training.train import Outputs, TrainConfig, bn_momentum, evaluate, learning_rate, train
 
 SYMMETRY = (Symmetry(*KEYPOINTS_SYMMETRY), Symmetry([4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]))
 ACTIONS = {"S1": ["Directions", "Walking"], "S5": ["Directions 1", "Walking 1"],
@@ -54,6 +49,12 @@ def train_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def data(train_dir) -> TrainingData:
     return load_training_data(train_dir, subjects_train=["S1", "S5"], subjects_test=["S9", "S11"])
+
+
+def fit(config, data, **kwargs):
+    """train() -> (model, history)."""
+    result = train(config, data, **kwargs)
+    return result.model, result.history
 
 
 def small_config(**changes) -> TrainConfig:
@@ -86,9 +87,10 @@ def test_chunks_match_the_padded_source(chunk, causal):
     pad = 4
     shift = pad if causal else 0
     p2, p3 = ramp_sequences([13, 7, 30])
-    gen = ChunkedBatches(p2, p3, chunk, pad, shift, augment=False)
+    gen = ChunkedBatches(8, p2, p3, chunk=chunk, pad=pad, causal_shift=shift, augment=False)
     assert len(gen) == sum((t + chunk - 1) // chunk for t in (13, 7, 30))
-    x, y = gen.gather(np.arange(len(gen)))
+    batch = gen.gather(np.arange(len(gen)))
+    x, y = batch.inputs_2d, batch.targets_3d
     assert x.shape == (len(gen), chunk + 2 * pad, 17, 2) and y.shape == (len(gen), chunk, 17, 3)
     covered = set()
     for i in range(len(gen)):
@@ -104,32 +106,62 @@ def test_chunks_match_the_padded_source(chunk, causal):
     assert covered == {(s, f) for s, t in enumerate((13, 7, 30)) for f in range(t)}
 
 
-def test_flipped_chunks_mirror_2d_and_3d_alike():
+def test_flipped_chunks_mirror_2d_3d_and_cameras_alike():
+    """As upstream's ChunkedGenerator: each sequence's chunks, then their mirrored copies (x negated, left and
+    right swapped in 2D and 3D; the camera centre's x and first tangential coefficient negated)."""
     p2, p3 = ramp_sequences([20, 11])
-    gen = ChunkedBatches(p2, p3, 3, 2, augment=True, symmetry=SYMMETRY)
+    cams = [np.arange(9, dtype=np.float32) + 10 * s for s in range(2)]
+    gen = ChunkedBatches(4, p2, p3, cams, chunk=3, pad=2, augment=True, symmetry=SYMMETRY)
     assert len(gen) == 2 * (7 + 4) and gen.flips.sum() == len(gen) // 2
-    x, y = gen.gather(np.arange(len(gen)))
-    half = len(gen) // 2
-    assert np.array_equal(gen.starts[:half], gen.starts[half:])
+    assert gen.flips.tolist() == [False] * 7 + [True] * 7 + [False] * 4 + [True] * 4      # upstream's pair order
+    batch = gen.gather(np.arange(len(gen)))
+    x, y, c = batch.inputs_2d, batch.targets_3d, batch.cameras
+    plain, flipped = np.r_[0:7, 14:18], np.r_[7:14, 18:22]
+    assert np.array_equal(gen.starts[plain], gen.starts[flipped])
     kp, jp = SYMMETRY[0].permutation(17), SYMMETRY[1].permutation(17)
-    np.testing.assert_array_equal(x[half:, :, :, 0], -x[:half][:, :, kp, 0])
-    np.testing.assert_array_equal(x[half:, :, :, 1], x[:half][:, :, kp, 1])
-    np.testing.assert_array_equal(y[half:, ..., 0], -y[:half][:, :, jp, 0])
-    np.testing.assert_array_equal(y[half:, ..., 1:], y[:half][:, :, jp, 1:])
+    np.testing.assert_array_equal(x[flipped, :, :, 0], -x[plain][:, :, kp, 0])
+    np.testing.assert_array_equal(x[flipped, :, :, 1], x[plain][:, :, kp, 1])
+    np.testing.assert_array_equal(y[flipped, ..., 0], -y[plain][:, :, jp, 0])
+    np.testing.assert_array_equal(y[flipped, ..., 1:], y[plain][:, :, jp, 1:])
+    np.testing.assert_array_equal(c[plain], np.repeat(np.stack(cams), [7, 4], axis=0))
+    np.testing.assert_array_equal(c[flipped], c[plain] * np.where(np.isin(np.arange(9), [2, 7]), -1, 1))
     # joint identity (coordinate 1 holds the joint index): left and right really swapped
-    assert x[half, 0, 4, 1] == 1.25 and y[half, 0, 1, 1] == 4.25
+    assert x[7, 0, 4, 1] == 1.25 and y[7, 0, 1, 1] == 4.25
 
 
 def test_epoch_covers_every_example_once_in_a_seeded_order():
     p2, p3 = ramp_sequences([25, 9])
     runs = []
     for _ in range(2):
-        gen = ChunkedBatches(p2, p3, 2, 3, augment=True, symmetry=SYMMETRY, random_state=np.random.RandomState(7))
-        batches = list(gen.epoch(5))
-        assert [len(b[0]) for b in batches[:-1]] == [5] * (len(batches) - 1)
-        assert sum(len(b[0]) for b in batches) == len(gen)
-        runs.append(np.concatenate([b[1] for b in batches]))
+        gen = ChunkedBatches(5, p2, p3, chunk=2, pad=3, augment=True, symmetry=SYMMETRY, seed=7)
+        batches = list(gen.epoch())
+        assert [len(b) for b in batches[:-1]] == [5] * (len(batches) - 1)
+        assert sum(len(b) for b in batches) == len(gen)
+        runs.append(np.concatenate([b.targets_3d for b in batches]))
     np.testing.assert_array_equal(*runs)
+    # the order is RandomState(seed) shuffling upstream's list of (sequence, start, end, flip) pairs
+    pairs = np.stack([gen.sequence, gen.starts, gen.flips], axis=1)
+    shuffled = np.random.RandomState(7).permutation(pairs)
+    everything = gen.gather(np.arange(len(gen))).targets_3d
+    expected = [everything[np.flatnonzero((pairs == row).all(1))[0]] for row in shuffled]
+    np.testing.assert_array_equal(runs[0], np.stack(expected))
+
+
+def test_an_endless_generator_continues_its_pass_and_restores_it():
+    """The unlabeled generator runs across epochs; its position travels in vp3d's checkpoints, so that a restored
+    copy gives the same batches as the original."""
+    p2, _ = ramp_sequences([25, 9])
+    gen = ChunkedBatches(4, p2, augment=False, seed=3, endless=True)
+    n = gen.num_batches                                    # 9 + 5 chunks in batches of 4: 4 per pass
+    first = [gen.next_batch().inputs_2d for _ in range(n + 2)]     # a whole pass and two of the next
+    np.testing.assert_array_equal(np.concatenate(first[:n]), gen.gather(np.random.RandomState(3).permutation(
+        len(gen))).inputs_2d)
+    saved_random, position = copy.deepcopy(gen.random), gen.position()
+    later = [gen.next_batch().inputs_2d for _ in range(n)]
+    other = ChunkedBatches(4, p2, augment=False, seed=99, endless=True)
+    other.restore(saved_random, position)
+    for a, b in zip(later, [other.next_batch().inputs_2d for _ in range(n)]):
+        np.testing.assert_array_equal(a, b)
 
 
 # ---------------------------------------------------------------------------------------- model
@@ -147,7 +179,7 @@ def test_mpjpe_loss_is_the_mean_joint_distance():
     target = torch.zeros(2, 1, 17, 3)
     target[..., 0] = 3.0
     target[..., 1] = 4.0
-    assert mpjpe_loss(pred, target).item() == pytest.approx(5.0)
+    assert mpjpe(pred, target).item() == pytest.approx(5.0)
 
 
 # ------------------------------------------------------------------------------------ schedules
@@ -164,7 +196,7 @@ def test_schedules_follow_upstream():
 
 def test_training_applies_the_schedules(data):
     config = small_config(epochs=3, lr_decay=0.5, validate=False)
-    _, history = train(config, data)
+    _, history = fit(config, data)
     assert [h.epoch for h in history] == [1, 2, 3]
     assert [h.lr for h in history] == pytest.approx([0.003, 0.0015, 0.00075])
     assert [h.bn_momentum for h in history] == pytest.approx([0.1 * math.exp(-e / 3 * math.log(100)) for e in range(3)])
@@ -186,22 +218,23 @@ def test_loss_decreases_on_a_tiny_dataset(data):
     torch.manual_seed(0)
     config = small_config(epochs=6)
     untrained = evaluate(TemporalModel(config.model_config()), data).average["mpjpe"]
-    model, history = train(config, data)
-    train_losses = [h.train_mpjpe_mm for h in history]
+    result = train(config, data)
+    train_losses = [h.train_mpjpe_mm for h in result.history]
     assert train_losses[-1] < 0.6 * train_losses[0], train_losses
     # these fixtures' test bodies are random point clouds, unlike the training ones: only a weak check
-    assert history[-1].val_mpjpe_mm < untrained, (untrained, history[-1].val_mpjpe_mm)
+    assert result.final.average["mpjpe"] < untrained, (untrained, result.final.average)
+    model = result.model
     assert not model.training and model.config.layout == "conv1d"
 
 
 def test_dense_chunk_training_also_learns(data):
-    _, history = train(small_config(chunk=8, batch_size=64, epochs=4), data)
+    _, history = fit(small_config(chunk=8, batch_size=64, epochs=4), data)
     assert history[-1].train_mpjpe_mm < 0.6 * history[0].train_mpjpe_mm
 
 
 def test_max_minutes_stops_after_the_first_epoch(data, tmp_path):
     out = tmp_path / "budget.bin"
-    _, history = train(small_config(epochs=50, max_minutes=1e-6), data, output=out)
+    _, history = fit(small_config(epochs=50, max_minutes=1e-6), data, outputs=Outputs(last=out))
     assert len(history) == 1
     assert checkpoint.load_raw(out)["epoch"] == 1
 
@@ -209,7 +242,7 @@ def test_max_minutes_stops_after_the_first_epoch(data, tmp_path):
 def test_evaluate_matches_a_hand_computation(data):
     model = random_model((3, 3), 16)
     seq = data.test[0]
-    result = evaluate(model, TrainingData([], [seq], *data.symmetry))
+    result = evaluate(model, TrainingData(dataset("h36m"), [], [seq], [], data.keypoint_symmetry))
     pad = model.config.pad
     padded = np.pad(seq.poses_2d, ((pad, pad), (0, 0), (0, 0)), mode="edge")
     with torch.no_grad():
@@ -227,14 +260,14 @@ def test_evaluate_matches_a_hand_computation(data):
     assert list(result.actions) == [seq.group]
 
 
-def test_validation_matches_the_evaluation_pipeline(train_dir, data, tmp_path):
-    """The per-epoch validation MPJPE is what preprocess -> inference -> postprocess reports."""
+def test_final_evaluation_matches_the_evaluation_pipeline(train_dir, data, tmp_path):
+    """The final evaluation after training is what preprocess -> inference -> postprocess reports."""
     from vp3d.pipeline.evaluation import evaluate as evaluate_pipeline
     from vp3d.pipeline.preprocess import preprocess
     from vp3d.pipeline.sequences import INPUTS_DIR
 
     ckpt = tmp_path / "model.bin"
-    _, history = train(small_config(epochs=1), data, output=ckpt)
+    result = train(small_config(epochs=1), data, outputs=Outputs(last=ckpt))
     model = checkpoint.load(ckpt)
     length = max(s.poses_2d.shape[0] for s in data.test) + model.receptive_field - 1
     manifest = preprocess(train_dir, tmp_path / "prep", ["S9", "S11"], filter_widths=(3, 3), lengths=[length])
@@ -244,7 +277,7 @@ def test_validation_matches_the_evaluation_pipeline(train_dir, data, tmp_path):
             x = read_array(tmp_path / "prep" / INPUTS_DIR / f"{e.name}.bin", (2, length, 17, 2))
             write_array(tmp_path / "results" / f"{e.name}_0.bin", model(torch.from_numpy(x)).numpy())
     results = evaluate_pipeline(tmp_path / "prep", tmp_path / "results")
-    assert history[-1].val_mpjpe_mm == pytest.approx(results.average["mpjpe"], rel=1e-5)
+    assert result.final.average["mpjpe"] == pytest.approx(results.average["mpjpe"], rel=1e-5)
 
 
 # ----------------------------------------------------------------------------------- checkpoints
@@ -252,10 +285,10 @@ def test_validation_matches_the_evaluation_pipeline(train_dir, data, tmp_path):
 @pytest.mark.parametrize("layout,prefix", [("conv1d", False), ("conv2d", True)])
 def test_saved_checkpoint_reproduces_the_trained_model(data, tmp_path, layout, prefix):
     out = tmp_path / f"{layout}.bin"
-    model, history = train(small_config(epochs=2), data, output=out, layout=layout, module_prefix=prefix)
+    model, history = fit(small_config(epochs=2), data, outputs=Outputs(last=out, layout=layout, module_prefix=prefix))
     raw = checkpoint.load_raw(out)
     assert set(raw) == {"epoch", "lr", "random_state", "optimizer", "model_pos", "model_traj", "random_state_semi",
-                        "model_args"}
+                        "model_args", "vp3d_resume"}
     assert raw["model_args"]["keypoint_symmetry"] == data.keypoint_symmetry.to_json()   # the data's, recorded
     assert raw["epoch"] == 2 and raw["lr"] == pytest.approx(learning_rate(2, 0.003, 0.95))
     assert isinstance(raw["random_state"], np.random.RandomState) and raw["optimizer"]["state"]
@@ -280,7 +313,8 @@ def test_cli_trains_and_writes_a_checkpoint(train_dir, tmp_path, capsys):
     assert checkpoint.load(out).config.layout == "conv2d"
     assert checkpoint.load(out).config.fps == 30.0          # every 2nd frame of a 60 fps dataset: 30 fps recorded
     text = capsys.readouterr()
-    assert "epoch   2" in text.out + text.err and "val MPJPE" in text.out + text.err
+    assert re.search(r"^\[2\] time [\d.]+ lr 0.000950 3d_train [\d.]+ 3d_eval [\d.]+ 3d_valid [\d.]+$",
+                     text.out + text.err, re.M), text.out + text.err
 
 
 @pytest.mark.parametrize("argv", [
@@ -291,10 +325,12 @@ def test_cli_trains_and_writes_a_checkpoint(train_dir, tmp_path, capsys):
     ["--weight-layout", "conv3d"],
     ["--device", "tpu"],
     ["-lr", "-1"],
-    [],                                   # -o missing
+    ["--subset", "0"],
+    ["--dense"],                          # upstream's ablation: refused in one line
+    ["--export-training-curves", "--no-eval"],
 ])
 def test_bad_flags_exit_with_code_2(train_dir, tmp_path, argv):
-    base = ["-d", str(train_dir)] + ([] if argv == [] else ["-o", str(tmp_path / "x.bin")])
+    base = ["-d", str(train_dir), "-o", str(tmp_path / "x.bin")]
     with pytest.raises(SystemExit) as e:
         vp3d_train.main(base + argv)
     assert e.value.code == 2
@@ -332,32 +368,28 @@ def one_thread():
 
 
 def validation_mpjpe(path: Path, sequences) -> float:
-    """Action-wise mean MPJPE (mm) of the checkpoint at `path` on whole sequences, computed here from
-    scratch: edge padding, the mirrored input (x negated, left/right swapped) averaged back in, the
-    ground truth's root zeroed, per-action frame-weighted means."""
+    """Upstream's 3d_valid (mm) of the checkpoint at `path`, computed here from scratch: each whole sequence
+    edge-padded, unflipped, the ground truth's root zeroed, the mean joint distance weighted by frames."""
     model = checkpoint.load(path).eval()
     pad = model.receptive_field // 2
-    kp, jp = SYMMETRY[0].permutation(17), SYMMETRY[1].permutation(17)
-    per_action: dict[str, list[float]] = {}
+    total, frames = 0.0, 0
     for seq in sequences:
         x = np.pad(seq.poses_2d, ((pad, pad), (0, 0), (0, 0)), mode="edge")
-        xm = x[:, kp] * np.array([-1, 1], np.float32)
         with torch.no_grad():
-            y, ym = model(torch.from_numpy(np.stack([x, xm]).astype(np.float32))).numpy()
-        pred = (y + ym[:, jp] * np.array([-1, 1, 1], np.float32)) / 2
+            pred = model(torch.from_numpy(x[None]))[0].numpy()
         gt = seq.poses_3d.copy()
         gt[:, 0] = 0
-        errors = np.sqrt(((pred - gt) ** 2).sum(-1)).mean(-1)             # per frame
-        per_action.setdefault(seq.group, []).extend(errors)
-    return 1000 * float(np.mean([np.mean(v) for v in per_action.values()]))
+        total += np.sqrt(((pred - gt) ** 2).sum(-1)).sum() / 17
+        frames += len(gt)
+    return 1000 * total / frames
 
 
 def test_training_keeps_the_best_validation_epoch_apart_from_the_last(train_dir, tmp_path, one_thread):
     data = load_training_data(train_dir, subjects_train=["S1", "S5"], subjects_test=["S9", "S11"])
     # a learning rate high enough that validation error goes up again before the end
-    config = TrainConfig(filter_widths=(3, 3), channels=32, epochs=5, batch_size=128, dropout=0.0, learning_rate=0.1)
+    config = TrainConfig(filter_widths=(3, 3), channels=32, epochs=3, batch_size=128, dropout=0.0, learning_rate=0.1)
     last, best = tmp_path / "last.bin", tmp_path / "best.bin"
-    _, history = train(config, data, output=last, best=best)
+    _, history = fit(config, data, outputs=Outputs(last=last, best=best))
     vals = [h.val_mpjpe_mm for h in history]
     best_epoch = 1 + int(np.argmin(vals))
     assert best_epoch < len(history), f"this run's validation error never rose again: {vals}"
@@ -370,7 +402,7 @@ def test_training_keeps_the_best_validation_epoch_apart_from_the_last(train_dir,
 def test_without_validation_no_best_file_is_written(train_dir, tmp_path, one_thread):
     data = load_training_data(train_dir, subjects_train=["S1", "S5"], subjects_test=["S9", "S11"])
     config = TrainConfig(filter_widths=(3,), channels=8, epochs=1, batch_size=128, validate=False)
-    train(config, data, output=tmp_path / "last.bin", best=tmp_path / "best.bin")
+    train(config, data, outputs=Outputs(last=tmp_path / "last.bin", best=tmp_path / "best.bin"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.bin"]
 
 
@@ -380,7 +412,7 @@ def test_train_cli_writes_last_and_best(train_dir, tmp_path, capsys, one_thread)
             "--channels", "32", "-b", "128", "--dropout", "0", "-lr", "0.1", "--threads", "1", "--device", "cpu"]
     assert vp3d_train.main([*base, "-e", "5", "-o", str(out)]) == 0
     text = capsys.readouterr()
-    vals = [float(v) for v in re.findall(r"val MPJPE\s+([\d.]+) mm", text.out + text.err)]
+    vals = [float(v) for v in re.findall(r"3d_valid ([\d.]+)$", text.out + text.err, re.M)]
     best = tmp_path / "model_best.bin"                             # the default: OUTPUT's stem + _best
     assert len(vals) == 5 and sorted(p.name for p in tmp_path.iterdir()) == ["model.bin", "model_best.bin"]
     assert checkpoint.load_raw(best)["epoch"] == 1 + int(np.argmin(vals))
@@ -401,3 +433,18 @@ def test_train_cli_refuses_best_that_cannot_work(train_dir, tmp_path, extra):
     with pytest.raises(SystemExit) as e:
         vp3d_train.main(argv)
     assert e.value.code == 2 and not list(tmp_path.iterdir())
+
+
+def test_upstreams_own_command_reads_data_and_writes_checkpoint_folder(train_dir, tmp_path, monkeypatch, capsys,
+                                                                        one_thread):
+    """`-d h36m` reads data/ and, without -o, epoch_N.bin go to checkpoint/ every --checkpoint-frequency epochs,
+    as run.py does; --export-training-curves draws from the fourth epoch on, into that folder."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").symlink_to(train_dir)
+    assert vp3d_train.main(["-d", "h36m", "-str", "S1,S5", "-ste", "S9", "-arc", "3,3", "-ch", "8", "-e", "4",
+                            "-b", "256", "--checkpoint-frequency", "2", "--export-training-curves", "--threads", "1"]) == 0
+    assert sorted(p.name for p in (tmp_path / "checkpoint").iterdir()) == ["epoch_2.bin", "epoch_4.bin", "loss_3d.png"]
+    assert checkpoint.load_raw(tmp_path / "checkpoint" / "epoch_4.bin")["epoch"] == 4
+    assert (tmp_path / "checkpoint" / "loss_3d.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    out = capsys.readouterr().out
+    assert out.count("Saving checkpoint to checkpoint/epoch_") == 2 and "Protocol #1   (MPJPE) action-wise average" in out

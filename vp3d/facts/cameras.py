@@ -111,6 +111,17 @@ def image_coordinates(x: np.ndarray, w: int, h: int) -> np.ndarray:
     return (x + np.array([1, h / w], dtype=x.dtype)) * w / 2
 
 
+def intrinsic_vector(cam: Camera) -> np.ndarray | None:
+    """(9,) float32: focal length (2) and centre (2) in normalised screen units, radial (3) and tangential (2)
+    distortion: upstream's cam['intrinsic'], what semi-supervised training projects with. None for a camera
+    without intrinsics (HumanEva-I's, as upstream carries them)."""
+    if cam.focal_length is None:
+        return None
+    focal = cam.focal_length / cam.res_w * 2
+    center = normalize_screen_coordinates(cam.center, cam.res_w, cam.res_h)
+    return np.concatenate([focal, center, cam.radial_distortion, cam.tangential_distortion]).astype(np.float32)
+
+
 def project_to_2d(x: np.ndarray, cam: Camera) -> np.ndarray:
     """Camera-frame points (..., 3), metres -> pixels (..., 2), with Human3.6M's distortion model.
 

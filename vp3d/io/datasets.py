@@ -13,16 +13,16 @@ Both hold pickled dicts inside object arrays, read by io.npz's restricted unpick
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from vp3d.errors import Vp3dError
-from vp3d.facts.cameras import normalize_screen_coordinates, world_to_camera
+from vp3d.facts.cameras import Camera, intrinsic_vector, normalize_screen_coordinates, world_to_camera
 from vp3d.facts.datasets import DEFAULT_DATASET, DatasetFacts, dataset, datasets
 from vp3d.facts.skeleton import Symmetry, keypoint_layouts
-from vp3d.io.npz import load_npz_key
+from vp3d.io.npz import load_npz_key, npz_names
 
 LAYOUT_KEYPOINTS = max(len(layout.names) for layout in keypoint_layouts().values())   # the most of a known layout: 17
 DEFAULT_KEYPOINTS = dataset(DEFAULT_DATASET).keypoints   # -k where no dataset is named: Human3.6M's CPN detections
@@ -44,20 +44,65 @@ def _other_dataset_hint(what: str, count: int, facts: DatasetFacts) -> str:
 
 def load_positions_3d(path: str | Path, facts: DatasetFacts | None = None) -> dict[str, dict[str, np.ndarray]]:
     """data_3d_<dataset>.npz -> subject -> action -> (T, M, 3) float32 world positions, metres (M: the dataset's
-    mocap joints; default dataset Human3.6M)."""
+    mocap joints, or the J it evaluates, as a dataset of your own may store them; default dataset Human3.6M)."""
     facts = facts or dataset(DEFAULT_DATASET)
     data = _nested_dict(load_npz_key(path, "positions_3d"), path, "positions_3d")
+    joints = tuple(dict.fromkeys((facts.mocap_joints, facts.num_joints)))
     for subject, actions in data.items():
         for action, pos in actions.items():
-            if not isinstance(pos, np.ndarray) or pos.ndim != 3 or pos.shape[1:] != (facts.mocap_joints, 3):
+            if not isinstance(pos, np.ndarray) or pos.ndim != 3 or pos.shape[1] not in joints or pos.shape[2] != 3:
                 shape = getattr(pos, "shape", type(pos).__name__)
                 hint = _other_dataset_hint("mocap", pos.shape[1], facts) if getattr(pos, "ndim", 0) == 3 else ""
-                raise Vp3dError(f"{path}: {subject} '{action}' has shape {shape}, expected (T, {facts.mocap_joints}, 3) "
-                                f"of {facts.title}{hint}")
+                raise Vp3dError(f"{path}: {subject} '{action}' has shape {shape}, expected "
+                                f"{' or '.join(f'(T, {j}, 3)' for j in joints)} of {facts.title}{hint}")
             if not np.isfinite(pos).all():
                 frame = int(np.argwhere(~np.isfinite(pos))[0, 0])
                 raise Vp3dError(f"{path}: {subject} '{action}' has non-finite 3D positions, first at frame {frame}")
     return data
+
+
+CAMERA_FIELDS = {"res_w": (), "res_h": (), "focal_length": (2,), "center": (2,), "orientation": (4,),
+                 "translation": (3,)}                  # required in a file's own cameras
+DISTORTION_FIELDS = {"radial_distortion": (3,), "tangential_distortion": (2,)}   # optional: 0 where absent
+
+
+def load_cameras(path: str | Path) -> dict[str, tuple[Camera, ...]] | None:
+    """The optional 'cameras' of a data_3d file (a dataset of your own): subject -> list of dicts, one per camera in
+    the 2D file's order, with res_w, res_h (pixels), focal_length, center (pixels), orientation (unit quaternion
+    w, x, y, z turning camera axes into world axes), translation (the camera centre, world frame, metres) and
+    optionally radial_distortion (k1, k2, k3) and tangential_distortion (p1, p2). None where the file has none."""
+    if "cameras" not in npz_names(path):
+        return None
+    data = load_npz_key(path, "cameras")
+    if not isinstance(data, dict) or not all(isinstance(v, (list, tuple)) and v for v in data.values()):
+        raise Vp3dError(f"{path}: 'cameras' must be a dict subject -> list of camera dicts")
+    out = {}
+    for subject, cams in data.items():
+        parsed = []
+        for c, cam in enumerate(cams):
+            where = f"{path}: 'cameras' {subject} camera {c}"
+            if not isinstance(cam, dict) or set(CAMERA_FIELDS) - set(cam):
+                have = sorted(cam) if isinstance(cam, dict) else type(cam).__name__
+                raise Vp3dError(f"{where}: expected a dict with {', '.join(CAMERA_FIELDS)} (has {have})")
+            values = {}
+            for key, shape in {**CAMERA_FIELDS, **DISTORTION_FIELDS}.items():
+                try:
+                    v = np.asarray(cam.get(key, np.zeros(shape)), dtype=np.float64)
+                except (TypeError, ValueError):
+                    v = None
+                if v is None or v.shape != shape or not np.isfinite(v).all():
+                    raise Vp3dError(f"{where}: '{key}' must be {len(shape) and shape[0] or 1} finite number(s), "
+                                    f"got {cam.get(key)!r}")
+                values[key] = v
+            if min(values["res_w"], values["res_h"]) < 1 or values["res_w"] % 1 or values["res_h"] % 1:
+                raise Vp3dError(f"{where}: res_w and res_h must be positive whole pixels")
+            if abs(np.linalg.norm(values["orientation"]) - 1) > 1e-3:
+                raise Vp3dError(f"{where}: 'orientation' must be a unit quaternion (w, x, y, z), its norm is "
+                                f"{np.linalg.norm(values['orientation']):.4g}")
+            parsed.append(Camera(id=str(cam.get("id", c)), res_w=int(values["res_w"]), res_h=int(values["res_h"]),
+                                 **{k: v.astype(np.float32) for k, v in values.items() if k not in ("res_w", "res_h")}))
+        out[str(subject)] = tuple(parsed)
+    return out
 
 
 def load_keypoints(path: str | Path) -> tuple[dict[str, dict[str, list[np.ndarray]]], dict]:
@@ -111,8 +156,9 @@ class Sequence:
     group: str           # action name's first word, e.g. 'Directions', 'Walking': what results are grouped by
     camera: int          # index in the dataset's camera order
     poses_2d: np.ndarray  # (T, J_in, 2) float32, normalised screen coordinates
-    poses_3d: np.ndarray  # (T, J, 3) float32, camera frame, metres; root keeps the trajectory,
-                          #  other joints relative to the root
+    poses_3d: np.ndarray | None  # (T, J, 3) float32, camera frame, metres; root keeps the trajectory,
+                                 #  other joints relative to the root; None for unlabeled video
+    intrinsics: np.ndarray | None = None  # (9,) float32: the camera's facts.cameras.intrinsic_vector
 
 
 def group_of(action: str) -> str:
@@ -132,25 +178,66 @@ def select_groups(groups: list[str], actions: list[str] | None, where: str) -> l
     return [g for g in groups if any(g.startswith(prefix) for prefix in actions)]
 
 
+def prepare_take(subject: str, action: str, world: np.ndarray | None, kps_cams: list[np.ndarray],
+                 cameras: tuple[Camera, ...], kept: list[int], path_2d: str | Path = "2D keypoints") -> list[Sequence]:
+    """One take's sequences, a camera each, as upstream run.py prepares them: 3D (T, M or J, 3) world metres -> the
+    kept joints, camera frame, root-relative with the root keeping the trajectory; 2D trimmed to the mocap's
+    length (where there is 3D: None for unlabeled video) and normalised to screen coordinates. Checks the camera
+    count, the lengths and finiteness."""
+    if len(kps_cams) != len(cameras):
+        raise Vp3dError(f"{path_2d}: {subject} '{action}' has {len(kps_cams)} cameras, expected {len(cameras)}")
+    if world is not None and world.shape[1] != len(kept):
+        world = world[:, kept]
+    out = []
+    for c, (cam, kps) in enumerate(zip(cameras, kps_cams)):
+        pos = None
+        if world is not None:
+            t = world.shape[0]
+            if kps.shape[0] < t:
+                raise Vp3dError(f"{path_2d}: {subject} '{action}' camera {c} has {kps.shape[0]} "
+                                f"frames, fewer than the mocap's {t}")
+            kps = kps[:t]
+            pos = world_to_camera(world, cam.orientation, cam.translation).astype(np.float32)
+            pos[:, 1:] -= pos[:, :1]
+        if not np.isfinite(kps).all():
+            frame = int(np.argwhere(~np.isfinite(kps))[0, 0])
+            raise Vp3dError(f"{path_2d}: {subject} '{action}' camera {c} has non-finite "
+                            f"keypoints, first at frame {frame}")
+        kps2d = normalize_screen_coordinates(kps, cam.res_w, cam.res_h).astype(np.float32)
+        out.append(Sequence(subject, action, group_of(action), c, kps2d, pos, intrinsic_vector(cam)))
+    return out
+
+
+def downsampled(seq: Sequence, step: int, start: int = 0, stop: int | None = None) -> Sequence:
+    """`seq` with frames start, start + step, ... before `stop` (2D and 3D alike)."""
+    window = slice(start, stop, step)
+    return replace(seq, poses_2d=seq.poses_2d[window], poses_3d=None if seq.poses_3d is None else seq.poses_3d[window])
+
+
+def check_subject(subject: str, positions_3d: dict | None, cameras: dict, facts: DatasetFacts,
+                  path_3d: str | Path = "positions_3d") -> None:
+    """Vp3dError unless `subject` has 3D data (where positions_3d is given) and cameras."""
+    if positions_3d is not None and subject not in positions_3d:
+        raise Vp3dError(f"subject {subject} is not in the 3D data ({path_3d} has {', '.join(positions_3d)})")
+    if subject not in cameras:
+        raise Vp3dError(f"subject {subject} has no cameras among {facts.title}'s ({', '.join(cameras)})")
+
+
 def prepare_sequences(positions_3d: dict, positions_2d: dict, subjects: list[str], downsample: int = 1,
                       path_2d: str | Path = "2D keypoints", facts: DatasetFacts | None = None,
-                      actions: list[str] | None = None, path_3d: str | Path = "positions_3d") -> list[Sequence]:
+                      actions: list[str] | None = None, path_3d: str | Path = "positions_3d",
+                      cameras: dict[str, tuple[Camera, ...]] | None = None) -> list[Sequence]:
     """Sequences of `subjects` in upstream's evaluation order: actions grouped by first word, groups in order of
-    first appearance, then (subject, action) pairs in order, then cameras. `actions`: upstream's -a, prefixes of
-    the groups to keep (None: all).
-
-    3D: the dataset's evaluated joints, world -> camera, root-relative with the root keeping the trajectory.
-    2D: trimmed to the mocap length, normalised to screen coordinates. Then every `downsample`-th frame.
+    first appearance, then (subject, action) pairs in order, then cameras (prepare_take). `actions`: upstream's
+    -a, prefixes of the groups to keep (None: all); `cameras`: the data's own (default the dataset's). Then
+    every `downsample`-th frame.
     """
     facts = facts or dataset(DEFAULT_DATASET)
-    cameras = facts.cameras
+    cameras = cameras or facts.cameras
     kept = list(facts.kept_joints)
     groups: dict[str, list[tuple[str, str]]] = {}
     for subject in subjects:
-        if subject not in positions_3d:
-            raise Vp3dError(f"subject {subject} is not in the 3D data ({path_3d} has {', '.join(positions_3d)})")
-        if subject not in cameras:
-            raise Vp3dError(f"subject {subject} has no cameras among {facts.title}'s ({', '.join(cameras)})")
+        check_subject(subject, positions_3d, cameras, facts, path_3d)
         for action in positions_3d[subject]:
             groups.setdefault(group_of(action), []).append((subject, action))
     kept_groups = select_groups(list(groups), actions, f"{path_3d} ({', '.join(subjects)})")
@@ -160,25 +247,9 @@ def prepare_sequences(positions_3d: dict, positions_2d: dict, subjects: list[str
         for subject, action in groups[group]:
             if subject not in positions_2d or action not in positions_2d[subject]:
                 raise Vp3dError(f"{path_2d}: {subject} '{action}' is in the 3D data but not in the 2D keypoints")
-            world = positions_3d[subject][action][:, kept]
-            kps_cams = positions_2d[subject][action]
-            if len(kps_cams) != len(cameras[subject]):
-                raise Vp3dError(f"{path_2d}: {subject} '{action}' has {len(kps_cams)} cameras, "
-                                f"expected {len(cameras[subject])}")
-            for c, (cam, kps) in enumerate(zip(cameras[subject], kps_cams)):
-                t = world.shape[0]
-                if kps.shape[0] < t:
-                    raise Vp3dError(f"{path_2d}: {subject} '{action}' camera {c} has {kps.shape[0]} "
-                                    f"frames, fewer than the mocap's {t}")
-                kps = kps[:t]
-                if not np.isfinite(kps).all():
-                    frame = int(np.argwhere(~np.isfinite(kps))[0, 0])
-                    raise Vp3dError(f"{path_2d}: {subject} '{action}' camera {c} has non-finite "
-                                    f"keypoints, first at frame {frame}")
-                pos = world_to_camera(world, cam.orientation, cam.translation).astype(np.float32)
-                pos[:, 1:] -= pos[:, :1]
-                kps2d = normalize_screen_coordinates(kps, cam.res_w, cam.res_h).astype(np.float32)
-                out.append(Sequence(subject, action, group, c, kps2d[::downsample], pos[::downsample]))
+            takes = prepare_take(subject, action, positions_3d[subject][action], positions_2d[subject][action],
+                                 cameras[subject], kept, path_2d)
+            out.extend(downsampled(seq, downsample) if downsample > 1 else seq for seq in takes)
     return out
 
 
@@ -194,11 +265,12 @@ class Dataset:
     positions_2d: dict   # subject -> action -> [(T'_c, J, 2) pixels per camera]
     keypoint_symmetry: Symmetry  # of the 2D keypoints, from the keypoints file's metadata
     num_keypoints: int   # J: keypoints per frame of the 2D file
+    cameras: dict        # subject -> its cameras: the 3D file's own (load_cameras), else the dataset's
 
     def sequences(self, subjects: list[str], downsample: int = 1, actions: list[str] | None = None) -> list[Sequence]:
         """prepare_sequences of `subjects` (actions: upstream's -a prefixes, None: all)."""
         return prepare_sequences(self.positions_3d, self.positions_2d, list(subjects), downsample, self.path_2d,
-                                 self.facts, actions, self.path_3d)
+                                 self.facts, actions, self.path_3d, self.cameras)
 
 
 def find_dataset(dataset_dir: str | Path, name: str | None = None) -> DatasetFacts:
@@ -222,14 +294,14 @@ def find_dataset(dataset_dir: str | Path, name: str | None = None) -> DatasetFac
 
 
 def load_dataset(dataset_dir: str | Path, keypoints: str | None = None, name: str | None = None) -> Dataset:
-    """Load data_3d_<dataset>.npz and data_2d_<dataset>_<keypoints>.npz from `dataset_dir`: the dataset `name`
-    ('h36m', 'humaneva15'; None: the one whose files are there), the 2D detections `keypoints` (None: the
-    dataset's default, facts.keypoints)."""
+    """Load data_3d_<dataset>.npz (with its own cameras, where it has them) and data_2d_<dataset>_<keypoints>.npz
+    from `dataset_dir`: the dataset `name` ('h36m', 'humaneva15'; None: the one whose files are there), the 2D
+    detections `keypoints` (None: the dataset's default, facts.keypoints)."""
     facts = find_dataset(dataset_dir, name)
     d, keypoints = Path(dataset_dir), keypoints or facts.keypoints
     path_3d, path_2d = d / facts.file_3d, d / facts.file_2d(keypoints)
     positions_3d = load_positions_3d(path_3d, facts)
     positions_2d, metadata = load_keypoints(path_2d)
     joints = num_keypoints(positions_2d, metadata)
-    return Dataset(facts, keypoints, path_3d, path_2d, positions_3d, positions_2d, keypoint_symmetry(metadata, path_2d, joints),
-                   joints)
+    return Dataset(facts, keypoints, path_3d, path_2d, positions_3d, positions_2d,
+                   keypoint_symmetry(metadata, path_2d, joints), joints, load_cameras(path_3d) or facts.cameras)

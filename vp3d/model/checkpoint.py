@@ -181,21 +181,26 @@ def _pose_model(obj: dict, path: str | Path, device: str, layout: str | None, ca
 
 def save(path: str | Path, model: TemporalModel, layout: str = "conv1d", module_prefix: bool = False,
          epoch: int = 0, lr: float = 0.0, optimizer: dict | None = None,
-         random_state: np.random.RandomState | None = None) -> None:
-    """Save `model` as upstream run.py does (or as the Ascend recipe: layout='conv2d', module_prefix=True),
-    plus 'model_args' (the ModelConfig, in the saved layout): upstream ignores the extra key; vp3d reads
-    causality and the keypoint symmetry from it. Written to a temporary name and renamed into place.
+         random_state: np.random.RandomState | None = None, trajectory: TemporalModel | None = None,
+         random_state_semi: np.random.RandomState | None = None, extra: dict | None = None) -> None:
+    """Save `model` (and a trajectory model) as upstream run.py does (or as the Ascend recipe: layout='conv2d',
+    module_prefix=True), plus 'model_args' (the ModelConfig, in the saved layout): upstream ignores the extra
+    key; vp3d reads causality and the keypoint symmetry from it. `extra`: more keys (training's resume state).
+    Written to a temporary name and renamed into place.
     """
     from vp3d.io.files import atomic_path
-    state = convert_state_dict(model.state_dict(), model.config.layout, layout)
-    if module_prefix:
-        state = {"module." + k: v for k, v in state.items()}
+
+    def state(m: TemporalModel) -> dict[str, torch.Tensor]:
+        out = convert_state_dict(m.state_dict(), m.config.layout, layout)
+        return {"module." + k: v for k, v in out.items()} if module_prefix else out
+
     obj = {
         "epoch": epoch, "lr": lr,
         "random_state": random_state if random_state is not None else np.random.RandomState(1234),
         "optimizer": optimizer if optimizer is not None else {"state": {}, "param_groups": []},
-        "model_pos": state, "model_traj": None, "random_state_semi": None,
-        "model_args": model.config.replace(layout=layout).to_json(),
+        "model_pos": state(model), "model_traj": None if trajectory is None else state(trajectory),
+        "random_state_semi": random_state_semi,
+        "model_args": model.config.replace(layout=layout).to_json(), **(extra or {}),
     }
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)

@@ -91,12 +91,12 @@ class TemporalModel(nn.Module):
 
         def strided_conv(h, weight, width):            # (N, T, C_in) -> (N, T / width, C_out)
             kernel = weight.permute(0, 2, 1).reshape(weight.shape[0], -1)     # (C_out, width * C_in)
-            return h.reshape(n, h.shape[1] // width, -1) @ kernel.t()
+            return h.reshape(n, h.shape[1] // width, width * h.shape[2]) @ kernel.t()
 
         def bn_relu_drop(h, bn):                        # batch norm over (N * T, C)
             return drop(self.relu(bn(h.reshape(-1, h.shape[2])).reshape(h.shape)))
 
-        h = x.reshape(n, t, -1)                                                   # (N, RF, C_in)
+        h = x.reshape(n, t, x.shape[2] * x.shape[3])                              # (N, RF, C_in)
         h = bn_relu_drop(strided_conv(h, self.expand_conv.weight, c.filter_widths[0]), self.expand_bn)
         for i, width in enumerate(c.filter_widths[1:]):                          # h: (N, T_i, C)
             offset = (self.pads[i] + self.shifts[i]) // self.dilations[i]         # the residual's frame

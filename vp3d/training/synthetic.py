@@ -721,19 +721,20 @@ def sequence_lengths(subjects=SUBJECTS, actions=None, lengths="tiny", seed: int 
 # ----------------------------------------------------------------------------------------------
 
 def generate(subjects=SUBJECTS, actions=None, lengths="tiny", seed: int = 0,
-             noise: bool = True, layout: str = "h36m") -> tuple[dict, dict]:
+             noise: bool = True, layout: str = "h36m", cameras: dict | None = None) -> tuple[dict, dict]:
     """Synthetic Human3.6M: (positions_3d, positions_2d) as upstream's .npz files hold them.
 
     positions_3d: subject -> take -> (T, 32, 3) float32, world metres.
     positions_2d: subject -> take -> [4 x (T + 0..3, 17, 2)] float32 pixels, calibration camera order.
     subjects/actions/lengths as in sequence_lengths(); noise=False gives exact projections; layout: the
-    2D keypoints' order, 'h36m' (the 17 kept joints) or 'coco' (COCO-17, nose/eyes/ears placed on the head).
+    2D keypoints' order, 'h36m' (the 17 kept joints) or 'coco' (COCO-17, nose/eyes/ears placed on the head);
+    cameras: subject -> its cameras (default Human3.6M's calibration; random_cameras() for a dataset of your own).
     Raises Vp3dError on a bad argument.
     """
     if layout not in _NOISE:
         raise Vp3dError(f"unknown keypoint layout {layout!r} (expected one of {', '.join(_NOISE)})")
     plan = sequence_lengths(subjects, actions, lengths, seed)
-    cameras = h36m_cameras()
+    cameras = cameras or h36m_cameras()
     pos3d: dict = {}
     pos2d: dict = {}
     for subject, takes in plan.items():
@@ -747,11 +748,61 @@ def generate(subjects=SUBJECTS, actions=None, lengths="tiny", seed: int = 0,
     return pos3d, pos2d
 
 
+def random_cameras(subjects, seed: int = 0, count: int = 4, size: tuple[int, int] = (1920, 1080)) -> dict:
+    """Cameras of your own, as a dataset's data_3d file may carry them: per subject, `count` cameras on a ring
+    3.5-5 m around the origin, 1-2 m high, looking at the body (1 m up), focal lengths 1300-1700 px, a little
+    radial distortion. subject -> tuple of facts.cameras.Camera."""
+    out = {}
+    for subject in subjects:
+        rng = _rng(seed, "cameras", subject)
+        cams = []
+        for c in range(count):
+            angle = 2 * np.pi * (c + rng.uniform(-0.15, 0.15)) / count
+            centre = np.array([np.cos(angle) * rng.uniform(3.5, 5.0), np.sin(angle) * rng.uniform(3.5, 5.0),
+                               rng.uniform(1.0, 2.0)])
+            forward = np.array([0.0, 0.0, 1.0]) - centre
+            forward /= np.linalg.norm(forward)
+            right = np.cross(forward, [0.0, 0.0, 1.0])
+            right /= np.linalg.norm(right)
+            axes = np.stack([right, np.cross(forward, right), forward], axis=1)   # camera axes (x right, y down) in world
+            focal = rng.uniform(1300, 1700)
+            cams.append(Camera(id=f"{subject}_cam{c}", res_w=size[0], res_h=size[1],
+                               focal_length=np.float32([focal, focal]),
+                               center=np.float32([size[0] / 2 + rng.uniform(-20, 20), size[1] / 2 + rng.uniform(-20, 20)]),
+                               radial_distortion=np.float32([rng.uniform(-0.05, 0.05), 0, 0]),
+                               tangential_distortion=np.float32([0, 0]),
+                               orientation=_quaternion(axes).astype(np.float32), translation=centre.astype(np.float32)))
+        out[subject] = tuple(cams)
+    return out
+
+
+def _quaternion(r: np.ndarray) -> np.ndarray:
+    """The unit quaternion (w, x, y, z) of rotation matrix r (3, 3)."""
+    w = np.sqrt(max(0.0, 1 + np.trace(r))) / 2
+    if w > 1e-3:
+        return np.array([w, (r[2, 1] - r[1, 2]) / (4 * w), (r[0, 2] - r[2, 0]) / (4 * w), (r[1, 0] - r[0, 1]) / (4 * w)])
+    i = int(np.argmax(np.diag(r)))
+    j, k = (i + 1) % 3, (i + 2) % 3
+    v = np.sqrt(max(0.0, 1 + r[i, i] - r[j, j] - r[k, k])) / 2
+    q = np.zeros(4)
+    q[0], q[1 + i], q[1 + j], q[1 + k] = (r[k, j] - r[j, k]) / (4 * v), v, (r[j, i] + r[i, j]) / (4 * v), \
+        (r[k, i] + r[i, k]) / (4 * v)
+    return q
+
+
+def camera_records(cameras: dict) -> dict:
+    """subject -> cameras as the 'cameras' of a data_3d file (io.datasets.load_cameras reads them back)."""
+    return {s: [{"id": c.id, "res_w": c.res_w, "res_h": c.res_h, "focal_length": c.focal_length, "center": c.center,
+                 "radial_distortion": c.radial_distortion, "tangential_distortion": c.tangential_distortion,
+                 "orientation": c.orientation, "translation": c.translation} for c in cams]
+            for s, cams in cameras.items()}
+
+
 def save_dataset(out_dir: str | Path, positions_3d: dict, positions_2d: dict,
-                 keypoints: str = DEFAULT_KEYPOINTS, layout: str = "h36m") -> tuple[Path, Path]:
+                 keypoints: str = DEFAULT_KEYPOINTS, layout: str = "h36m", cameras: dict | None = None) -> tuple[Path, Path]:
     """Write out_dir/data_3d_h36m.npz and out_dir/data_2d_h36m_<keypoints>.npz atomically (temp file
-    beside each, then rename), the 2D file's metadata for keypoint `layout`; returns the two paths.
-    Raises Vp3dError on a bad name or I/O error."""
+    beside each, then rename), the 2D file's metadata for keypoint `layout`, and `cameras` (subject -> Camera
+    tuple), where given, in the 3D file; returns the two paths. Raises Vp3dError on a bad name or I/O error."""
     if layout not in _NOISE:
         raise Vp3dError(f"unknown keypoint layout {layout!r} (expected one of {', '.join(_NOISE)})")
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", str(keypoints)):
@@ -762,7 +813,8 @@ def save_dataset(out_dir: str | Path, positions_3d: dict, positions_2d: dict,
         out_dir.mkdir(parents=True, exist_ok=True)
         with atomic_path(path3d) as tmp3d, atomic_path(path2d) as tmp2d:
             with open(tmp3d, "wb") as f:
-                np.savez_compressed(f, positions_3d=positions_3d)
+                extra = {"cameras": camera_records(cameras)} if cameras else {}
+                np.savez_compressed(f, positions_3d=positions_3d, **extra)
             with open(tmp2d, "wb") as f:
                 np.savez_compressed(f, positions_2d=positions_2d, metadata=keypoints_metadata(layout))
     except OSError as e:

@@ -163,4 +163,4 @@ def check_within_image(keypoints: np.ndarray, image_size: tuple[int, int], where
     if (lo < -OUTSIDE * size).any() or (hi > (1 + OUTSIDE) * size).any():
         raise Vp3dError(f"{where}: the keypoints span x {lo[0]:.0f}..{hi[0]:.0f}, y {lo[1]:.0f}..{hi[1]:.0f} px, "
                         f"far outside a {w}x{h} image; give the size of the frames the detector ran on "
-                        f"(--image-size W H)")
+                        f"(image_size=(w, h); vp3d_lift.py: --image-size W H)")

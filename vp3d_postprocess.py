@@ -7,14 +7,13 @@
 """
 import sys
 
-from tqdm import tqdm
-
-from vp3d import cli
+from vp3d import cli  # first: a missing dependency is one line (vp3d.errors.check_core)
 from vp3d.pipeline.evaluation import Results, evaluate, report
-from vp3d.io.files import write_json
+from vp3d.io.files import refuse_overwrite, write_json
 from vp3d.viz.plots import plot_format, plot_results
 from vp3d.io.poses import Poses, write_poses_npz
 from vp3d.pipeline.sequences import Manifest
+from tqdm import tqdm
 
 
 def build_parser():
@@ -46,6 +45,8 @@ def main(argv=None) -> int:
         parser.error(f"--save-predictions {args.save_predictions}: name an .npz file")
 
     def body(a):
+        refuse_overwrite([("--json", a.json), ("--plot", a.plot), ("--save-predictions", a.save_predictions)],
+                         [("--compare", a.compare)])
         if a.plot:
             plot_format(a.plot)                  # an unknown figure format fails before any work
         other = Results.read(a.compare) if a.compare else None

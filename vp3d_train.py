@@ -22,9 +22,8 @@ from pathlib import Path
 # busy process on a 2-core machine, spinning threads made training steps up to 40x slower.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from vp3d import cli  # noqa: E402  (first: a missing dependency is one line, vp3d.errors.check_core)
 from tqdm import tqdm  # noqa: E402
-
-from vp3d import cli  # noqa: E402
 from vp3d.engines.devices import physical_cores, resolve_torch_device  # noqa: E402
 from vp3d.facts.architecture import WEIGHT_LAYOUTS  # noqa: E402
 from vp3d.pipeline.evaluation import report  # noqa: E402

@@ -36,7 +36,7 @@ def _drop_action(p3, p2, m):
 
 
 def _joints_3d(p3, p2, m):
-    p3["S9"]["Walking"] = p3["S9"]["Walking"][:, :17]
+    p3["S9"]["Walking"] = p3["S9"]["Walking"][:, :16]   # neither the 32 mocap joints nor the 17 evaluated ones
 
 
 def _coords_2d(p3, p2, m):

@@ -353,7 +353,7 @@ def stream_main(parser, args) -> int:
     def body(a):
         from vp3d.stream import default_max_tracks, json_lines
         model = load_model(*model_args(a))
-        lines, size, fps = sys.stdin.buffer, tuple(a.image_size or ()), a.fps
+        lines, size, fps = getattr(sys.stdin, "buffer", sys.stdin), tuple(a.image_size or ()), a.fps   # bytes: bounded
         if live:
             lines, size, fps = detected_lines(a, model)
         stream = model.stream(size, a.lookahead, engine=a.stream_engine, threads=a.threads, fps=fps)

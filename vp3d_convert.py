@@ -8,6 +8,7 @@ format, chosen by the output's suffix (.bvh, .npz, .json, .csv).
 import sys
 
 from vp3d import cli
+from vp3d.io.files import refuse_overwrite
 from vp3d.io.bvh import DEFAULT_ORIGIN, DEFAULT_UNITS, ORIGINS, UNITS
 from vp3d.io.formats import ASSUMED_FPS, READERS, WRITERS, read_poses, write_poses, writer_for
 from vp3d.io.poses import select
@@ -22,10 +23,10 @@ def build_parser():
                    help="frames per second of the poses (default: the rate the file records; BVH's frame time is "
                         "1/FPS)")
     p.add_argument("--units", choices=sorted(UNITS), default=None,
-                   help=f"BVH lengths in metres or centimetres (BVH default: {DEFAULT_UNITS})%(default).0s")
+                   help=f"BVH lengths in metres or centimetres (BVH default: {DEFAULT_UNITS})")
     p.add_argument("--origin", choices=ORIGINS, default=None,
                    help=f"BVH root placement: 'floor' starts above the origin with the lowest joint on y = 0; "
-                        f"'camera' keeps the camera's position (BVH default: {DEFAULT_ORIGIN})%(default).0s")
+                        f"'camera' keeps the camera's position (BVH default: {DEFAULT_ORIGIN})")
     return p
 
 
@@ -34,6 +35,7 @@ def main(argv=None) -> int:
 
     def body(a):
         writer_for(a.output)                      # a bad suffix fails before anything is read
+        refuse_overwrite([("-o", a.output)], [("POSES", a.poses)])
         poses = read_poses(a.poses)
         if a.name is not None:
             select(poses, a.name, a.poses)            # an unknown name is the poses file's fault

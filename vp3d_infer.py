@@ -10,15 +10,14 @@
 """
 import sys
 
-from tqdm import tqdm
-
-from vp3d import cli
+from vp3d import cli  # first: a missing dependency is one line (vp3d.errors.check_core)
 from vp3d.engines.ais_bench import ais_bench_command, require_ais_bench, run_ais_bench
 from vp3d.engines.backends import BACKENDS, PRECISIONS, REGISTRY, check_precision, open_session, resolve_backend
 from vp3d.engines.devices import DEVICES
 from vp3d.pipeline.infer import OUTFMT_EXT, find_manifest, infer_directory, infer_random, summary_lines
 from vp3d.pipeline.predict import DEFAULT_CHUNK
 from vp3d.pipeline.sequences import DEFAULT_LENGTH
+from tqdm import tqdm
 
 
 def build_parser():

@@ -33,7 +33,8 @@ from vp3d.engines.devices import DEVICES
 from vp3d.facts.limits import MAX_JSON_BYTES, SPAN_FLOOR, SPAN_PER_FRAME
 from vp3d.facts.skeleton import DEFAULT_LAYOUT, keypoint_layouts
 from vp3d.io.bvh import ORIGINS, UNITS
-from vp3d.io.formats import OUTPUT_FORMATS, output_suffix, write_outputs
+from vp3d.io.files import refuse_overwrite
+from vp3d.io.formats import OUTPUT_FORMATS, output_suffix, per_video_paths, write_outputs
 from vp3d.io.keypoints import DEFAULT_MIN_FRAMES, PEOPLE, read_sequences
 from vp3d.io.poses import Poses
 from vp3d.io.video import VIDEO_SUFFIXES, video_info
@@ -217,9 +218,12 @@ def read_inputs(a, paths: list[str], image_size) -> list:
     if not sequences:
         raise cli.Vp3dError(f"{', '.join(paths)}: every sequence is shorter than --min-frames {a.min_frames} "
                             f"(detected frames); nothing to lift")
-    if output_suffix(a.out) == ".bvh" and len(sequences) > 1:          # before any work: one motion per file
+    suffix = output_suffix(a.out)
+    if suffix == ".bvh" and len(sequences) > 1:                      # before any work: one motion per file
         raise cli.Vp3dError(f"{a.out}: a BVH file holds one motion, but the inputs hold {len(sequences)} videos "
                             f"({', '.join(s.name for s in sequences[:5])}); write to a folder (-o DIR --format bvh)")
+    outputs = [a.out] if suffix else per_video_paths(a.out, [s.name for s in sequences], "." + (a.format or "npz")).values()
+    refuse_overwrite([("-o", o) for o in outputs], read_by(a))      # nothing of the user's written over
     return sequences
 
 
@@ -269,8 +273,8 @@ def lift_video(a) -> None:
         from tqdm import tqdm
         from vp3d.viz.inputs import Keypoints2D
         from vp3d.viz.render import Track, render_over_video
-        tracks = [Track(s.name, poses[s.name], Keypoints2D(s.keypoints, model.layout, s.image_size, s.first_frame))
-                  for s in sequences]
+        tracks = [Track(s.name, poses[s.name], Keypoints2D(s.keypoints, model.layout, s.image_size, s.first_frame,
+                                                           s.filled_frames)) for s in sequences]
         n = render_over_video(a.render, tracks, video,
                               progress=lambda it: tqdm(it, desc="render", unit="frame", disable=None))
         print(f"wrote {n} frames to {a.render}")
@@ -302,6 +306,11 @@ def people_summary(kept: list, dropped: list, min_frames: int | None, people: st
 def no_rate(rate: str = "the model's rate") -> str:
     """The line that says a rate was assumed, and how to give the real one."""
     return f"keypoint files record no frame rate: taken as {rate}; give the real one with --fps F (or --video FILE)"
+
+
+def read_by(a) -> list[tuple[str, str]]:
+    """(flag, path) of every file the run reads: the inputs, --video, the model."""
+    return [("INPUT", p) for p in a.inputs] + [("--video", a.video), ("-m", a.model)]
 
 
 def model_args(a) -> tuple:
@@ -364,6 +373,8 @@ def detected_lines(a, model):
 def lift_corpus(a, inputs) -> int:
     """A corpus run (vp3d.corpus): one output per input, the report, exit 1 when any input failed."""
     jobs = corpus.plan_jobs(inputs, a.out, a.format or "npz")
+    refuse_overwrite([("-o", job.output) for job in jobs], [("INPUT", job.input) for job in jobs] +
+                     [("--video", a.video), ("-m", a.model)])
     spec = corpus.ModelSpec(*model_args(a))
     options = corpus.LiftOptions(*frame_size_and_rate(a), a.units, a.origin, a.people, a.min_score, a.min_frames,
                                  a.max_frames, a.max_json_bytes)

@@ -7,14 +7,13 @@
 """
 import sys
 
-from tqdm import tqdm
-
-from vp3d import cli
-from vp3d.pipeline.evaluation import Results, evaluate
-from vp3d.io.files import write_json
+from vp3d import cli  # first: a missing dependency is one line (vp3d.errors.check_core)
+from vp3d.pipeline.evaluation import Results, evaluate, report
+from vp3d.io.files import refuse_overwrite, write_json
 from vp3d.viz.plots import plot_format, plot_results
 from vp3d.io.poses import Poses, write_poses_npz
 from vp3d.pipeline.sequences import Manifest
+from tqdm import tqdm
 
 
 def build_parser():
@@ -37,29 +36,6 @@ def build_parser():
     return p
 
 
-def format_table(results) -> str:
-    """Per action: frames and the four protocols (mm, 0.01); then the action-wise averages as upstream's
-    run.py rounds them. With per-subject results (--by-subject) each subject's first, headed as upstream's run.py
-    heads them, then those over every subject."""
-    blocks = [f"Evaluating on subject {subject}\n{_table(r)}\n" for subject, r in results.subjects.items()]
-    title = "==== Validation Results (all subjects) ====" if results.subjects else "==== Validation Results ===="
-    return "\n".join(blocks + [_table(results, title)])
-
-
-def _table(results, title: str | None = None) -> str:
-    lines = [f"{'Action':<14}{'frames':>8}{'MPJPE':>10}{'P-MPJPE':>10}{'N-MPJPE':>10}{'MPJVE':>10}   (mm)"]
-    for name, r in results.actions.items():
-        lines.append(f"{name:<14}{r['frames']:>8}{r['mpjpe']:>10.2f}{r['p_mpjpe']:>10.2f}"
-                     f"{r['n_mpjpe']:>10.2f}{r['mpjve']:>10.2f}")
-    a = results.average
-    lines += ["", title] if title else []
-    lines += [f"Protocol #1 (MPJPE) action-wise average: {a['mpjpe']:.1f} mm",
-              f"Protocol #2 (P-MPJPE) action-wise average: {a['p_mpjpe']:.1f} mm",
-              f"Protocol #3 (N-MPJPE) action-wise average: {a['n_mpjpe']:.1f} mm",
-              f"Velocity (MPJVE) action-wise average: {a['mpjve']:.2f} mm"]
-    return "\n".join(lines)
-
-
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -69,13 +45,15 @@ def main(argv=None) -> int:
         parser.error(f"--save-predictions {args.save_predictions}: name an .npz file")
 
     def body(a):
+        refuse_overwrite([("--json", a.json), ("--plot", a.plot), ("--save-predictions", a.save_predictions)],
+                         [("--compare", a.compare)])
         if a.plot:
             plot_format(a.plot)                  # an unknown figure format fails before any work
         other = Results.read(a.compare) if a.compare else None
         predictions = {} if a.save_predictions else None
         results = evaluate(a.preprocess_data, a.infer_results, progress=lambda it: tqdm(it, desc="evaluate", unit="file", disable=None),
                            predictions=predictions, actions=a.actions, by_subject=a.by_subject)
-        print(format_table(results))
+        print(report(results))
         if a.json:
             write_json(a.json, results.to_json())
         if a.plot:

@@ -9,13 +9,12 @@
 import argparse
 import sys
 
-from tqdm import tqdm
-
-from vp3d import cli
+from vp3d import cli  # first: a missing dependency is one line (vp3d.errors.check_core)
 from vp3d.facts.architecture import ModelConfig
 from vp3d.facts.datasets import datasets
 from vp3d.pipeline.preprocess import preprocess
 from vp3d.pipeline.sequences import default_length
+from tqdm import tqdm
 
 
 def build_parser():

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from vp3d import cli
+from vp3d.io.files import refuse_overwrite
 from vp3d.facts.architecture import WEIGHT_LAYOUTS
 from vp3d.model.atc import CHIP_PLACEHOLDER, atc_command
 from vp3d.model.export import DEFAULT_LAYOUT, DEFAULT_OPSET, check_onnx, export_onnx, max_abs_difference
@@ -67,6 +68,7 @@ def main(argv=None) -> int:
               f"{c.num_joints_in} keypoints in, {c.num_joints_out} joints out{f' ({c.dataset})' if c.dataset else ''}, "
               f"weight layout {a.weight_layout}{', causal' if c.causal else ''}")
         paths = [Path(a.onnx)] if len(lengths) == 1 else [bucket_path(a.onnx, n) for n in lengths]
+        refuse_overwrite([("-o", p) for p in paths], [("-m", a.model)])
         for path, length in zip(paths, lengths):
             export_onnx(model, path, length, a.opset)
             in_shape, out_shape = check_onnx(path)

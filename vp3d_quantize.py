@@ -6,6 +6,7 @@
 import sys
 
 from vp3d import cli
+from vp3d.io.files import refuse_overwrite
 from vp3d.model.quantize import FAST_FP32, METHODS, ROLES, SAFE_FP32, QuantizeConfig, count_ops, quantize
 
 
@@ -55,6 +56,7 @@ def main(argv=None) -> int:
                                 fp32=fp32, symmetric_activations=a.symmetric, per_channel=not a.per_tensor,
                                 fp32_residual=not a.quantize_residual, seed=a.seed, equalize=not a.no_equalize,
                                 tolerance_mm=a.tolerance)
+        refuse_overwrite([("-o", a.output)], [("--model", a.model)])
         info = quantize(a.model, a.calibration, a.output, config)
         ops = count_ops(a.output)
         print(f"calibrated on {info['files']} inputs ({info['frames'] or 'all'} frames each, {info['method']})")

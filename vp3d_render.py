@@ -9,17 +9,17 @@ import re
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
-from vp3d import cli
+from vp3d import cli  # first: a missing dependency is one line (vp3d.errors.check_core)
 from vp3d.errors import Vp3dError
 from vp3d.facts.datasets import skeleton_of
 from vp3d.facts.skeleton import keypoint_layouts
+from vp3d.io.files import refuse_overwrite
 from vp3d.io.animation import ANIMATION_WRITERS, check_output
 from vp3d.io.formats import ASSUMED_FPS, READERS, read_poses
 from vp3d.io.poses import select
 from vp3d.viz.inputs import LEVEL_UP, file_keypoint_sequences, file_keypoints, prep_sequence
 from vp3d.viz.render import DEFAULT_AZIMUTH, DEFAULT_SIZE, Track, render, render_over_video
+from tqdm import tqdm
 
 
 def build_parser():
@@ -74,6 +74,8 @@ def main(argv=None) -> int:
 
     def body(a):
         check_output(a.output)                    # a bad suffix fails before anything is read
+        refuse_overwrite([("-o", a.output)], [("POSES", a.poses), ("--keypoint-file", a.keypoint_file),
+                                              ("--video", a.video)])
         if a.video:
             return over_video(a)
         all_poses = read_poses(a.poses)
@@ -92,11 +94,15 @@ def main(argv=None) -> int:
         if a.start >= len(poses):
             raise Vp3dError(f"{a.poses}: '{name}' has {len(poses)} frames, --start {a.start} is past the end")
         window = slice(a.start, a.start + a.frames if a.frames else None)
+        filled = (all_poses.filled or {}).get(name)            # the frames without a detection, drawn pale
+        if filled is None and keypoints is not None:
+            filled = keypoints.filled
         if keypoints is not None:
-            keypoints.points = keypoints.points[window]
+            keypoints.points, keypoints.filled = keypoints.points[window], None
         n = render(a.output, poses[window], keypoints, None if truth is None else truth[window], up=up,
-                   fps=a.fps or all_poses.fps or prep_fps or assumed_rate(a.poses), size=a.size, azimuth=a.azimuth, title=name, first_frame=a.start,
-                   progress=lambda it: tqdm(it, desc="render", unit="frame", disable=None))
+                   fps=a.fps or all_poses.fps or prep_fps or assumed_rate(a.poses), size=a.size, azimuth=a.azimuth,
+                   title=name, first_frame=a.start, progress=lambda it: tqdm(it, desc="render", unit="frame", disable=None),
+                   filled=None if filled is None else filled[window])
         print(f"wrote {n} frames to {a.output}")
     return cli.run(body, args)
 
@@ -117,6 +123,9 @@ def over_video(a):
     else:
         names = [select(all_poses, a.name, a.poses)[0]]
     keypoints = file_keypoint_sequences(a.keypoint_file, names, a.layout, a.image_size)
+    for n in names:                                   # the poses file's filled frames, where it records them
+        if n in (all_poses.filled or {}):
+            keypoints[n].filled = all_poses.filled[n]
     tracks = [Track(n, all_poses[n], keypoints[n]) for n in names]
     n = render_over_video(a.output, tracks, a.video, a.fps or all_poses.fps, a.size, a.azimuth,
                           progress=lambda it: tqdm(it, desc="render", unit="frame", disable=None))

@@ -5,6 +5,8 @@
     python vp3d_train.py -d h36m -k cpn_ft_h36m_dbb -arc 3,3,3,3,3 -c checkpoint          # upstream's own command
     python vp3d_train.py -d DIR -str S1 -sun S5,S6,S7,S8 -arc 3,3,3 --warmup 5 -o semi.bin   # semi-supervised
     python vp3d_train.py -d DIR -o model.bin --resume model.bin -e 80                     # continue a run
+    python vp3d_train.py -d humaneva15 -k detectron_pt_coco -str Train/S1,Train/S2,Train/S3 \
+        -ste Validate/S1,Validate/S2,Validate/S3 -b 128 -e 1000 -lrd 0.996 -a Walk,Jog,Box --by-subject   # HumanEva-I
     torchrun --nproc-per-node 4 vp3d_train.py -d DIR -o model.bin ...                     # 4 GPUs (docs/training.md)
 
 -o gets the last epoch; with the per-epoch evaluation on (the default), the epoch with the lowest 3d_valid
@@ -20,11 +22,11 @@ from pathlib import Path
 # busy process on a 2-core machine, spinning threads made training steps up to 40x slower.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from vp3d import cli  # noqa: E402  (first: a missing dependency is one line, vp3d.errors.check_core)
 from tqdm import tqdm  # noqa: E402
-
-from vp3d import cli  # noqa: E402
 from vp3d.engines.devices import physical_cores, resolve_torch_device  # noqa: E402
 from vp3d.facts.architecture import WEIGHT_LAYOUTS  # noqa: E402
+from vp3d.pipeline.evaluation import report  # noqa: E402
 
 # torch (the [torch] extra), after the OpenMP setting, which is read when torch loads
 torch = cli.import_or_exit("vp3d_train.py", lambda: __import__("torch"))
@@ -63,6 +65,8 @@ def build_parser():
                    help="unlabeled subjects: semi-supervised training on their 2D through the cameras")
     g.add_argument("-a", "--actions", default="*", metavar="LIST",
                    help="actions to train and test on (names starting so), or * for all")
+    g.add_argument("--by-subject", action="store_true",
+                   help="the final evaluation's tables per test subject too, as upstream's (HumanEva-I's table)")
     g.add_argument("--subset", type=fraction, default=1.0, help="keep this fraction of each training sequence")
     g.add_argument("--downsample", type=cli.positive_int, default=1, help="keep every n-th frame")
     m = p.add_argument_group("model and training (upstream's flags)")
@@ -198,6 +202,8 @@ def main(argv=None) -> int:
         if not processes.main:
             return 0
         if result.final is not None:
+            if a.by_subject:                  # each subject's tables, as upstream's; then the averages over all
+                print(report(result.final, overall=False))
             avg = result.final.average
             for label, key, digits in (("Protocol #1   (MPJPE)", "mpjpe", 1), ("Protocol #2 (P-MPJPE)", "p_mpjpe", 1),
                                        ("Protocol #3 (N-MPJPE)", "n_mpjpe", 1), ("Velocity      (MPJVE)", "mpjve", 2)):

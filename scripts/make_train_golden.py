@@ -2,6 +2,7 @@
 """Regenerate tests/fixtures/train/: what upstream VideoPose3D's own run.py computes when it trains the parity case.
 
     python scripts/make_train_golden.py --upstream /path/to/VideoPose3D     # a checkout at commit 1afb1ca
+    python scripts/make_train_golden.py --upstream /path/to/VideoPose3D --dataset humaneva15
 
 1. tests/train_case.py writes the inputs into a temporary folder: synthetic Human3.6M-format data (S9, S11) and
    two starting checkpoints in upstream's format (start_supervised.bin, start_semi.bin).
@@ -15,6 +16,10 @@
    checkpoint run.py saved after each epoch, float32), upstream_train.json (per run: the lines run.py printed
    for each epoch, their numbers parsed, and the action-wise averages of its final evaluation) and fixture.json
    (seed, the inputs' fingerprint, upstream's commit, the commands, the library versions).
+
+--dataset humaneva15 does the same for the HumanEva-I run (train_case.HE_RUNS: upstream's README command for
+HumanEva-I, --by-subject, -a Walk,Jog,Box, on COMMON's narrow model) into tests/fixtures/train_humaneva15/, keeping
+also each subject's final tables as run.py prints them (final_by_subject).
 
 tests/training/test_upstream_parity.py imports run_upstream() from here to train upstream live where
 VP3D_UPSTREAM names a checkout. Upstream's code is never copied into this repository: only what it computes.
@@ -100,48 +105,61 @@ def run_upstream(upstream: Path, tmp: Path, inputs: train_case.TrainInputs, run:
         weights[epoch] = {key: None if saved[key] is None else {k: v.numpy() for k, v in saved[key].items()}
                           for key in ("model_pos", "model_traj")}
     final = AVERAGE.search(stdout)
-    return {"stdout": stdout, "epochs": epochs, "final_mpjpe": float(final.group(1)) if final else None,
-            "weights": weights}
+    out = {"stdout": stdout, "epochs": epochs, "final_mpjpe": float(final.group(1)) if final else None,
+           "weights": weights}
+    if "Evaluating on subject" in stdout:          # --by-subject: each subject's final tables
+        out["final_by_subject"] = {subject: {"actions": actions, "average": averages} for subject, (actions, averages)
+                                   in make_golden.parse_by_subject(stdout).items()}
+    return out
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--upstream", required=True, type=Path,
                    help=f"an upstream VideoPose3D checkout at {make_golden.UPSTREAM_COMMIT[:7]}")
-    p.add_argument("--out", type=Path, default=train_case.FIXTURE, help="fixture folder (default: %(default)s)")
+    p.add_argument("--dataset", choices=("h36m", "humaneva15"), default="h36m",
+                   help="which case: Human3.6M's supervised and semi-supervised runs, or HumanEva-I's run")
+    p.add_argument("--out", type=Path, default=None,
+                   help=f"fixture folder (default: {train_case.FIXTURE} or {train_case.HE_FIXTURE})")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (its path is printed)")
     args = p.parse_args(argv)
     make_golden.check_upstream(args.upstream)
 
     tmp = Path(tempfile.mkdtemp(prefix="vp3d_train_golden_"))
     try:
-        inputs = train_case.write_train_inputs(tmp / "inputs")
+        humaneva = args.dataset == "humaneva15"
+        inputs = (train_case.write_humaneva_train_inputs if humaneva else train_case.write_train_inputs)(tmp / "inputs")
+        runs = train_case.HE_RUNS if humaneva else train_case.RUNS
+        out = args.out or (train_case.HE_FIXTURE if humaneva else train_case.FIXTURE)
         results, arrays = {}, {}
-        for run in train_case.RUNS:
+        for run in runs:
             r = run_upstream(args.upstream, tmp, inputs, run)
             print(r["stdout"][r["stdout"].index("** Note"):] if "** Note" in r["stdout"] else r["stdout"])
             results[run] = {"epochs": r["epochs"], "final_mpjpe": r["final_mpjpe"]}
+            if "final_by_subject" in r:
+                results[run]["final_by_subject"] = r["final_by_subject"]
             for epoch, models in r["weights"].items():
                 for key, state in models.items():
                     for name, value in (state or {}).items():
                         if value.dtype == np.float32:      # num_batches_tracked counts batches: not a weight
                             arrays[f"{run}/epoch_{epoch}/{key}/{name}"] = value
         fixture = {
-            "seed": train_case.SEED, "filters": list(train_case.FILTER_WIDTHS), "channels": train_case.CHANNELS,
+            "seed": train_case.HE_SEED if humaneva else train_case.SEED, "filters": list(train_case.FILTER_WIDTHS),
+            "channels": train_case.CHANNELS,
             "epochs": train_case.EPOCHS, "fingerprint": inputs.fingerprint,
             "upstream": {"repository": "https://github.com/facebookresearch/VideoPose3D",
                          "commit": make_golden.UPSTREAM_COMMIT,
                          "commands": {run: "python run.py " + " ".join(train_case.upstream_args(run))
-                                      for run in train_case.RUNS},
+                                      for run in runs},
                          "shims": ["torch.load(..., weights_only=False)", "torch.set_num_threads(1)"]},
             "environment": {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
                             "machine": platform.machine()},
         }
-        args.out.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(args.out / "upstream_weights.npz", **arrays)
-        (args.out / "upstream_train.json").write_text(json.dumps(results, indent=1) + "\n")
-        (args.out / "fixture.json").write_text(json.dumps(fixture, indent=1) + "\n")
-        print(f"wrote {args.out}: {', '.join(sorted(f.name for f in args.out.iterdir()))}")
+        out.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(out / "upstream_weights.npz", **arrays)
+        (out / "upstream_train.json").write_text(json.dumps(results, indent=1) + "\n")
+        (out / "fixture.json").write_text(json.dumps(fixture, indent=1) + "\n")
+        print(f"wrote {out}: {', '.join(sorted(f.name for f in out.iterdir()))}")
     finally:
         if args.keep:
             print(f"kept {tmp}")

@@ -146,12 +146,9 @@ def humaneva_dataset(tmp_path_factory) -> Path:
     """HumanEva-I-format data (the golden case's: tests/golden_case.py): data_3d_humaneva15.npz,
     data_2d_humaneva15_gt.npz (15 keypoints) and data_2d_humaneva15_detectron_pt_coco.npz (COCO-17, with
     'Unlabeled/' entries)."""
-    from golden_case import HE_KEYPOINTS, golden_humaneva_data
+    from golden_case import write_humaneva_data
     d = tmp_path_factory.mktemp("humaneva")
-    pos3d, pos2d = golden_humaneva_data()
-    np.savez_compressed(d / "data_3d_humaneva15.npz", positions_3d=pos3d)
-    for name, metadata in HE_KEYPOINTS.items():
-        np.savez_compressed(d / f"data_2d_humaneva15_{name}.npz", positions_2d=pos2d[name], metadata=metadata)
+    write_humaneva_data(d)
     return d
 
 

@@ -269,19 +269,27 @@ def golden_humaneva_data(seed: int = HE_SEED) -> tuple[dict, dict[str, dict]]:
     return pos3d, pos2d
 
 
-def write_humaneva_inputs(directory: str | Path, seed: int = HE_SEED) -> GoldenInputs:
-    """Write the HumanEva-I case under `directory`: data/ with data_3d_humaneva15.npz, data_2d_humaneva15_gt.npz and
-    data_2d_humaneva15_detectron_pt_coco.npz as upstream's prepare_data_humaneva.py writes them, and for each 2D
-    file a model of its keypoints (15 or 17 in, 15 out) in both weight layouts: checkpoints[keypoints][layout]."""
-    directory = Path(directory)
-    data = directory / "data"
+def write_humaneva_data(data: str | Path, seed: int = HE_SEED) -> tuple[dict, dict[str, dict]]:
+    """golden_humaneva_data(seed) written into the folder `data` as upstream's prepare_data_humaneva.py writes it:
+    data_3d_humaneva15.npz, data_2d_humaneva15_gt.npz, data_2d_humaneva15_detectron_pt_coco.npz. Returns the arrays."""
+    data = Path(data)
     data.mkdir(parents=True, exist_ok=True)
     pos3d, pos2d = golden_humaneva_data(seed)
     np.savez_compressed(data / "data_3d_humaneva15.npz", positions_3d=pos3d)
+    for name, metadata in HE_KEYPOINTS.items():
+        np.savez_compressed(data / f"data_2d_humaneva15_{name}.npz", positions_2d=pos2d[name], metadata=metadata)
+    return pos3d, pos2d
+
+
+def write_humaneva_inputs(directory: str | Path, seed: int = HE_SEED) -> GoldenInputs:
+    """Write the HumanEva-I case under `directory`: data/ (write_humaneva_data), and for each 2D file a model of its
+    keypoints (15 or 17 in, 15 out) in both weight layouts: checkpoints[keypoints][layout]."""
+    directory = Path(directory)
+    data = directory / "data"
+    pos3d, pos2d = write_humaneva_data(data, seed)
     named = [(f"3d/{s}/{a}", w) for s, actions in pos3d.items() for a, w in actions.items()]
     paths = {}
     for name, metadata in HE_KEYPOINTS.items():
-        np.savez_compressed(data / f"data_2d_humaneva15_{name}.npz", positions_2d=pos2d[name], metadata=metadata)
         named += [(f"2d/{name}/{s}/{a}/{c}", px) for s, actions in pos2d[name].items() for a, cams in actions.items()
                   for c, px in enumerate(cams)]
         state = golden_state_dict(seed, metadata["num_joints"], 15)

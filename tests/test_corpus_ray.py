@@ -56,13 +56,19 @@ def same_files(a: Path, b: Path) -> None:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 
-def test_ray_lifts_the_same_files_as_the_in_process_run(cluster, corpus_dir, capsys):
+def test_ray_lifts_the_same_files_as_the_in_process_run(cluster, corpus_dir, capsys, monkeypatch):
+    """Inputs named relative to the current folder: the report and its error lines name them so, though the
+    workers read them by absolute path."""
     out = corpus_dir / "ray"
-    assert vp3d_lift.main(args(corpus_dir, out, "--ray", "--workers", "2")) == 1
+    monkeypatch.chdir(corpus_dir)
+    assert vp3d_lift.main(args(Path("."), Path("ray"), "--ray", "--workers", "2")) == 1
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: 2 of 7 inputs failed")
     same_files(corpus_dir / "local", out)
-    assert statuses(out) == statuses(corpus_dir / "local")
+    assert {str(corpus_dir / k): v for k, v in statuses(out).items()} == statuses(corpus_dir / "local")
     assert sorted(statuses(out).values()) == ["error"] * 2 + ["ok"] * 5
+    for row in corpus.read_report(out / corpus.REPORT):
+        assert row["input"].startswith("clips/") and str(corpus_dir) not in row.get("error", "")
+        assert row.get("error", row["input"]).startswith(row["input"])
 
 
 class KillOnce(corpus.LiftWorker):

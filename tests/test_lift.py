@@ -169,7 +169,7 @@ def test_directory_output_keeps_every_file_inside(models, tmp_path):
 
 
 @pytest.mark.parametrize("case,fragment", [
-    ("no-size", "gives no image size; give --image-size W H"),
+    ("no-size", "gives no image size; give the frame size: image_size=(w, h) (vp3d_lift.py: --image-size W H"),
     ("layout", "holds coco-order keypoints, but the model takes h36m order"),
     ("symmetry", "keypoints_symmetry"),
     ("bad-json", "expected MMPose predictions"),

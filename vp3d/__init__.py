@@ -8,7 +8,9 @@ errors · facts (model facts, skeletons, cameras, metrics) · io (files in every
 network, checkpoints, ONNX export, int8) · engines (devices, runtime sessions) · pipeline (padding,
 the model path, the recipe's stages) · training, viz · lift (load_model) on top.
 """
-from vp3d.errors import Vp3dError
+from vp3d.errors import Vp3dError, check_core
+
+check_core()      # a Python without numpy, onnx, ...: one line saying what to install, not a traceback
 
 __version__ = "0.1.0"
 __all__ = ["Vp3dError", "load_model", "__version__"]

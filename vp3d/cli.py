@@ -127,8 +127,19 @@ def add_image_size(p, help: str):
                           help=f"{help} (W H or WxH)")
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Each option's default shown once: '(default: X)' where its help does not already say its default,
+    nothing for options without one (None) or flags (False)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default in (None, False) or action.default is argparse.SUPPRESS:
+            return text
+        return super()._get_help_string(action)
+
+
 def parser(description: str) -> argparse.ArgumentParser:
-    p = _Parser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = _Parser(description=description, formatter_class=_HelpFormatter)
     p.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     return p
 

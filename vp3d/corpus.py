@@ -20,6 +20,7 @@ them to map_batches goes through its deprecated **ray_remote_args). Ray is impor
 """
 from __future__ import annotations
 
+import dataclasses
 import glob
 import json
 import math
@@ -355,6 +356,7 @@ def run_ray(spec: ModelSpec, jobs: list[Job], options: LiftOptions, emit: Callab
         return
     blocks = min(len(jobs), max(4 * workers, math.ceil(len(jobs) / FILES_PER_BLOCK)))
     # absolute paths for the workers (a cluster's workers run elsewhere); the rows name them as given
+    spec = dataclasses.replace(spec, path=os.path.abspath(spec.path))
     items = [{"index": j.index, "input": os.path.abspath(j.input), "output": os.path.abspath(j.output)} for j in jobs]
     given = {j.index: j for j in jobs}
     ds = ray.data.from_items(items, override_num_blocks=blocks)
@@ -367,6 +369,8 @@ def run_ray(spec: ModelSpec, jobs: list[Job], options: LiftOptions, emit: Callab
             if int(index) not in seen:
                 seen.add(int(index))
                 job, row = given[int(index)], json.loads(str(row))
+                if "error" in row:                      # the message names the input as given, as the row does
+                    row["error"] = row["error"].replace(os.path.abspath(job.input), job.input)
                 row.update(input=job.input, outputs=[job.output] if row["outputs"] else [])
                 emit(row | {"index": job.index})
 

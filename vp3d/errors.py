@@ -1,4 +1,8 @@
-"""The one error type vp3d raises for bad input; it imports nothing of vp3d, so every module can raise it."""
+"""The one error type vp3d raises for bad input; it imports nothing of vp3d, so every module can raise it.
+And the check that the core's dependencies are installed at all (check_core, run by `import vp3d`)."""
+import importlib.util
+import sys
+from pathlib import Path
 
 
 class Vp3dError(Exception):
@@ -31,3 +35,25 @@ def first_line(error: BaseException) -> str:
     where the message is empty."""
     lines = str(error).strip().splitlines()
     return lines[0] if lines else type(error).__name__
+
+
+# the core's dependencies (import name -> pip name): pyproject.toml's [project] dependencies (a test keeps them equal)
+CORE = {"numpy": "numpy", "onnx": "onnx", "onnxruntime": "onnxruntime", "tqdm": "tqdm", "orjson": "orjson"}
+
+
+def check_core() -> None:
+    """Where a core dependency is not installed for this Python (the system python3 instead of the project's
+    environment): one line saying which and how to install them. From a vp3d script that line is printed
+    and the script exits with status 2; an import raises ImportError with it."""
+    missing = [pip for module, pip in CORE.items() if importlib.util.find_spec(module) is None]
+    if not missing:
+        return
+    main = Path(getattr(sys.modules.get("__main__"), "__file__", None) or "").name
+    script = main if main.startswith("vp3d_") else ""
+    run = f".venv/bin/python {script} ..." if script else ".venv/bin/python"
+    message = (f"{script or 'vp3d'} needs {', '.join(missing)}, not installed for {sys.executable}: use the "
+               f"project's environment (make, then {run}) or install the package into this Python (pip install .)")
+    if script:
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+    raise ImportError(message)

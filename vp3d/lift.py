@@ -29,6 +29,7 @@ from vp3d.facts.cameras import check_image_size, normalize_screen_coordinates
 from vp3d.facts.datasets import dataset_with_joints, skeleton_of
 from vp3d.facts.skeleton import (DEFAULT_LAYOUT, NO_SYMMETRY, KeypointLayout, Skeleton, Symmetry, h36m_skeleton17,
                                   keypoint_layouts, layout_with)
+from vp3d.io.files import refuse_empty
 from vp3d.io.keypoints import KeypointSequence, read_keypoints
 from vp3d.io.poses import Poses
 from vp3d.pipeline.predict import DEFAULT_CHUNK, Runner, predict_sequence
@@ -187,7 +188,8 @@ def image_size_for(seq: KeypointSequence, image_size: tuple[int, int] | None = N
     if seq.image_size is not None:
         size = check_image_size(seq.image_size)
     elif image_size is None:
-        raise Vp3dError(f"{where}: the file gives no image size; give --image-size W H (or --video FILE)")
+        raise Vp3dError(f"{where}: the file gives no image size; give the frame size: image_size=(w, h) "
+                        f"(vp3d_lift.py: --image-size W H, or --video FILE)")
     else:
         size = check_image_size(image_size)
     check_within_image(seq.keypoints, size, where)
@@ -206,7 +208,7 @@ def check_within_image(keypoints: np.ndarray, image_size: tuple[int, int], where
     if (lo < -OUTSIDE * size).any() or (hi > (1 + OUTSIDE) * size).any():
         raise Vp3dError(f"{where}: the keypoints span x {lo[0]:.0f}..{hi[0]:.0f}, y {lo[1]:.0f}..{hi[1]:.0f} px, "
                         f"far outside a {w}x{h} image; give the size of the frames the detector ran on "
-                        f"(--image-size W H)")
+                        f"(image_size=(w, h); vp3d_lift.py: --image-size W H)")
 
 
 def layout_of(config, layout: str | None, path: str | Path, num_keypoints: int | None = None) -> KeypointLayout:
@@ -257,6 +259,7 @@ def load_model(path: str | Path, layout: str | None = None, backend: str = "auto
     and what is wrong."""
     if int(chunk) < 1:
         raise Vp3dError(f"chunk must be a positive number of frames, got {chunk}")
+    refuse_empty(path, "a checkpoint (.bin, .pth) or an exported model (.onnx, .xml)")
     if resolve_backend(path, backend) == "ais_bench":
         raise Vp3dError(f"{path}: ais_bench runs whole input directories on an NPU; lift with onnxruntime, "
                         f"openvino or torch")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from detector_graphs import BOX_HALF, OFFSETS, detector_graph, pose_graph
 
-from vp3d.detect.rtmpose import RTMPoseDetector, check_pose
+from vp3d.detect.rtmpose import RTMDET, YOLOX, RTMPoseDetector, check_pose
 from vp3d.detect.weights import ModelFile
 from vp3d.errors import Vp3dError
 
@@ -84,6 +84,10 @@ def test_the_box_threshold_comes_from_the_detectors_pipeline():
     strict = RTMPoseDetector(model(detector_graph(), "det.onnx", pipeline), model(pose_graph(), "pose.onnx"), "cpu", 1)
     assert strict.box_threshold == 0.95
     assert len(strict(frame_with({(40, 60): (255, 255, 255)}))) == 0          # the 0.9 box is below it
+    # a pipeline without transforms leaves the preprocessing to the model family's (RTMDet: BGR, its mean, std)
+    rtmdet = RTMPoseDetector(model(detector_graph(), "rtmdet_nano/end2end.onnx", pipeline),
+                             model(pose_graph(), "pose.onnx"), "cpu", 1)
+    assert rtmdet.det_prep == RTMDET and strict.det_prep == YOLOX
 
 
 def test_the_split_ratio_is_the_models_own():

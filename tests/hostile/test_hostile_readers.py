@@ -89,7 +89,7 @@ def hostile_files(d):
     (d / "random.json").write_bytes(np.random.default_rng(0).bytes(5000))
     cases["random bytes as .json"] = (d / "random.json", ["random.json", "not valid JSON"])
     (d / "empty.json").write_bytes(b"")
-    cases["an empty .json"] = (d / "empty.json", ["empty.json", "not valid JSON"])
+    cases["an empty .json"] = (d / "empty.json", ["empty.json", "the file is empty (0 bytes)"])
     (d / "nan.json").write_text(json.dumps([coco_entry(t, kps[t]) for t in range(3)]).replace("2.0", "NaN", 1))
     cases["NaN in JSON"] = (d / "nan.json", ["nan.json", "a non-finite number"])
     write_coco_json(d / "big.json", kps)

@@ -267,3 +267,17 @@ def test_blender_imports_the_motion(tmp_path):
     assert angles.max() < 1.0 and result["fps"] == 25
     np.testing.assert_allclose(lengths, np.broadcast_to(expected_lengths(poses), lengths.shape), atol=1e-5)
     np.testing.assert_allclose(got[:, 0], expected[:, 0], atol=1e-5)
+
+
+def test_floor_origin_puts_the_files_own_lowest_joint_on_the_floor(tmp_path):
+    """Predicted bones change length from frame to frame, the BVH skeleton's do not (the medians): the floor is
+    where the BVH skeleton's lowest joint reaches, not the predictions' (which put it 1 cm off on real files)."""
+    rng = np.random.default_rng(3)
+    poses = synthetic_camera_poses("Walking", 40) + [0.0, 0.0, 5.0]
+    poses[:, 1:] += rng.normal(0, 0.02, poses[:, 1:].shape)            # bone lengths vary by centimetres
+    write_bvh(tmp_path / "f.bvh", {"a": poses})
+    got = joints_array(read_bvh_positions(tmp_path / "f.bvh")[0])
+    assert got[..., 1].min() == pytest.approx(0, abs=2e-6)
+    predicted = poses.astype(np.float64) @ TO_YUP.T
+    floor = predicted[..., 1].min() - predicted[0, 0, 1] + got[0, 0, 1]     # where the predictions' lowest point is
+    assert abs(floor) > 1e-4                                               # the old rule misses by that much

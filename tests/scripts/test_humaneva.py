@@ -84,8 +84,31 @@ def test_postprocess_filters_actions_as_upstream(he, tmp_path):
             assert row == out["all"]["subjects"][subject]["actions"][action]
 
 
-def test_training_says_in_one_line_that_it_is_human36m_only(humaneva_dataset, tmp_path, capsys):
+def test_vp3d_train_runs_upstreams_humaneva_command_line(humaneva_dataset, tmp_path, monkeypatch, capsys):
+    """upstream's README command for HumanEva-I, its files in data/ as upstream keeps them (one epoch of a narrow
+    model here); the checkpoint carries HumanEva-I's facts, so the stages and lifting take it as upstream's."""
+    import vp3d
     import vp3d_train
-    rc = vp3d_train.main(["-d", str(humaneva_dataset), "-o", str(tmp_path / "m.bin"), "-e", "1"])
-    one_line_error(capsys, rc, "holds HumanEva-I (data_3d_humaneva15.npz); vp3d_train.py trains on Human3.6M's")
+    (tmp_path / "data").symlink_to(humaneva_dataset)
+    monkeypatch.chdir(tmp_path)
+    assert vp3d_train.main(["-d", "humaneva15", "-k", "detectron_pt_coco", "-str", "Train/S1,Train/S2,Train/S3",
+                            "-ste", SUBJECTS, "-b", "128", "-e", "1", "-lrd", "0.996", "-a", "Walk,Jog,Box",
+                            "--by-subject", "-arc", "3,3", "-ch", "16", "-o", "he.bin", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert [line for line in out.splitlines() if line.startswith("Evaluating on subject")] == \
+        [f"Evaluating on subject {s}" for s in SUBJECTS.split(",")]
+    blocks = out.split("Evaluating on subject ")[1:]
+    assert all([row.split()[0] for row in b.splitlines()[2:5]] == ["Walking", "Jog", "Box"] for b in blocks)
+    c = checkpoint.load(tmp_path / "he.bin").config
+    assert (c.num_joints_in, c.num_joints_out, c.dataset, c.fps) == (17, 15, "humaneva15", 60)
+    lifter = vp3d.load_model(tmp_path / "he.bin")
+    assert (lifter.layout.name, lifter.skeleton.num_joints) == ("coco", 15)
+
+
+def test_semi_supervised_humaneva_training_is_refused_as_upstream_refuses_it(humaneva_dataset, tmp_path, capsys):
+    import vp3d_train
+    rc = vp3d_train.main(["-d", str(humaneva_dataset), "-k", "detectron_pt_coco", "-sun", "Unlabeled/Validate/S1",
+                          "-e", "1", "-ch", "16", "-o", str(tmp_path / "m.bin")])
+    one_line_error(capsys, rc, "semi-supervised training projects through the cameras' intrinsics",
+                   "HumanEva-I's, as upstream carries them", "train without -sun")
     assert not list(tmp_path.iterdir())

@@ -29,22 +29,25 @@ TOLERANCE_2D = 1e-5             # printed 2D errors, normalised screen units (1e
 UPSTREAM = os.environ.get("VP3D_UPSTREAM")
 
 
-@pytest.fixture(scope="module")
-def inputs(tmp_path_factory) -> train_case.TrainInputs:
-    made = train_case.write_train_inputs(tmp_path_factory.mktemp("train_case"))
-    fixture = json.loads((train_case.FIXTURE / "fixture.json").read_text())
-    if made.fingerprint != fixture["fingerprint"]:
-        pytest.fail("tests/train_case.py generates other inputs than tests/fixtures/train/ was made from: run "
-                    "scripts/make_train_golden.py --upstream <VideoPose3D checkout at 1afb1ca> and commit the fixture",
-                    pytrace=False)
+def checked_inputs(made: train_case.TrainInputs, fixture: Path, flags: str = "") -> train_case.TrainInputs:
+    """`made`, where the fixture was made from the same inputs (its fingerprint); the test fails otherwise."""
+    if made.fingerprint != json.loads((fixture / "fixture.json").read_text())["fingerprint"]:
+        pytest.fail(f"tests/train_case.py generates other inputs than {fixture.relative_to(ROOT)} was made from: run "
+                    f"scripts/make_train_golden.py --upstream <VideoPose3D checkout at 1afb1ca>{flags} and commit the "
+                    f"fixture", pytrace=False)
     return made
 
 
-def upstream_from_fixture(run: str) -> dict:
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> train_case.TrainInputs:
+    return checked_inputs(train_case.write_train_inputs(tmp_path_factory.mktemp("train_case")), train_case.FIXTURE)
+
+
+def upstream_from_fixture(run: str, fixture: Path = train_case.FIXTURE) -> dict:
     """{'epochs': printed records, 'weights': {epoch: {'model_pos': {...}, 'model_traj': {...} or None}}}."""
-    printed = json.loads((train_case.FIXTURE / "upstream_train.json").read_text())[run]
+    printed = json.loads((fixture / "upstream_train.json").read_text())[run]
     weights: dict = {}
-    with np.load(train_case.FIXTURE / "upstream_weights.npz") as f:
+    with np.load(fixture / "upstream_weights.npz") as f:
         for key in f.files:
             name, epoch, model, tensor = key.split("/", 3)
             if name == run:
@@ -143,3 +146,28 @@ def test_a_semi_supervised_checkpoint_lifts_with_its_trajectory_and_exports(inpu
     np.testing.assert_allclose(poses - relative, np.broadcast_to(trajectory.numpy(), poses.shape), atol=2e-5)
     assert 3 < poses[:, 0, 2].mean() < 7                                                  # metres in front of the camera
     assert vp3d_pth2onnx.main(["-m", str(path), "-o", str(tmp_path / "semi.onnx"), "--length", "64"]) == 0
+
+
+def test_humaneva_training_equals_upstream_run_py(tmp_path_factory, tmp_path, capsys):
+    """Upstream's HumanEva-I command line (-d humaneva15 -k detectron_pt_coco -str Train/S1,Train/S2,Train/S3 -ste
+    Validate/S1,Validate/S2,Validate/S3 -b 128 -lrd 0.996 -a Walk,Jog,Box --by-subject): the weights after each
+    epoch and the printed errors as upstream's, and the final evaluation's tables per subject within 0.01 mm."""
+    from vp3d.pipeline.evaluation import Results
+    from vp3d.training.data import load_training_data, resolve_dataset
+    from vp3d.training.train import evaluate
+    inputs = checked_inputs(train_case.write_humaneva_train_inputs(tmp_path_factory.mktemp("train_he")),
+                            train_case.HE_FIXTURE, " --dataset humaneva15")
+    printed, saved = train_vp3d("humaneva", inputs, tmp_path, capsys)
+    compare("humaneva", upstream_from_fixture("humaneva", train_case.HE_FIXTURE), printed, saved)
+    theirs = json.loads((train_case.HE_FIXTURE / "upstream_train.json").read_text())["humaneva"]["final_by_subject"]
+    assert re.findall(r"^Evaluating on subject (\S+)$", printed, re.M) == list(theirs)
+    # the numbers behind those tables, unrounded: the last epoch's model evaluated as vp3d_train.py evaluates it
+    folder, facts = resolve_dataset(str(inputs.data), None)
+    data = load_training_data(folder, facts, "detectron_pt_coco", subjects_test=list(theirs), actions=["Walk", "Jog", "Box"])
+    ours: Results = evaluate(checkpoint.load(tmp_path / "last.bin"), data)
+    for subject, tables in theirs.items():
+        assert list(ours.subjects[subject].actions) == list(tables["actions"])
+        for action, metrics in tables["actions"].items():
+            for key, value in metrics.items():
+                assert ours.subjects[subject].actions[action][key] == pytest.approx(value, abs=TOLERANCE_MM), \
+                    (subject, action, key)

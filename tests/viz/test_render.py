@@ -35,7 +35,10 @@ from vp3d.viz.render import (
 )
 
 SKEL = h36m_skeleton17()
-SKELETON_RGB = np.array([PALETTE[k] for k in ("left", "right", "centre", "left_joint", "right_joint", "centre_joint")])
+SOLID_RGB = np.array([PALETTE[k] for k in ("left", "right", "centre", "left_joint", "right_joint", "centre_joint")])
+SKELETON_RGB = np.concatenate([SOLID_RGB, [PALETTE[k] for k in ("left_filled", "right_filled", "centre_filled")]])
+BONES_RGB = np.array([PALETTE[k] for k in ("left", "right", "centre")])
+PALE_RGB = np.array([PALETTE[k] for k in ("left_filled", "right_filled", "centre_filled")])
 
 
 def standing_poses(frames: int, seed: int = 0) -> np.ndarray:
@@ -49,9 +52,9 @@ def standing_poses(frames: int, seed: int = 0) -> np.ndarray:
     return (rest + sway + [0.2, 0.0, 4.0]).astype(np.float32)
 
 
-def skeleton_mask(rgb: np.ndarray, tol: int = 0) -> np.ndarray:
-    """Pixels (H, W) that have a bone or joint colour."""
-    d = np.abs(rgb[:, :, None, :].astype(int) - SKELETON_RGB[None, None]).max(axis=-1)
+def skeleton_mask(rgb: np.ndarray, tol: int = 0, colours: np.ndarray = SKELETON_RGB) -> np.ndarray:
+    """Pixels (H, W) that have a bone or joint colour (a frame filled by interpolation: the pale ones)."""
+    d = np.abs(rgb[:, :, None, :].astype(int) - colours[None, None]).max(axis=-1)
     return (d <= tol).any(axis=-1)
 
 
@@ -112,7 +115,7 @@ def test_render_reads_back(tmp_path, suffix):
     expected = [(kp.points - [cam.res_w / 2, cam.res_h / 2]) * scale + np.array(area) / 2]
     expected += [camera.project(s)[0] for s in staged]
     for t in (0, T - 1):
-        mask = skeleton_mask(frames[t], tol)
+        mask = skeleton_mask(frames[t], tol, SOLID_RGB)
         mask[:TOP] = mask[size - BOTTOM:] = False          # titles and the frame label are text, not skeleton
         for panel, px in enumerate(expected):
             x = np.round(px[t, :, 0] + panel * size + 1).astype(int)
@@ -194,6 +197,10 @@ def test_render_draws_the_keypoint_file_that_was_lifted(tmp_path, writer):
         ys, xs = np.nonzero(mask)
         assert xs.max() <= x.max() + 8 and xs.min() >= x.min() - 8, f"frame {t}: something drawn off the person"
         assert ys.max() <= y.max() + 8 and ys.min() >= y.min() - 8
+        for panel in (0, 1):             # frames without a detection pale in both panels (hollow joints), others not
+            box = frames[t][TOP:size - BOTTOM, panel * size + 1:(panel + 1) * size - 1]
+            pale, full = skeleton_mask(box, colours=PALE_RGB).sum(), skeleton_mask(box, colours=BONES_RGB).sum()
+            assert (pale > 30 and full == 0) if t in missing else (pale == 0 and full > 30), (t, panel, pale, full)
 
 
 @pytest.mark.parametrize("case", ["missing", "name", "suffix", "several", "prep_name", "kp_frames", "kp_name",
@@ -233,6 +240,45 @@ def test_missed_keypoints_are_left_out(tmp_path):
     assert skeleton_mask(frames[2][area]).sum() == 0 and skeleton_mask(frames[3][area]).sum() > 0
 
 
+def test_the_3d_view_holds_every_limb_of_every_frame(tmp_path):
+    """A wild frame (a wrist 2.5 m out, a foot 1.5 m back) stays inside the panel with the rest: the view is
+    fitted to every joint of every frame, not to the median body."""
+    poses = standing_poses(10)
+    poses[4, SKEL.names.index("RWrist")] += [-2.5, 0.3, 0.0]
+    poses[7, SKEL.names.index("LFoot")] += [0.0, 0.0, 1.5]
+    size = 160
+    area = panel_area(size)
+    for azimuth in (0.0, 30.0, 90.0):
+        camera = fit_camera([stage(poses)[0]], area, azimuth)
+        px, _ = camera.project(stage(poses)[0])
+        assert (px >= 0.04 * np.array(area)).all() and (px <= 0.96 * np.array(area)).all(), azimuth
+        assert np.ptp(px[..., 0]) > 0.85 * area[0] or np.ptp(px[..., 1]) > 0.85 * area[1]    # and fills it
+    out = tmp_path / "wild.gif"
+    render(out, poses, size=size, azimuth=30.0)
+    for frame in frames_of_gif(out):
+        drawn = skeleton_mask(frame[TOP:size - BOTTOM, 1:size - 1])
+        ys, xs = np.nonzero(drawn)
+        assert xs.min() > 2 and xs.max() < size - 5 and ys.min() > 2 and ys.max() < size - TOP - BOTTOM - 3
+
+
+def test_filled_frames_are_pale_and_a_key_says_so(tmp_path):
+    T, size = 6, 400
+    filled = np.array([False, True, True, False, False, True])
+    out = tmp_path / "f.gif"
+    render(out, standing_poses(T), size=size, filled=filled)
+    frames = frames_of_gif(out)
+    for t, frame in enumerate(frames):
+        body = frame[TOP:size - BOTTOM]
+        pale, full = skeleton_mask(body, colours=PALE_RGB).sum(), skeleton_mask(body, colours=BONES_RGB).sum()
+        assert (pale > 100 and full == 0) if filled[t] else (pale == 0 and full > 100), t
+        key = frame[size - BOTTOM:]                                    # the key, bottom right, in every frame
+        assert all(skeleton_mask(key, colours=np.array([PALETTE[c]])).sum() > 10
+                   for c in ("left", "right", "left_filled"))
+    small = tmp_path / "s.gif"                                         # no room for it: left out
+    render(small, standing_poses(2), size=96)
+    assert skeleton_mask(frames_of_gif(small)[0][96 - BOTTOM:]).sum() == 0
+
+
 def test_render_cli_draws_humaneva_poses_with_their_skeleton(humaneva_dataset, tmp_path):
     """A HumanEva-I preprocess folder: its 15-joint ground truth and 15-keypoint input, and 15-joint poses (here
     the ground truth itself, as saved predictions are: root-relative), each panel a skeleton."""
@@ -248,5 +294,5 @@ def test_render_cli_draws_humaneva_poses_with_their_skeleton(humaneva_dataset, t
     frames = frames_of_gif(out)
     assert len(frames) == 6 and frames[0].shape == (128, 3 * 128, 3)         # 2D, prediction, ground truth
     assert all(skeleton_mask(f[:, i * 128:(i + 1) * 128]).sum() > 20 for f in frames for i in range(3))
-    below_titles = [skeleton_mask(frames[0][24:, i * 128:(i + 1) * 128]) for i in (1, 2)]
-    np.testing.assert_array_equal(*below_titles)                             # the same poses, drawn alike
+    below_titles = [skeleton_mask(frames[0][24:128 - BOTTOM, i * 128:(i + 1) * 128]) for i in (1, 2)]
+    np.testing.assert_array_equal(*below_titles)                             # the same poses, drawn alike (the key aside)

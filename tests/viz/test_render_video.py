@@ -117,3 +117,30 @@ def test_a_people_all_lift_of_a_coco_json_renders_over_its_video(tmp_path, capsy
     got = file_keypoint_sequences(tmp_path / "clip.json", ["clip_person1", "clip_person2"])
     drawn = sorted((kp.first_frame, kp.points.shape[0]) for kp in got.values())
     assert drawn == sorted((int(t[0]), len(t)) for t, _ in scene)       # each person's own frames
+
+
+def test_over_a_video_bones_are_coloured_by_side_and_each_persons_joints_their_own(tmp_path):
+    """Two people over the video: bones left blue and right red as in every 2D panel, joints in each person's
+    colour, each 3D panel's title in that colour; a person's filled frames pale."""
+    from vp3d.viz.render import PALETTE
+    write_video(tmp_path / "clip.mp4", 8)
+    scene = people_scene(2, 8, VW, VH, miss=0.0, seed=4, focal=80.0)
+    coco = keypoint_layouts()["coco"]
+    pale_at = int(scene[1][0][0]) + 1                                   # person 2's second frame: filled
+    tracks = [Track(f"clip_person{k + 1}", poses(len(t), k), Keypoints2D(kps.astype(float), coco, None, int(t[0]),
+                                                                        filled=(t == pale_at) & (k == 1)))
+              for k, (t, kps) in enumerate(scene)]
+    start = min(int(t[0]) for t, _ in scene)
+    render_over_video(tmp_path / "o.gif", tracks, tmp_path / "clip.mp4", size=SIZE)
+    gif = Image.open(tmp_path / "o.gif")
+    for t in range(gif.n_frames):
+        gif.seek(t)
+        rgb = np.asarray(gif.convert("RGB")).astype(int)
+        video = rgb[TOP:SIZE - BOTTOM, 1:SIZE - 1]
+        count = lambda colour, im=video: int((im == colour).all(axis=-1).sum())
+        present = [int(tt[0]) <= start + t <= int(tt[-1]) for tt, _ in scene]
+        assert count(PALETTE["left"]) > 3 and count(PALETTE["right"]) > 3
+        assert [count(PEOPLE[k]) > 3 for k in (0, 1)] == present
+        assert (count(PALETTE["left_filled"]) > 0) == (start + t == pale_at)
+    for k in (0, 1):                                                    # titles in the people's colours
+        assert count(PEOPLE[k], rgb[:TOP, (k + 1) * SIZE:(k + 2) * SIZE]) > 5

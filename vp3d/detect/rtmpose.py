@@ -50,23 +50,21 @@ RTMDET = Preprocess(rgb=False, mean=(103.53, 116.28, 123.675), std=(57.375, 57.1
 RTMPOSE = Preprocess(rgb=True, mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375))
 
 
-def _steps(pipeline: dict | None) -> list[dict]:
-    """Every transform and postprocess entry of an SDK pipeline.json, in order."""
-    if pipeline is None:
-        return []
+def _steps(pipeline: dict | None, transforms: bool = True, postprocess: bool = True) -> list[dict]:
+    """The transform and/or postprocess entries of an SDK pipeline.json, in order."""
     out = []
-    for task in pipeline["pipeline"]["tasks"]:
+    for task in (pipeline or {}).get("pipeline", {}).get("tasks", []):
         if isinstance(task, dict):
-            out += [t for t in task.get("transforms", []) if isinstance(t, dict)]
-            if "component" in task:
+            out += [t for t in task.get("transforms", []) if isinstance(t, dict)] if transforms else []
+            if postprocess and "component" in task:
                 out.append({"type": task["component"], **(task.get("params") or {})})
     return out
 
 
 def _preprocess(model: ModelFile, default: Preprocess) -> Preprocess:
-    """The model's Preprocess from its pipeline.json (Normalize: mean, std, to_rgb; Pad: pad_val), else
-    `default`. An SDK pipeline without Normalize feeds the frame as loaded: BGR, unscaled."""
-    steps = {s.get("type"): s for s in _steps(model.pipeline)}
+    """The model's Preprocess from its pipeline.json's transforms (Normalize: mean, std, to_rgb; Pad:
+    pad_val), else `default`. SDK transforms without Normalize feed the frame as loaded: BGR, unscaled."""
+    steps = {s.get("type"): s for s in _steps(model.pipeline, postprocess=False)}
     if not steps:
         return default
     norm, pad = steps.get("Normalize"), steps.get("Pad", {}).get("pad_val", default.pad)

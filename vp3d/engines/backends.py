@@ -29,6 +29,7 @@ from typing import Callable
 import numpy as np
 
 from vp3d.errors import Vp3dError, first_line
+from vp3d.io.files import refuse_empty
 from vp3d.engines import devices
 from vp3d.engines.ais_bench import AIS_BENCH_HELP
 from vp3d.facts.architecture import ModelConfig
@@ -440,4 +441,5 @@ def open_session(model: str | Path, backend: str = "auto", threads: int | None =
                         f"(vp3d_infer.py runs it)")
     if not model.is_file():
         raise Vp3dError(f"{model}: no such model file")
+    refuse_empty(model, f"a model for {backend} ({', '.join(entry.suffixes)})")
     return entry.session(model, threads=threads, device=device, precision=precision, length=length, causal=causal)

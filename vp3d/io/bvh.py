@@ -173,8 +173,8 @@ def bvh_chunks(poses: np.ndarray, fps: float = 50.0, units: str = DEFAULT_UNITS,
     skeleton: the poses' (None: the one with J joints, facts.datasets.skeleton_of).
 
     units: 'm' or 'cm' (lengths in the file). origin: 'floor' puts the first frame's root above the
-    origin and the lowest joint of the whole motion on y = 0 (root-relative poses then stand on the
-    floor); 'camera' keeps the camera's position as the origin (a lifted trajectory stays where the
+    origin and the lowest joint of the whole motion, as the file's skeleton (median bones) places it, on
+    y = 0 (root-relative poses then stand on the floor); 'camera' keeps the camera's position as the origin (a lifted trajectory stays where the
     camera saw it). Joint rotations reproduce every bone's direction; lengths are per-bone medians.
     """
     poses = np.asarray(poses, dtype=np.float64)
@@ -218,8 +218,9 @@ def bvh_chunks(poses: np.ndarray, fps: float = 50.0, units: str = DEFAULT_UNITS,
 
     angles = np.degrees(matrix_to_euler_zyx(local.reshape(-1, 3, 3))).reshape(len(joints), T, 3)
     root = pos[:, joints[0].point]
-    if origin == "floor":
-        root = root - np.array([root[0, 0], pos[..., 1].min(), root[0, 2]])
+    if origin == "floor":      # the lowest joint of the file's own skeleton (constant bones) on y = 0
+        lowest = (root[:, 1] + _skeleton_heights(joints, glob, lengths).min(axis=0)).min()
+        root = root - np.array([root[0, 0], lowest, root[0, 2]])
     motion = np.concatenate([root[:, None, :], angles.transpose(1, 0, 2)], axis=1).reshape(T, -1)
 
     lines = ["HIERARCHY"]
@@ -229,6 +230,16 @@ def bvh_chunks(poses: np.ndarray, fps: float = 50.0, units: str = DEFAULT_UNITS,
     row_format = " ".join(["%.6f"] * motion.shape[1]) + "\n"
     for start in range(0, T, frames_per_chunk):
         yield "".join(row_format % tuple(row) for row in np.round(motion[start:start + frames_per_chunk], 6) + 0.0)
+
+
+def _skeleton_heights(joints: list[_Joint], glob: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """(K, T) height of every BVH joint above the root, by forward kinematics of the written skeleton: its
+    OFFSETs (rest direction x median bone length) turned by the parents' global rotations glob (K, T, 3, 3)."""
+    heights = np.zeros(glob.shape[:2])
+    for k, jt in enumerate(joints):
+        if jt.parent >= 0:
+            heights[k] = heights[jt.parent] + glob[jt.parent][:, 1] @ (jt.rest * lengths[jt.point])
+    return heights
 
 
 def _has_branches(skel: Skeleton, j: int) -> bool:

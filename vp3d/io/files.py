@@ -107,6 +107,32 @@ def write_json(path: str | Path, obj) -> None:
             f.write("\n")
 
 
+def refuse_overwrite(outputs, inputs) -> None:
+    """Vp3dError, before anything is written, where an output would replace a file the same command reads
+    (the user's video, keypoints, model). outputs, inputs: (what, path) pairs, e.g. [("-o", "clip.mp4")],
+    [("--video", "clip.mp4")] (a dict of them too); None paths skipped. The error names both."""
+    pairs = lambda x: x.items() if isinstance(x, dict) else x
+    for out_what, out in pairs(outputs):
+        for in_what, source in pairs(inputs):
+            if out is not None and source is not None and _same_file(out, source):
+                raise Vp3dError(f"{out}: {out_what} would write over {in_what} {source}, which this command reads; "
+                                f"give another output")
+
+
+def _same_file(a, b) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:                       # either is missing: nothing there to lose
+        return False
+
+
+def refuse_empty(path: str | Path, what: str) -> None:
+    """Vp3dError where `path` is a file of 0 bytes: it is called empty, with what was expected."""
+    path = Path(path)
+    if path.is_file() and path.stat().st_size == 0:
+        raise Vp3dError(f"{path}: the file is empty (0 bytes); expected {what}")
+
+
 def read_json(path: str | Path, what: str, max_bytes: int = MAX_JSON_BYTES):
     """The JSON value in file `path` (orjson: nesting at most JSON_DEPTH deep; a UTF-8 byte order mark
     skipped); Vp3dError naming the file and `what` was expected where it is missing, longer than
@@ -114,6 +140,7 @@ def read_json(path: str | Path, what: str, max_bytes: int = MAX_JSON_BYTES):
     path = Path(path)
     if not path.is_file():
         raise Vp3dError(f"{path}: no such file (expected {what})")
+    refuse_empty(path, what)
     with open(path, "rb") as f:
         data = f.read(max_bytes + 1)
     if len(data) > max_bytes:

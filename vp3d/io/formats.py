@@ -18,7 +18,7 @@ import numpy as np
 from vp3d.errors import Vp3dError
 from vp3d.facts.architecture import H36M_FPS
 from vp3d.io.bvh import write_bvh
-from vp3d.io.files import unique_stems
+from vp3d.io.files import refuse_empty, unique_stems
 from vp3d.io.poses import (Poses, as_poses, check_fps, read_poses_csv, read_poses_json, read_poses_npz, select,
                            write_poses_csv, write_poses_json, write_poses_npz)
 
@@ -89,6 +89,7 @@ def read_poses(path: str | Path) -> Poses:
                         f".json or .csv that vp3d_lift.py writes (-o poses.npz)")
     if suffix not in READERS:
         raise Vp3dError(f"{path}: unknown poses file type {suffix or '(no suffix)'!r} (expected {', '.join(READERS)})")
+    refuse_empty(path, f"a poses {suffix} as vp3d_lift.py writes")
     return READERS[suffix](path)
 
 

@@ -55,7 +55,7 @@ from vp3d.errors import Vp3dError
 from vp3d.facts.limits import MAX_JSON_BYTES, MAX_KEYPOINTS, frame_limit
 from vp3d.io.datasets import keypoint_symmetry
 from vp3d.io.npz import load_npz_key, npz_names
-from vp3d.io.files import read_json
+from vp3d.io.files import read_json, refuse_empty
 from vp3d.io.video import VIDEO_SUFFIXES
 from vp3d.facts.skeleton import OPENPOSE_BODY_25, OPENPOSE_COCO_18, Symmetry, coco_from_openpose, keypoint_layouts
 
@@ -831,6 +831,7 @@ def _read_any(path: Path, options: ReadOptions) -> list[KeypointSequence]:
                         f"{', '.join(sorted(s for s in LOADERS if s != FOLDER))} or a folder")
     if not path.is_file():
         raise Vp3dError(f"{path}: no such keypoint file")
+    refuse_empty(path, " or ".join(f.expected for f in candidates if f.expected))
     content = LOADERS[suffix](path, options)
     for fmt in candidates:
         if fmt.recognise(content):

@@ -42,6 +42,8 @@ def load_raw(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: the file is empty (0 bytes); expected a torch checkpoint")
     allowed = [g for g in _numpy_safe_globals() if g is not None]
     try:
         with torch.serialization.safe_globals(allowed):

@@ -212,9 +212,35 @@ def evaluate(prep_dir: str | Path, results_dir: str | Path, progress=None,
 def evaluate_model(run: Runner, sequences: list[Sequence], receptive_field: int, causal: bool,
                    keypoint_symmetry: Symmetry, joint_symmetry: Symmetry,
                    metrics: tuple[str, ...] = tuple(METRICS)) -> Results:
-    """Score a model (`run`, see predict.py) on whole prepared sequences, as the four stages would."""
+    """Score a model (`run`, see predict.py) on whole prepared sequences, as the four stages would; each subject's
+    tables too (Results.subjects)."""
     errors = ActionErrors(metrics)
     for seq in sequences:
         pred = predict_sequence(run, seq.poses_2d, receptive_field, causal, keypoint_symmetry, joint_symmetry)
         errors.add(seq.group, pred, seq.poses_3d, seq.subject)
-    return errors.results()
+    results = errors.results()
+    results.subjects = {s: errors.results(s) for s in errors.subjects}
+    return results
+
+
+def report(results: Results, overall: bool = True) -> str:
+    """The tables as the scripts print them: per action, frames and the four protocols (mm, 0.01), then the
+    action-wise averages as upstream's run.py rounds them. With per-subject results each subject's first, headed
+    as upstream's run.py --by-subject heads them, then (overall) those over every subject."""
+    blocks = [f"Evaluating on subject {subject}\n{_table(r)}\n" for subject, r in results.subjects.items()]
+    title = "==== Validation Results (all subjects) ====" if results.subjects else "==== Validation Results ===="
+    return "\n".join(blocks + ([_table(results, title)] if overall else []))
+
+
+def _table(results: Results, title: str | None = None) -> str:
+    lines = [f"{'Action':<14}{'frames':>8}{'MPJPE':>10}{'P-MPJPE':>10}{'N-MPJPE':>10}{'MPJVE':>10}   (mm)"]
+    for name, r in results.actions.items():
+        lines.append(f"{name:<14}{r['frames']:>8}{r['mpjpe']:>10.2f}{r['p_mpjpe']:>10.2f}"
+                     f"{r['n_mpjpe']:>10.2f}{r['mpjve']:>10.2f}")
+    a = results.average
+    lines += ["", title] if title else []
+    lines += [f"Protocol #1 (MPJPE) action-wise average: {a['mpjpe']:.1f} mm",
+              f"Protocol #2 (P-MPJPE) action-wise average: {a['p_mpjpe']:.1f} mm",
+              f"Protocol #3 (N-MPJPE) action-wise average: {a['n_mpjpe']:.1f} mm",
+              f"Velocity (MPJVE) action-wise average: {a['mpjve']:.2f} mm"]
+    return "\n".join(lines)

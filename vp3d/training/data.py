@@ -105,9 +105,6 @@ def load_training_data(folder: str | Path, facts: DatasetFacts | None = None, ke
     """Read the dataset in `folder` (facts: default Human3.6M) and fetch the three subject lists as run.py does
     (defaults: the dataset's training and test subjects, none unlabeled; validation is never subset)."""
     facts = facts or dataset(DEFAULT_DATASET)
-    if facts.name != "h36m":          # one line: training on HumanEva-I's files is not wired up and tested yet
-        raise Vp3dError(f"{folder}: holds {facts.title} ({facts.file_3d}); vp3d_train.py trains on Human3.6M's "
-                        f"files only")
     if not 0 < subset <= 1:
         raise Vp3dError(f"subset must be in (0, 1], got {subset}")
     data = load_dataset(folder, keypoints, facts.name)
@@ -119,6 +116,10 @@ def load_training_data(folder: str | Path, facts: DatasetFacts | None = None, ke
     test = fetch(data, list(facts.subjects_test) if subjects_test is None else subjects_test, actions,
                  downsample=downsample)
     unlabeled = fetch(data, list(subjects_unlabeled), actions, downsample=downsample, labeled=False)
+    blind = next((seq for seq in train + unlabeled if seq.intrinsics is None), None) if subjects_unlabeled else None
+    if blind is not None:     # upstream's run.py: "Semi-supervised training is not implemented for this dataset"
+        raise Vp3dError(f"{data.path_3d}: semi-supervised training projects through the cameras' intrinsics, and "
+                        f"{blind.subject}'s have none ({facts.title}'s, as upstream carries them): train without -sun")
     if subjects_unlabeled and not unlabeled:
         raise Vp3dError(f"{data.path_2d}: no sequences for the unlabeled subjects {','.join(subjects_unlabeled)}")
     return TrainingData(facts, train, test, unlabeled, data.keypoint_symmetry)

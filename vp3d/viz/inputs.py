@@ -23,12 +23,13 @@ LEVEL_UP = np.array([0.0, -1.0, 0.0])        # the world's up in the frame of a 
 class Keypoints2D:
     """The 2D input of one sequence: points (T, J, 2) in pixels or normalised screen units (y down),
     in `layout`'s order; image_size (w, h) pixels when the points are pixels of a known image; first_frame:
-    the video frame of points[0]."""
+    the video frame of points[0]; filled: the frames filled by interpolation (None: not known)."""
 
     points: np.ndarray
     layout: KeypointLayout
     image_size: tuple[int, int] | None = None
     first_frame: int = 0
+    filled: np.ndarray | None = None       # (T,) bool: frames without a detection, filled by interpolation
 
 
 @dataclass
@@ -108,5 +109,6 @@ def file_keypoint_sequences(path: str | Path, names: list[str], layout: str | No
                             f"layout has {len(kl.names)} (--layout)")
         size = seq.image_size if seq.image_size is not None else image_size
         out[name] = Keypoints2D(seq.keypoints.astype(np.float64), kl,
-                                None if size is None else tuple(int(v) for v in size), int(seq.first_frame))
+                                None if size is None else tuple(int(v) for v in size), int(seq.first_frame),
+                                seq.filled_frames)
     return out

@@ -4,7 +4,10 @@ ground truth beside it (when known); written as GIF (Pillow) or MP4 (the ffmpeg 
 Drawing is vectorised: every frame's joints are projected at once with numpy, then each frame is a few
 dozen Pillow ImageDraw lines on a palette image. The 3D panels show the poses in a Y-up frame (camera
 frame turned 180 degrees about x, as the BVH export): each frame's root is centred horizontally and its
-lowest joint stands on the floor; the floor grid moves under the body when the poses carry a trajectory.
+lowest joint stands on the floor; the floor grid moves under the body when the poses carry a trajectory;
+the view is fitted so that every joint of every frame stays inside the panel. Bones are coloured by side
+(left blue, right red) in every panel, over a video too, where each person's joints have their own colour;
+frames filled by interpolation (no detection) are drawn pale with hollow joints; a key says so.
 """
 from __future__ import annotations
 
@@ -27,16 +30,22 @@ ELEVATION = 15.0            # degrees above the horizon
 TOP, BOTTOM = 28, 24        # pixels above (titles) and below (frame label) each panel's drawing area
 GRID_M = 0.5                # floor grid spacing, metres
 GRID_HALF = 3               # grid lines each side of the body
+FIT = 0.9                   # the share of a 3D panel's drawing area the body's extent fills (the rest: margin)
 
 # Palette: index -> RGB. Bones and joints are coloured by side, as the skeleton's left/right sets say.
 PALETTE = {"background": (255, 255, 255), "floor": (215, 215, 220), "text": (40, 40, 40),
            "left": (31, 119, 180), "right": (214, 39, 40), "centre": (60, 60, 60),
            "left_joint": (20, 80, 130), "right_joint": (150, 25, 25), "centre_joint": (20, 20, 20),
-           "frame": (180, 180, 185)}
+           "frame": (180, 180, 185),
+           "left_filled": (165, 200, 228), "right_filled": (238, 165, 165), "centre_filled": (175, 175, 175)}
 PEOPLE = ((255, 127, 14), (44, 160, 44), (148, 103, 189), (23, 190, 207), (227, 119, 194), (188, 189, 34),
           (140, 86, 75), (127, 127, 127))   # one colour per person over a video (cycled past 8)
 PALETTE.update({f"person{k}": rgb for k, rgb in enumerate(PEOPLE)})
 INDEX = {name: i for i, name in enumerate(PALETTE)}
+FILLED = np.arange(256)               # palette index -> the one a frame filled by interpolation is drawn in
+for _side in ("left", "right", "centre"):
+    FILLED[INDEX[_side]] = FILLED[INDEX[f"{_side}_joint"]] = INDEX[f"{_side}_filled"]
+KEY = (("left", "left"), ("right", "right"), ("left_filled", "no detection"))   # the colour key: (colour, label)
 CUBE = np.stack(np.meshgrid(*[np.arange(0, 256, 51)] * 3, indexing="ij"), -1).reshape(-1, 3)  # video frames' colours
 
 
@@ -120,14 +129,22 @@ class OrbitCamera:
 
 def fit_camera(staged: list[np.ndarray], area: tuple[int, int], azimuth: float,
                elevation: float = ELEVATION) -> OrbitCamera:
-    """A camera that frames the staged poses (each (T, J, 3), Y-up, feet at 0) in an area (w, h) pixels,
-    with room for the floor; the same for every panel, so that prediction and truth compare at a glance."""
-    height = max(float(np.median(p[..., 1].max(axis=1))) for p in staged)   # median: wild frames aside
-    height = max(height, 0.5)
-    distance = 4.0 * height
-    focal = min(area) * distance / (1.35 * height)   # the body spans about 3/4 of the area's height
-    return OrbitCamera((0.0, 0.45 * height, 0.0), azimuth, elevation, distance, focal,
-                       (area[0] / 2, area[1] / 2))
+    """A camera that frames the staged poses (each (T, J, 3), Y-up, feet at 0) in an area (w, h) pixels: every
+    joint of every frame inside it, with a margin; the same for every panel, so that prediction and truth
+    compare at a glance. It looks at the body's middle from far enough that no joint comes near it."""
+    points = np.concatenate([p.reshape(-1, 3) for p in staged])
+    points = points[np.isfinite(points).all(axis=1)]
+    height = max(float(np.median(np.concatenate([p[..., 1].max(axis=1) for p in staged]))), 0.5)
+    target = np.array([0.0, 0.45 * height, 0.0])
+    reach = float(np.linalg.norm(points - target, axis=1).max()) if len(points) else height
+    distance = max(4.0 * height, 3.0 * reach)
+    unit = OrbitCamera(tuple(target), azimuth, elevation, distance, 1.0, (0.0, 0.0))
+    px, _ = unit.project(points) if len(points) else (np.zeros((1, 2)), None)
+    lo, hi = px.min(axis=0), px.max(axis=0)
+    room = np.asarray(area, np.float64) * FIT
+    focal = float(np.min(room / np.maximum(hi - lo, 1e-9)))
+    centre = np.asarray(area, np.float64) / 2 - focal * (lo + hi) / 2
+    return OrbitCamera(tuple(target), azimuth, elevation, distance, focal, tuple(centre))
 
 
 def floor_lines(track: np.ndarray) -> np.ndarray:
@@ -150,7 +167,8 @@ def floor_lines(track: np.ndarray) -> np.ndarray:
 @dataclass
 class _Panel:
     """What one panel draws each frame: segments (T, E, 2, 2) pixels with colour indices (T, E),
-    points (T, J, 2) pixels with colours (J,), a title."""
+    points (T, J, 2) pixels with colours (J,), a title; filled_segments (T, E) and filled_points (T, J):
+    those of frames filled by interpolation (drawn pale, joints hollow), None: none."""
 
     title: str
     segments: np.ndarray
@@ -160,10 +178,25 @@ class _Panel:
     radius: float
     background: np.ndarray | None = None   # (B, 2, 2) pixel segments drawn every frame (frame box)
     image_box: tuple[int, int, int, int] | None = None   # where the image (w, h) lies in the area: x0, y0, x1, y1
+    filled_segments: np.ndarray | None = None
+    filled_points: np.ndarray | None = None
+    title_colour: int = INDEX["text"]
+
+    def mark_filled(self, filled: np.ndarray | None, first_segment: int = 0) -> "_Panel":
+        """Mark frames `filled` (T,) bool (None: none) as filled, for the segments from first_segment on (the
+        floor before them stays as it is) and every point."""
+        if filled is not None and np.any(filled):
+            f = np.asarray(filled, bool)[:, None]
+            self.filled_segments = np.zeros(self.colours.shape, bool)
+            self.filled_segments[:, first_segment:] = f
+            self.filled_points = np.broadcast_to(f, self.points.shape[:2])
+        return self
 
 
-def panel_3d(title: str, poses: np.ndarray, skeleton: Skeleton, camera: OrbitCamera, track: np.ndarray) -> _Panel:
-    """The 3D skeleton of staged poses (T, J, 3) and the floor, bones drawn far to near."""
+def panel_3d(title: str, poses: np.ndarray, skeleton: Skeleton, camera: OrbitCamera, track: np.ndarray,
+             area: tuple[int, int], filled: np.ndarray | None = None) -> _Panel:
+    """The 3D skeleton of staged poses (T, J, 3) and the floor, bones drawn far to near, in a drawing area
+    (w, h) pixels; filled (T,) bool: the frames filled by interpolation."""
     edges = np.array([(p, j) for j, p in enumerate(skeleton.parents) if p >= 0])
     bone_px, bone_depth = camera.project(poses[:, edges])          # (T, E, 2, 2), (T, E, 2)
     order = np.argsort(-bone_depth.mean(axis=2), axis=1)           # far first
@@ -173,12 +206,14 @@ def panel_3d(title: str, poses: np.ndarray, skeleton: Skeleton, camera: OrbitCam
     segments = np.concatenate([floor_px, bone_px], axis=1)
     colours = np.concatenate([np.full(floor_px.shape[:2], INDEX["floor"]), bone_col], axis=1)
     joints_px, _ = camera.project(poses)
-    radius = max(2.0, min(camera.centre) / 50)
-    return _Panel(title, segments, colours, joints_px, _joint_colours(skeleton.num_joints, skeleton.symmetry), radius)
+    radius = max(2.0, min(area) / 100)
+    return _Panel(title, segments, colours, joints_px, _joint_colours(skeleton.num_joints, skeleton.symmetry),
+                  radius).mark_filled(filled, floor_px.shape[1])
 
 
 def panel_2d(title: str, keypoints: Keypoints2D, area: tuple[int, int]) -> _Panel:
-    """The 2D input (T, J, 2), y down, fitted (same scale for all frames) into an area (w, h) pixels."""
+    """The 2D input (T, J, 2), y down, fitted (same scale for all frames) into an area (w, h) pixels; its
+    filled frames (keypoints.filled) marked."""
     pts = np.asarray(keypoints.points, dtype=np.float64)
     if keypoints.image_size is not None:         # the whole image
         lo, hi = np.zeros(2), np.asarray(keypoints.image_size, dtype=np.float64)
@@ -202,19 +237,26 @@ def panel_2d(title: str, keypoints: Keypoints2D, area: tuple[int, int]) -> _Pane
     frame = np.array([[[x0, y0], [x1, y0]], [[x1, y0], [x1, y1]], [[x1, y1], [x0, y1]], [[x0, y1], [x0, y0]]])
     image_box = tuple(int(round(v)) for v in box_px.ravel()) if keypoints.image_size is not None else None
     return _Panel(title, segs, cols, px, _joint_colours(len(layout.names), layout.symmetry),
-                  max(2.0, min(area) / 100), frame, image_box)
+                  max(2.0, min(area) / 100), frame, image_box).mark_filled(keypoints.filled)
 
 
 def panel_people(title: str, people: list[Keypoints2D], image_size: tuple[int, int], area: tuple[int, int]) -> _Panel:
     """Several people's 2D keypoints (each (T, J, 2) pixels of one image_size (w, h) image; NaN where a
-    person is absent) in one panel, one colour per person (PEOPLE), the image fitted into the area."""
-    panels = [panel_2d(title, Keypoints2D(k.points, k.layout, image_size), area) for k in people]
+    person is absent) in one panel, the image fitted into the area: bones coloured by side as in every panel,
+    each person's joints in their own colour (PEOPLE), filled frames marked per person."""
+    panels = [panel_2d(title, Keypoints2D(k.points, k.layout, image_size, filled=k.filled), area) for k in people]
     colour = [INDEX[f"person{k % len(PEOPLE)}"] for k in range(len(people))]
+
+    def filled(kind: str, shape: str):
+        parts = [getattr(p, kind) if getattr(p, kind) is not None else np.zeros(getattr(p, shape).shape[:2], bool)
+                 for p in panels]
+        return np.concatenate(parts, axis=1) if any(getattr(p, kind) is not None for p in panels) else None
     return _Panel(title, np.concatenate([p.segments for p in panels], axis=1),
-                  np.concatenate([np.full(p.colours.shape, c) for p, c in zip(panels, colour)], axis=1),
+                  np.concatenate([np.broadcast_to(p.colours, p.segments.shape[:2]) for p in panels], axis=1),
                   np.concatenate([p.points for p in panels], axis=1),
                   np.concatenate([np.full(len(p.point_colours), c) for p, c in zip(panels, colour)]),
-                  panels[0].radius, None, panels[0].image_box)
+                  panels[0].radius, None, panels[0].image_box, filled("filled_segments", "segments"),
+                  filled("filled_points", "points"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -262,12 +304,26 @@ class FrameDrawer:
         base = Image.new("P", (size * len(panels), size), INDEX["background"])
         base.putpalette(_palette_bytes())
         draw = ImageDraw.Draw(base)
-        for i, panel in enumerate(panels):           # what is the same in every frame: titles, boxes
+        for i, panel in enumerate(panels):           # what is the same in every frame: titles, boxes, the key
             x = i * size
-            draw.text((x + size / 2, 6), panel.title, fill=INDEX["text"], font=self.font, anchor="ma")
+            draw.text((x + size / 2, 6), panel.title, fill=panel.title_colour, font=self.font, anchor="ma")
             if i:
                 draw.line([(x, 0), (x, size)], fill=INDEX["frame"], width=1)
+        self._key(draw, base.size[0])
         self.base = base
+
+    def _key(self, draw, width: int) -> None:
+        """The colour key (KEY) at the bottom right, where it fits beside the longest frame label."""
+        swatch, gap = int(1.5 * self.font.size), self.font.size // 2
+        items = [(INDEX[c], text, draw.textlength(text, font=self.font)) for c, text in KEY]
+        total = sum(swatch + gap + w + 2 * gap for _, _, w in items)
+        if total + draw.textlength(f"{self.label}frame 000000", font=self.font) + 12 > width:
+            return
+        x, y = width - total, self.size - 5 - self.font.size / 2
+        for colour, text, w in items:
+            draw.line([(x, y), (x + swatch, y)], fill=colour, width=self.width)
+            draw.text((x + swatch + gap, self.size - 5), text, fill=INDEX["text"], font=self.font, anchor="ld")
+            x += swatch + gap + w + 2 * gap
 
     def __call__(self, t: int, image: np.ndarray | None = None):
         """Frame t; image: a video frame (h, w, 3) uint8 RGB under the panel that has an image_box."""
@@ -283,12 +339,19 @@ class FrameDrawer:
                 for (a, b) in panel.background.tolist():
                     draw.line([tuple(a), tuple(b)], fill=INDEX["frame"], width=1)
             ok = np.isfinite(panel.segments[t]).all(axis=(1, 2))      # missed keypoints: no line
-            for (a, b), c in zip(panel.segments[t][ok].tolist(), panel.colours[t][ok].tolist()):
+            colours = np.broadcast_to(panel.colours[t], ok.shape)
+            if panel.filled_segments is not None:                      # filled frames: pale bones
+                colours = np.where(panel.filled_segments[t], FILLED[colours], colours)
+            for (a, b), c in zip(panel.segments[t][ok].tolist(), colours[ok].tolist()):
                 draw.line([tuple(a), tuple(b)], fill=c, width=1 if c == INDEX["floor"] else self.width)
             r = panel.radius
             ok = np.isfinite(panel.points[t]).all(axis=1)
-            for (x, y), c in zip(panel.points[t][ok].tolist(), panel.point_colours[ok].tolist()):
-                draw.ellipse([x - r, y - r, x + r, y + r], fill=c)
+            hollow = panel.filled_points[t][ok] if panel.filled_points is not None else np.zeros(ok.sum(), bool)
+            for (x, y), c, h in zip(panel.points[t][ok].tolist(), panel.point_colours[ok].tolist(), hollow.tolist()):
+                if h:                                                  # filled frames: hollow joints
+                    draw.ellipse([x - r, y - r, x + r, y + r], outline=c, width=1)
+                else:
+                    draw.ellipse([x - r, y - r, x + r, y + r], fill=c)
             im.paste(sub, (i * self.size + 1, TOP))
         draw = ImageDraw.Draw(im)
         draw.text((6, self.size - 5), f"{self.label}frame {t + self.first_frame}", fill=INDEX["text"],
@@ -326,7 +389,7 @@ class Track:
 
     name: str
     poses: np.ndarray
-    keypoints: Keypoints2D
+    keypoints: Keypoints2D        # its .filled: the frames filled by interpolation (no detection), or None
 
 
 def _on_timeline(x: np.ndarray, start: int, frames: int) -> np.ndarray:
@@ -360,13 +423,19 @@ def render_over_video(path: str | Path, tracks: list[Track], video: str | Path, 
     size = _panel_size(size)
     staged = [stage(tr.poses) for tr in tracks]
     camera = fit_camera([s for s, _ in staged], panel_area(size), azimuth)
+    filled = [None if tr.keypoints.filled is None else
+              _on_timeline(np.asarray(tr.keypoints.filled, float), tr.keypoints.first_frame - start, frames) == 1
+              for tr in tracks]
     people = [Keypoints2D(_on_timeline(tr.keypoints.points, tr.keypoints.first_frame - start, frames),
-                          tr.keypoints.layout) for tr in tracks]
+                          tr.keypoints.layout, filled=f) for tr, f in zip(tracks, filled)]
     panels = [panel_people("video", people, info.size, panel_area(size))]
-    for tr, skeleton, (poses, track) in zip(tracks, skeletons, staged):
+    for k, (tr, skeleton, (poses, track), f) in enumerate(zip(tracks, skeletons, staged, filled)):
         at = tr.keypoints.first_frame - start
-        panels.append(panel_3d(tr.name, _on_timeline(poses, at, frames), skeleton, camera,
-                               _on_timeline(track, at, frames)))
+        panel = panel_3d(tr.name, _on_timeline(poses, at, frames), skeleton, camera, _on_timeline(track, at, frames),
+                         panel_area(size), f)
+        if len(tracks) > 1:                  # the title in the person's colour, as their joints over the video
+            panel.title_colour = INDEX[f"person{k % len(PEOPLE)}"]
+        panels.append(panel)
     drawer = FrameDrawer(panels, size, "", start)
     images = video_frames(video, start)
     steps = range(frames)
@@ -383,7 +452,7 @@ def render_over_video(path: str | Path, tracks: list[Track], video: str | Path, 
 def render(path: str | Path, poses: np.ndarray, keypoints: Keypoints2D | None = None,
            ground_truth: np.ndarray | None = None, up: np.ndarray = LEVEL_UP, fps: float = 50.0,
            size: int = DEFAULT_SIZE, azimuth: float = DEFAULT_AZIMUTH, title: str = "", first_frame: int = 0,
-           progress=None) -> int:
+           progress=None, filled: np.ndarray | None = None) -> int:
     """Write an animation of poses (T, J, 3) metres, camera frame, to `path` (.gif or .mp4); J 17 or 15 (the skeleton
     with that many joints).
 
@@ -391,7 +460,9 @@ def render(path: str | Path, poses: np.ndarray, keypoints: Keypoints2D | None = 
     frame, drawn right of the prediction. up: the world's up direction (3,) in the camera frame, when
     known (a calibrated camera); the default takes the camera as level. size: pixels per (square) panel,
     rounded up to a multiple of 16 (video codecs need it). title, first_frame: the frame label
-    ('title  frame N'). progress: wraps the frame iterator (e.g. tqdm). Returns the frames written.
+    ('title  frame N'). progress: wraps the frame iterator (e.g. tqdm). filled: (T,) bool, the frames
+    filled by interpolation (no detection), drawn pale in every panel (None: keypoints.filled, where
+    given). Returns the frames written.
     """
     path = render_output(path)
     poses = np.asarray(poses)
@@ -409,12 +480,17 @@ def render(path: str | Path, poses: np.ndarray, keypoints: Keypoints2D | None = 
 
     staged = [stage(poses, up)] + ([stage(np.asarray(ground_truth), up)] if ground_truth is not None else [])
     camera = fit_camera([s for s, _ in staged], panel_area(size), azimuth)
+    if filled is None and keypoints is not None:
+        filled = keypoints.filled
+    if filled is not None and len(filled) != T:
+        raise Vp3dError(f"filled frames: {len(filled)} flags for {T} frames of poses")
     panels = []
     if keypoints is not None:
-        panels.append(panel_2d("2D input", keypoints, panel_area(size)))
-    panels.append(panel_3d("3D prediction", staged[0][0], skeleton, camera, staged[0][1]))
+        panels.append(panel_2d("2D input", Keypoints2D(keypoints.points, keypoints.layout, keypoints.image_size,
+                                                        keypoints.first_frame, filled), panel_area(size)))
+    panels.append(panel_3d("3D prediction", staged[0][0], skeleton, camera, staged[0][1], panel_area(size), filled))
     if ground_truth is not None:
-        panels.append(panel_3d("ground truth", staged[1][0], skeleton, camera, staged[1][1]))
+        panels.append(panel_3d("ground truth", staged[1][0], skeleton, camera, staged[1][1], panel_area(size)))
     drawer = FrameDrawer(panels, size, f"{title}  " if title else "", first_frame)
     steps = range(T)
     frames = (drawer(t) for t in (progress(steps) if progress else steps))

@@ -80,9 +80,10 @@ def build_parser():
     p.add_argument("--causal", action="store_true",
                    help="the model is causal (sees only past frames); vp3d's checkpoints and exports record it")
     p.add_argument("--fps", type=cli.positive_float, default=None,
-                   help="the keypoints' frame rate (default: --video's, else the model's): keypoints at another rate "
-                        "than the model's are resampled to it for lifting; the poses keep the input's frames, and "
-                        "BVH's frame time is 1/FPS")
+                   help="the keypoints' frame rate (default: the video's, else the rate vp3d's 2D file records, else the "
+                        "model's, said in one line): keypoints at another rate than the model's are resampled to it for "
+                        "lifting; the poses keep the input's frames, and every pose file records the rate (BVH: 1/FPS "
+                        "frame time)")
     p.add_argument("--units", choices=UNITS, default=None, help="BVH output: m or cm (default m)")
     p.add_argument("--origin", choices=ORIGINS, default=None, help="BVH output: where the root goes (see vp3d_export.py)")
     p.add_argument("--backend", choices=BACKENDS, default="auto",

@@ -407,7 +407,7 @@ def run_ray(spec: ModelSpec, jobs: list[Job], options: LiftOptions, emit: Callab
             ledger: str | Path | None = None) -> None:
     """Lift `jobs` on the Ray cluster this process is connected to (ray.init first): a dataset of jobs,
     map_batches on a fixed pool of `workers` actors (None: the cluster's CPUs // threads_per_worker), each
-    reserving threads_per_worker CPUs and running its model with that many threads, one file per batch;
+    reserving threads_per_worker CPUs and running its model with that many threads, a block per batch;
     emit(row) as rows come back (each input once, also when a killed actor's task is retried). ledger: a
     folder for DeathLedger (an input that kills its worker MAX_DEATHS times becomes an error row)."""
     ray = _import_ray()
@@ -427,7 +427,7 @@ def run_ray(spec: ModelSpec, jobs: list[Job], options: LiftOptions, emit: Callab
     lifted = ds.map_batches(worker, fn_constructor_args=(spec, options, threads_per_worker,
                                                        None if ledger is None else os.path.abspath(ledger)),
                             compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=threads_per_worker,
-                            batch_size=1, batch_format="numpy")
+                            batch_size=FILES_PER_BLOCK, batch_format="numpy")
     seen = set()
     for batch in lifted.iter_batches(batch_size=None, batch_format="numpy"):
         for index, row in zip(batch["index"], batch["row"]):

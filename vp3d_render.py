@@ -12,6 +12,7 @@ from pathlib import Path
 from vp3d import cli  # first: a missing dependency is one line (vp3d.errors.check_core)
 from vp3d.errors import Vp3dError
 from vp3d.facts.datasets import skeleton_of
+from vp3d.facts.limits import MAX_PANEL
 from vp3d.facts.skeleton import keypoint_layouts
 from vp3d.io.files import refuse_overwrite
 from vp3d.io.animation import ANIMATION_WRITERS, check_output
@@ -49,7 +50,8 @@ def build_parser():
                         f"--video's, else {ASSUMED_FPS:g})")
     p.add_argument("--azimuth", type=float, default=DEFAULT_AZIMUTH,
                    help="3D view angle about the vertical, degrees (0: from the recording camera)")
-    p.add_argument("--size", type=cli.positive_int, default=DEFAULT_SIZE, help="pixels per (square) panel")
+    p.add_argument("--size", type=cli.bounded_int(16, MAX_PANEL), default=DEFAULT_SIZE,
+                   help=f"pixels per (square) panel, 16 to {MAX_PANEL}")
     return p
 
 

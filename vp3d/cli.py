@@ -50,6 +50,11 @@ def byte_size(text: str) -> int:
     return int(m[1]) * BYTE_UNITS[m[2].lower()]
 
 
+def bounded_int(low: int, high: int):
+    """argparse type: an integer from low to high."""
+    return lambda text: _number(text, int, lambda v: low <= v <= high, f"an integer from {low} to {high}")
+
+
 def threads(text: str) -> int:
     """argparse type for --threads: 1 to this machine's CPUs (more only slows a run; a million would exhaust it)."""
     cpus = os.cpu_count() or 1

@@ -31,16 +31,18 @@ def openpose_frame(kps):
     return json.dumps({"version": 1.3, "people": [{"person_id": [-1], "pose_keypoints_2d": body25.ravel().tolist()}]})
 
 
-def zip_bomb(path, frames: int):
-    """An .npz of one (frames, 17, 2) float32 array of zeros, deflated: a few MiB that unpack to frames x 136 B."""
-    header = {"descr": "<f4", "fortran_order": False, "shape": (frames, 17, 2)}
+def zip_bomb(path, frames: int, columns: int = 2):
+    """An .npz of one (frames, 17, columns) float32 array of zeros, deflated: a few MiB that unpack to
+    frames x 68 x columns bytes."""
+    header = {"descr": "<f4", "fortran_order": False, "shape": (frames, 17, columns)}
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
         with z.open("clip.npy", "w", force_zip64=True) as f:
             np.lib.format.write_array_header_1_0(f, header)
             zeros = bytes(1 << 22)
-            for _ in range(frames * 136 // len(zeros)):
+            size = frames * 68 * columns
+            for _ in range(size // len(zeros)):
                 f.write(zeros)
-            f.write(bytes(frames * 136 % len(zeros)))
+            f.write(bytes(size % len(zeros)))
 
 
 def hostile_files(d):

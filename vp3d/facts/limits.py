@@ -18,6 +18,9 @@ JSON_DEPTH = 1024             # nesting of JSON arrays and objects: orjson's own
 NPZ_INFLATE = 50              # an .npz member may unpack to this x its compressed size (keypoints: ~1-2x)...
 NPZ_INFLATE_FLOOR = 1 << 28   # ...or to 256 MiB whatever its compressed size (a zip bomb stops there)
 
+MAX_PANEL = 4096              # pixels per square render panel (--size): three panels of 4096^2 are 200 MB a frame
+ANIMATION_FPS = (0.01, 1000.0)   # an animation's frame rate: a GIF frame shows 655 s at most
+
 MAX_LINE_BYTES = 1 << 20      # one line of a live stream (--max-line-bytes): 1 MiB, some 800 people
 TRACK_STATE_BYTES = 1 << 28   # the live tracks' cached state by default: 256 MiB (--max-tracks N: N tracks)
 

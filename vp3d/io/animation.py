@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from vp3d.errors import Vp3dError, needs_extra
+from vp3d.facts.limits import ANIMATION_FPS
 from vp3d.io.files import atomic_path
 
 
@@ -78,6 +79,10 @@ def check_output(path: str | Path) -> Path:
 
 
 def write_animation(path: str | Path, frames, fps: float) -> None:
-    """Write the frames (an iterator of PIL images) to `path` in the format its suffix names."""
+    """Write the frames (an iterator of PIL images) to `path` in the format its suffix names, at `fps` frames
+    per second (ANIMATION_FPS: a GIF frame shows for at most 655 s; --fps 1e-300 overflowed its delay)."""
     path = check_output(path)
+    low, high = ANIMATION_FPS
+    if not low <= fps <= high:
+        raise Vp3dError(f"{path}: an animation at {fps:g} fps; expected {low:g} to {high:g} frames per second (--fps)")
     ANIMATION_WRITERS[path.suffix.lower()](path, frames, fps)

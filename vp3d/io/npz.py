@@ -30,6 +30,15 @@ class _RestrictedUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"forbidden global {module}.{name}")
 
 
+def check_inflate(path, info: zipfile.ZipInfo) -> int:
+    """The size member `info` of zip file `path` unpacks to; Vp3dError (a zip bomb) where that is more than
+    NPZ_INFLATE x its compressed size and NPZ_INFLATE_FLOOR bytes."""
+    if info.file_size > max(NPZ_INFLATE * info.compress_size, NPZ_INFLATE_FLOOR):
+        raise Vp3dError(f"{path}: '{info.filename.removesuffix('.npy')}' would unpack {info.compress_size} bytes to "
+                        f"{info.file_size}, more than {NPZ_INFLATE}x; refused (not data vp3d wrote or reads)")
+    return info.file_size
+
+
 def load_npz_key(path: str | Path, key: str):
     """The object stored under `key` in an .npz file: a plain array, or the dict inside an object array.
 
@@ -44,10 +53,7 @@ def load_npz_key(path: str | Path, key: str):
             if key not in names:
                 raise Vp3dError(f"{path}: no '{key}' array (has: {', '.join(sorted(names)) or 'nothing'})")
             info = z.getinfo(key + ".npy")
-            size = info.file_size
-            if size > max(NPZ_INFLATE * info.compress_size, NPZ_INFLATE_FLOOR):     # a zip bomb
-                raise Vp3dError(f"{path}: '{key}' would unpack {info.compress_size} bytes to {size}, more than "
-                                f"{NPZ_INFLATE}x; refused (not data vp3d wrote or reads)")
+            size = check_inflate(path, info)
             with z.open(key + ".npy") as f:
                 shape, dtype = npy_header(f, size, f"{path}: '{key}'")
                 if not dtype.hasobject:

@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from vp3d.errors import Vp3dError
-from vp3d.io.files import atomic_path, read_json
+from vp3d.io.files import atomic_path, loads_json, read_json
+from vp3d.io.npz import check_inflate
 from vp3d.facts.datasets import datasets, skeleton_of
 
 UNITS = "m"          # poses are stored in metres
@@ -160,6 +161,9 @@ def read_poses_npz(path: str | Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise Vp3dError(f"{path}: no such poses file")
     try:
+        with zipfile.ZipFile(path) as z:                  # a member that would unpack to gigabytes: refused first
+            for info in z.infolist():
+                check_inflate(path, info)
         with np.load(path, allow_pickle=False) as z:
             poses = {name: check_poses(z[name], f"{path}: '{name}'") for name in z.files}
         with zipfile.ZipFile(path) as z:
@@ -189,8 +193,8 @@ def _read_comment(text: bytes, where: str, expected: str) -> dict:
     if not text:
         return {}
     try:
-        obj = json.loads(text.decode())
-    except (ValueError, UnicodeDecodeError):
+        obj = loads_json(text)                         # orjson: nesting 65,000 deep is a ValueError, not a crash
+    except ValueError:
         obj = None
     if not isinstance(obj, dict):
         raise Vp3dError(f"{where} is not vp3d's {expected}")
@@ -252,7 +256,7 @@ def read_poses_csv(path: str | Path) -> dict[str, np.ndarray]:
         xyz = table[:, 3:6].astype(np.float64)
         times = table[:, 6].astype(np.float64) if "time" in extra else None
         filled = table[:, -1].astype(np.int64) if "filled" in extra else None
-    except ValueError as e:
+    except (ValueError, OverflowError) as e:
         raise Vp3dError(f"{path}: a frame, coordinate, time or filled flag is not a number ({e})") from None
     out = Poses(fps=None if times is None else _rate_of(path, frames, times))
     for name in dict.fromkeys(table[:, 0].tolist()):

@@ -89,7 +89,7 @@ def write_train_inputs(directory: str | Path, seed: int = SEED) -> TrainInputs:
     # rounding noise; and the projections of poses near the camera centre would be clamped
     traj["shrink.bias"] = np.array([0.0, -0.5, 5.0], dtype=np.float32)
     tensors = lambda state: {k: torch.from_numpy(v) for k, v in state.items()}
-    starts = {run: directory / name for run, name in STARTS.items()}
+    starts = {run: directory / STARTS[run] for run in RUNS}
     torch.save({"epoch": 0, "lr": 0.001, "random_state": np.random.RandomState(seed % 1000),
                 "optimizer": adam_state(tensors(pos), seed), "model_pos": tensors(pos), "model_traj": None,
                 "random_state_semi": None}, starts["supervised"])

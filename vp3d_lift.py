@@ -30,7 +30,7 @@ from vp3d import cli, corpus
 from vp3d.engines.backends import BACKENDS, PRECISIONS
 from vp3d.engines.dense import ENGINES
 from vp3d.engines.devices import DEVICES
-from vp3d.facts.limits import MAX_JSON_BYTES, SPAN_FLOOR, SPAN_PER_FRAME
+from vp3d.facts.limits import MAX_JSON_BYTES, MAX_LINE_BYTES, SPAN_FLOOR, SPAN_PER_FRAME, TRACK_STATE_BYTES
 from vp3d.facts.skeleton import DEFAULT_LAYOUT, keypoint_layouts
 from vp3d.io.bvh import ORIGINS, UNITS
 from vp3d.io.files import refuse_overwrite
@@ -116,6 +116,11 @@ def build_parser():
                       help="flush and forget a track absent for this many input lines (default: keep until the end)")
     live.add_argument("--on-error", choices=("skip", "stop"), default="skip",
                       help="a bad input line: one stderr line naming its number, then skip it or stop")
+    live.add_argument("--max-tracks", type=cli.positive_int, default=None, metavar="N",
+                      help=f"live tracks at most: a line that brings more ends the least recently seen (default: as "
+                           f"many as {TRACK_STATE_BYTES >> 20} MiB of state holds)")
+    live.add_argument("--max-line-bytes", type=cli.byte_size, default=MAX_LINE_BYTES, metavar="SIZE",
+                      help="a longer input line is a bad line (bytes, or 64k, 4M)")
     limits = p.add_argument_group("limits on what is read (docs/formats.md#limits)")
     limits.add_argument("--max-frames", type=cli.positive_int, default=None, metavar="N",
                         help=f"the most frames a sequence may span, or be resampled to (default: {SPAN_PER_FRAME} per "
@@ -135,6 +140,8 @@ def build_parser():
                    help="--ray: actors, each holding one model (default: the cluster's CPUs / --threads-per-worker)")
     c.add_argument("--threads-per-worker", type=cli.positive_int, default=None,
                    help="--ray: CPUs each actor reserves and its model's threads (default 1)")
+    c.add_argument("--ray-timeout", type=cli.positive_float, default=corpus.RAY_CONNECT_TIMEOUT, metavar="SECONDS",
+                   help="--ray ADDRESS: give up joining the cluster after this long")
     return p
 
 
@@ -160,8 +167,9 @@ def main(argv=None) -> int:
     if args.out is None:
         parser.error("the following arguments are required: -o/--output")
     if args.inputs == ["-"] or args.lookahead is not None or args.track_timeout is not None \
-            or args.stream_engine != "auto":
-        parser.error("'-' (stdin), --lookahead, --stream-engine and --track-timeout are for --stream")
+            or args.stream_engine != "auto" or args.max_tracks is not None or args.max_line_bytes != MAX_LINE_BYTES:
+        parser.error("'-' (stdin), --lookahead, --stream-engine, --track-timeout, --max-tracks and --max-line-bytes "
+                     "are for --stream")
     try:
         suffix = output_suffix(args.out)              # an unknown suffix fails before any work
         if args.render:
@@ -343,15 +351,18 @@ def stream_main(parser, args) -> int:
         parser.error("--people, --min-score and --min-frames are for files; a stream's lines name their track")
 
     def body(a):
-        from vp3d.stream import json_lines
+        from vp3d.stream import default_max_tracks, json_lines
         model = load_model(*model_args(a))
-        lines, size, fps = sys.stdin, tuple(a.image_size or ()), a.fps
+        lines, size, fps = getattr(sys.stdin, "buffer", sys.stdin), tuple(a.image_size or ()), a.fps   # bytes: bounded
         if live:
             lines, size, fps = detected_lines(a, model)
         stream = model.stream(size, a.lookahead, engine=a.stream_engine, threads=a.threads, fps=fps)
+        tracks = a.max_tracks or default_max_tracks(stream)
         print(f"[INFO] streaming {stream.description}; lag {stream.lag} frames, "
-              f"{stream.state_bytes() / 2 ** 20:.1f} MiB of state per track", file=sys.stderr, flush=True)
-        json_lines(stream, lines, sys.stdout, a.on_error, a.track_timeout)
+              f"{stream.state_bytes() / 2 ** 20:.1f} MiB of state per track, at most {tracks} tracks",
+              file=sys.stderr, flush=True)
+        json_lines(stream, lines, sys.stdout, a.on_error, a.track_timeout, max_line_bytes=a.max_line_bytes,
+                   max_tracks=tracks)
     return cli.run(body, args)
 
 
@@ -382,7 +393,7 @@ def lift_corpus(a, inputs) -> int:
     if options.fps is None:
         print(f"[INFO] {no_rate()}")
     summary = corpus.lift_corpus(jobs, a.out, spec, options, a.resume, a.ray, a.workers, a.threads_per_worker or 1,
-                                 on_row=corpus.print_row)
+                                 on_row=corpus.print_row, ray_timeout=a.ray_timeout)
     print(corpus.describe(summary))
     if summary.failed:
         print(f"error: {len(summary.failed)} of {len(summary.rows)} inputs failed; their lines in "

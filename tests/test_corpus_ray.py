@@ -96,3 +96,38 @@ def test_a_worker_killed_mid_run_loses_nothing(cluster, corpus_dir):
     assert len(summary.failed) == 2
     same_files(corpus_dir / "local", out)
     assert statuses(out) == statuses(corpus_dir / "local")
+
+
+class KillAlways(corpus.LiftWorker):
+    """A worker whose process dies (SIGKILL, as a native crash or the OOM killer ends it) whenever it lifts
+    sub/c.json: a poison input."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        lift = self.lifter.lift_sequences
+
+        def crash(seqs, *a, **k):
+            if any(Path(s.source).name == "c.json" for s in seqs):
+                os.kill(os.getpid(), signal.SIGKILL)
+            return lift(seqs, *a, **k)
+        self.lifter.lift_sequences = crash
+
+
+def test_an_input_that_kills_its_worker_every_time_is_an_error_line(cluster, corpus_dir):
+    """Ray restarts a killed actor and retries its task without end; vp3d counts the deaths per input
+    (corpus.DeathLedger) and after MAX_DEATHS reports the input as an error line, lifting the others."""
+    inputs = corpus.expand_inputs([str(corpus_dir / "clips")], recursive=True)
+    out = corpus_dir / "poison"
+    jobs = corpus.plan_jobs(inputs, out)
+    spec, options = corpus.ModelSpec(str(corpus_dir / "m.onnx")), corpus.LiftOptions(image_size=(W, H))
+    summary = corpus.lift_corpus(jobs, out, spec, options, ray=corpus.LOCAL, workers=2, worker=KillAlways,
+                                 progress=False)
+    by = {Path(r["input"]).relative_to(corpus_dir / "clips").as_posix(): r for r in summary.rows}
+    assert by["sub/c.json"]["status"] == "error"
+    assert f"killed its worker process {corpus.MAX_DEATHS} times" in by["sub/c.json"]["error"]
+    assert sorted(n for n, r in by.items() if r["status"] == "ok") == ["a.json", "b.csv", "sub/a.json", "two.npz"]
+    local = sorted((corpus_dir / "local").glob("*.npz"))
+    for p in local:
+        if p.name != "sub_c.npz":
+            assert (out / p.name).read_bytes() == p.read_bytes(), p.name
+    assert not (out / "sub_c.npz").exists() and not (out / corpus.LEDGER).exists()

@@ -4,11 +4,13 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 
-from vp3d.errors import Vp3dError, missing_extra  # Vp3dError re-exported for scripts
+from vp3d.errors import Terminated, Vp3dError, missing_extra  # Vp3dError re-exported for scripts
 
 
 def widths(text: str) -> tuple[int, ...]:
@@ -144,10 +146,20 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
+def _terminate(signum, frame):
+    raise Terminated()
+
+
 def run(body, args) -> int:
-    """Call body(args); a Vp3dError (or KeyboardInterrupt) becomes one stderr line and exit code 2."""
+    """Call body(args); a Vp3dError becomes one stderr line and exit code 2; Ctrl-C (KeyboardInterrupt) and
+    SIGTERM (Terminated, raised by the handler installed meanwhile) end it with one line and 130 or 143."""
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main else None
     try:
         return body(args) or 0
+    except Terminated:
+        print("error: terminated (SIGTERM)", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except Vp3dError as e:
         if args.debug:
             traceback.print_exc()
@@ -166,6 +178,9 @@ def run(body, args) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def fail(error) -> int:

@@ -20,13 +20,19 @@ them to map_batches goes through its deprecated **ray_remote_args). Ray is impor
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import glob
 import json
 import math
 import os
 import re
+import shutil
+import signal
+import socket
+import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +40,7 @@ from typing import Callable, Iterable
 
 from vp3d.errors import Vp3dError, first_line, needs_extra
 from vp3d.facts.limits import MAX_JSON_BYTES
-from vp3d.io.files import atomic_path, unique_stems
+from vp3d.io.files import atomic_path, loads_json, remove_temporaries, unique_stems
 from vp3d.io.formats import write_poses
 from vp3d.io.keypoints import FORMATS, is_openpose_folder, read_keypoints
 from vp3d.lift import Lifter, load_model
@@ -46,6 +52,9 @@ GLOB_CHARS = re.compile(r"[*?[]")
 LOCAL = "local"                                                    # --ray without an address: a local cluster
 RAY_ADDRESS = re.compile(r"auto|local|ray://\S+|[\w.-]+:\d+")
 FILES_PER_BLOCK = 16          # Ray Data block size: small enough to spread over the pool, large per task
+MAX_DEATHS = 3                # an input that killed its Ray worker this often is its error line, not tried again
+LEDGER = ".vp3d_ray"          # DeathLedger's folder inside the output folder, during a Ray run
+RAY_CONNECT_TIMEOUT = 30.0    # seconds to join a given Ray address before giving up with one line (--ray-timeout)
 
 
 @dataclass(frozen=True)
@@ -245,18 +254,20 @@ def lift_one(lifter: Lifter, input_path: str | Path, output: str | Path, options
 # ---------------------------------------------------------------------------------------------
 
 def read_report(path: str | Path) -> list[dict]:
-    """The rows of a run report; lines that are not a JSON object (a run killed while writing one) skipped."""
+    """The rows of a run report; lines that are not a JSON object naming its input (a run killed while writing
+    one, or anything else) skipped."""
     rows = []
     try:
-        lines = Path(path).read_text().splitlines()
+        with open(path, "rb") as f:
+            lines = f.read().splitlines()
     except FileNotFoundError:
         return rows
     for line in lines:
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
+            row = loads_json(line)
+        except ValueError:
             continue
-        if isinstance(row, dict) and "input" in row:
+        if isinstance(row, dict) and isinstance(row.get("input"), str):
             rows.append(row)
     return rows
 
@@ -318,18 +329,66 @@ def run_local(lifter: Lifter, jobs: list[Job], options: LiftOptions, emit: Calla
         emit(lift_one(lifter, job.input, job.output, options) | {"index": job.index})
 
 
+class DeathLedger:
+    """What outlives a Ray worker killed by its input (a native crash, the OOM killer): which input each actor
+    is on, and which inputs killed one. Files in `folder` (in the output folder, removed after the run):
+    '<actor>.current' the index of the input the actor is lifting (rewritten in place, a few bytes per file);
+    '<actor>.<pid>.died' one per death, holding the index it died on, written by the restarted actor (Ray
+    restarts an actor under the same id and retries its task there). deaths(index) counts them."""
+
+    def __init__(self, folder: str | Path, actor: str):
+        self.folder = Path(folder)
+        current = self.folder / f"{actor}.current"
+        if current.is_file() and (index := current.read_text().strip()) not in ("", "-"):     # this is a restart
+            (self.folder / f"{actor}.{os.getpid()}.died").write_text(index)
+        self.fd = os.open(current, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        self.seen, self.counts = None, {}
+
+    def deaths(self, index: int) -> int:
+        """Workers input `index` has killed so far (re-read when a death was recorded since the last look)."""
+        mtime = os.stat(self.folder).st_mtime_ns
+        if mtime != self.seen:
+            self.seen, self.counts = mtime, {}
+            for f in self.folder.glob("*.died"):
+                with contextlib.suppress(OSError, ValueError):
+                    died = int(f.read_text())
+                    self.counts[died] = self.counts.get(died, 0) + 1
+        return self.counts.get(index, 0)
+
+    def start(self, index: int | None) -> None:
+        """Record that this actor now lifts input `index` (None: none)."""
+        os.pwrite(self.fd, f"{'-' if index is None else index:<20}\n".encode(), 0)
+
+
 class LiftWorker:
     """A Ray Data actor: one loaded model (ModelSpec.load with `threads` CPU threads), lifting the batches
-    map_batches hands it ({'index', 'input', 'output'} columns) -> {'index', 'row': JSON report rows}."""
+    map_batches hands it ({'index', 'input', 'output'} columns) -> {'index', 'row': JSON report rows}. With a
+    ledger folder (DeathLedger), an input that has killed its worker MAX_DEATHS times is not lifted again:
+    its row is an error."""
 
-    def __init__(self, spec: ModelSpec, options: LiftOptions, threads: int | None = None):
+    def __init__(self, spec: ModelSpec, options: LiftOptions, threads: int | None = None, ledger: str | None = None):
+        if ledger is not None:
+            import ray
+            self.ledger = DeathLedger(ledger, ray.get_runtime_context().get_actor_id())
+        else:
+            self.ledger = None
         self.lifter = spec.load(threads)
         self.options = options
 
     def __call__(self, batch: dict) -> dict:
-        rows = [lift_one(self.lifter, str(i), str(o), self.options)
-                for i, o in zip(batch["input"], batch["output"])]
+        rows = [self.lift(int(k), str(i), str(o)) for k, i, o in zip(batch["index"], batch["input"], batch["output"])]
+        if self.ledger is not None:
+            self.ledger.start(None)
         return {"index": list(batch["index"]), "row": [json.dumps(r) for r in rows]}
+
+    def lift(self, index: int, input_path: str, output: str) -> dict:
+        if self.ledger is not None:
+            if (deaths := self.ledger.deaths(index)) >= MAX_DEATHS:
+                return {"input": input_path, "status": "error", "outputs": [], "frames": 0, "seconds": 0.0,
+                        "error": f"{input_path}: killed its worker process {deaths} times (a crash of the process "
+                                 f"itself: out of memory, a native fault); not tried again"}
+            self.ledger.start(index)
+        return lift_one(self.lifter, input_path, output, self.options)
 
 
 def _import_ray():
@@ -344,14 +403,19 @@ def _import_ray():
 
 
 def run_ray(spec: ModelSpec, jobs: list[Job], options: LiftOptions, emit: Callable[[dict], None],
-            workers: int | None = None, threads_per_worker: int = 1, worker: type = LiftWorker) -> None:
+            workers: int | None = None, threads_per_worker: int = 1, worker: type = LiftWorker,
+            ledger: str | Path | None = None) -> None:
     """Lift `jobs` on the Ray cluster this process is connected to (ray.init first): a dataset of jobs,
     map_batches on a fixed pool of `workers` actors (None: the cluster's CPUs // threads_per_worker), each
     reserving threads_per_worker CPUs and running its model with that many threads, one file per batch;
-    emit(row) as rows come back (each input once, also when a killed actor's task is retried)."""
+    emit(row) as rows come back (each input once, also when a killed actor's task is retried). ledger: a
+    folder for DeathLedger (an input that kills its worker MAX_DEATHS times becomes an error row)."""
     ray = _import_ray()
+    cpus = int(ray.cluster_resources().get("CPU", 0))
     if workers is None:
-        workers = max(1, int(ray.cluster_resources().get("CPU", 1)) // threads_per_worker)
+        workers = max(1, cpus // threads_per_worker)
+    if threads_per_worker > cpus:                 # no actor could ever start: Ray would wait forever
+        raise Vp3dError(f"--threads-per-worker {threads_per_worker}: the Ray cluster has {cpus} CPUs")
     if not jobs:
         return
     blocks = min(len(jobs), max(4 * workers, math.ceil(len(jobs) / FILES_PER_BLOCK)))
@@ -360,7 +424,8 @@ def run_ray(spec: ModelSpec, jobs: list[Job], options: LiftOptions, emit: Callab
     items = [{"index": j.index, "input": os.path.abspath(j.input), "output": os.path.abspath(j.output)} for j in jobs]
     given = {j.index: j for j in jobs}
     ds = ray.data.from_items(items, override_num_blocks=blocks)
-    lifted = ds.map_batches(worker, fn_constructor_args=(spec, options, threads_per_worker),
+    lifted = ds.map_batches(worker, fn_constructor_args=(spec, options, threads_per_worker,
+                                                       None if ledger is None else os.path.abspath(ledger)),
                             compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=threads_per_worker,
                             batch_size=1, batch_format="numpy")
     seen = set()
@@ -375,23 +440,75 @@ def run_ray(spec: ModelSpec, jobs: list[Job], options: LiftOptions, emit: Callab
                 emit(row | {"index": job.index})
 
 
-class ray_cluster:
-    """Context: connected to Ray at `address` ('auto': the running cluster; LOCAL/None: start a local one,
-    num_cpus of its CPUs), shut down after; an existing connection (ray.init called before) is used as is."""
+# joins `address` as vp3d's driver would, then leaves: run in a child that can be killed (ray.init cannot be)
+_PREFLIGHT = ("import sys, ray; ray.init(address=sys.argv[1], log_to_driver=False, configure_logging=False); "
+              "ray.shutdown()")
 
-    def __init__(self, address: str | None = LOCAL, num_cpus: int | None = None):
-        self.address, self.num_cpus, self.started = address, num_cpus, False
+
+def reach(address: str, timeout: float = RAY_CONNECT_TIMEOUT) -> None:
+    """Vp3dError (one line) where the Ray cluster at `address` (HOST:PORT, ray://HOST:PORT, or 'auto': what Ray
+    itself would join, from RAY_ADDRESS or the address file a 'ray start' left) cannot be joined within
+    `timeout` seconds: ray.init retries a dead or wrong address for minutes and no signal ends it. A refused
+    connection is told at once; otherwise a child process joins and leaves first, killed at the deadline."""
+    target = address
+    if address == "auto":
+        try:
+            from ray._private.services import canonicalize_bootstrap_address
+            target = canonicalize_bootstrap_address("auto")
+        except ConnectionError as e:
+            raise Vp3dError(f"--ray auto: no running Ray cluster found ({first_line(e)}); start one (ray start "
+                            f"--head), or give --ray without an address for a local one") from None
+        except Exception:                  # Ray's own look-up moved: the child below still bounds the wait
+            target = None
+    if target is not None:
+        host, _, port = target.removeprefix("ray://").rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+                pass
+        except (OSError, ValueError) as e:
+            reason = "timed out" if isinstance(e, TimeoutError) else (getattr(e, "strerror", None) or first_line(e))
+            raise Vp3dError(f"--ray {address}: no Ray cluster at {target} ({reason}); start it, or give --ray "
+                            f"without an address for a local one") from None
+    try:
+        child = subprocess.run([sys.executable, "-c", _PREFLIGHT, address], capture_output=True, text=True,
+                               timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise Vp3dError(f"--ray {address}: the Ray cluster{f' at {target}' if target else ''} did not answer "
+                        f"within {timeout:g} s (--ray-timeout)") from None
+    if child.returncode != 0:
+        said = [line for line in child.stderr.splitlines() if line.strip()]
+        raise Vp3dError(f"--ray {address}: cannot join the Ray cluster ({said[-1].strip() if said else child.returncode})")
+
+
+class ray_cluster:
+    """Context: connected to Ray at `address` ('auto': the running cluster; LOCAL/None: start a private local
+    one of num_cpus CPUs, whatever RAY_ADDRESS or an earlier cluster's address file says), shut down after; an
+    existing connection (ray.init called before) is used as is. A given address that does not answer is one
+    line within `timeout` seconds (reach). Ctrl-C and SIGTERM still end the run (cli.run's handlers: ray.init
+    sets its own SIGTERM handler, which is put back)."""
+
+    def __init__(self, address: str | None = LOCAL, num_cpus: int | None = None, timeout: float = RAY_CONNECT_TIMEOUT):
+        self.address, self.num_cpus, self.timeout, self.started = address, num_cpus, timeout, False
+
+    @property
+    def local(self) -> bool:
+        return self.address in (None, LOCAL)
 
     def __enter__(self):
         ray = _import_ray()
         if not ray.is_initialized():
-            local = self.address in (None, LOCAL)
+            if not self.local:
+                reach(self.address, self.timeout)
+            handler = signal.getsignal(signal.SIGTERM)
             try:
-                ray.init(address=LOCAL if local else self.address, num_cpus=self.num_cpus if local else None,
-                         include_dashboard=False if local else None, log_to_driver=False)
+                ray.init(address=LOCAL if self.local else self.address, num_cpus=self.num_cpus if self.local else None,
+                         include_dashboard=False if self.local else None, log_to_driver=False)
             except (ConnectionError, RuntimeError, ValueError) as e:
                 raise Vp3dError(f"--ray {self.address}: cannot start or reach a Ray cluster ({first_line(e)}); 'auto' "
                                 f"needs a running one (ray start --head)") from None
+            finally:
+                if callable(handler) and threading.current_thread() is threading.main_thread():
+                    signal.signal(signal.SIGTERM, handler)
             self.started = True
         return ray
 
@@ -403,20 +520,23 @@ class ray_cluster:
 def lift_corpus(jobs: list[Job], out_dir: str | Path, spec: ModelSpec, options: LiftOptions,
                 resume: bool = False, ray: str | None = None, workers: int | None = None,
                 threads_per_worker: int = 1, on_row: Callable[[dict], None] | None = None,
-                progress: bool | None = None, worker: type = LiftWorker) -> Summary:
-    """Lift every job, in process (ray None) or on Ray (ray: an address, LOCAL for a local cluster), writing
-    out_dir/REPORT as inputs finish; resume: skip what an earlier run finished (done_before). The model
-    loads here first (a bad model is a Vp3dError before any work; on Ray each actor loads its own).
+                progress: bool | None = None, worker: type = LiftWorker,
+                ray_timeout: float = RAY_CONNECT_TIMEOUT) -> Summary:
+    """Lift every job, in process (ray None) or on Ray (ray: an address, LOCAL for a private local cluster;
+    ray_timeout: seconds to join a given one), writing out_dir/REPORT as inputs finish; resume: skip what an
+    earlier run finished (done_before). The model loads and the cluster is joined first (a bad model or an
+    unreachable cluster is a Vp3dError before anything is written; on Ray each actor loads its own model).
     on_row(row) for each newly finished input. -> Summary, rows in input order."""
     start = time.perf_counter()
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise Vp3dError(f"{out_dir}: exists and is not a folder")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    report = out_dir / REPORT
-    done = done_before(jobs, report) if resume else {}
-    todo = [j for j in jobs if j.index not in done]
+    cpus = os.cpu_count() or 1
+    if ray == LOCAL and (workers or 1) * threads_per_worker > cpus:     # a local cluster has this machine's CPUs
+        raise Vp3dError(f"--workers {workers or 1} x --threads-per-worker {threads_per_worker}: a local Ray cluster "
+                        f"has this machine's {cpus} CPUs")
     lifter = spec.load(threads_per_worker if ray else None)
+    report, ledger = out_dir / REPORT, out_dir / LEDGER
     rows: dict[int, dict] = {}
 
     def emit(row: dict) -> None:
@@ -426,20 +546,31 @@ def lift_corpus(jobs: list[Job], out_dir: str | Path, spec: ModelSpec, options: 
         if on_row is not None:
             on_row(row)
 
-    writer = ReportWriter(report, [done[j.index] for j in jobs if j.index in done])
-    try:
+    names = {Path(j.output).name for j in jobs}
+    with contextlib.ExitStack() as stack:
+        stack.callback(remove_temporaries, out_dir, names)     # after the cluster is gone: what its workers left
+        if ray is not None:
+            del lifter
+            stack.enter_context(ray_cluster(ray, timeout=ray_timeout))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        remove_temporaries(out_dir, names)                      # an earlier run's, killed while writing
+        done = done_before(jobs, report) if resume else {}
+        todo = [j for j in jobs if j.index not in done]
+        writer = stack.enter_context(contextlib.closing(ReportWriter(report, [done[j.index] for j in jobs
+                                                                              if j.index in done])))
         if ray is None:
             run_local(lifter, todo, options, emit, progress)
         else:
-            del lifter
-            with ray_cluster(ray):
-                try:
-                    run_ray(spec, todo, options, emit, workers, threads_per_worker, worker)
-                except Exception as e:        # Ray's own failures (a cluster lost, retries spent): one line
-                    raise Vp3dError(f"the Ray run stopped ({type(e).__name__}: {first_line(e)}); {report} keeps every "
-                                    f"input that finished: run again with --resume") from e
-    finally:
-        writer.close()
+            shutil.rmtree(ledger, ignore_errors=True)
+            ledger.mkdir()
+            stack.callback(shutil.rmtree, ledger, ignore_errors=True)
+            try:
+                run_ray(spec, todo, options, emit, workers, threads_per_worker, worker, ledger)
+            except Vp3dError:
+                raise
+            except Exception as e:        # Ray's own failures (a cluster lost): one line
+                raise Vp3dError(f"the Ray run stopped ({type(e).__name__}: {first_line(e)}); {report} keeps every "
+                                f"input that finished: run again with --resume") from e
     missing = [j.input for j in todo if j.index not in rows]
     if missing:
         raise Vp3dError(f"{len(missing)} inputs came back without a report line (first {missing[0]}); "

@@ -13,6 +13,11 @@ class Vp3dError(Exception):
     """
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the run is (cli.run's handler), so that it ends as Ctrl-C does: files being written
+    removed, the report kept, a local Ray cluster shut down. A BaseException: no `except Exception` keeps it."""
+
+
 # optional dependencies (import name) -> the pip extra that installs them (pyproject.toml)
 EXTRAS = {"torch": "torch", "openvino": "openvino", "PIL": "render", "matplotlib": "render",
           "imageio_ffmpeg": "video", "scipy": "people", "ray": "ray"}

@@ -25,7 +25,7 @@ import numpy as np
 from vp3d.engines.backends import TorchSession, open_session, resolve_backend
 from vp3d.errors import Vp3dError
 from vp3d.facts.architecture import H36M_FPS
-from vp3d.facts.cameras import check_image_size, normalize_screen_coordinates
+from vp3d.facts.cameras import check_image_size, check_within_image, normalize_screen_coordinates
 from vp3d.facts.datasets import dataset_with_joints, skeleton_of
 from vp3d.facts.skeleton import (DEFAULT_LAYOUT, NO_SYMMETRY, KeypointLayout, Skeleton, Symmetry, h36m_skeleton17,
                                   keypoint_layouts, layout_with)
@@ -194,21 +194,6 @@ def image_size_for(seq: KeypointSequence, image_size: tuple[int, int] | None = N
         size = check_image_size(image_size)
     check_within_image(seq.keypoints, size, where)
     return size
-
-
-OUTSIDE = 0.5    # keypoints may lie outside the image (occluded joints), but not by more than this x its size
-
-
-def check_within_image(keypoints: np.ndarray, image_size: tuple[int, int], where: str) -> None:
-    """Vp3dError where (T, J, 2) pixel keypoints reach more than OUTSIDE x the image's width or height beyond
-    its edges: the size is not the one the detector saw, and normalising by it would scale every pose."""
-    w, h = image_size
-    lo, hi = np.nanmin(keypoints, axis=(0, 1)), np.nanmax(keypoints, axis=(0, 1))
-    size = np.array([w, h], np.float64)
-    if (lo < -OUTSIDE * size).any() or (hi > (1 + OUTSIDE) * size).any():
-        raise Vp3dError(f"{where}: the keypoints span x {lo[0]:.0f}..{hi[0]:.0f}, y {lo[1]:.0f}..{hi[1]:.0f} px, "
-                        f"far outside a {w}x{h} image; give the size of the frames the detector ran on "
-                        f"(image_size=(w, h); vp3d_lift.py: --image-size W H)")
 
 
 def layout_of(config, layout: str | None, path: str | Path, num_keypoints: int | None = None) -> KeypointLayout:

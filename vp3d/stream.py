@@ -21,12 +21,14 @@ from __future__ import annotations
 import json
 import sys
 from collections import deque
-from typing import Hashable, Iterable, TextIO
+from typing import BinaryIO, Hashable, Iterable, Iterator, TextIO
 
 import numpy as np
 
 from vp3d.errors import Vp3dError, first_line
-from vp3d.facts.cameras import check_image_size, normalize_screen_coordinates
+from vp3d.facts.limits import MAX_LINE_BYTES, SPAN_PER_FRAME, TRACK_STATE_BYTES
+from vp3d.io.files import loads_json
+from vp3d.facts.cameras import check_image_size, check_within_image, normalize_screen_coordinates
 from vp3d.engines.dense import default_engine
 from vp3d.model.folded import FoldedModel
 from vp3d.pipeline.stream import PoseStream, ResampledStream
@@ -55,6 +57,9 @@ class Stream:
         if fps is not None and not (np.isfinite(fps) and fps > 0):
             raise Vp3dError(f"fps must be a positive frame rate, got {fps}")
         self.fps = lifter.fps if fps is None else float(fps)
+        if lifter.fps / self.fps > SPAN_PER_FRAME:  # each frame pushed would feed the model that many
+            raise Vp3dError(f"fps {self.fps:g}: each frame would make {lifter.fps / self.fps:.4g} frames at the model's "
+                            f"{lifter.fps:g} fps, more than {SPAN_PER_FRAME}; is it the keypoints' frame rate?")
         if self.fps != lifter.fps:                 # resampled to the model's rate and back, as lift() does
             self.core = ResampledStream(self.core, self.fps, lifter.fps)
             self.description += f", {self.fps:g} fps resampled to the model's {lifter.fps:g}"
@@ -86,6 +91,8 @@ class Stream:
             raise Vp3dError(f"{where} of shape {kps.shape}: expected ({self.joints}, 2) for one frame")
         if not np.isfinite(kps).all():
             raise Vp3dError(f"{where}: non-finite values")
+        if self.image_size is not None:
+            check_within_image(kps, self.image_size, where)
         kps = kps.astype(np.float32)
         return kps if self.image_size is None else normalize_screen_coordinates(kps, *self.image_size)
 
@@ -106,23 +113,26 @@ class Stream:
         return self.core.flush()
 
 
-def parse_line(line: str, joints: int) -> dict:
-    """One JSON line -> {track: (J, 2) pixels, ...} with frame ids {track: frame}: either
+def parse_line(line: bytes | str, joints: int) -> dict:
+    """One JSON line -> {track: (frame, (J, 2) pixels), ...}: either
     {"frame": i, "keypoints": [[x, y], ...], "track": id (optional)} or an MMPose per-frame entry
     {"frame_id": i, "instances": [{"keypoints": ..., "track_id": id (optional), "bbox_score": s}]}
-    (instances without a track_id: the best-scored one, as offline lifting picks). ValueError says what is wrong."""
-    obj = json.loads(line)
+    (instances without a track_id: the best-scored one, as offline lifting picks). ValueError says what is
+    wrong, whatever it is (JSON nested beyond facts.limits.JSON_DEPTH among it)."""
+    try:
+        obj = loads_json(line)
+    except ValueError as e:
+        raise ValueError(f"not valid JSON ({e})") from None
     if not isinstance(obj, dict):
         raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
     if "instances" in obj:
         frame = obj.get("frame_id", obj.get("frame"))
         instances = obj["instances"]
-        if not isinstance(instances, list):
-            raise ValueError("'instances' must be a list")
-        tracked = [i for i in instances if isinstance(i, dict) and i.get("track_id") is not None]
+        if not isinstance(instances, list) or not all(isinstance(i, dict) for i in instances):
+            raise ValueError("'instances' must be a list of objects")
+        tracked = [i for i in instances if i.get("track_id") is not None]
         if not tracked and instances:
-            score = lambda i: _score(i)
-            tracked = [dict(max(instances, key=score), track_id=DEFAULT_TRACK)]
+            tracked = [dict(max(instances, key=_score), track_id=DEFAULT_TRACK)]
         entries = [(i.get("track_id"), i.get("keypoints"), frame) for i in tracked]
     else:
         entries = [(obj.get("track", DEFAULT_TRACK), obj.get("keypoints"), obj.get("frame"))]
@@ -132,6 +142,8 @@ def parse_line(line: str, joints: int) -> dict:
             raise ValueError(f"frame {frame!r}: expected an integer frame number")
         if isinstance(track, (list, dict)):
             raise ValueError(f"track {track!r}: expected a string or a number")
+        if track in out:
+            raise ValueError(f"track {track!r} twice in one frame")
         try:
             arr = np.asarray(kps, dtype=np.float64)
         except (TypeError, ValueError):
@@ -144,23 +156,54 @@ def parse_line(line: str, joints: int) -> dict:
     return out
 
 
-def _score(instance) -> float:
-    box = instance.get("bbox_score") if isinstance(instance, dict) else None
+def _score(instance: dict) -> float:
+    """An MMPose instance's score: its bbox_score, else its mean keypoint score, else 0; ValueError if not numbers."""
+    box = instance.get("bbox_score")
     box = box[0] if isinstance(box, list) and box else box
-    s = instance.get("keypoint_scores") if isinstance(instance, dict) else None
-    return float(box) if isinstance(box, (int, float)) else (float(np.mean(s)) if s else 0.0)
+    s = instance.get("keypoint_scores")
+    try:
+        return float(box) if isinstance(box, (int, float)) else (float(np.mean(np.asarray(s, np.float64))) if s else 0.0)
+    except (TypeError, ValueError):
+        raise ValueError("'keypoint_scores' must be numbers") from None
 
 
-def json_lines(stream: Stream, lines: Iterable[str], out: TextIO, on_error: str = "skip",
-               track_timeout: int | None = None, err: TextIO = sys.stderr) -> int:
-    """Serve a pipe: JSON lines in (parse_line), one line per final pose out
-    ({"frame": i, "pose": [[x, y, z], ...]}, "track" where the input named one), flushed per line; every
-    track flushed at the end of input. A track absent for `track_timeout` input lines is flushed and
-    forgotten. Bad lines get one stderr line naming the line number and are skipped (on_error 'skip') or
-    end the stream with Vp3dError ('stop'). Returns the number of bad lines."""
+def read_lines(source: BinaryIO | Iterable, max_bytes: int = MAX_LINE_BYTES) -> Iterator[bytes | str | None]:
+    """The lines of `source`, each as read (None for one longer than max_bytes: what was read of it is dropped,
+    the rest skipped up to its newline). A binary file is read max_bytes + 1 at a time, so a line without end
+    never fills memory; any other iterable's lines (str or bytes) are checked as they come."""
+    if not hasattr(source, "readline") or not isinstance(source.readline(0), bytes):
+        for line in source:
+            yield None if len(line) > max_bytes + 1 else line
+        return
+    while line := source.readline(max_bytes + 1):
+        if len(line) <= max_bytes or line.endswith(b"\n"):
+            yield line
+            continue
+        while (rest := source.readline(1 << 16)) and not rest.endswith(b"\n"):
+            pass
+        yield None
+
+
+def default_max_tracks(stream: Stream) -> int:
+    """The live tracks whose state fits in facts.limits.TRACK_STATE_BYTES (at least 1)."""
+    return max(1, TRACK_STATE_BYTES // max(stream.state_bytes(), 1))
+
+
+def json_lines(stream: Stream, lines: BinaryIO | Iterable, out: TextIO, on_error: str = "skip",
+               track_timeout: int | None = None, err: TextIO = sys.stderr, max_line_bytes: int = MAX_LINE_BYTES,
+               max_tracks: int | None = None) -> int:
+    """Serve a pipe: JSON lines in (parse_line; a binary file read in bounded pieces, read_lines), one line per
+    final pose out ({"frame": i, "pose": [[x, y, z], ...]}, "track" where the input named one), flushed per
+    line; every track flushed at the end of input. A track absent for `track_timeout` input lines is flushed
+    and forgotten. At most max_tracks tracks live at once (None: default_max_tracks): a line that brings more
+    ends the least recently seen ones first (flushed: their poses written; one stderr line each). Bad lines of
+    any kind (not JSON, nested too deep, longer than max_line_bytes, the wrong shape, far outside the image,
+    naming more tracks than max_tracks) get one stderr line naming the line number and are skipped
+    (on_error 'skip') or end the stream with Vp3dError ('stop'). Returns the number of bad lines."""
+    max_tracks = default_max_tracks(stream) if max_tracks is None else max_tracks
     frames: dict[Hashable, deque] = {}              # track -> frame ids pushed, not yet answered
     answered: dict[Hashable, int] = {}               # track -> frames answered (index of frames[track][0])
-    seen: dict[Hashable, int] = {}                   # track -> the line number it last appeared on
+    seen: dict[Hashable, int] = {}                   # track -> the line number it last appeared on (oldest first)
     bad = 0
 
     def write(results: dict) -> None:
@@ -184,25 +227,43 @@ def json_lines(stream: Stream, lines: Iterable[str], out: TextIO, on_error: str 
             for d in (frames, answered, seen):
                 d.pop(t, None)
 
+    def parse(line) -> dict:
+        if line is None:
+            raise ValueError(f"longer than {max_line_bytes} bytes (--max-line-bytes)")
+        entries = parse_line(line, stream.joints)
+        if len(entries) > max_tracks:
+            raise ValueError(f"{len(entries)} tracks in one line, more than --max-tracks {max_tracks}")
+        return entries
+
     number = 0
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
+    for number, line in enumerate(read_lines(lines, max_line_bytes), 1):
+        if line is not None and not line.strip():
             continue
         try:
-            entries = parse_line(line, stream.joints)
+            entries = parse(line)
             batch = {t: stream._frame(kps, t) for t, (_, kps) in entries.items()}
-        except (ValueError, Vp3dError) as e:
+        except Exception as e:                    # whatever a line holds, it is that line's error
             bad += 1
-            message = f"line {number}: {first_line(e)}"
+            reason = first_line(e) if isinstance(e, (ValueError, Vp3dError)) else f"{type(e).__name__}: {first_line(e)}"
+            message = f"line {number}: {reason}"
             if on_error == "stop":
                 end(list(stream.core.slots))
                 raise Vp3dError(f"stdin {message}") from None
             print(f"error: stdin {message} (skipped)", file=err, flush=True)
             continue
+        new = [t for t in entries if t not in seen]
+        if len(seen) + len(new) > max_tracks:     # make room: end the least recently seen tracks not in this line
+            room = len(seen) + len(new) - max_tracks
+            oldest = [t for t in seen if t not in entries][:room]
+            for t in oldest:
+                print(f"[INFO] stdin line {number}: {max_tracks} live tracks (--max-tracks); ended track {t!r}, "
+                      f"last seen on line {seen[t]}", file=err, flush=True)
+            end(oldest)
         for t, (frame, _) in entries.items():
             frames.setdefault(t, deque()).append(frame)
             answered.setdefault(t, 0)
-            seen[t] = number
+            seen.pop(t, None)
+            seen[t] = number                      # re-inserted: seen stays ordered by last appearance
         results = stream.core.push(batch)
         write(results)
         if track_timeout is not None:

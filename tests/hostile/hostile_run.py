@@ -101,3 +101,18 @@ def run_mains(module: str, cases: dict[str, list[str]], cwd: Path, limit: int = 
 def tree(root: Path) -> dict[str, bytes]:
     """Every file under root: {relative path: bytes}."""
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def run_script(argv: list[str], stdin: bytes = b"", cwd: Path | None = None, limit: int = MEMORY_LIMIT,
+               timeout: float = TIME_LIMIT, env: dict | None = None) -> Outcome:
+    """python argv... as a user runs it, under `limit` bytes of address space and `timeout` seconds, `stdin`
+    fed in: its Outcome (stdout whole)."""
+    start = time.perf_counter()
+    try:
+        p = subprocess.run([sys.executable, *map(str, argv)], input=stdin, capture_output=True, cwd=cwd,
+                           env=env or child_env(), timeout=timeout, preexec_fn=limit_memory(limit))
+    except subprocess.TimeoutExpired as e:
+        return Outcome("timeout", (e.stderr or b"").decode(errors="replace"), (e.stdout or b"").decode(errors="replace"),
+                       time.perf_counter() - start)
+    return Outcome(p.returncode, p.stderr.decode(errors="replace"), p.stdout.decode(errors="replace"),
+                   time.perf_counter() - start)

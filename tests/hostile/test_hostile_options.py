@@ -27,6 +27,11 @@ CASES = {
     "--min-frames 10**30 (every sequence dropped)": (
         ["--min-frames", "1" + "0" * 30], ["clip.json: every sequence is shorter than --min-frames", "nothing to lift"]),
     "--image-size 0 0": (["--image-size", "0", "0"], ["argument --image-size: expected a positive integer"]),
+    "--stream --fps 0.0001 (500,000 model frames a frame)": (
+        ["--stream", "--fps", "0.0001"], ["fps 0.0001: each frame would make 5e+05 frames at the model's 50 fps"]),
+    "--stream --max-tracks 0": (["--stream", "--max-tracks", "0"], ["argument --max-tracks: expected a positive"]),
+    "--stream --max-line-bytes 1T": (["--stream", "--max-line-bytes", "1T"], ["argument --max-line-bytes: expected a"]),
+    "--max-tracks without --stream": (["--max-tracks", "5"], ["--max-tracks and --max-line-bytes are for --stream"]),
 }
 
 
@@ -38,7 +43,8 @@ def outcome(tmp_path_factory):
     argv = {}
     for n, (name, (flags, _)) in enumerate(CASES.items()):
         size = [] if "--image-size" in flags else ["--image-size", f"{W}x{H}"]
-        argv[name] = [str(root / "clip.json"), "-m", str(root / "m.onnx"), *size, "-o", str(root / f"o{n}.npz"), *flags]
+        given = ["-"] if "--stream" in flags else [str(root / "clip.json"), "-o", str(root / f"o{n}.npz")]
+        argv[name] = [*given, "-m", str(root / "m.onnx"), *size, *flags]
     before = tree(root)
     return run_mains("vp3d_lift", argv, root), before, tree(root)
 

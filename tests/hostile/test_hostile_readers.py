@@ -46,7 +46,7 @@ def zip_bomb(path, frames: int):
 def hostile_files(d):
     """{case: (input path, fragments of its one error line)}; every file small."""
     kps = video_keypoints(300, W, H, seed=1)
-    d.mkdir()
+    d.mkdir(parents=True)
     cases = {}
     entries = [coco_entry(1000 + t, kps[t]) for t in range(300)] + [coco_entry(FAR, kps[0])]
     (d / "coco_far.json").write_text(json.dumps(entries))

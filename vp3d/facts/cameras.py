@@ -148,3 +148,19 @@ def check_image_size(size) -> tuple[int, int]:
     if w < 1 or h < 1:
         raise Vp3dError(f"image size {w}x{h}: width and height must be positive")
     return w, h
+
+
+OUTSIDE = 0.5    # keypoints may lie outside the image (occluded joints), but not by more than this x its size
+
+
+def check_within_image(keypoints: np.ndarray, image_size: tuple[int, int], where: str) -> None:
+    """Vp3dError where (..., 2) pixel keypoints reach more than OUTSIDE x the image's width or height beyond
+    its edges: the size is not the one the detector saw, and normalising by it would scale every pose."""
+    w, h = image_size
+    points = np.asarray(keypoints).reshape(-1, 2)
+    lo, hi = np.nanmin(points, axis=0), np.nanmax(points, axis=0)
+    size = np.array([w, h], np.float64)
+    if (lo < -OUTSIDE * size).any() or (hi > (1 + OUTSIDE) * size).any():
+        raise Vp3dError(f"{where}: the keypoints span x {lo[0]:.0f}..{hi[0]:.0f}, y {lo[1]:.0f}..{hi[1]:.0f} px, "
+                        f"far outside a {w}x{h} image; give the size of the frames the detector ran on "
+                        f"(image_size=(w, h); vp3d_lift.py: --image-size W H)")

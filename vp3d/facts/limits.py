@@ -19,7 +19,7 @@ NPZ_INFLATE = 50              # an .npz member may unpack to this x its compress
 NPZ_INFLATE_FLOOR = 1 << 28   # ...or to 256 MiB whatever its compressed size (a zip bomb stops there)
 
 MAX_LINE_BYTES = 1 << 20      # one line of a live stream (--max-line-bytes): 1 MiB, some 800 people
-TRACK_STATE_BYTES = 1 << 29   # the live tracks' cached state, by default (--max-tracks: that many tracks)
+TRACK_STATE_BYTES = 1 << 28   # the live tracks' cached state by default: 256 MiB (--max-tracks N: N tracks)
 
 
 def frame_limit(listed: int, max_frames: int | None = None) -> int:

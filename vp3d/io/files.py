@@ -85,6 +85,16 @@ def atomic_path(path: str | Path):
         raise
 
 
+def remove_temporaries(folder: str | Path, names: set[str]) -> None:
+    """Delete the temporary files atomic_path left in `folder` for files named `names` (a process killed
+    while writing one, where its own clean-up never ran: a Ray worker ended with its cluster)."""
+    with contextlib.suppress(FileNotFoundError):
+        for p in Path(folder).iterdir():
+            if p.name.startswith(".") and p.name.endswith(".tmp") and p.name[1:].rsplit(".", 2)[0] in names:
+                with contextlib.suppress(OSError):
+                    p.unlink()
+
+
 def write_array(path: str | Path, array: np.ndarray, fmt: str = "BIN") -> None:
     """Write an array atomically as raw little-endian float32 (BIN), .npy (NPY) or text (TXT)."""
     array = np.ascontiguousarray(array, dtype=np.float32)
@@ -105,6 +115,21 @@ def write_json(path: str | Path, obj) -> None:
         with open(tmp, "w") as f:
             json.dump(obj, f, indent=1)
             f.write("\n")
+
+
+def loads_json(data: bytes | str):
+    """The JSON value in `data` (orjson: nesting at most facts.limits.JSON_DEPTH deep; a UTF-8 byte order mark
+    skipped); ValueError saying what is wrong otherwise (for NaN and Infinity, which Python's json writes, so)."""
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    data = data[3:] if data.startswith(codecs.BOM_UTF8) else data
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        reason = first_line(e)
+        if data[e.pos:e.pos + 4].lstrip(b"-")[:3] in (b"NaN", b"Inf"):
+            reason = f"a non-finite number (NaN or Infinity is not JSON) at {reason.rpartition(': ')[2]}"
+        raise ValueError(reason) from None
 
 
 def refuse_overwrite(outputs, inputs) -> None:
@@ -134,9 +159,8 @@ def refuse_empty(path: str | Path, what: str) -> None:
 
 
 def read_json(path: str | Path, what: str, max_bytes: int = MAX_JSON_BYTES):
-    """The JSON value in file `path` (orjson: nesting at most JSON_DEPTH deep; a UTF-8 byte order mark
-    skipped); Vp3dError naming the file and `what` was expected where it is missing, longer than
-    max_bytes, or not valid JSON."""
+    """The JSON value in file `path` (loads_json); Vp3dError naming the file and `what` was expected where it
+    is missing, longer than max_bytes, or not valid JSON."""
     path = Path(path)
     if not path.is_file():
         raise Vp3dError(f"{path}: no such file (expected {what})")
@@ -146,14 +170,10 @@ def read_json(path: str | Path, what: str, max_bytes: int = MAX_JSON_BYTES):
     if len(data) > max_bytes:
         raise Vp3dError(f"{path}: more than {max_bytes} bytes of JSON, the most read (--max-json-bytes); "
                         f"expected {what}")
-    data = data[3:] if data.startswith(codecs.BOM_UTF8) else data
     try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as e:
-        reason = first_line(e)
-        if data[e.pos:e.pos + 4].lstrip(b"-")[:3] in (b"NaN", b"Inf"):       # what Python's json writes for them
-            reason = f"a non-finite number (NaN or Infinity is not JSON) at {reason.rpartition(': ')[2]}"
-        raise Vp3dError(f"{path}: not valid JSON ({reason}); expected {what}") from None
+        return loads_json(data)
+    except ValueError as e:
+        raise Vp3dError(f"{path}: not valid JSON ({e}); expected {what}") from None
 
 
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -230,8 +230,8 @@ class PoseStream:
             if track not in self.slots:
                 used = set(self.slots.values())
                 first = next(s for s in range(0, 2 * len(self.slots) + 2, 2) if s not in used)
-                for pool in self.pools:
-                    pool.grow(max(first + 2, 2 * pool.capacity if first + 2 > pool.capacity else 0))
+                for pool in self.pools:         # by a quarter: a capped count of tracks stays near its state
+                    pool.grow(max(first + 2, pool.capacity * 5 // 4 if first + 2 > pool.capacity else 0))
                 self.slots[track] = first
         return np.array([self.slots[t] + m for t in tracks for m in (0, 1)])
 

@@ -89,7 +89,7 @@ def write_train_inputs(directory: str | Path, seed: int = SEED) -> TrainInputs:
     # rounding noise; and the projections of poses near the camera centre would be clamped
     traj["shrink.bias"] = np.array([0.0, -0.5, 5.0], dtype=np.float32)
     tensors = lambda state: {k: torch.from_numpy(v) for k, v in state.items()}
-    starts = {run: directory / name for run, name in STARTS.items()}
+    starts = {run: directory / STARTS[run] for run in RUNS}
     torch.save({"epoch": 0, "lr": 0.001, "random_state": np.random.RandomState(seed % 1000),
                 "optimizer": adam_state(tensors(pos), seed), "model_pos": tensors(pos), "model_traj": None,
                 "random_state_semi": None}, starts["supervised"])
@@ -104,7 +104,7 @@ def upstream_args(run: str) -> list[str]:
     """run.py's arguments for `run`, in a copy of the checkout whose checkpoint/ holds the starting files; a
     checkpoint after every epoch (checkpoint/epoch_N.bin), whose weights the fixture keeps."""
     return ["-d", "humaneva15" if run in HE_RUNS else "h36m", *COMMON, *ALL_RUNS[run], "-c", "checkpoint",
-            "--resume", STARTS[run], "--checkpoint-frequency", "1"]
+            "--resume", {**STARTS, **HE_STARTS}[run], "--checkpoint-frequency", "1"]
 
 
 def vp3d_args(run: str, inputs: TrainInputs, out: Path) -> list[str]:
@@ -127,8 +127,8 @@ HE_FIXTURE = FIXTURE.with_name("train_humaneva15")
 HE_RUNS = {"humaneva": ["-k", "detectron_pt_coco", "-str", "Train/S1,Train/S2,Train/S3",
                         "-ste", "Validate/S1,Validate/S2,Validate/S3", "-b", "128", "-lrd", "0.996",
                         "-a", "Walk,Jog,Box", "--by-subject"]}
+HE_STARTS = {"humaneva": "start_humaneva.bin"}
 ALL_RUNS = {**RUNS, **HE_RUNS}
-STARTS["humaneva"] = "start_humaneva.bin"
 
 
 def write_humaneva_train_inputs(directory: str | Path, seed: int = HE_SEED) -> TrainInputs:
@@ -138,7 +138,7 @@ def write_humaneva_train_inputs(directory: str | Path, seed: int = HE_SEED) -> T
     pos3d, pos2d = golden_case.write_humaneva_data(data, seed)
     pos = golden_case.golden_state_dict(seed, 17, 15, FILTER_WIDTHS, CHANNELS, stream=2)
     tensors = {k: torch.from_numpy(v) for k, v in pos.items()}
-    start = directory / STARTS["humaneva"]
+    start = directory / HE_STARTS["humaneva"]
     torch.save({"epoch": 0, "lr": 0.001, "random_state": np.random.RandomState(seed % 1000),
                 "optimizer": adam_state(tensors, seed), "model_pos": tensors, "model_traj": None,
                 "random_state_semi": None}, start)

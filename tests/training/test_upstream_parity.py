@@ -148,15 +148,34 @@ def test_a_semi_supervised_checkpoint_lifts_with_its_trajectory_and_exports(inpu
     assert vp3d_pth2onnx.main(["-m", str(path), "-o", str(tmp_path / "semi.onnx"), "--length", "64"]) == 0
 
 
-def test_humaneva_training_equals_upstream_run_py(tmp_path_factory, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def he_inputs(tmp_path_factory) -> train_case.TrainInputs:
+    return checked_inputs(train_case.write_humaneva_train_inputs(tmp_path_factory.mktemp("train_he")),
+                          train_case.HE_FIXTURE, " --dataset humaneva15")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not UPSTREAM, reason="set VP3D_UPSTREAM to an upstream VideoPose3D checkout at 1afb1ca")
+def test_humaneva_training_equals_a_live_upstream_run(he_inputs, tmp_path, capsys):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import make_train_golden
+    upstream = make_train_golden.run_upstream(Path(UPSTREAM), tmp_path / "upstream", he_inputs, "humaneva")
+    capsys.readouterr()
+    printed, saved = train_vp3d("humaneva", he_inputs, tmp_path / "vp3d", capsys)
+    upstream["weights"] = {e: {k: {n: v for n, v in s.items() if v.dtype == np.float32}
+                               for k, s in models.items() if s is not None}
+                           for e, models in upstream["weights"].items()}
+    compare("humaneva", upstream, printed, saved)
+
+
+def test_humaneva_training_equals_upstream_run_py(he_inputs, tmp_path, capsys):
     """Upstream's HumanEva-I command line (-d humaneva15 -k detectron_pt_coco -str Train/S1,Train/S2,Train/S3 -ste
     Validate/S1,Validate/S2,Validate/S3 -b 128 -lrd 0.996 -a Walk,Jog,Box --by-subject): the weights after each
     epoch and the printed errors as upstream's, and the final evaluation's tables per subject within 0.01 mm."""
     from vp3d.pipeline.evaluation import Results
     from vp3d.training.data import load_training_data, resolve_dataset
     from vp3d.training.train import evaluate
-    inputs = checked_inputs(train_case.write_humaneva_train_inputs(tmp_path_factory.mktemp("train_he")),
-                            train_case.HE_FIXTURE, " --dataset humaneva15")
+    inputs = he_inputs
     printed, saved = train_vp3d("humaneva", inputs, tmp_path, capsys)
     compare("humaneva", upstream_from_fixture("humaneva", train_case.HE_FIXTURE), printed, saved)
     theirs = json.loads((train_case.HE_FIXTURE / "upstream_train.json").read_text())["humaneva"]["final_by_subject"]

@@ -66,7 +66,7 @@ def main(argv=None) -> int:
             raise cli.Vp3dError(f"--length {lengths[0]} is shorter than the model's receptive field {c.receptive_field}")
         print(f"model: filter widths {c.widths_text}, {c.channels} channels, receptive field {c.receptive_field}, "
               f"{c.num_joints_in} keypoints in, {c.num_joints_out} joints out{f' ({c.dataset})' if c.dataset else ''}, "
-              f"weight layout {a.weight_layout}{', causal' if c.causal else ''}")
+              f"weight layout {a.weight_layout}{', dense' if c.dense else ''}{', causal' if c.causal else ''}")
         paths = [Path(a.onnx)] if len(lengths) == 1 else [bucket_path(a.onnx, n) for n in lengths]
         refuse_overwrite([("-o", p) for p in paths], [("-m", a.model)])
         for path, length in zip(paths, lengths):

@@ -84,9 +84,11 @@ def build_parser():
                    help="train without the mirrored copy of every example")
     m.add_argument("--no-eval", action="store_true", help="skip the per-epoch errors (3d_eval, 3d_valid, ...)")
     m.add_argument("--disable-optimizations", action="store_true",
-                   help="train the dense model even where each example predicts one frame")
-    m.add_argument("--dense", action="store_true", help="dense instead of dilated convolutions (an ablation: "
-                                                        "not supported by vp3d)")
+                   help="train the model as it runs (every frame of each layer) even where each example predicts one "
+                        "frame")
+    m.add_argument("--dense", action="store_true",
+                   help="dense convolutions instead of dilated ones (the paper's ablation): each block's kernel spans "
+                        "every frame the dilated one reaches (widths 3,3,3: kernels 3,7,19); the checkpoint records it")
     m.add_argument("--warmup", type=cli.non_negative_int, default=1,
                    help="semi-supervised: epochs on labeled data only first")
     m.add_argument("--linear-projection", action="store_true",
@@ -136,9 +138,6 @@ def resume_path(resume: str, folder: str | None) -> Path:
 
 def check_args(parser, args) -> Outputs:
     """Refuse what cannot work before any work; the checkpoints to write."""
-    if args.dense:
-        parser.error("--dense (upstream's dense-convolution ablation) is not supported: vp3d's models, exports and "
-                     "streaming are dilated")
     if args.export_training_curves and args.no_eval:
         parser.error("--export-training-curves needs the per-epoch errors: drop --no-eval")
     for name in ("output", "checkpoint"):
@@ -171,7 +170,7 @@ def main(argv=None) -> int:
         folder, facts = resolve_dataset(a.data, a.dataset)
         fps = (a.fps or facts.fps) / a.downsample
         try:
-            config = TrainConfig(filter_widths=a.architecture, channels=a.channels, causal=a.causal,
+            config = TrainConfig(filter_widths=a.architecture, channels=a.channels, causal=a.causal, dense=a.dense,
                                  dropout=a.dropout, epochs=a.epochs, batch_size=a.batch_size, chunk=a.chunk,
                                  learning_rate=a.learning_rate, lr_decay=a.lr_decay, augment=not a.no_augment,
                                  validate=not a.no_eval, optimized=not a.disable_optimizations, warmup=a.warmup,
@@ -193,7 +192,7 @@ def main(argv=None) -> int:
         frames = sum(s.poses_2d.shape[0] for s in data.train)
         rf = config.model_config().receptive_field
         semi = f", {len(data.unlabeled)} unlabeled (semi-supervised)" if data.unlabeled else ""
-        say(f"training a {rf}-frame model ({config.channels} channels) on {len(data.train)} sequences ({frames} "
+        say(f"training a {rf}-frame {'dense ' if config.dense else ''}model ({config.channels} channels) on {len(data.train)} sequences ({frames} "
             f"frames){semi}, testing on {len(data.test)}; device {device}"
             + (f", {processes.world} processes" if processes.parallel else ""))
         result = train(config, data, device, outputs, start, log=say, processes=processes,

@@ -84,11 +84,12 @@ def golden_data(seed: int = SEED, actions: dict[str, list[str]] = ACTIONS) -> tu
 
 def golden_state_dict(seed: int = SEED, joints_in: int = 17, joints_out: int = 17,
                       filter_widths: tuple[int, ...] = FILTER_WIDTHS, channels: int = CHANNELS,
-                      stream: int | None = None) -> dict[str, np.ndarray]:
+                      stream: int | None = None, dense: bool = False) -> dict[str, np.ndarray]:
     """A TemporalModel's weights in upstream's Conv1d layout: name -> float32 array (num_batches_tracked:
     int64 scalar). Convolutions uniform in +-1/sqrt(fan_in), as torch initialises them; batch norms with
     non-trivial statistics and scales, as a trained model has. `stream` picks the random stream (default: the
-    golden cases'; the training case draws its pose and trajectory models from streams 2 and 4)."""
+    golden cases'; the training case draws its pose and trajectory models from streams 2 and 4). dense: upstream's
+    TemporalModel(dense=True), whose block after widths of product d has a kernel of (w - 1) d + 1 frames."""
     if stream is not None:
         rng = np.random.default_rng([seed, stream])
     else:
@@ -109,9 +110,11 @@ def golden_state_dict(seed: int = SEED, joints_in: int = 17, joints_out: int = 1
 
     conv("expand_conv", channels, joints_in * 2, filter_widths[0])
     batch_norm("expand_bn", channels)
+    d = filter_widths[0]
     for i, width in enumerate(filter_widths[1:]):
-        conv(f"layers_conv.{2 * i}", channels, channels, width)
+        conv(f"layers_conv.{2 * i}", channels, channels, (width - 1) * d + 1 if dense else width)
         conv(f"layers_conv.{2 * i + 1}", channels, channels, 1)
+        d *= width
     for i in range(2 * (len(filter_widths) - 1)):
         batch_norm(f"layers_bn.{i}", channels)
     conv("shrink", joints_out * 3, channels, 1, bias=True)

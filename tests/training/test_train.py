@@ -167,7 +167,7 @@ def test_an_endless_generator_continues_its_pass_and_restores_it():
 # ---------------------------------------------------------------------------------------- model
 
 @pytest.mark.parametrize("widths,causal", [((3, 3, 3), False), ((3, 5), True), ((5,), False)])
-def test_single_frame_forward_matches_the_dense_model(widths, causal):
+def test_single_frame_forward_matches_the_full_forward(widths, causal):
     model = random_model(widths, 16, causal=causal)
     x = torch.randn(6, model.receptive_field, 17, 2)
     with torch.no_grad():
@@ -227,7 +227,7 @@ def test_loss_decreases_on_a_tiny_dataset(data):
     assert not model.training and model.config.layout == "conv1d"
 
 
-def test_dense_chunk_training_also_learns(data):
+def test_chunk_training_also_learns(data):
     _, history = fit(small_config(chunk=8, batch_size=64, epochs=4), data)
     assert history[-1].train_mpjpe_mm < 0.6 * history[0].train_mpjpe_mm
 
@@ -326,7 +326,6 @@ def test_cli_trains_and_writes_a_checkpoint(train_dir, tmp_path, capsys):
     ["--device", "tpu"],
     ["-lr", "-1"],
     ["--subset", "0"],
-    ["--dense"],                          # upstream's ablation: refused in one line
     ["--export-training-curves", "--no-eval"],
 ])
 def test_bad_flags_exit_with_code_2(train_dir, tmp_path, argv):

@@ -1,6 +1,6 @@
 """vp3d_train.py against upstream VideoPose3D's own run.py (1afb1ca) training the same case: the weights after
 each epoch within 1e-4 (relative, per tensor) and the printed per-epoch errors within 0.01 mm (2D errors: 1e-5 of
-the normalised screen), supervised and semi-supervised.
+the normalised screen), supervised, semi-supervised, and supervised with --dense (upstream's ablation).
 
 'fixture': the inputs are regenerated from a seed (train_case.py), upstream's results come from tests/fixtures/
 train/, which scripts/make_train_golden.py made by running upstream's run.py. 'live' (VP3D_UPSTREAM=<checkout at
@@ -91,7 +91,7 @@ def compare(run: str, upstream: dict, printed: str, saved: dict) -> None:
                 mine = raw[model][name].numpy()
                 error = np.linalg.norm(mine - value) / np.linalg.norm(value)
                 assert error <= TOLERANCE_WEIGHTS, f"{run} epoch {epoch} {model}.{name}: relative difference {error:.2e}"
-        if run == "supervised":
+        if run in ("supervised", "dense"):
             assert raw["model_traj"] is None and raw["random_state_semi"] is None
 
 
@@ -102,6 +102,7 @@ def test_training_equals_upstream_run_py(run, inputs, tmp_path, capsys):
     last = checkpoint.load_raw(tmp_path / run / "last.bin")          # -o: the last epoch, in upstream's keys
     assert last["epoch"] == train_case.EPOCHS and set(last) >= {"epoch", "lr", "random_state", "optimizer",
                                                                 "model_pos", "model_traj", "random_state_semi"}
+    assert last["model_args"]["dense"] == (run == "dense")          # what later stages read
 
 
 @pytest.mark.slow

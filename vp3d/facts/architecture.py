@@ -6,6 +6,7 @@ their metadata, so that every later stage can check its inputs against the model
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from vp3d.facts.datasets import dataset, dataset_with_joints, datasets
@@ -25,6 +26,8 @@ class ModelConfig:
     in_features: int = 2            # 2D keypoints
     num_joints_out: int = 17        # 3D joints out: the dataset's skeleton
     causal: bool = False            # causal models see only past frames
+    dense: bool = False             # dense convolutions instead of dilated ones (upstream's --dense ablation):
+                                    # the same frames seen, every one of them weighted (wide_convs)
     dropout: float = 0.25           # training only
     layout: str = "conv1d"          # one of WEIGHT_LAYOUTS
     keypoint_symmetry: tuple | None = None  # ((left...), (right...)) of the 2D keypoints trained on; None: unknown
@@ -83,6 +86,11 @@ class ModelConfig:
             raise ValueError(str(e)) from None
 
     @property
+    def arc_text(self) -> str:
+        """'dilated 3,3,3' or 'dense 3,3,3': how messages name an architecture."""
+        return f"{'dense' if self.dense else 'dilated'} {self.widths_text}"
+
+    @property
     def receptive_field(self) -> int:
         """Input frames that one output frame sees (243 for 3,3,3,3,3)."""
         rf = 1
@@ -100,6 +108,17 @@ class ModelConfig:
         """How far the output is shifted towards the past: pad for causal models, else 0."""
         return self.pad if self.causal else 0
 
+    @property
+    def wide_convs(self) -> tuple[tuple[int, int], ...]:
+        """Per block, (kernel width, dilation) of its wide convolution. Block i (width w, after widths whose
+        product is d) reads p = (w - 1) d / 2 frames on each side: dilated, w taps d frames apart; dense, all
+        2p + 1 frames (upstream's --dense). The residual is the middle frame (causal: the newest) either way."""
+        out, d = [], self.filter_widths[0]
+        for w in self.filter_widths[1:]:
+            out.append(((w - 1) * d + 1, 1) if self.dense else (w, d))
+            d *= w
+        return tuple(out)
+
     def replace(self, **changes) -> "ModelConfig":
         return ModelConfig(**{**self.__dict__, **changes})
 
@@ -111,13 +130,30 @@ def count_flops(config: ModelConfig, frames_in: int, batch: int = 1) -> int:
     flops, t = 0, frames_in
     t -= c.filter_widths[0] - 1
     flops += 2 * t * c.channels * c.num_joints_in * c.in_features * c.filter_widths[0]
-    dilation = c.filter_widths[0]
-    for w in c.filter_widths[1:]:
-        t -= (w - 1) * dilation
-        flops += 2 * t * c.channels * c.channels * (w + 1)
-        dilation *= w
+    for kernel, dilation in c.wide_convs:
+        t -= (kernel - 1) * dilation
+        flops += 2 * t * c.channels * c.channels * (kernel + 1)
     flops += 2 * t * c.channels * c.num_joints_out * 3
     return batch * flops
+
+
+def widths_of_kernels(kernels: Sequence[int], dense: bool | None = None) -> tuple[tuple[int, ...], bool]:
+    """(filter widths, dense) of the model whose expand conv and blocks' wide convs have these kernel widths
+    (ModelConfig.wide_convs inverted). dense None: read off the kernels, dense where they are a dense model's
+    (kernel (w - 1) d + 1 for odd widths w) that differs from the dilated one of the same kernels. Where both
+    are possible (a dilated block at least 2d + 1 wide: dilated 3,7 has the kernels of dense 3,3) it is dense;
+    vp3d's artifacts record which. ValueError where dense=True and the kernels are no dense model's."""
+    widths, d, fits = [kernels[0]], kernels[0], True
+    for k in kernels[1:]:
+        fits = fits and (k - 1) % d == 0 and (k - 1) // d % 2 == 0
+        widths.append((k - 1) // d + 1 if fits else k)
+        d *= widths[-1]
+    if dense is None:
+        dense = fits and tuple(widths) != tuple(kernels)
+    elif dense and not fits:
+        raise ValueError(f"kernels {','.join(map(str, kernels))} are not a dense model's (2p + 1 frames, "
+                         f"p = (w - 1) / 2 times the frames before)")
+    return (tuple(widths) if dense else tuple(kernels)), dense
 
 
 def causal_kind(causal: bool) -> str:

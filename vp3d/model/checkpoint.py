@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from vp3d.errors import Vp3dError
-from vp3d.facts.architecture import WEIGHT_LAYOUTS, ModelConfig, causal_kind
+from vp3d.facts.architecture import WEIGHT_LAYOUTS, ModelConfig, causal_kind, widths_of_kernels
 from vp3d.model.temporal import TemporalModel
 
 
@@ -75,8 +75,10 @@ def model_state_dict(obj: dict, path: str | Path = "checkpoint") -> dict[str, to
 
 
 def infer_config(state: dict[str, torch.Tensor], causal: bool = False,
-                 path: str | Path = "checkpoint") -> ModelConfig:
-    """Read the architecture (widths, channels, joints, layout) off a TemporalModel state dict."""
+                 path: str | Path = "checkpoint", dense: bool | None = None) -> ModelConfig:
+    """Read the architecture (widths, dense or dilated, channels, joints, layout) off a TemporalModel state dict.
+    dense None: from the kernel widths (facts.architecture.widths_of_kernels: a dense model's block reads all 2p + 1
+    frames of its span); True/False: read the widths as that kind's (a CheckpointError where they cannot be)."""
     def need(key):
         if key not in state:
             raise CheckpointError(f"{path}: missing key '{key}': not a VideoPose3D TemporalModel")
@@ -92,16 +94,17 @@ def infer_config(state: dict[str, torch.Tensor], causal: bool = False,
     else:
         raise CheckpointError(f"{path}: expand_conv.weight has shape {tuple(expand.shape)}, "
                               f"expected (C, J*2, k), (C, J*2, k, 1) or (C, J*2, 1, k)")
-    widths = [width(expand)]
+    kernels = [width(expand)]
     n_blocks = len([k for k in state if re.fullmatch(r"layers_conv\.\d+\.weight", k)]) // 2
     for i in range(n_blocks):
-        widths.append(width(need(f"layers_conv.{2 * i}.weight")))
+        kernels.append(width(need(f"layers_conv.{2 * i}.weight")))
     shrink = need("shrink.weight")
     if expand.shape[1] % 2 or shrink.shape[0] % 3:
         raise CheckpointError(f"{path}: expand_conv takes {expand.shape[1]} inputs and shrink gives "
                               f"{shrink.shape[0]} outputs; expected multiples of 2 and 3")
     try:
-        return ModelConfig(filter_widths=tuple(widths), channels=expand.shape[0],
+        widths, dense = widths_of_kernels(kernels, dense)
+        return ModelConfig(filter_widths=widths, dense=dense, channels=expand.shape[0],
                            num_joints_in=expand.shape[1] // 2, in_features=2,
                            num_joints_out=shrink.shape[0] // 3, causal=causal, layout=layout)
     except ValueError as e:
@@ -135,7 +138,7 @@ def build_model(state: dict[str, torch.Tensor], config: ModelConfig, layout: str
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:
-        raise CheckpointError(f"{path}: state dict does not match a {config.filter_widths} model: "
+        raise CheckpointError(f"{path}: state dict does not match a {config.arc_text} model: "
                               f"missing {missing[:4]}, unexpected {unexpected[:4]}")
     model.load_state_dict(state, strict=True)
     return model.eval()
@@ -144,16 +147,24 @@ def build_model(state: dict[str, torch.Tensor], config: ModelConfig, layout: str
 def checkpoint_config(obj: dict, state: dict[str, torch.Tensor], causal: bool | None = None,
                       path: str | Path = "checkpoint") -> ModelConfig:
     """The model's facts: the checkpoint's own 'model_args' (vp3d writes them) checked against its
-    weights, or what the weights tell (upstream and Ascend files). Causality cannot be read off weights:
-    `causal` supplies it for those (default not causal) and must agree with model_args where present."""
-    inferred = infer_config(state, causal=bool(causal), path=path)
+    weights, or what the weights tell (upstream and Ascend files: widths, dense or dilated, channels, joints).
+    Causality cannot be read off weights: `causal` supplies it for those (default not causal) and must agree with
+    model_args where present."""
     if obj.get("model_args") is None:
-        return inferred
+        return infer_config(state, causal=bool(causal), path=path)
     try:
         config = ModelConfig.from_json(obj["model_args"])
     except ValueError as e:
         raise CheckpointError(f"{path}: unreadable 'model_args' ({e})") from None
-    for key in ("filter_widths", "channels", "num_joints_in", "num_joints_out", "layout"):
+    try:
+        inferred = infer_config(state, causal=bool(causal), path=path, dense=config.dense)
+    except CheckpointError:
+        inferred = None
+    if inferred is None or inferred.filter_widths != config.filter_widths:
+        told = infer_config(state, path=path)
+        raise CheckpointError(f"{path}: 'model_args' say a {config.arc_text} model, but the weights are of a "
+                              f"{told.arc_text} one")
+    for key in ("channels", "num_joints_in", "num_joints_out", "layout"):
         if getattr(config, key) != getattr(inferred, key):
             raise CheckpointError(f"{path}: 'model_args' say {key} {getattr(config, key)}, but the weights "
                                   f"are of a model with {getattr(inferred, key)}")
@@ -229,7 +240,7 @@ def load_with_trajectory(path: str | Path, device: str = "cpu", layout: str | No
     traj_state = trajectory_state_dict(obj, path)
     if traj_state is None:
         return model, None
-    config = infer_config(traj_state, causal=model.config.causal, path=f"{path}: model_traj")
+    config = infer_config(traj_state, causal=model.config.causal, path=f"{path}: model_traj", dense=model.config.dense)
     if config.num_joints_out != 1 or config.receptive_field != model.config.receptive_field \
             or config.num_joints_in != model.config.num_joints_in:
         raise CheckpointError(f"{path}: model_traj has {config.num_joints_out} output joints, receptive field "

@@ -2,7 +2,7 @@
 frame-by-frame stream (pipeline.stream) multiplies. Read from a model in memory (torch) or from an
 exported ONNX file's initializers (no torch needed: the exporter already folded batch norm).
 
-Every layer is a dilated convolution written as one matrix over its concatenated taps:
+Every layer is a dilated convolution written as one matrix over its concatenated taps (a dense model's, d = 1):
   out[t] = relu(weight @ concat(x[t], x[t + d], ..., x[t + (w - 1) d]) + bias)      weight (C_out, w C_in)
 Blocks add a 1 x 1 layer and a residual (the middle tap, or the newest for causal models).
 """

@@ -1,4 +1,5 @@
-"""The temporal convolution model of Pavllo et al. (CVPR 2019), in three weight layouts.
+"""The temporal convolution model of Pavllo et al. (CVPR 2019), in three weight layouts; dilated, or dense as in
+upstream's --dense ablation (each block's conv reads every frame of its span: ModelConfig.wide_convs).
 
 Input (N, T, J_in, 2) normalised 2D keypoints -> output (N, T - RF + 1, J_out, 3), metres,
 root-relative (joint 0 carries no trajectory), RF the receptive field (243 for widths 3,3,3,3,3).
@@ -17,7 +18,8 @@ from vp3d.facts.architecture import ModelConfig
 
 
 class TemporalModel(nn.Module):
-    """Expand conv, then per block a dilated conv and a 1x1 conv with a residual, then shrink."""
+    """Expand conv, then per block a dilated (or, config.dense, a dense) conv and a 1x1 conv with a residual,
+    then shrink."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -29,18 +31,16 @@ class TemporalModel(nn.Module):
         self.drop = nn.Dropout(c.dropout)
         self.relu = nn.ReLU(inplace=True)
         self.pads, self.shifts = [], []   # per block: residual crop and causal shift, in frames
-        self.dilations = []               # per block: dilation of its wide conv
+        self.dilations = []               # per block: dilation of its wide conv (1 for dense models)
         layers_conv, layers_bn = [], []
-        dilation = c.filter_widths[0]
-        for width in c.filter_widths[1:]:
+        for kernel, dilation in c.wide_convs:
             self.dilations.append(dilation)
-            self.pads.append((width - 1) * dilation // 2)
-            self.shifts.append(width // 2 * dilation if c.causal else 0)
-            layers_conv.append(conv(c.channels, c.channels, width, dilation=dilation, bias=False))
+            self.pads.append((kernel - 1) * dilation // 2)
+            self.shifts.append(self.pads[-1] if c.causal else 0)
+            layers_conv.append(conv(c.channels, c.channels, kernel, dilation=dilation, bias=False))
             layers_bn.append(bn(c.channels, momentum=0.1))
             layers_conv.append(conv(c.channels, c.channels, 1, bias=False))
             layers_bn.append(bn(c.channels, momentum=0.1))
-            dilation *= width
         self.layers_conv = nn.ModuleList(layers_conv)
         self.layers_bn = nn.ModuleList(layers_bn)
         self.shrink = conv(c.channels, c.num_joints_out * 3, 1)
@@ -82,9 +82,10 @@ class TemporalModel(nn.Module):
         the frames the single output needs are computed: training with one output frame per example.
         Channels-last: every conv is one matmul of (N * frames / width, width * C_in) by the kernel, and
         batch norm sees (N * frames, C). `drop` replaces the model's dropout (e.g. a faster sampler).
-        Conv1d layout only."""
+        Conv1d layout, dilated models only (a dense conv reads every frame: upstream trains those with forward)."""
         c = self.config
         assert c.layout == "conv1d", f"single-frame forward needs the conv1d layout, got {c.layout}"
+        assert not c.dense, "single-frame forward needs a dilated model; dense models train with forward()"
         n, t = x.shape[0], x.shape[1]
         assert t == c.receptive_field, f"expected {c.receptive_field} input frames, got {t}"
         drop = drop or self.drop

@@ -2,7 +2,7 @@
 
 One epoch: the labeled batches (batches.ChunkedBatches: upstream's examples, order and flips) through the
 training forward (the single-frame model, TemporalModel.forward_single_frame, when each example predicts one
-frame; the dense model otherwise), loss MPJPE on root-relative 3D, Adam with amsgrad. Semi-supervised (unlabeled
+frame of a dilated model; TemporalModel.forward otherwise, as upstream falls back to its TemporalModel), loss MPJPE on root-relative 3D, Adam with amsgrad. Semi-supervised (unlabeled
 subjects given): each labeled batch is joined by a batch of unlabeled 2D (an endless generator with its own
 seeded order); a trajectory model (one output joint: the root's camera-frame position) is trained on the labeled
 roots with a 1/depth-weighted loss, and after --warmup epochs the unlabeled poses plus trajectories are projected
@@ -47,6 +47,7 @@ class TrainConfig:
     filter_widths: tuple[int, ...] = (3, 3, 3)  # -arc; receptive field = product (27 here)
     channels: int = 1024            # width of every hidden layer
     causal: bool = False            # causal model: sees only past frames
+    dense: bool = False             # dense convolutions instead of dilated ones (upstream's --dense ablation)
     dropout: float = 0.25
     epochs: int = 60
     batch_size: int = 1024          # output frames per batch: batch_size // chunk examples
@@ -56,7 +57,8 @@ class TrainConfig:
     bn_momentum: tuple[float, float] = (0.1, 0.001)  # initial, final; exponential decay over the epochs
     augment: bool = True            # mirrored copy of every example (upstream: on unless -no-da)
     validate: bool = True           # the per-epoch errors on the training and test subjects (upstream: --no-eval)
-    optimized: bool = True          # the single-frame training model where chunk is 1 (--disable-optimizations)
+    optimized: bool = True          # the single-frame training model where chunk is 1 and the model dilated
+                                    # (--disable-optimizations)
     warmup: int = 1                 # semi-supervised: epochs trained on labeled data only first
     projection: bool = True         # semi-supervised: the 2D reprojection loss (--no-proj)
     linear_projection: bool = False  # ... through focal length and centre only
@@ -90,13 +92,14 @@ class TrainConfig:
         """The architecture trained, in the Conv1d layout (checkpoint.save writes any)."""
         return ModelConfig(filter_widths=tuple(self.filter_widths), channels=self.channels,
                            num_joints_in=num_joints_in, num_joints_out=num_joints_out,
-                           causal=self.causal, dropout=self.dropout, layout="conv1d",
+                           causal=self.causal, dense=self.dense, dropout=self.dropout, layout="conv1d",
                            keypoint_symmetry=keypoint_symmetry and keypoint_symmetry.to_json(), fps=self.fps)
 
     @property
     def single_frame(self) -> bool:
-        """Whether training runs upstream's TemporalModelOptimized1f computation."""
-        return self.optimized and self.chunk == 1
+        """Whether training runs upstream's TemporalModelOptimized1f computation (run.py: not with --dense, -s > 1
+        or --disable-optimizations)."""
+        return self.optimized and self.chunk == 1 and not self.dense
 
 
 @dataclass(frozen=True)
@@ -347,9 +350,10 @@ def _load_weights(model: TemporalModel, state: dict, path: str, what: str) -> No
     if bad or set(state) - set(expected):
         have = checkpoint.infer_config(state, path=path)
         c = model.config
-        raise Vp3dError(f"{path}: its {what} is a {have.widths_text} model with {have.channels} channels, "
+        raise Vp3dError(f"{path}: its {what} is a {have.arc_text} model with {have.channels} channels, "
                         f"{have.num_joints_in} -> {have.num_joints_out} joints; asked to train "
-                        f"-arc {c.widths_text} -ch {c.channels} with {c.num_joints_in} -> {c.num_joints_out}")
+                        f"-arc {c.widths_text}{' --dense' if c.dense else ''} -ch {c.channels} with "
+                        f"{c.num_joints_in} -> {c.num_joints_out}")
     model.load_state_dict(state)
 
 

@@ -192,8 +192,8 @@ def main(argv=None) -> int:
         frames = sum(s.poses_2d.shape[0] for s in data.train)
         rf = config.model_config().receptive_field
         semi = f", {len(data.unlabeled)} unlabeled (semi-supervised)" if data.unlabeled else ""
-        say(f"training a {rf}-frame {'dense ' if config.dense else ''}model ({config.channels} channels) on {len(data.train)} sequences ({frames} "
-            f"frames){semi}, testing on {len(data.test)}; device {device}"
+        say(f"training a {rf}-frame {'dense ' if config.dense else ''}model ({config.channels} channels) on "
+            f"{len(data.train)} sequences ({frames} frames){semi}, testing on {len(data.test)}; device {device}"
             + (f", {processes.world} processes" if processes.parallel else ""))
         result = train(config, data, device, outputs, start, log=say, processes=processes,
                        progress=lambda it, total, desc: tqdm(it, total=total, desc=desc, unit="batch", leave=False,

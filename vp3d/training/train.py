@@ -1,16 +1,17 @@
 """Training the temporal model as upstream run.py (1afb1ca) trains it: supervised and semi-supervised.
 
-One epoch: the labeled batches (batches.ChunkedBatches: upstream's examples, order and flips) through the
-training forward (the single-frame model, TemporalModel.forward_single_frame, when each example predicts one
-frame of a dilated model; TemporalModel.forward otherwise, as upstream falls back to its TemporalModel), loss MPJPE on root-relative 3D, Adam with amsgrad. Semi-supervised (unlabeled
-subjects given): each labeled batch is joined by a batch of unlabeled 2D (an endless generator with its own
-seeded order); a trajectory model (one output joint: the root's camera-frame position) is trained on the labeled
-roots with a 1/depth-weighted loss, and after --warmup epochs the unlabeled poses plus trajectories are projected
-back to 2D through the cameras' intrinsics (losses.project_to_2d) and compared with their inputs, with a penalty
-on the difference of the mean bone lengths of the labeled and unlabeled halves. After the epoch, in eval mode:
-the test sequences (3d_valid) and the labeled ones (3d_eval), each whole and unflipped, and semi-supervised the
-trajectory and 2D errors; upstream's line is printed; the learning rate decays by lr_decay, batch-norm momentum
-by upstream's schedule (0.1 -> 0.001 over the epochs). Checkpoints are upstream's dicts (model.checkpoint.save).
+One epoch: the labeled batches (batches.ChunkedBatches: upstream's examples, order and flips) through the training
+forward (the single-frame model, TemporalModel.forward_single_frame, when each example predicts one frame of a
+dilated model; TemporalModel.forward otherwise, as upstream falls back to its TemporalModel), loss MPJPE on
+root-relative 3D, Adam with amsgrad. Semi-supervised (unlabeled subjects given): each labeled batch is joined by a
+batch of unlabeled 2D (an endless generator with its own seeded order); a trajectory model (one output joint: the
+root's camera-frame position) is trained on the labeled roots with a 1/depth-weighted loss, and after --warmup
+epochs the unlabeled poses plus trajectories are projected back to 2D through the cameras' intrinsics
+(losses.project_to_2d) and compared with their inputs, with a penalty on the difference of the mean bone lengths of
+the labeled and unlabeled halves. After the epoch, in eval mode: the test sequences (3d_valid) and the labeled ones
+(3d_eval), each whole and unflipped, and semi-supervised the trajectory and 2D errors; upstream's line is printed;
+the learning rate decays by lr_decay, batch-norm momentum by upstream's schedule (0.1 -> 0.001 over the epochs).
+Checkpoints are upstream's dicts (model.checkpoint.save).
 
 Everything is in metres; the printed 3D errors in millimetres, 2D errors in normalised screen units (as upstream).
 A run resumed from a checkpoint vp3d wrote continues exactly where the uninterrupted run would be (the unlabeled

@@ -121,11 +121,13 @@ def session_processes(sid: int) -> list[str]:
 
 
 def check_ended_run(out, clips, names):
-    """What an ended run leaves: complete outputs for its ok rows, parseable rows, no temporary files."""
+    """What an ended run leaves: complete outputs (for its ok rows and, on Ray, those of the blocks under way),
+    parseable rows, no temporary files."""
     rows = corpus.read_report(out / corpus.REPORT)
     assert rows and all(r["status"] == "ok" for r in rows)
-    for r in rows:
-        with np.load(r["outputs"][0]) as z:
+    assert {r["outputs"][0] for r in rows} <= {str(q) for q in out.glob("*.npz")}
+    for q in out.glob("*.npz"):
+        with np.load(q) as z:
             assert z[z.files[0]].shape[1:] == (17, 3)
     assert not [p for p in out.iterdir() if p.name.startswith(".")]             # no temporaries, no ledger
     assert vp3d_lift.main(lift_argv(clips.parent, clips, out, "--resume")) == 0    # --resume finishes it
@@ -158,6 +160,11 @@ def test_sigterm_ends_a_ray_run_on_its_own_local_cluster(many):
     """RAY_ADDRESS names a dead cluster, as a stale 'ray start' leaves: --ray without an address starts a
     private one all the same; SIGTERM midway ends the run, shuts the cluster down, loses nothing."""
     clips, names = many
+    for copy in range(1, 10):   # 600 inputs: ten blocks (FILES_PER_BLOCK), so the signal lands between blocks
+        for name in names[:60]:
+            os.link(clips / f"{name}.json", clips / f"{name}_{copy}.json")
+            names.append(f"{name}_{copy}")
+    names.sort()
     out = clips.parent / "out"
     p = start(lift_argv(clips.parent, clips, out, "--ray", "--workers", "1"), child_env(RAY_ADDRESS="127.0.0.1:1"),
               limit=False)
@@ -173,6 +180,7 @@ def test_sigterm_ends_a_ray_run_on_its_own_local_cluster(many):
             break
         time.sleep(0.1)
     assert not session_processes(p.pid), session_processes(p.pid)
+    assert len(corpus.read_report(out / corpus.REPORT)) < len(names)            # it ended midway
     check_ended_run(out, clips, names)
 
 

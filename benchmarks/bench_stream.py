@@ -35,7 +35,7 @@ from vp3d.facts.architecture import ModelConfig  # noqa: E402
 from vp3d.io.files import atomic_path, write_json  # noqa: E402
 from vp3d.lift import load_model  # noqa: E402
 from vp3d.model import checkpoint  # noqa: E402
-from vp3d.model.export import DEFAULT_LAYOUT, export_onnx  # noqa: E402
+from vp3d.model.export import DEFAULT_WEIGHT_LAYOUT, export_onnx  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 STEPS = ("onnxruntime", "onnxruntime-int8", "openvino", "openvino-bf16")   # the exported step graph on
@@ -149,7 +149,7 @@ def main(argv=None) -> int:
             ckpt, onnx = Path(a.checkpoint or Path(tmp) / "model.bin"), Path(tmp) / "model.onnx"
             if a.checkpoint is None:
                 random_checkpoint(config, ckpt, seed=0)
-            model = checkpoint.load(ckpt, layout=DEFAULT_LAYOUT)
+            model = checkpoint.load(ckpt, weight_layout=DEFAULT_WEIGHT_LAYOUT)
             config, rf = model.config, model.config.receptive_field
             export_onnx(model, onnx, None)
             lifter = load_model(onnx, threads=a.threads)

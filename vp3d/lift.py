@@ -236,7 +236,7 @@ def _step_lifter(path: str | Path, meta: dict, layout: str | None) -> Lifter:
 def load_model(path: str | Path, layout: str | None = None, backend: str = "auto", device: str = "auto",
                precision: str = "f32", threads: int | None = None, causal: bool | None = None,
                chunk: int = DEFAULT_CHUNK) -> Lifter:
-    """A Lifter for a checkpoint (.bin/.pth/.pt/.tar, any layout; with its trajectory model where it holds
+    """A Lifter for a checkpoint (.bin/.pth/.pt/.tar, any weight layout; with its trajectory model where it holds
     one) or an exported model (.onnx, .xml: ONNX Runtime / OpenVINO): 17 joints out (Human3.6M's skeleton) or 15
     (HumanEva-I's). layout: the 2D keypoint order the model was trained on, 'coco', 'h36m' or 'humaneva15' (None:
     what the model records, else coco, as upstream's in-the-wild model, or humaneva15 for 15 keypoints in); causal: what the model records, else this (upstream files cannot tell). backend,

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from vp3d import cli, corpus
 from vp3d.engines.backends import BACKENDS, PRECISIONS
-from vp3d.engines.dense import ENGINES
+from vp3d.engines.stream_layers import ENGINES
 from vp3d.engines.devices import DEVICES
 from vp3d.facts.limits import MAX_JSON_BYTES, MAX_LINE_BYTES, SPAN_FLOOR, SPAN_PER_FRAME, TRACK_STATE_BYTES
 from vp3d.facts.skeleton import DEFAULT_LAYOUT, keypoint_layouts

@@ -104,7 +104,7 @@ class Lifter:
         """A live stream.Stream: push one frame's (J, 2) pixel keypoints at a time, get final poses back.
         Symmetric models answer frame t on the push of frame t + lag (lag = lookahead, default
         (RF - 1) / 2: exactly lift()'s poses); causal models answer at once. engine: what runs the matrix
-        products (engines.dense.ENGINES; None: engines.dense.default_engine()). fps: the keypoints' rate
+        products (engines.stream_layers.ENGINES; None: engines.stream_layers.default_engine()). fps: the keypoints' rate
         (None: the model's); another is resampled as lift(fps=...) does, and `lag` grows. See vp3d.stream."""
         from vp3d.stream import Stream
         if self.folded is None:

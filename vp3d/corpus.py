@@ -2,7 +2,8 @@
 
     inputs = expand_inputs(["clips/", "more/*.json", "@list.txt"], recursive=True)
     jobs = plan_jobs(inputs, "lifted/", "npz")                       # input i -> lifted/<unique stem>.npz
-    rows = run_local(ModelSpec("model.onnx"), jobs, LiftOptions(image_size=(1920, 1080)), "lifted/")
+    summary = lift_corpus(jobs, "lifted/", ModelSpec("model.onnx"), LiftOptions(image_size=(1920, 1080)))
+    summary.rows                                                     # one report row per input, in input order
 
 Every input is lifted by lift_one (the in-process run and every Ray actor call the same function): all the
 sequences it holds go into one output file, written atomically (io.files.atomic_path: the file exists only
@@ -43,8 +44,7 @@ from vp3d.facts.limits import MAX_JSON_BYTES
 from vp3d.io.files import atomic_path, loads_json, remove_temporaries, unique_stems
 from vp3d.io.formats import write_poses
 from vp3d.io.keypoints import FORMATS, is_openpose_folder, read_keypoints
-from vp3d.lift import Lifter, load_model
-from vp3d.pipeline.predict import DEFAULT_CHUNK
+from vp3d.lift import Lifter, ModelSpec
 
 REPORT = "lift_report.jsonl"                                       # the run report, inside the output folder
 KEYPOINT_SUFFIXES = tuple(sorted({f.suffix for f in FORMATS}))     # what a folder contributes: .csv .json .npz
@@ -91,25 +91,6 @@ class LiftOptions:
     min_frames: int | None = None
     max_frames: int | None = None
     max_json_bytes: int = MAX_JSON_BYTES
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """What load_model takes, as a value a Ray actor can be built from (each loads its own copy)."""
-
-    path: str
-    layout: str | None = None
-    backend: str = "auto"
-    device: str = "auto"
-    precision: str = "f32"
-    threads: int | None = None
-    causal: bool | None = None
-    chunk: int = DEFAULT_CHUNK
-
-    def load(self, threads: int | None = None) -> Lifter:
-        """The Lifter; `threads` overrides the spec's CPU threads (a Ray actor's share)."""
-        return load_model(self.path, self.layout, self.backend, self.device, self.precision,
-                          threads or self.threads, self.causal, self.chunk)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -104,7 +104,7 @@ class ModelConfig:
     @property
     def pad(self) -> int:
         """(RF - 1) / 2: frames of context each side (for causal models, all on the past side)."""
-        return (self.receptive_field - 1) // 2
+        return pad_frames(self.receptive_field)
 
     @property
     def causal_shift(self) -> int:
@@ -124,6 +124,12 @@ class ModelConfig:
 
     def replace(self, **changes) -> "ModelConfig":
         return ModelConfig(**{**self.__dict__, **changes})
+
+
+def pad_frames(receptive_field: int) -> int:
+    """(RF - 1) / 2: the frames of context on each side of the frame a symmetric model predicts (121 for 243); a
+    causal model has RF - 1 = 2 pad, all on the past side."""
+    return (receptive_field - 1) // 2
 
 
 def count_flops(config: ModelConfig, frames_in: int, batch: int = 1) -> int:

@@ -27,6 +27,7 @@ from typing import Hashable
 
 import numpy as np
 
+from vp3d.facts.architecture import pad_frames
 from vp3d.facts.skeleton import NO_SYMMETRY, Symmetry
 from vp3d.pipeline.resample import interpolate_frames, resampled_length
 from vp3d.pipeline.sequences import flip_augment, unflip_average
@@ -196,7 +197,7 @@ class PoseStream:
         if trajectory is not None and (trajectory.receptive_field != rf or trajectory.causal != pose.causal):
             raise ValueError("the trajectory model must have the pose model's receptive field and causality")
         self.receptive_field, self.causal = rf, pose.causal
-        pad = (rf - 1) // 2
+        pad = pad_frames(rf)
         self.lead = rf - 1 if pose.causal else pad          # copies of the first frame before it
         self.tail = 0 if pose.causal else pad               # copies of the last frame after it (flush)
         if lookahead is None:

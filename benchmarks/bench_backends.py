@@ -114,7 +114,8 @@ def plan(engines: list[str], weight_layouts: list[str]) -> list[dict]:
             rows.append(dict(label="PyTorch eager CUDA", engine="torch", device="cuda", precision="f32", weight_layout="conv1d"))
     for wl in weight_layouts:
         if "onnxruntime" in engines:
-            rows.append(dict(label="ONNX Runtime", engine="onnxruntime", device="cpu", precision="f32", weight_layout=wl))
+            rows.append(dict(label="ONNX Runtime", engine="onnxruntime", device="cpu", precision="f32",
+                             weight_layout=wl))
             for dev in [d for d in devices.onnxruntime_devices() if d != "cpu"]:
                 rows.append(dict(label=f"ONNX Runtime {dev}", engine="onnxruntime", device=dev, precision="f32", weight_layout=wl))
         if "openvino" in engines:

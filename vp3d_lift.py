@@ -28,7 +28,7 @@ from pathlib import Path
 
 from vp3d import cli, corpus
 from vp3d.engines.backends import BACKENDS, PRECISIONS
-from vp3d.engines.dense import ENGINES
+from vp3d.engines.stream_layers import ENGINES
 from vp3d.engines.devices import DEVICES
 from vp3d.facts.limits import MAX_JSON_BYTES, MAX_LINE_BYTES, SPAN_FLOOR, SPAN_PER_FRAME, TRACK_STATE_BYTES
 from vp3d.facts.skeleton import DEFAULT_LAYOUT, keypoint_layouts
@@ -53,7 +53,7 @@ def build_parser():
                         ".csv (frame,joint,x,y[,score][,track]), an .npz of (T, J, 2) pixel arrays keyed by video "
                         "name; or a folder: OpenPose's <name>_<frame>_keypoints.json files, infer_video_d2.py .npz files")
     p.add_argument("-m", "--model", required=True,
-                   help="checkpoint (.bin/.pth, either layout; its trajectory model is used where it has one) "
+                   help="checkpoint (.bin/.pth, either weight layout; its trajectory model is used where it has one) "
                         "or exported model (.onnx, .xml)")
     p.add_argument("-o", "--output", "--out", dest="out", default=None,
                    help="output .npz, .json, .csv (all videos in one file) or .bvh (one video), or a folder (a path "

@@ -158,7 +158,7 @@ def check_args(parser, args) -> Outputs:
     curves = (folder or Path(args.output).parent) if args.export_training_curves else None
     return Outputs(last=Path(args.output) if args.output else None, best=best,
                    folder=Path(folder) if folder else None, frequency=args.checkpoint_frequency,
-                   layout=args.weight_layout, module_prefix=args.module_prefix,
+                   weight_layout=args.weight_layout, module_prefix=args.module_prefix,
                    curves=Path(curves) if curves else None)
 
 

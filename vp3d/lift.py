@@ -104,7 +104,7 @@ class Lifter:
         """A live stream.Stream: push one frame's (J, 2) pixel keypoints at a time, get final poses back.
         Symmetric models answer frame t on the push of frame t + lag (lag = lookahead, default
         (RF - 1) / 2: exactly lift()'s poses); causal models answer at once. engine: what runs the matrix
-        products (engines.dense.ENGINES; None: engines.dense.default_engine()). fps: the keypoints' rate
+        products (engines.stream_layers.ENGINES; None: engines.stream_layers.default_engine()). fps: the keypoints' rate
         (None: the model's); another is resampled as lift(fps=...) does, and `lag` grows. See vp3d.stream."""
         from vp3d.stream import Stream
         if self.folded is None:
@@ -253,7 +253,7 @@ class ModelSpec:
 def load_model(path: str | Path, layout: str | None = None, backend: str = "auto", device: str = "auto",
                precision: str = "f32", threads: int | None = None, causal: bool | None = None,
                chunk: int = DEFAULT_CHUNK) -> Lifter:
-    """A Lifter for a checkpoint (.bin/.pth/.pt/.tar, any layout; with its trajectory model where it holds
+    """A Lifter for a checkpoint (.bin/.pth/.pt/.tar, any weight layout; with its trajectory model where it holds
     one) or an exported model (.onnx, .xml: ONNX Runtime / OpenVINO): 17 joints out (Human3.6M's skeleton) or 15
     (HumanEva-I's). layout: the 2D keypoint order the model was trained on, 'coco', 'h36m' or 'humaneva15' (None:
     what the model records, else coco, as upstream's in-the-wild model, or humaneva15 for 15 keypoints in); causal: what the model records, else this (upstream files cannot tell). backend,

@@ -196,28 +196,36 @@ def main(argv=None) -> int:
         say(f"training a {rf}-frame {'dense ' if config.dense else ''}model ({config.channels} channels) on "
             f"{len(data.train)} sequences ({frames} frames){semi}, testing on {len(data.test)}; device {device}"
             + (f", {processes.world} processes" if processes.parallel else ""))
-        result = train(config, data, device, outputs, start, log=say, processes=processes,
-                       progress=lambda it, total, desc: tqdm(it, total=total, desc=desc, unit="batch", leave=False,
-                                                             disable=None if processes.main else True))
-        if not processes.main:
-            return 0
-        if result.final is not None:
-            if a.by_subject:                  # each subject's tables, as upstream's; then the averages over all
-                print(report(result.final, overall=False))
-            avg = result.final.average
-            for label, key, digits in (("Protocol #1   (MPJPE)", "mpjpe", 1), ("Protocol #2 (P-MPJPE)", "p_mpjpe", 1),
-                                       ("Protocol #3 (N-MPJPE)", "n_mpjpe", 1), ("Velocity      (MPJVE)", "mpjve", 2)):
-                print(f"{label} action-wise average: {round(avg[key], digits)} mm")
-        last = result.history[-1] if result.history else None
-        if last is not None and last.epoch < config.epochs:
-            print(f"time budget reached after {last.epoch} of {config.epochs} epochs")
-        if outputs.last is not None and last is not None:
-            print(f"wrote {outputs.last}: last epoch, {last.epoch}")
-        validated = [h for h in result.history if h.val_mpjpe_mm is not None]
-        if outputs.best is not None and validated:
-            top = min(validated, key=lambda h: h.val_mpjpe_mm)      # the first of equals, as train()
-            print(f"wrote {outputs.best}: best epoch, {top.epoch} (3d_valid {top.val_mpjpe_mm:.2f} mm)")
+        try:
+            result = train(config, data, device, outputs, start, log=say, processes=processes,
+                           progress=lambda it, total, desc: tqdm(it, total=total, desc=desc, unit="batch", leave=False,
+                                                                 disable=None if processes.main else True))
+            if processes.main:
+                print_results(result, config, outputs, a.by_subject)
+            processes.barrier()                 # every process leaves together (one gone early aborted the other)
+        finally:
+            processes.close()
     return cli.run(body, args)
+
+
+def print_results(result, config: TrainConfig, outputs: Outputs, by_subject: bool) -> None:
+    """The final evaluation's lines, as run.py prints them, and what was written."""
+    if result.final is not None:
+        if by_subject:                        # each subject's tables, as upstream's; then the averages over all
+            print(report(result.final, overall=False))
+        avg = result.final.average
+        for label, key, digits in (("Protocol #1   (MPJPE)", "mpjpe", 1), ("Protocol #2 (P-MPJPE)", "p_mpjpe", 1),
+                                   ("Protocol #3 (N-MPJPE)", "n_mpjpe", 1), ("Velocity      (MPJVE)", "mpjve", 2)):
+            print(f"{label} action-wise average: {round(avg[key], digits)} mm")
+    last = result.history[-1] if result.history else None
+    if last is not None and last.epoch < config.epochs:
+        print(f"time budget reached after {last.epoch} of {config.epochs} epochs")
+    if outputs.last is not None and last is not None:
+        print(f"wrote {outputs.last}: last epoch, {last.epoch}")
+    validated = [h for h in result.history if h.val_mpjpe_mm is not None]
+    if outputs.best is not None and validated:
+        top = min(validated, key=lambda h: h.val_mpjpe_mm)      # the first of equals, as train()
+        print(f"wrote {outputs.best}: best epoch, {top.epoch} (3d_valid {top.val_mpjpe_mm:.2f} mm)")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ DDP (not Ray Train): docs/training.md.
 """
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -57,6 +58,13 @@ class Processes:
     def barrier(self) -> None:
         if self.parallel:
             dist.barrier()
+
+    def close(self) -> None:
+        """Leave the process group (from_environment joined it): explicitly, as torch asks, not in the interpreter's
+        teardown, where gloo's threads could end the process with 'terminate called without an active exception'."""
+        if self.parallel and dist.is_initialized():
+            gc.collect()                        # the DDP wrappers hold the group: gone before it is destroyed
+            dist.destroy_process_group()
 
 
 def summed(tensor: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,7 @@ from vp3d.io.poses import read_poses_npz, write_poses_npz
 from vp3d.lift import load_model
 from vp3d.model.export import export_onnx
 
-from conftest import random_model
+from random_models import random_model
 from keypoint_writers import video_keypoints, write_coco_json, write_corpus, write_openpose_folder
 
 W, H = 960, 540

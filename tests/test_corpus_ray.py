@@ -11,7 +11,7 @@ import vp3d_lift
 from vp3d import corpus
 from vp3d.model.export import export_onnx
 
-from conftest import random_model
+from random_models import random_model
 from keypoint_writers import write_corpus
 
 ray = pytest.importorskip("ray", reason="the [ray] extra is not installed")

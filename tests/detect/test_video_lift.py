@@ -6,7 +6,8 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import one_line_error, random_model
+from one_line_errors import one_line_error
+from random_models import random_model
 from detector_graphs import OFFSETS, write_dot_video, write_pair
 
 import vp3d_detect

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import random_model
+from random_models import random_model
 
 from vp3d.engines import backends, devices
 from vp3d.errors import Vp3dError

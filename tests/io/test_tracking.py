@@ -18,7 +18,8 @@ from vp3d.io.keypoints import read_keypoints, read_sequences
 from vp3d.io.poses import Poses, read_poses_npz, write_poses_csv, write_poses_json, write_poses_npz
 from vp3d.model import checkpoint
 
-from conftest import SHARED, random_model
+from random_models import random_model
+from repo_paths import SHARED
 from keypoint_writers import (OPENPOSE_BODY_25, OPENPOSE_COCO_18, fill_gaps_by_hand, openpose_person,
                               people_scene, video_keypoints, write_alphapose_json, write_coco_json, write_coco_people,
                               write_detectron_npz, write_mmpose_people, write_openpose_folder)

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 import torch
-from conftest import Evil, random_model
+from evil_pickle import Evil
+from random_models import random_model
 
 from vp3d.facts.architecture import ModelConfig
 from vp3d.model import checkpoint
@@ -85,7 +86,6 @@ def test_not_a_temporal_model(tmp_path):
 
 
 def test_model_args_carry_causality_and_must_match_the_weights(tmp_path):
-    from conftest import random_model
     model = random_model((3, 3), 16, causal=True)
     checkpoint.save(tmp_path / "c.bin", model)
     assert checkpoint.load(tmp_path / "c.bin").config.causal            # no flag needed

@@ -10,7 +10,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from conftest import one_line_error, random_model
+from one_line_errors import one_line_error
+from random_models import random_model
 
 import vp3d_quantize
 from vp3d.engines.backends import open_session

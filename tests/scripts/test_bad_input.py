@@ -6,13 +6,10 @@ import time
 import numpy as np
 import pytest
 import torch
-from conftest import (
-    KEYPOINTS_SYMMETRY,
-    Evil,
-    one_line_error,
-    small_dataset,
-    random_model,
-)
+from evil_pickle import Evil
+from h36m_data import KEYPOINTS_SYMMETRY, small_dataset
+from one_line_errors import one_line_error
+from random_models import random_model
 
 import vp3d_infer
 import vp3d_postprocess

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import golden_dir
+from repo_paths import golden_dir
 
 import vp3d_infer
 import vp3d_postprocess

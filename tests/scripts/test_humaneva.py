@@ -3,7 +3,8 @@ nothing written. (The numbers against upstream's run.py: test_golden.py.)"""
 import json
 
 import pytest
-from conftest import one_line_error, random_model
+from one_line_errors import one_line_error
+from random_models import random_model
 
 import vp3d_infer
 import vp3d_postprocess

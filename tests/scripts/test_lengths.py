@@ -5,7 +5,8 @@ import re
 
 import numpy as np
 import pytest
-from conftest import one_line_error, random_model
+from one_line_errors import one_line_error
+from random_models import random_model
 
 import vp3d_infer
 import vp3d_postprocess

@@ -9,7 +9,9 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, one_line_error, random_model
+from one_line_errors import one_line_error
+from random_models import random_model
+from repo_paths import ROOT
 
 import vp3d_infer
 import vp3d_postprocess

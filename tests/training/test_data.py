@@ -1,7 +1,8 @@
 """What training reads: upstream's fetch() order, subsets, dataset names and folders, cameras of your own, bad data."""
 import numpy as np
 import pytest
-from conftest import check_one_line_error, make_positions, write_dataset
+from h36m_data import make_positions, write_dataset
+from one_line_errors import check_one_line_error
 
 import vp3d_preprocess
 import vp3d_synthesize

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT as REPO
-from conftest import one_line_error
+from one_line_errors import one_line_error
+from repo_paths import ROOT, SHARED
 
 import vp3d_synthesize
 from vp3d.errors import Vp3dError
@@ -15,7 +15,7 @@ from vp3d.facts.cameras import h36m_cameras, project_to_2d, world_to_camera
 from vp3d.facts.skeleton import h36m_skeleton32, kept_joints
 from vp3d.training import synthetic as syn
 
-SHARED_TSV = REPO.parent / "shared" / "reference" / "h36m_test_lengths.tsv"
+SHARED_TSV = SHARED / "reference" / "h36m_test_lengths.tsv"
 METADATA = {"layout_name": "h36m", "num_joints": 17,
             "keypoints_symmetry": [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]]}
 PARENTS = np.array(h36m_skeleton32().parents)
@@ -224,7 +224,7 @@ def test_take_selection_and_lengths():
 
 
 def test_real_lengths_match_the_test_set_table():
-    rows = tsv_rows(REPO / "vp3d" / "facts" / "data" / "h36m_test_lengths.tsv")
+    rows = tsv_rows(ROOT / "vp3d" / "facts" / "data" / "h36m_test_lengths.tsv")
     if SHARED_TSV.is_file():
         assert rows == tsv_rows(SHARED_TSV)
     assert len(rows) == 59 and sum(n for _, _, n in rows) == 135836

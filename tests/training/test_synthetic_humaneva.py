@@ -2,7 +2,7 @@
 files upstream's prepare_data_humaneva.py writes."""
 import numpy as np
 import pytest
-from conftest import one_line_error
+from one_line_errors import one_line_error
 
 import vp3d_preprocess
 import vp3d_synthesize

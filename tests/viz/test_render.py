@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import one_line_error, random_model
+from one_line_errors import one_line_error
+from random_models import random_model
 from keypoint_writers import (
     fill_gaps_by_hand,
     video_keypoints,

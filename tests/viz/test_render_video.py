@@ -15,7 +15,7 @@ from vp3d.model.export import export_onnx
 from vp3d.viz.inputs import Keypoints2D, file_keypoint_sequences
 from vp3d.viz.render import BOTTOM, PEOPLE, TOP, Track, render_over_video
 
-from conftest import random_model
+from random_models import random_model
 from keypoint_writers import people_scene, write_coco_people
 
 imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")

@@ -12,6 +12,7 @@ from vp3d.facts.skeleton import kept_joints
 KEYPOINTS_SYMMETRY = [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]]
 TINY_ACTIONS = {"S9": ["Directions", "Directions 1", "Walking", "Sitting 1"],
                 "S11": ["Directions 1", "Walking", "Walking 1", "Sitting 1"]}
+TINY_SEQUENCES = 4 * sum(map(len, TINY_ACTIONS.values()))      # each take seen by the 4 cameras
 
 
 def make_positions(actions: dict[str, list[str]], seed: int = 0, frames=(40, 90)):

@@ -57,6 +57,7 @@ def test_backend_mismatch_and_unknown_suffix():
 
 
 def test_adding_a_backend_touches_one_place():
+    assert {"onnxruntime", "openvino", "torch", "ais_bench"} <= set(backends.REGISTRY)
     for name, entry in backends.REGISTRY.items():
         assert entry.name == name and entry.suffixes and entry.supported and entry.precisions
         assert backends.resolve_backend(f"m{entry.suffixes[0]}", name) == name

@@ -214,7 +214,7 @@ def test_every_person_is_tracked_through_crossings(tmp_path, same_depth):
                                ("mmpose", write_mmpose_people(tmp_path / "m.json", people, 100, seed))):
                 seqs = read_keypoints(path, people="all")
                 assert [s.name for s in seqs] == [f"{path.stem}_person{k + 1}" for k in range(n)], (kind, n, seed)
-                for s, (first, kps) in zip(seqs, expected):
+                for s, (first, kps) in zip(seqs, expected, strict=True):
                     assert s.first_frame == first, (kind, n, seed, s.name)
                     np.testing.assert_array_equal(s.keypoints, kps, err_msg=f"{kind} {n} {seed} {s.name}")
 
@@ -230,7 +230,7 @@ def test_lift_people_all_equals_lifting_each_person_alone(tmp_path, model):
                                "--people", "all"]) == 0
         poses = read_poses(out)
         assert list(poses) == [f"scene_person{k + 1}" for k in range(4)]
-        for (name, got), (first, kps) in zip(poses.items(), expected):
+        for (name, got), (first, kps) in zip(poses.items(), expected, strict=True):
             assert poses.first_frames.get(name, 0) == first, (fmt, name)
             np.testing.assert_allclose(got, lifter.lift(kps, (W, H)), atol=1e-4, rtol=0, err_msg=f"{fmt} {name}")
     got = lifter.lift_file(path, (W, H), people="all", min_frames=80)          # detected in 80 frames or more
@@ -302,7 +302,7 @@ def test_a_person_hidden_longer_than_a_track_lives_is_linked_whole(tmp_path, sam
             seqs = read_keypoints(write_coco_people(tmp_path / "c.json", people, seed), people="all")
             expected = _expected_people(people)
             assert len(seqs) == n
-            for s, (first, kps_) in zip(seqs, expected):
+            for s, (first, kps_) in zip(seqs, expected, strict=True):
                 assert s.first_frame == first
                 np.testing.assert_array_equal(s.keypoints, kps_, err_msg=f"{n} {seed} {s.name}")
 

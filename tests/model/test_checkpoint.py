@@ -29,7 +29,7 @@ def test_checkpoint_keeps_upstream_keys(tiny_checkpoints):
     assert raw["model_args"]["layout"] == "conv2d" and raw["model_args"]["filter_widths"] == [3, 3, 3]
     assert isinstance(raw["random_state"], np.random.RandomState)
     assert raw["model_traj"] is None
-    assert all(k.startswith("module.") for k in raw["model_pos"])
+    assert "module.expand_conv.weight" in raw["model_pos"] and all(k.startswith("module.") for k in raw["model_pos"])
     assert raw["model_pos"]["module.expand_conv.weight"].shape == (32, 34, 3, 1)
     assert raw["optimizer"]["state"]          # real Adam moments survive
 

@@ -80,6 +80,7 @@ def test_postprocess_filters_actions_as_upstream(he, tmp_path):
     assert list(out["all"]["actions"]) == ["Walking", "Jog", "ThrowCatch", "Gestures", "Box"]
     assert list(out["some"]["actions"]) == ["Walking", "ThrowCatch"]
     assert list(out["some"]["subjects"]["Validate/S3"]["actions"]) == ["Walking"]      # S3 has no ThrowCatch
+    assert sorted(out["some"]["subjects"]) == SUBJECTS.split(",")
     for subject, tables in out["some"]["subjects"].items():
         for action, row in tables["actions"].items():
             assert row == out["all"]["subjects"][subject]["actions"][action]

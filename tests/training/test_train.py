@@ -156,7 +156,7 @@ def test_an_endless_generator_continues_its_pass_and_restores_it():
     later = [gen.next_batch().inputs_2d for _ in range(n)]
     other = ChunkedBatches(4, p2, augment=False, seed=99, endless=True)
     other.restore(saved_random, position)
-    for a, b in zip(later, [other.next_batch().inputs_2d for _ in range(n)]):
+    for a, b in zip(later, [other.next_batch().inputs_2d for _ in range(n)], strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -288,6 +288,7 @@ def test_saved_checkpoint_reproduces_the_trained_model(data, tmp_path, layout, p
     assert raw["model_args"]["keypoint_symmetry"] == data.keypoint_symmetry.to_json()   # the data's, recorded
     assert raw["epoch"] == 2 and raw["lr"] == pytest.approx(learning_rate(2, 0.003, 0.95))
     assert isinstance(raw["random_state"], np.random.RandomState) and raw["optimizer"]["state"]
+    assert ("module." if prefix else "") + "expand_conv.weight" in raw["model_pos"]
     assert all(k.startswith("module.") == prefix for k in raw["model_pos"])
     loaded = checkpoint.load(out)
     assert loaded.config.layout == layout and loaded.config.filter_widths == (3, 3)

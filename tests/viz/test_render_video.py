@@ -133,6 +133,7 @@ def test_over_a_video_bones_are_coloured_by_side_and_each_persons_joints_their_o
     start = min(int(t[0]) for t, _ in scene)
     render_over_video(tmp_path / "o.gif", tracks, tmp_path / "clip.mp4", size=SIZE)
     gif = Image.open(tmp_path / "o.gif")
+    assert gif.n_frames == 8                                            # the video's frames (both people span them)
     for t in range(gif.n_frames):
         gif.seek(t)
         rgb = np.asarray(gif.convert("RGB")).astype(int)

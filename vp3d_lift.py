@@ -28,7 +28,7 @@ from pathlib import Path
 
 from vp3d import cli, corpus
 from vp3d.engines.backends import BACKENDS, PRECISIONS
-from vp3d.engines.dense import ENGINES
+from vp3d.engines.stream_layers import ENGINES
 from vp3d.engines.devices import DEVICES
 from vp3d.facts.limits import MAX_JSON_BYTES, MAX_LINE_BYTES, SPAN_FLOOR, SPAN_PER_FRAME, TRACK_STATE_BYTES
 from vp3d.facts.skeleton import DEFAULT_LAYOUT, keypoint_layouts
@@ -39,7 +39,7 @@ from vp3d.io.keypoints import DEFAULT_MIN_FRAMES, PEOPLE, read_sequences
 from vp3d.io.poses import Poses
 from vp3d.io.video import VIDEO_SUFFIXES, video_info
 from vp3d.detect.video import add_detector_arguments, detections_for_video, detector_of, two_d_path
-from vp3d.lift import image_size_for, load_model
+from vp3d.lift import ModelSpec, image_size_for
 from vp3d.pipeline.predict import DEFAULT_CHUNK
 
 
@@ -53,7 +53,7 @@ def build_parser():
                         ".csv (frame,joint,x,y[,score][,track]), an .npz of (T, J, 2) pixel arrays keyed by video "
                         "name; or a folder: OpenPose's <name>_<frame>_keypoints.json files, infer_video_d2.py .npz files")
     p.add_argument("-m", "--model", required=True,
-                   help="checkpoint (.bin/.pth, either layout; its trajectory model is used where it has one) "
+                   help="checkpoint (.bin/.pth, either weight layout; its trajectory model is used where it has one) "
                         "or exported model (.onnx, .xml)")
     p.add_argument("-o", "--output", "--out", dest="out", default=None,
                    help="output .npz, .json, .csv (all videos in one file) or .bvh (one video), or a folder (a path "
@@ -170,42 +170,39 @@ def main(argv=None) -> int:
             or args.stream_engine != "auto" or args.max_tracks is not None or args.max_line_bytes != MAX_LINE_BYTES:
         parser.error("'-' (stdin), --lookahead, --stream-engine, --track-timeout, --max-tracks and --max-line-bytes "
                      "are for --stream")
-    try:
-        suffix = output_suffix(args.out)              # an unknown suffix fails before any work
-        if args.render:
-            from vp3d.viz.render import render_output
-            render_output(args.render)                # its format and Pillow, before any work
-    except cli.Vp3dError as e:
-        return cli.fail(e)
-    if args.format and suffix and suffix != "." + args.format:
-        parser.error(f"--format {args.format} contradicts the output suffix {suffix}")
-    written = suffix or "." + (args.format or "npz")
-    if written != ".bvh" and (args.units or args.origin):
-        parser.error(f"--units and --origin are for BVH output, not {written}")
     if args.backend == "ais_bench":
         parser.error("--backend ais_bench runs whole input directories on an NPU; lift with onnxruntime, openvino or torch")
     if (args.workers or args.threads_per_worker) and not args.ray:
         parser.error("--workers and --threads-per-worker size a --ray run's actors; without --ray give --threads")
-    if videos:
-        if args.resume or args.ray:
-            parser.error("--resume and --ray lift a corpus of keypoint files; a video is lifted on its own")
-        return cli.run(lift_video, args)
-    try:
-        inputs = corpus.expand_inputs(args.inputs, args.recursive, exclude=None if suffix else args.out)
-    except cli.Vp3dError as e:
-        return cli.fail(e)
-    if suffix is None and (corpus.is_many(args.inputs, inputs) or args.resume or args.ray):
-        return cli.run(lambda a: lift_corpus(a, inputs), args)
-    if args.resume or args.ray:
-        parser.error("--resume and --ray write one file per input into a folder: give -o DIR")
-    args.inputs = [i.path for i in inputs]
+    if videos and (args.resume or args.ray):
+        parser.error("--resume and --ray lift a corpus of keypoint files; a video is lifted on its own")
+    return cli.run(lambda a: lift_main(parser, a, videos), args)
 
-    def body(a):
-        image_size, fps = frame_size_and_rate(a)
-        sequences = read_inputs(a, a.inputs, image_size)
-        model = load_model(*model_args(a))
-        lift_and_write(a, model, sequences, image_size, fps)
-    return cli.run(body, args)
+
+def lift_main(parser, a, videos: list[str]) -> int:
+    """A lifting run writing -o: a video, a corpus (one output per input into a folder) or keypoint files into one
+    output (or one per video into a folder)."""
+    suffix = output_suffix(a.out)                 # an unknown suffix fails before any work
+    if a.render:
+        from vp3d.viz.render import render_output
+        render_output(a.render)                   # its format and Pillow, before any work
+    if a.format and suffix and suffix != "." + a.format:
+        parser.error(f"--format {a.format} contradicts the output suffix {suffix}")
+    written = suffix or "." + (a.format or "npz")
+    if written != ".bvh" and (a.units or a.origin):
+        parser.error(f"--units and --origin are for BVH output, not {written}")
+    if videos:
+        return lift_video(a)
+    inputs = corpus.expand_inputs(a.inputs, a.recursive, exclude=None if suffix else a.out)
+    if suffix is None and (corpus.is_many(a.inputs, inputs) or a.resume or a.ray):
+        return lift_corpus(a, inputs)
+    if a.resume or a.ray:
+        parser.error("--resume and --ray write one file per input into a folder: give -o DIR")
+    a.inputs = [i.path for i in inputs]
+    image_size, fps = frame_size_and_rate(a)
+    sequences = read_inputs(a, a.inputs, image_size)
+    lift_and_write(a, model_spec(a).load(), sequences, image_size, fps)
+    return 0
 
 
 def read_inputs(a, paths: list[str], image_size) -> list:
@@ -241,15 +238,11 @@ def lift_and_write(a, model, sequences: list, image_size, fps: float | None) -> 
     their file records, else the model's) and write the outputs; the poses."""
     sizes = [model.check(seq, image_size) for seq in sequences]        # every input checked before lifting
     print(f"[INFO] {model.description}")
-    recorded = next((seq.fps for seq in sequences if seq.fps), None)    # vp3d's 2D files record the video's
-    rate = fps or recorded
-    if rate is None:
-        rate = model.fps
+    rate = model.rate_of(sequences, fps)                                # vp3d's 2D files record the video's
+    if not fps and not any(seq.fps for seq in sequences):
         print("[INFO] " + no_rate(f"the model's {rate:g} fps"))
     elif rate != model.fps:
         print(f"[INFO] keypoints at {rate:g} fps, resampled to the model's {model.fps:g} fps for lifting")
-    poses = Poses(first_frames={seq.name: seq.first_frame for seq in sequences}, fps=rate,
-                  filled={seq.name: seq.filled_frames for seq in sequences})
     for seq, (w, h) in zip(sequences, sizes):
         filled = f", {seq.filled} without a detection filled by interpolation" if seq.filled else ""
         if seq.filled_keypoints:
@@ -257,8 +250,7 @@ def lift_and_write(a, model, sequences: list, image_size, fps: float | None) -> 
                        a.min_score is not None else "") + "undetected filled by interpolation")
         start = f" from frame {seq.first_frame}" if seq.first_frame else ""
         print(f"[INFO] {seq.name}: {seq.frames} frames{start} ({w}x{h}){filled}")
-        poses[seq.name] = model.lift_sequence(seq, (w, h), progress=None, fps=fps or seq.fps or rate,
-                                              max_frames=a.max_frames)
+    poses = model.lift_sequences(sequences, image_size, progress=None, fps=fps, max_frames=a.max_frames)
     for path in write_outputs(a.out, poses, a.format, units=a.units, origin=a.origin):
         print(f"wrote {path}")
     return poses
@@ -272,7 +264,7 @@ def lift_video(a) -> None:
     two_d = two_d_path(video, a.out)
     if Path(a.out).resolve() == two_d.resolve():
         raise cli.Vp3dError(f"{a.out}: that is where the 2D keypoints of {video.name} go; name the output otherwise")
-    model = load_model(*model_args(a))
+    model = model_spec(a).load()
     detector = detector_of(a, progress=None)
     check_detector_layout(detector, model, video)
     detections_for_video(video, two_d, detector, a.redetect)
@@ -322,9 +314,10 @@ def read_by(a) -> list[tuple[str, str]]:
     return [("INPUT", p) for p in a.inputs] + [("--video", a.video), ("-m", a.model)]
 
 
-def model_args(a) -> tuple:
-    """load_model's arguments (and corpus.ModelSpec's, in the same order) from the parsed flags."""
-    return a.model, a.layout, a.backend, a.device, a.precision, a.threads, True if a.causal else None, a.chunk
+def model_spec(a) -> ModelSpec:
+    """The model to load, from the parsed flags."""
+    return ModelSpec(a.model, a.layout, a.backend, a.device, a.precision, a.threads, True if a.causal else None,
+                     a.chunk)
 
 
 def frame_size_and_rate(a) -> tuple[tuple[int, int] | None, float | None]:
@@ -352,7 +345,7 @@ def stream_main(parser, args) -> int:
 
     def body(a):
         from vp3d.stream import default_max_tracks, json_lines
-        model = load_model(*model_args(a))
+        model = model_spec(a).load()
         lines, size, fps = getattr(sys.stdin, "buffer", sys.stdin), tuple(a.image_size or ()), a.fps   # bytes: bounded
         if live:
             lines, size, fps = detected_lines(a, model)
@@ -387,7 +380,7 @@ def lift_corpus(a, inputs) -> int:
     jobs = corpus.plan_jobs(inputs, a.out, a.format or "npz")
     refuse_overwrite([("-o", job.output) for job in jobs], [("INPUT", job.input) for job in jobs] +
                      [("--video", a.video), ("-m", a.model)])
-    spec = corpus.ModelSpec(*model_args(a))
+    spec = model_spec(a)
     options = corpus.LiftOptions(*frame_size_and_rate(a), a.units, a.origin, a.people, a.min_score, a.min_frames,
                                  a.max_frames, a.max_json_bytes)
     if options.fps is None:

@@ -12,6 +12,7 @@ import sys
 from vp3d import cli  # first: a missing dependency is one line (vp3d.errors.check_core)
 from vp3d.facts.architecture import ModelConfig
 from vp3d.facts.datasets import datasets
+from vp3d.io.datasets import resolve_dataset
 from vp3d.pipeline.preprocess import preprocess
 from vp3d.pipeline.sequences import default_length
 from tqdm import tqdm
@@ -20,11 +21,12 @@ from tqdm import tqdm
 def build_parser():
     p = cli.parser(__doc__.splitlines()[0])
     known = datasets().values()
-    p.add_argument("-d", "--data-dir", required=True,
+    p.add_argument("-d", "--data-dir", default=None,
                    help="directory holding the dataset's files: " + ", ".join(
-                       f"{d.file_3d} and {d.file_2d('<keypoints>')}" for d in known))
-    p.add_argument("--dataset", choices=[d.name for d in known], default=None,
-                   help="which dataset (upstream's -d names); default: the one whose files the directory holds")
+                       f"{d.file_3d} and {d.file_2d('<keypoints>')}" for d in known) + " (default: data/, as upstream)")
+    p.add_argument("--dataset", default=None, metavar="NAME",
+                   help=f"which dataset ({', '.join(d.name for d in known)}: upstream's -d names); default: the one "
+                        f"whose files the directory holds. --dataset DIR, the Ascend recipe's spelling of -d, works too")
     p.add_argument("-s", "--save", required=True, help="output directory")
     p.add_argument("-ste", "--subjects-test", type=cli.subjects, default=None,
                    help="test subjects (default: the dataset's: " + "; ".join(
@@ -57,10 +59,11 @@ def main(argv=None) -> int:
         parser.error("--buckets chooses the lengths itself: give it or --max-length, not both")
 
     def body(a):
-        m = preprocess(a.data_dir, a.save, a.subjects_test, a.keypoints, a.architecture,
+        folder, facts = resolve_dataset(a.data_dir, a.dataset)
+        m = preprocess(folder, a.save, a.subjects_test, a.keypoints, a.architecture,
                        getattr(a, "max_length", None),
                        a.downsample, a.causal, a.force, progress=lambda it: tqdm(it, desc="preprocess", unit="file", disable=None),
-                       buckets=a.buckets, dataset=a.dataset, actions=a.actions)
+                       buckets=a.buckets, dataset=facts.name, actions=a.actions)
         frames = sum(e.frames for e in m.entries)
         computed = sum(e.length for e in m.entries)
         shapes = (f"2xLx{m.num_keypoints}x2, L = T + {m.receptive_field - 1} (own length)" if not m.lengths else

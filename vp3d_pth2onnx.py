@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Stage 2: export a VideoPose3D checkpoint (upstream or Ascend layout) to ONNX and check it.
+"""Stage 2: export a VideoPose3D checkpoint (upstream or Ascend weight layout) to ONNX and check it.
 
     python vp3d_pth2onnx.py -m vp3d_work/model_best.bin -o vp3d_work/vp3d.onnx                  # L = 6115
     python vp3d_pth2onnx.py -m vp3d_work/model_best.bin -o vp3d_work/vp3d_dyn.onnx --dynamic    # any length
@@ -13,7 +13,7 @@ from vp3d import cli
 from vp3d.io.files import refuse_overwrite
 from vp3d.facts.architecture import WEIGHT_LAYOUTS
 from vp3d.model.atc import CHIP_PLACEHOLDER, atc_command
-from vp3d.model.export import DEFAULT_LAYOUT, DEFAULT_OPSET, check_onnx, export_onnx, max_abs_difference
+from vp3d.model.export import DEFAULT_WEIGHT_LAYOUT, DEFAULT_OPSET, check_onnx, export_onnx, max_abs_difference
 from vp3d.pipeline.sequences import DEFAULT_LENGTH, default_length
 
 
@@ -28,7 +28,7 @@ def build_parser():
     p.add_argument("--dynamic", action="store_true",
                    help="a dynamic time axis: one model for inputs of any length (preprocess --max-length 0)")
     p.add_argument("--opset", type=cli.positive_int, default=DEFAULT_OPSET, help="ONNX opset")
-    p.add_argument("--weight-layout", choices=WEIGHT_LAYOUTS, default=DEFAULT_LAYOUT,
+    p.add_argument("--weight-layout", choices=WEIGHT_LAYOUTS, default=DEFAULT_WEIGHT_LAYOUT,
                    help="weight layout of the exported graph: conv2d_w (1xk kernels, time on W) runs fastest in "
                         "ONNX Runtime on CPU; conv2d (kx1, time on H) is the Ascend recipe's layout; conv1d is upstream's. "
                         "The model's input stays 2xLx17x2 in all three, so the ATC command is the same")
@@ -59,7 +59,7 @@ def main(argv=None) -> int:
 
     def body(a):
         from vp3d.model import checkpoint          # torch: the [torch] extra
-        model = checkpoint.load(a.model, layout=a.weight_layout, causal=True if a.causal else None)
+        model = checkpoint.load(a.model, weight_layout=a.weight_layout, causal=True if a.causal else None)
         c = model.config
         lengths = [None] if a.dynamic else (a.length or [default_length(c.dataset) if c.dataset else DEFAULT_LENGTH])
         if lengths[0] is not None and lengths[0] < c.receptive_field:

@@ -31,7 +31,8 @@ from vp3d.pipeline.evaluation import report  # noqa: E402
 # torch (the [torch] extra), after the OpenMP setting, which is read when torch loads
 torch = cli.import_or_exit("vp3d_train.py", lambda: __import__("torch"))
 from vp3d.training import distributed  # noqa: E402
-from vp3d.training.data import load_training_data, resolve_dataset  # noqa: E402
+from vp3d.io.datasets import resolve_dataset  # noqa: E402
+from vp3d.training.data import load_training_data  # noqa: E402
 from vp3d.training.train import Outputs, TrainConfig, read_start, train  # noqa: E402
 
 UPSTREAM_CHECKPOINT_DIR = "checkpoint"     # run.py's -c default
@@ -157,7 +158,7 @@ def check_args(parser, args) -> Outputs:
     curves = (folder or Path(args.output).parent) if args.export_training_curves else None
     return Outputs(last=Path(args.output) if args.output else None, best=best,
                    folder=Path(folder) if folder else None, frequency=args.checkpoint_frequency,
-                   layout=args.weight_layout, module_prefix=args.module_prefix,
+                   weight_layout=args.weight_layout, module_prefix=args.module_prefix,
                    curves=Path(curves) if curves else None)
 
 

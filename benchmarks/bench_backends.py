@@ -2,7 +2,7 @@
 """Backends side by side on one input: PyTorch eager fp32 vs ONNX Runtime, OpenVINO f32/bf16 (and GPU providers).
 
     python benchmarks/bench_backends.py                                   # full model: 1024 ch, 3,3,3,3,3, L = 6115
-    python benchmarks/bench_backends.py --layouts conv2d_w,conv2d,conv1d  # also compare the export layouts
+    python benchmarks/bench_backends.py --weight-layouts conv2d_w,conv2d,conv1d  # also compare the weight layouts
     python benchmarks/bench_backends.py --channels 256 --length 1024      # a quick look
 
 Same code paths as vp3d_infer.py: a checkpoint with random weights (fixed seed; no trained weights are
@@ -33,10 +33,10 @@ from vp3d.engines import backends  # noqa: E402
 from vp3d.model import checkpoint
 from vp3d import cli
 from vp3d.engines import devices
-from vp3d.model.export import DEFAULT_LAYOUT, DEFAULT_OPSET, export_onnx  # noqa: E402
+from vp3d.model.export import DEFAULT_WEIGHT_LAYOUT, DEFAULT_OPSET, export_onnx  # noqa: E402
 from vp3d.io.files import atomic_path, write_json  # noqa: E402
 from vp3d.pipeline.infer import random_input, time_runs  # noqa: E402
-from vp3d.facts.architecture import WEIGHT_LAYOUTS as LAYOUTS, ModelConfig, count_flops  # noqa: E402
+from vp3d.facts.architecture import WEIGHT_LAYOUTS, ModelConfig, count_flops  # noqa: E402
 from vp3d.model.temporal import TemporalModel, randomize_batchnorm  # noqa: E402
 from vp3d.pipeline.sequences import DEFAULT_LENGTH  # noqa: E402
 
@@ -53,8 +53,8 @@ def build_parser():
     p.add_argument("--warmup", type=int, default=1, help="untimed runs per backend first")
     p.add_argument("--threads", type=cli.positive_int, default=None, help="threads for every engine (default: physical cores)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights and input")
-    p.add_argument("--layouts", default=None,
-                   help=f"comma-separated export layouts for the ONNX engines, from {','.join(LAYOUTS)} "
+    p.add_argument("--weight-layouts", default=None,
+                   help=f"comma-separated weight layouts for the ONNX engines, from {','.join(WEIGHT_LAYOUTS)} "
                         f"(default: vp3d_pth2onnx.py's default)")
     p.add_argument("--engines", default=",".join(ENGINES), help="comma-separated subset of " + ",".join(ENGINES))
     p.add_argument("--gemm-size", type=cli.positive_int, default=4096, help="n of the n x n x n sgemm peak measurement")
@@ -105,22 +105,23 @@ def machine() -> dict:
     return info
 
 
-def plan(engines: list[str], layouts: list[str]) -> list[dict]:
-    """The rows to time: (label, backend, device, precision, layout)."""
+def plan(engines: list[str], weight_layouts: list[str]) -> list[dict]:
+    """The rows to time: (label, backend, device, precision, weight_layout)."""
     rows = []
     if "torch" in engines:
-        rows.append(dict(label="PyTorch eager", engine="torch", device="cpu", precision="f32", layout="conv1d"))
+        rows.append(dict(label="PyTorch eager", engine="torch", device="cpu", precision="f32", weight_layout="conv1d"))
         if torch.cuda.is_available():
-            rows.append(dict(label="PyTorch eager CUDA", engine="torch", device="cuda", precision="f32", layout="conv1d"))
-    for layout in layouts:
+            rows.append(dict(label="PyTorch eager CUDA", engine="torch", device="cuda", precision="f32", weight_layout="conv1d"))
+    for wl in weight_layouts:
         if "onnxruntime" in engines:
-            rows.append(dict(label="ONNX Runtime", engine="onnxruntime", device="cpu", precision="f32", layout=layout))
+            rows.append(dict(label="ONNX Runtime", engine="onnxruntime", device="cpu", precision="f32",
+                             weight_layout=wl))
             for dev in [d for d in devices.onnxruntime_devices() if d != "cpu"]:
-                rows.append(dict(label=f"ONNX Runtime {dev}", engine="onnxruntime", device=dev, precision="f32", layout=layout))
+                rows.append(dict(label=f"ONNX Runtime {dev}", engine="onnxruntime", device=dev, precision="f32", weight_layout=wl))
         if "openvino" in engines:
-            rows.append(dict(label="OpenVINO", engine="openvino", device="cpu", precision="f32", layout=layout))
+            rows.append(dict(label="OpenVINO", engine="openvino", device="cpu", precision="f32", weight_layout=wl))
         if "openvino-bf16" in engines:
-            rows.append(dict(label="OpenVINO", engine="openvino", device="cpu", precision="bf16", layout=layout))
+            rows.append(dict(label="OpenVINO", engine="openvino", device="cpu", precision="bf16", weight_layout=wl))
     return rows
 
 
@@ -160,17 +161,17 @@ def time_interleaved(sessions: list, x: np.ndarray, repeat: int, warmup: int) ->
 def table(result: dict) -> str:
     rows = result["rows"]
     base = next((r["median_ms"] for r in rows if r["engine"] == "torch" and r["device"] == "cpu" and "median_ms" in r), None)
-    lines = ["| backend | layout | precision | median ms | min ms | frames/s (2L) | GFLOP/s | % of sgemm peak "
+    lines = ["| backend | weight layout | precision | median ms | min ms | frames/s (2L) | GFLOP/s | % of sgemm peak "
              "| speed-up vs PyTorch | max rel. error |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         name = r["label"] + ("" if r["device"] == "cpu" or r["label"].endswith(r["device"]) else f" {r['device']}")
         if r.get("skipped"):
-            lines.append(f"| {name} | {r['layout']} | {r['precision']} | skipped: {r['skipped']} | | | | | | |")
+            lines.append(f"| {name} | {r['weight_layout']} | {r['precision']} | skipped: {r['skipped']} | | | | | | |")
             continue
         speedup = f"{base / r['median_ms']:.2f}x" if base else "n/a"
         ms = lambda v: f"{v:.0f}" if v >= 100 else f"{v:.2f}"
-        lines.append(f"| {name} | {r['layout']} | {r['precision']} | {ms(r['median_ms'])} | {ms(r['min_ms'])} "
+        lines.append(f"| {name} | {r['weight_layout']} | {r['precision']} | {ms(r['median_ms'])} | {ms(r['min_ms'])} "
                      f"| {r['frames_per_second']:,.0f} | {r['gflops']:.1f} | {100 * r['gemm_fraction']:.0f} % "
                      f"| {speedup} | {r['max_rel_error']:.2e} |")
     return "\n".join(lines)
@@ -186,9 +187,9 @@ def main(argv=None) -> int:
         parser.error(f"--warmup must be >= 0, got {args.warmup}")
     if "torch" not in engines:
         parser.error("--engines must include torch: it is the baseline and the reference output")
-    layouts = [s.strip() for s in (args.layouts or DEFAULT_LAYOUT).split(",") if s.strip()]
-    if bad := [s for s in layouts if s not in LAYOUTS]:
-        parser.error(f"--layouts: unknown {bad}; choose from {','.join(LAYOUTS)}")
+    weight_layouts = [s.strip() for s in (args.weight_layouts or DEFAULT_WEIGHT_LAYOUT).split(",") if s.strip()]
+    if bad := [s for s in weight_layouts if s not in WEIGHT_LAYOUTS]:
+        parser.error(f"--weight-layouts: unknown {bad}; choose from {','.join(WEIGHT_LAYOUTS)}")
     config = ModelConfig(filter_widths=args.widths, channels=args.channels)
     if args.length < config.receptive_field:
         parser.error(f"--length {args.length} is shorter than the receptive field {config.receptive_field}")
@@ -200,7 +201,7 @@ def main(argv=None) -> int:
                   "model": {"filter_widths": list(config.filter_widths), "channels": config.channels,
                             "length": a.length, "input_shape": [2, a.length, 17, 2], "flops": flops},
                   "settings": {"repeat": a.repeat, "warmup": a.warmup, "threads": threads, "seed": a.seed,
-                               "export_opset": DEFAULT_OPSET, "default_layout": DEFAULT_LAYOUT},
+                               "export_opset": DEFAULT_OPSET, "default_weight_layout": DEFAULT_WEIGHT_LAYOUT},
                   "loadavg_start": list(os.getloadavg())}
         print(f"model {','.join(map(str, config.filter_widths))} x {config.channels} ch, input 2x{a.length}x17x2: "
               f"{flops / 1e9:.1f} GFLOP per inference; {threads} threads; {result['machine'].get('cpu')}", flush=True)
@@ -209,18 +210,18 @@ def main(argv=None) -> int:
             ckpt = tmp / "model.bin"
             random_checkpoint(config, ckpt, a.seed)
             onnx = {}
-            for layout in layouts:                       # vp3d_pth2onnx.py's export, its default opset
-                onnx[layout] = tmp / f"vp3d_{layout}.onnx"
-                export_onnx(checkpoint.load(ckpt, layout=layout), onnx[layout], a.length, DEFAULT_OPSET)
+            for wl in weight_layouts:                    # vp3d_pth2onnx.py's export, its default opset
+                onnx[wl] = tmp / f"vp3d_{wl}.onnx"
+                export_onnx(checkpoint.load(ckpt, weight_layout=wl), onnx[wl], a.length, DEFAULT_OPSET)
             x = random_input((2, a.length, 17, 2), seed=a.seed)
             rows, sessions = [], []
-            for row in plan(engines, layouts):
-                session = open_row(row, ckpt if row["engine"] == "torch" else onnx[row["layout"]], a)
+            for row in plan(engines, weight_layouts):
+                session = open_row(row, ckpt if row["engine"] == "torch" else onnx[row["weight_layout"]], a)
                 if isinstance(session, str):
-                    print(f"{row['label']} {row['precision']} {row['layout']}: skipped: {session}", flush=True)
+                    print(f"{row['label']} {row['precision']} {row['weight_layout']}: skipped: {session}", flush=True)
                     rows.append({**row, "skipped": session})
                 else:
-                    print(f"{row['label']} {row['layout']}: {session.describe()}", flush=True)
+                    print(f"{row['label']} {row['weight_layout']}: {session.describe()}", flush=True)
                     rows.append(row)
                     sessions.append(session)
             timed = [r for r in rows if not r.get("skipped")]

@@ -71,8 +71,9 @@ def timed_run(jobs, out: Path, spec, options, ray: str | None, workers: int | No
     assert not summary.failed, summary.failed[:2]
     per_file = statistics.fmean(r["seconds"] for r in rows)
     n, frames, k = len(rows), sum(r["frames"] for r in rows), workers or 1
-    # steady state: from the first report row to the last (actor start-up and model loads before it)
-    first = next(i for i, t in enumerate(arrived) if t > arrived[0]) if arrived[-1] > arrived[0] else 0
+    # steady state: from the first report rows to the last (actor start-up and model loads before them); Ray's
+    # rows come back a block at a time, so the first rows are those arriving within 10 ms of the first
+    first = next((i for i, t in enumerate(arrived) if t > arrived[0] + 0.01), 0)
     steady = (n - first) / (arrived[-1] - arrived[first - 1]) if first else n / wall
     return {"run": "in-process" if ray is None else f"ray {workers}", "workers": k, "files": n, "frames": frames,
             "wall_s": round(wall, 3), "files_per_s": round(n / wall, 2), "frames_per_s": round(frames / wall),

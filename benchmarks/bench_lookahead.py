@@ -8,7 +8,7 @@ against the ground truth and against offline lifting of the whole sequence, on a
 The test subjects' sequences of one camera stream as tracks of one batch (vp3d.stream: the unseen rest of
 each window filled with the newest frame). MPJPE root-relative, millimetres, over every frame; "vs offline"
 is the mean per-joint distance from lift() of the whole sequence. --engines: also the exact stream (lookahead
-(RF - 1) / 2) on each of those stream engines (engines.dense), the accuracy of bf16 and int8 products.
+(RF - 1) / 2) on each of those stream engines (engines.stream_layers), the accuracy of bf16 and int8 products.
 Markdown and JSON to --out.
 """
 from __future__ import annotations

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Live streaming per frame: cached state (vp3d.stream, on each installed engine: engines.dense) against
+"""Live streaming per frame: cached state (vp3d.stream, on each installed engine: engines.stream_layers) against
 re-running the receptive-field window per frame (ONNX Runtime fp32, the flip pair (2, RF, J, 2) per call)
 and offline whole-sequence lifting.
 
@@ -30,12 +30,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.bench_backends import machine, random_checkpoint  # noqa: E402
 from vp3d import cli  # noqa: E402
 from vp3d.engines.backends import open_session  # noqa: E402
-from vp3d.engines.dense import ENGINES, available  # noqa: E402
+from vp3d.engines.stream_layers import ENGINES, available  # noqa: E402
 from vp3d.facts.architecture import ModelConfig  # noqa: E402
 from vp3d.io.files import atomic_path, write_json  # noqa: E402
 from vp3d.lift import load_model  # noqa: E402
 from vp3d.model import checkpoint  # noqa: E402
-from vp3d.model.export import DEFAULT_LAYOUT, export_onnx  # noqa: E402
+from vp3d.model.export import DEFAULT_WEIGHT_LAYOUT, export_onnx  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 STEPS = ("onnxruntime", "onnxruntime-int8", "openvino", "openvino-bf16")   # the exported step graph on
@@ -149,7 +149,7 @@ def main(argv=None) -> int:
             ckpt, onnx = Path(a.checkpoint or Path(tmp) / "model.bin"), Path(tmp) / "model.onnx"
             if a.checkpoint is None:
                 random_checkpoint(config, ckpt, seed=0)
-            model = checkpoint.load(ckpt, layout=DEFAULT_LAYOUT)
+            model = checkpoint.load(ckpt, weight_layout=DEFAULT_WEIGHT_LAYOUT)
             config, rf = model.config, model.config.receptive_field
             export_onnx(model, onnx, None)
             lifter = load_model(onnx, threads=a.threads)

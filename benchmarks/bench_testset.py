@@ -48,7 +48,7 @@ from vp3d import cli
 from vp3d.engines.backends import open_session  # noqa: E402
 from vp3d.facts.datasets import h36m_test_lengths  # noqa: E402
 from vp3d.pipeline.evaluation import ActionErrors  # noqa: E402
-from vp3d.model.export import DEFAULT_LAYOUT, export_onnx  # noqa: E402
+from vp3d.model.export import DEFAULT_WEIGHT_LAYOUT, export_onnx  # noqa: E402
 from vp3d.io.files import atomic_path, read_array, write_json  # noqa: E402
 from vp3d.pipeline.infer import pick_session, time_runs  # noqa: E402
 from vp3d.facts.architecture import ModelConfig  # noqa: E402
@@ -87,7 +87,8 @@ def prepare(flow: str, work: Path, ckpt: Path, buckets: list[int] | None, quanti
     if not (prep / "manifest.json").is_file() or Manifest.read(prep).lengths != sorted(lengths):
         preprocess(work / "data", prep, ["S9", "S11"], filter_widths=checkpoint.load(ckpt).config.filter_widths,
                    lengths=lengths, force=True)
-    model = functools.cache(lambda: checkpoint.load(ckpt, layout=DEFAULT_LAYOUT))    # loaded where an export needs it
+    # loaded where an export needs it
+    model = functools.cache(lambda: checkpoint.load(ckpt, weight_layout=DEFAULT_WEIGHT_LAYOUT))
     if flow.startswith("own-int8"):
         import vp3d_quantize
         out = work / "own_int8.onnx"

@@ -57,7 +57,7 @@ START=$(date +%s)
 step "0. Synthetic Human3.6M-format data (subjects S1 S5 S6 S7 S8 train, S9 S11 test)"
 "$PY" vp3d_synthesize.py -o "$W/Human3.6M" --lengths 300 --seed 0
 
-step "Training a ${ARC} model (${CH} channels, ${EPOCHS} epochs) on the training subjects, saved in the Ascend layout"
+step "Training a ${ARC} model (${CH} channels, ${EPOCHS} epochs) on the training subjects, saved in the Ascend weight layout"
 "$PY" vp3d_train.py -d "$W/Human3.6M" -o "$W/model_last.bin" --best "$W/model_best.bin" -arc $ARC -ch $CH \
     -e $EPOCHS -b 256 --dropout 0.1 --threads 2 --weight-layout conv2d --module-prefix 2> >(grep -v 'batch/s' >&2)
 "$PY" - "$W/untrained.bin" $CH <<'PYEOF'

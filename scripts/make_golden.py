@@ -6,7 +6,7 @@ golden cases.
     python scripts/make_golden.py --upstream /path/to/VideoPose3D --dataset humaneva15
 
 1. tests/golden_case.py writes the inputs into a temporary folder: synthetic Human3.6M-format data (S9, S11)
-   and a random 27-frame, 32-channel model saved as upstream run.py saves it and in the Ascend layout.
+   and a random 27-frame, 32-channel model saved as upstream run.py saves it and in the Ascend recipe's weight layout.
 2. The checkout is copied (without .git) into the temporary folder, so that nothing is written into it; the
    data go into the copy's data/, the checkpoints into its checkpoint/, and this runs there
        python <tmp>/upstream_driver.py <tmp>/record.npz -d h36m -k cpn_ft_h36m_dbb -arc 3,3,3 -ch 32 \\

@@ -85,7 +85,7 @@ def golden_data(seed: int = SEED, actions: dict[str, list[str]] = ACTIONS) -> tu
 def golden_state_dict(seed: int = SEED, joints_in: int = 17, joints_out: int = 17,
                       filter_widths: tuple[int, ...] = FILTER_WIDTHS, channels: int = CHANNELS,
                       stream: int | None = None, dense: bool = False) -> dict[str, np.ndarray]:
-    """A TemporalModel's weights in upstream's Conv1d layout: name -> float32 array (num_batches_tracked:
+    """A TemporalModel's weights in upstream's Conv1d weight layout: name -> float32 array (num_batches_tracked:
     int64 scalar). Convolutions uniform in +-1/sqrt(fan_in), as torch initialises them; batch norms with
     non-trivial statistics and scales, as a trained model has. `stream` picks the random stream (default: the
     golden cases'; the training case draws its pose and trajectory models from streams 2 and 4). dense: upstream's
@@ -174,7 +174,8 @@ def write_golden_inputs(directory: str | Path, seed: int = SEED) -> GoldenInputs
     np.savez_compressed(data / f"data_2d_h36m_{KEYPOINTS}.npz", positions_2d=pos2d, metadata=metadata)
 
     state = golden_state_dict(seed)
-    paths = _write_checkpoints(state, {layout: directory / name for layout, name in CHECKPOINTS.items()}, seed)
+    paths = _write_checkpoints(state, {weight_layout: directory / name
+                                       for weight_layout, name in CHECKPOINTS.items()}, seed)
     return GoldenInputs(data, paths, fingerprint(pos3d, pos2d, state))
 
 
@@ -221,7 +222,8 @@ HE_KEYPOINTS = {   # the 2D files: name -> (metadata as upstream's data_utils.py
 }
 # COCO-17 keypoint -> the HumanEva joint it is drawn near (nose, eyes and ears near the head)
 HE_COCO_FROM = [14, 14, 14, 14, 14, 2, 5, 3, 6, 4, 7, 8, 11, 9, 12, 10, 13]
-HE_CHECKPOINTS = {kp: {layout: f"he_{kp}_{name}" for layout, name in CHECKPOINTS.items()} for kp in HE_KEYPOINTS}
+HE_CHECKPOINTS = {kp: {weight_layout: f"he_{kp}_{name}" for weight_layout, name in CHECKPOINTS.items()}
+                  for kp in HE_KEYPOINTS}
 HE_FIXTURE = FIXTURE.with_name("golden_humaneva15")
 
 
@@ -286,7 +288,7 @@ def write_humaneva_data(data: str | Path, seed: int = HE_SEED) -> tuple[dict, di
 
 def write_humaneva_inputs(directory: str | Path, seed: int = HE_SEED) -> GoldenInputs:
     """Write the HumanEva-I case under `directory`: data/ (write_humaneva_data), and for each 2D file a model of its
-    keypoints (15 or 17 in, 15 out) in both weight layouts: checkpoints[keypoints][layout]."""
+    keypoints (15 or 17 in, 15 out) in both weight layouts: checkpoints[keypoints][weight_layout]."""
     directory = Path(directory)
     data = directory / "data"
     pos3d, pos2d = write_humaneva_data(data, seed)
@@ -297,6 +299,6 @@ def write_humaneva_inputs(directory: str | Path, seed: int = HE_SEED) -> GoldenI
                   for c, px in enumerate(cams)]
         state = golden_state_dict(seed, metadata["num_joints"], 15)
         named += [(f"model_pos/{name}/{k}", v) for k, v in state.items()]
-        paths[name] = _write_checkpoints(state, {layout: directory / f for layout, f in HE_CHECKPOINTS[name].items()},
-                                         seed)
+        files = {weight_layout: directory / f for weight_layout, f in HE_CHECKPOINTS[name].items()}
+        paths[name] = _write_checkpoints(state, files, seed)
     return GoldenInputs(data, paths, _digest(named))

@@ -7,12 +7,13 @@ from vp3d.facts.architecture import ModelConfig
 from vp3d.model.temporal import TemporalModel, randomize_batchnorm
 
 
-def random_model(filter_widths=(3, 3), channels=32, layout="conv1d", seed=0, causal=False,
+def random_model(filter_widths=(3, 3), channels=32, weight_layout="conv1d", seed=0, causal=False,
                  joints_in=17, joints_out=17, dense=False) -> TemporalModel:
     """A TemporalModel with random weights and non-trivial batch-norm statistics, in eval mode."""
     torch.manual_seed(seed)
-    model = TemporalModel(ModelConfig(filter_widths=tuple(filter_widths), channels=channels, layout=layout,
-                                      causal=causal, dense=dense, num_joints_in=joints_in, num_joints_out=joints_out))
+    model = TemporalModel(ModelConfig(filter_widths=tuple(filter_widths), channels=channels,
+                                      weight_layout=weight_layout, causal=causal, dense=dense,
+                                      num_joints_in=joints_in, num_joints_out=joints_out))
     return randomize_batchnorm(model, seed).eval()
 
 

@@ -200,9 +200,11 @@ def test_the_report_is_json_lines_a_reader_takes(clips, model, tmp_path):
     vp3d_lift.main(lift_args(tmp_path, model, out))
     lines = (out / corpus.REPORT).read_text().splitlines()
     assert len(lines) == 7
-    for line in lines:
-        row = json.loads(line)
-        assert set(row) - {"error"} == {"input", "status", "outputs", "frames", "seconds"}
+    rows = [json.loads(line) for line in lines]
+    assert sorted(r["status"] for r in rows) == ["error"] * 2 + ["ok"] * 5
+    for row in rows:
+        keys = {"input", "status", "outputs", "frames", "seconds"}
+        assert set(row) == (keys | {"sequences", "dropped"} if row["status"] == "ok" else keys | {"error"}), row
 
 
 def test_an_openpose_folder_is_one_input_of_a_corpus_and_lifts_as_on_its_own(model, tmp_path):

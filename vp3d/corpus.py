@@ -2,14 +2,16 @@
 
     inputs = expand_inputs(["clips/", "more/*.json", "@list.txt"], recursive=True)
     jobs = plan_jobs(inputs, "lifted/", "npz")                       # input i -> lifted/<unique stem>.npz
-    rows = run_local(ModelSpec("model.onnx"), jobs, LiftOptions(image_size=(1920, 1080)), "lifted/")
+    summary = lift_corpus(jobs, "lifted/", ModelSpec("model.onnx"), LiftOptions(image_size=(1920, 1080)))
+    summary.rows                                                     # one report row per input, in input order
 
 Every input is lifted by lift_one (the in-process run and every Ray actor call the same function): all the
 sequences it holds go into one output file, written atomically (io.files.atomic_path: the file exists only
 once complete), and the outcome is one JSON line in <out>/lift_report.jsonl (REPORT):
 
     {"input": path, "status": "ok" | "error", "outputs": [paths], "frames": T summed over its sequences,
-     "seconds": wall time of its read + lift + write, "error": one line (failures only)}
+     "seconds": wall time of its read + lift + write, "sequences": videos or people lifted, "dropped": fragments
+     left out (io.keypoints.drop_short; both ok rows only), "error": one line (failures only)}
 
 A bad input is an error line and the others go on. resume=True keeps the ok lines of an earlier run whose
 outputs are the planned ones and exist, and lifts only the rest. run_ray does the same on Ray Data: the jobs
@@ -42,9 +44,8 @@ from vp3d.errors import Vp3dError, first_line, needs_extra
 from vp3d.facts.limits import MAX_JSON_BYTES
 from vp3d.io.files import atomic_path, loads_json, remove_temporaries, unique_stems
 from vp3d.io.formats import write_poses
-from vp3d.io.keypoints import FORMATS, is_openpose_folder, read_keypoints
-from vp3d.lift import Lifter, load_model
-from vp3d.pipeline.predict import DEFAULT_CHUNK
+from vp3d.io.keypoints import FORMATS, is_openpose_folder, read_sequences
+from vp3d.lift import Lifter, ModelSpec
 
 REPORT = "lift_report.jsonl"                                       # the run report, inside the output folder
 KEYPOINT_SUFFIXES = tuple(sorted({f.suffix for f in FORMATS}))     # what a folder contributes: .csv .json .npz
@@ -91,25 +92,6 @@ class LiftOptions:
     min_frames: int | None = None
     max_frames: int | None = None
     max_json_bytes: int = MAX_JSON_BYTES
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """What load_model takes, as a value a Ray actor can be built from (each loads its own copy)."""
-
-    path: str
-    layout: str | None = None
-    backend: str = "auto"
-    device: str = "auto"
-    precision: str = "f32"
-    threads: int | None = None
-    causal: bool | None = None
-    chunk: int = DEFAULT_CHUNK
-
-    def load(self, threads: int | None = None) -> Lifter:
-        """The Lifter; `threads` overrides the spec's CPU threads (a Ray actor's share)."""
-        return load_model(self.path, self.layout, self.backend, self.device, self.precision,
-                          threads or self.threads, self.causal, self.chunk)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,8 +214,8 @@ def lift_one(lifter: Lifter, input_path: str | Path, output: str | Path, options
     start = time.perf_counter()
     row = {"input": str(input_path), "status": "ok", "outputs": [], "frames": 0, "seconds": 0.0}
     try:
-        seqs = read_keypoints(input_path, options.people, options.min_score, options.min_frames, options.max_frames,
-                              options.max_json_bytes)
+        seqs, dropped = read_sequences(input_path, options.people, options.min_score, options.min_frames,
+                                       options.max_frames, options.max_json_bytes)
         if Path(output).suffix.lower() == ".bvh" and len(seqs) > 1:
             raise Vp3dError(f"{input_path}: holds {len(seqs)} videos, a BVH file holds one motion; "
                             f"write npz, json or csv (--format)")
@@ -241,7 +223,8 @@ def lift_one(lifter: Lifter, input_path: str | Path, output: str | Path, options
                                       max_frames=options.max_frames)
         fps = poses.fps
         write_poses(output, poses, fps=fps, units=options.units, origin=options.origin)
-        row.update(outputs=[str(output)], frames=sum(s.frames for s in seqs))
+        row.update(outputs=[str(output)], frames=sum(s.frames for s in seqs), sequences=len(seqs),
+                   dropped=len(dropped))
     except Exception as e:                        # any failure of this input is its report line
         message = str(e) if isinstance(e, Vp3dError) else f"{input_path}: {type(e).__name__}: {e}"
         row.update(status="error", error=" ".join(message.split()))
@@ -580,11 +563,13 @@ def lift_corpus(jobs: list[Job], out_dir: str | Path, spec: ModelSpec, options: 
 
 
 def describe(summary: Summary) -> str:
-    """One line: inputs lifted, frames, time, the report."""
+    """One line: inputs lifted, frames, fragments dropped, time, the report."""
     ok = [r for r in summary.rows if r["status"] == "ok"]
     frames = sum(r["frames"] for r in ok)
+    dropped = sum(r.get("dropped", 0) for r in ok)       # reports written before rows counted them: none
     resumed = f" ({summary.resumed} done before)" if summary.resumed else ""
-    return (f"lifted {len(ok)} of {len(summary.rows)} inputs{resumed}, {frames} frames, in "
+    fragments = f", {dropped} fragment{'s' * (dropped != 1)} dropped (--min-frames 1 keeps them)" if dropped else ""
+    return (f"lifted {len(ok)} of {len(summary.rows)} inputs{resumed}, {frames} frames{fragments}, in "
             f"{summary.seconds:.1f} s; report {summary.report}")
 
 

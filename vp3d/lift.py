@@ -104,7 +104,7 @@ class Lifter:
         """A live stream.Stream: push one frame's (J, 2) pixel keypoints at a time, get final poses back.
         Symmetric models answer frame t on the push of frame t + lag (lag = lookahead, default
         (RF - 1) / 2: exactly lift()'s poses); causal models answer at once. engine: what runs the matrix
-        products (engines.dense.ENGINES; None: engines.dense.default_engine()). fps: the keypoints' rate
+        products (engines.stream_layers.ENGINES; None: engines.stream_layers.default_engine()). fps: the keypoints' rate
         (None: the model's); another is resampled as lift(fps=...) does, and `lag` grows. See vp3d.stream."""
         from vp3d.stream import Stream
         if self.folded is None:
@@ -128,26 +128,22 @@ class Lifter:
                             f"{len(self.layout.names)} ({self.layout.name} order)")
         return image_size_for(seq, image_size)
 
-    def lift_sequence(self, seq: KeypointSequence, image_size: tuple[int, int] | None = None,
-                      progress: bool | None = False, fps: float | None = None,
-                      max_frames: int | None = None) -> np.ndarray:
-        """One read sequence -> (T, J, 3) metres, camera frame; fps, max_frames as lift (fps None: the rate its
-        file records, else the model's)."""
-        return self.lift(seq.keypoints, self.check(seq, image_size), progress=progress, desc=seq.where,
-                         fps=fps or seq.fps, max_frames=max_frames)
-
     def lift_sequences(self, seqs: list[KeypointSequence], image_size: tuple[int, int] | None = None,
                        progress: bool | None = False, fps: float | None = None,
                        max_frames: int | None = None) -> Poses:
         """Read sequences -> Poses {name: (T, J, 3) metres} with their facts: each sequence's first frame
-        and filled frames, the frame rate (fps, else the rate their file records, else the model's); every one
-        is checked (check) before any is lifted; fps, max_frames as lift_sequence."""
+        and filled frames, the frame rate (rate_of). Every one is checked (check) before any is lifted, each at
+        fps, else the rate its file records, else the Poses' rate; max_frames as lift."""
         sizes = [self.check(seq, image_size) for seq in seqs]
-        return Poses({seq.name: self.lift(seq.keypoints, size, progress=progress, desc=seq.where, fps=fps or seq.fps,
-                                          max_frames=max_frames)
+        rate = self.rate_of(seqs, fps)
+        return Poses({seq.name: self.lift(seq.keypoints, size, progress=progress, desc=seq.where,
+                                          fps=fps or seq.fps or rate, max_frames=max_frames)
                       for seq, size in zip(seqs, sizes)}, first_frames={seq.name: seq.first_frame for seq in seqs},
-                     fps=fps or next((seq.fps for seq in seqs if seq.fps), self.fps),
-                     filled={seq.name: seq.filled_frames for seq in seqs})
+                     fps=rate, filled={seq.name: seq.filled_frames for seq in seqs})
+
+    def rate_of(self, seqs: list[KeypointSequence], fps: float | None = None) -> float:
+        """The frame rate of sequences' poses: fps, else the first rate their files record, else the model's."""
+        return fps or next((seq.fps for seq in seqs if seq.fps), self.fps)
 
     def lift_file(self, path: str | Path, image_size: tuple[int, int] | None = None,
                   progress: bool | None = False, fps: float | None = None, people: str = "best",
@@ -233,10 +229,31 @@ def _step_lifter(path: str | Path, meta: dict, layout: str | None) -> Lifter:
                   skeleton=skeleton_of(config.num_joints_out, f"{path}: the model's output") if config else h36m_skeleton17())
 
 
+@dataclass(frozen=True)
+class ModelSpec:
+    """load_model's arguments as one value (the scripts build it from their flags; a Ray actor loads its own
+    copy from it)."""
+
+    path: str
+    layout: str | None = None           # the 2D keypoint order the model takes (None: what it records)
+    backend: str = "auto"
+    device: str = "auto"
+    precision: str = "f32"
+    threads: int | None = None
+    causal: bool | None = None
+    chunk: int = DEFAULT_CHUNK
+
+    def load(self, threads: int | None = None) -> Lifter:
+        """The Lifter; `threads` overrides the spec's CPU threads (a Ray actor's share)."""
+        return load_model(self.path, layout=self.layout, backend=self.backend, device=self.device,
+                          precision=self.precision, threads=threads or self.threads, causal=self.causal,
+                          chunk=self.chunk)
+
+
 def load_model(path: str | Path, layout: str | None = None, backend: str = "auto", device: str = "auto",
                precision: str = "f32", threads: int | None = None, causal: bool | None = None,
                chunk: int = DEFAULT_CHUNK) -> Lifter:
-    """A Lifter for a checkpoint (.bin/.pth/.pt/.tar, any layout; with its trajectory model where it holds
+    """A Lifter for a checkpoint (.bin/.pth/.pt/.tar, any weight layout; with its trajectory model where it holds
     one) or an exported model (.onnx, .xml: ONNX Runtime / OpenVINO): 17 joints out (Human3.6M's skeleton) or 15
     (HumanEva-I's). layout: the 2D keypoint order the model was trained on, 'coco', 'h36m' or 'humaneva15' (None:
     what the model records, else coco, as upstream's in-the-wild model, or humaneva15 for 15 keypoints in); causal: what the model records, else this (upstream files cannot tell). backend,

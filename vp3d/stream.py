@@ -13,7 +13,7 @@ the window filled with the newest frame (less accurate: docs/streaming.md). `fps
 another rate than the model's they are resampled to it as they arrive and each frame's pose is taken back,
 as lift(fps=...) does (pipeline.stream.ResampledStream; lag counts input frames). A causal model answers each
 frame on its own push (lag 0). Several people: push(kps, track=id), or push({id: kps, ...}) to run all
-as one batch; each track keeps its own state. `engine` runs the matrix products (engines.dense.ENGINES;
+as one batch; each track keeps its own state. `engine` runs the matrix products (engines.stream_layers.ENGINES;
 default: default_engine()). `json_lines` serves vp3d_lift.py --stream.
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ from vp3d.errors import Vp3dError, first_line
 from vp3d.facts.limits import MAX_LINE_BYTES, SPAN_PER_FRAME, TRACK_STATE_BYTES
 from vp3d.io.files import loads_json
 from vp3d.facts.cameras import check_image_size, check_within_image, normalize_screen_coordinates
-from vp3d.engines.dense import default_engine
+from vp3d.engines.stream_layers import default_engine
 from vp3d.model.folded import FoldedModel
 from vp3d.pipeline.stream import PoseStream, ResampledStream
 

@@ -23,15 +23,15 @@ BF16_REL = 0.02
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
-    """A random (3, 3) 24-channel model: its checkpoint, one ONNX file per layout, and one input."""
+    """A random (3, 3) 24-channel model: its checkpoint, one ONNX file per weight layout, and one input."""
     d = tmp_path_factory.mktemp("rt")
     model = random_model((3, 3), 24, seed=7)
     ckpt = d / "model.bin"
     checkpoint.save(ckpt, model)
     onnx = {}
-    for layout in LAYOUTS:
-        onnx[layout] = d / f"vp3d_{layout}.onnx"
-        export_onnx(checkpoint.load(ckpt, layout=layout), onnx[layout], LENGTH)
+    for weight_layout in LAYOUTS:
+        onnx[weight_layout] = d / f"vp3d_{weight_layout}.onnx"
+        export_onnx(checkpoint.load(ckpt, weight_layout=weight_layout), onnx[weight_layout], LENGTH)
     x = np.random.default_rng(1).uniform(-1, 1, (2, LENGTH, 17, 2)).astype(np.float32)
     with torch.inference_mode():
         expected = model(torch.from_numpy(x)).numpy()
@@ -64,10 +64,10 @@ def test_adding_a_backend_touches_one_place():
     assert backends.BACKENDS == ("auto", *backends.REGISTRY)
 
 
-@pytest.mark.parametrize("layout", LAYOUTS)
-def test_onnxruntime_each_layout_matches_pytorch(small, layout):
-    assert check_onnx(small["onnx"][layout]) == ((2, LENGTH, 17, 2), (2, LENGTH - 8, 17, 3))
-    s = backends.open_session(small["onnx"][layout])
+@pytest.mark.parametrize("weight_layout", LAYOUTS)
+def test_onnxruntime_each_weight_layout_matches_pytorch(small, weight_layout):
+    assert check_onnx(small["onnx"][weight_layout]) == ((2, LENGTH, 17, 2), (2, LENGTH - 8, 17, 3))
+    s = backends.open_session(small["onnx"][weight_layout])
     assert (s.backend, s.device, s.threads) == ("onnxruntime", "cpu", devices.physical_cores())
     assert s.input_shape == (2, LENGTH, 17, 2) and s.output_shape == (2, LENGTH - 8, 17, 3)
     assert s.receptive_field == 9

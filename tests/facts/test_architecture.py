@@ -23,5 +23,5 @@ def test_full_model_is_408_gflop_at_6115_frames():
 def test_bad_config_is_refused():
     with pytest.raises(ValueError, match="odd"):
         ModelConfig(filter_widths=(3, 2))
-    with pytest.raises(ValueError, match="layout"):
-        ModelConfig(layout="nhwc")
+    with pytest.raises(ValueError, match="weight layout"):
+        ModelConfig(weight_layout="nhwc")

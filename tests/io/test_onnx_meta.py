@@ -76,3 +76,10 @@ def test_a_config_round_trips_through_its_json():
     c = ModelConfig(filter_widths=(3, 5), channels=64, causal=True)
     props = {FACTS_KEY: json.dumps({"format": FACTS_FORMAT, "model_args": c.to_json(), "length": None})}
     assert facts_from_metadata(props) == c
+
+
+def test_an_export_written_with_the_old_layout_key_is_read():
+    old = {"filter_widths": [3, 3], "channels": 64, "causal": False, "layout": "conv2d_w"}
+    props = {FACTS_KEY: json.dumps({"format": FACTS_FORMAT, "model_args": old, "length": 40})}
+    assert facts_from_metadata(props) == ModelConfig(filter_widths=(3, 3), channels=64, weight_layout="conv2d_w")
+    assert "layout" not in facts_from_metadata(props).to_json()

@@ -12,6 +12,7 @@ import pytest
 
 import vp3d
 import vp3d_lift
+from vp3d import corpus
 from vp3d.errors import Vp3dError
 from vp3d.io.formats import read_poses
 from vp3d.io.keypoints import read_keypoints, read_sequences
@@ -254,6 +255,12 @@ def test_min_frames_drops_short_tracks_with_a_count(tmp_path, model, capsys):
                            "--people", "all"]) == 0                               # the default drops it too
     assert "dropped 1 fragment (detected in 5 frames); --min-frames 1 keeps them\n" in capsys.readouterr().out
     assert list(read_poses_npz(out)) == ["p_person1", "p_person2"]
+    shutil.copy(path, tmp_path / "q.json")                                    # as a corpus: the report counts it
+    assert vp3d_lift.main([str(path), str(tmp_path / "q.json"), "-m", str(model), "-o", str(tmp_path / "lifted"),
+                           "--image-size", str(W), str(H), "--people", "all"]) == 0
+    rows = corpus.read_report(tmp_path / "lifted" / corpus.REPORT)
+    assert [(r["sequences"], r["dropped"]) for r in rows] == [(2, 1), (2, 1)]
+    assert ", 2 fragments dropped (--min-frames 1 keeps them), in " in capsys.readouterr().out
     assert vp3d_lift.main([str(path), "-m", str(model), "-o", str(out), "--image-size", str(W), str(H),
                            "--people", "all", "--min-frames", "1"]) == 0             # keeps everything
     assert f"kept 3 people (detected in 5-{hi} frames each)\n" in capsys.readouterr().out

@@ -22,16 +22,16 @@ def exported(tmp_path_factory):
     """One random (3, 3) model exported at L = 64 in each weight layout, and once with a dynamic time axis."""
     d = tmp_path_factory.mktemp("atc")
     model = random_model((3, 3), 8, seed=7)
-    paths = {layout: d / f"vp3d_{layout}.onnx" for layout in WEIGHT_LAYOUTS}
-    for layout, path in paths.items():
-        export_onnx(random_model((3, 3), 8, seed=7, layout=layout), path, LENGTH)
+    paths = {weight_layout: d / f"vp3d_{weight_layout}.onnx" for weight_layout in WEIGHT_LAYOUTS}
+    for weight_layout, path in paths.items():
+        export_onnx(random_model((3, 3), 8, seed=7, weight_layout=weight_layout), path, LENGTH)
     export_onnx(model, d / "dynamic.onnx", None)
     return d, paths
 
 
 def test_layouts_need_the_same_atc_command(exported):
     _, paths = exported
-    commands = {layout: atc_argv(path, "310P3", "out") for layout, path in paths.items()}
+    commands = {weight_layout: atc_argv(path, "310P3", "out") for weight_layout, path in paths.items()}
     strip = lambda argv: [a for a in argv if not a.startswith("--model=")]
     assert strip(commands["conv2d"]) == strip(commands["conv2d_w"]) == strip(commands["conv1d"])
     assert f"--input_shape=2d_poses:2,{LENGTH},17,2" in commands["conv2d_w"]

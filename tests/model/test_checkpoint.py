@@ -14,7 +14,7 @@ from vp3d.model.temporal import TemporalModel
 def test_upstream_and_ascend_checkpoints_load_to_the_same_model(tiny_checkpoints):
     up = checkpoint.load(tiny_checkpoints["conv1d"])
     asc = checkpoint.load(tiny_checkpoints["conv2d"])
-    assert up.config.layout == "conv1d" and asc.config.layout == "conv2d"
+    assert up.config.weight_layout == "conv1d" and asc.config.weight_layout == "conv2d"
     assert up.config.filter_widths == asc.config.filter_widths == (3, 3, 3)
     assert up.config.channels == 32 and up.config.num_joints_in == up.config.num_joints_out == 17
     x = torch.randn(2, 50, 17, 2)
@@ -26,7 +26,7 @@ def test_checkpoint_keeps_upstream_keys(tiny_checkpoints):
     raw = checkpoint.load_raw(tiny_checkpoints["conv2d"])
     upstream = {"epoch", "lr", "random_state", "optimizer", "model_pos", "model_traj", "random_state_semi"}
     assert set(raw) == upstream | {"model_args"}
-    assert raw["model_args"]["layout"] == "conv2d" and raw["model_args"]["filter_widths"] == [3, 3, 3]
+    assert raw["model_args"]["weight_layout"] == "conv2d" and raw["model_args"]["filter_widths"] == [3, 3, 3]
     assert isinstance(raw["random_state"], np.random.RandomState)
     assert raw["model_traj"] is None
     assert "module.expand_conv.weight" in raw["model_pos"] and all(k.startswith("module.") for k in raw["model_pos"])
@@ -34,10 +34,10 @@ def test_checkpoint_keeps_upstream_keys(tiny_checkpoints):
     assert raw["optimizer"]["state"]          # real Adam moments survive
 
 
-@pytest.mark.parametrize("layout", ["conv1d", "conv2d", "conv2d_w"])
-def test_load_into_any_layout(tiny_checkpoints, layout):
+@pytest.mark.parametrize("weight_layout", ["conv1d", "conv2d", "conv2d_w"])
+def test_load_into_any_weight_layout(tiny_checkpoints, weight_layout):
     ref = checkpoint.load(tiny_checkpoints["conv1d"])
-    model = checkpoint.load(tiny_checkpoints["conv2d"], layout=layout)
+    model = checkpoint.load(tiny_checkpoints["conv2d"], weight_layout=weight_layout)
     x = torch.randn(2, 40, 17, 2)
     with torch.inference_mode():
         torch.testing.assert_close(model(x), ref(x), atol=1e-5, rtol=1e-5)
@@ -123,8 +123,29 @@ def test_trajectory_model_loads_beside_the_pose_model(tmp_path):
         checkpoint.load_with_trajectory(tmp_path / "bad.bin")
 
 
-def test_layout_round_trip_is_identity():
+# model_args as vp3d wrote them before the weight layout's key was 'weight_layout'
+OLD_MODEL_ARGS = {"filter_widths": [3, 3, 3], "channels": 32, "num_joints_in": 17, "in_features": 2,
+                  "num_joints_out": 17, "causal": True, "dense": False, "dropout": 0.25, "layout": "conv2d",
+                  "keypoint_symmetry": None, "fps": 50.0, "dataset": "h36m"}
+
+
+def test_checkpoint_with_the_old_layout_key_loads(tiny_checkpoints, tmp_path):
+    raw = checkpoint.load_raw(tiny_checkpoints["conv2d"])      # Conv2d k x 1 weights, 'module.' prefixes
+    raw["model_args"] = dict(OLD_MODEL_ARGS)
+    torch.save(raw, tmp_path / "old.bin")
+    model = checkpoint.load(tmp_path / "old.bin")
+    assert (model.config.weight_layout, model.config.causal) == ("conv2d", True)
+    checkpoint.save(tmp_path / "new.bin", model, weight_layout="conv2d")
+    args = checkpoint.load_raw(tmp_path / "new.bin")["model_args"]
+    assert args["weight_layout"] == "conv2d" and "layout" not in args
+    raw["model_args"]["layout"] = "conv1d"                        # the old key is checked against the weights too
+    torch.save(raw, tmp_path / "lie.bin")
+    with pytest.raises(checkpoint.CheckpointError, match="say weight_layout conv1d, but the weights"):
+        checkpoint.load(tmp_path / "lie.bin")
+
+
+def test_weight_layout_round_trip_is_identity():
     state = random_model((3, 3), 8).state_dict()
-    for layout in ("conv2d", "conv2d_w"):
-        back = convert_state_dict(convert_state_dict(state, "conv1d", layout), layout, "conv1d")
+    for weight_layout in ("conv2d", "conv2d_w"):
+        back = convert_state_dict(convert_state_dict(state, "conv1d", weight_layout), weight_layout, "conv1d")
         assert all(torch.equal(back[k], state[k]) for k in state)

@@ -86,14 +86,14 @@ def keypoints(seed=0, frames=45) -> np.ndarray:
     return np.random.default_rng(seed).uniform(-0.8, 0.8, (2, frames, 17, 2)).astype(np.float32)
 
 
-@pytest.mark.parametrize("layout", ["conv1d", "conv2d", "conv2d_w"])
+@pytest.mark.parametrize("weight_layout", ["conv1d", "conv2d", "conv2d_w"])
 @pytest.mark.parametrize("causal", [False, True], ids=["symmetric", "causal"])
 def test_an_upstream_dense_checkpoint_is_read_from_its_weights_and_computes_upstreams_model(
-        states, files, layout, causal):
+        states, files, weight_layout, causal):
     assert tuple(states["model_pos"][f"layers_conv.{2 * i}.weight"].shape[2] for i in range(2)) == DENSE_KERNELS
-    model = checkpoint.load(files["pose"], layout=layout, causal=causal)
+    model = checkpoint.load(files["pose"], weight_layout=weight_layout, causal=causal)
     c = model.config
-    assert (c.filter_widths, c.dense, c.receptive_field, c.layout) == (WIDTHS, True, 27, layout)
+    assert (c.filter_widths, c.dense, c.receptive_field, c.weight_layout) == (WIDTHS, True, 27, weight_layout)
     x = keypoints()
     with torch.inference_mode():
         got = model(torch.from_numpy(x)).numpy()
@@ -116,8 +116,8 @@ def test_the_dense_model_equals_upstreams_common_model(states, files, causal):
         {k: v.shape for k, v in states["model_pos"].items()}         # upstream's shapes are this file's
     theirs.load_state_dict({k: torch.from_numpy(v) for k, v in states["model_pos"].items()}, strict=True)
     x = torch.from_numpy(keypoints(1))
-    for layout in ("conv1d", "conv2d", "conv2d_w"):
-        ours = checkpoint.load(files["pose"], layout=layout, causal=causal)
+    for weight_layout in ("conv1d", "conv2d", "conv2d_w"):
+        ours = checkpoint.load(files["pose"], weight_layout=weight_layout, causal=causal)
         with torch.inference_mode():
             torch.testing.assert_close(ours(x), theirs(x), atol=1e-5, rtol=1e-5)
     with torch.inference_mode():
@@ -163,13 +163,13 @@ def test_kernel_widths_tell_dense_from_dilated():
 
 
 def test_vp3d_checkpoints_record_dense_and_it_must_fit_the_weights(files, tmp_path):
-    model = checkpoint.load(files["pose"], layout="conv2d_w")
-    checkpoint.save(tmp_path / "d.bin", model, layout="conv2d", module_prefix=True)
+    model = checkpoint.load(files["pose"], weight_layout="conv2d_w")
+    checkpoint.save(tmp_path / "d.bin", model, weight_layout="conv2d", module_prefix=True)
     raw = checkpoint.load_raw(tmp_path / "d.bin")
     assert raw["model_args"]["dense"] is True
     assert raw["model_pos"]["module.layers_conv.2.weight"].shape == (CHANNELS, CHANNELS, 19, 1)
     again = checkpoint.load(tmp_path / "d.bin")
-    assert again.config.dense and again.config.layout == "conv2d"
+    assert again.config.dense and again.config.weight_layout == "conv2d"
     raw["model_args"]["dense"] = False
     torch.save(raw, tmp_path / "lie.bin")
     with pytest.raises(CheckpointError, match="'model_args' say a dilated 3,3,3 model, but the weights are of a "

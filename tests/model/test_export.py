@@ -94,5 +94,5 @@ def test_a_failed_export_writes_nothing_and_keeps_the_old_file(model, tmp_path, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]      # no temporary left
 
 
-def test_default_layout_and_opset():
-    assert export.DEFAULT_LAYOUT == "conv2d_w" and export.DEFAULT_OPSET == 11
+def test_default_weight_layout_and_opset():
+    assert export.DEFAULT_WEIGHT_LAYOUT == "conv2d_w" and export.DEFAULT_OPSET == 11

@@ -51,7 +51,7 @@ def prep(tiny_dataset, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def fp32_model(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("model") / "fp32.onnx"
-    export_onnx(random_model(WIDTHS, 64, layout="conv2d_w", seed=2), path, LENGTH)
+    export_onnx(random_model(WIDTHS, 64, weight_layout="conv2d_w", seed=2), path, LENGTH)
     return path
 
 
@@ -217,7 +217,7 @@ def test_dynamic_length_model_calibrates_on_windows_of_own_length_inputs(tmp_pat
     import warnings
 
     import torch
-    model = random_model(WIDTHS, 64, layout="conv2d_w", seed=4)
+    model = random_model(WIDTHS, 64, weight_layout="conv2d_w", seed=4)
     path = tmp_path / "dyn.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")                        # the TorchScript exporter's notices
@@ -255,11 +255,11 @@ def _inputs(prep, every=3):
     return [np.fromfile(f, np.float32).reshape(2, LENGTH, 17, 2) for f in sorted((prep / "inputs").glob("*.bin"))[::every]]
 
 
-@pytest.mark.parametrize("layout", ["conv1d", "conv2d", "conv2d_w"])
-def test_equalize_keeps_the_fp32_function(layout, prep, tmp_path):
+@pytest.mark.parametrize("weight_layout", ["conv1d", "conv2d", "conv2d_w"])
+def test_equalize_keeps_the_fp32_function(weight_layout, prep, tmp_path):
     """Channel rescaling moves scale between a ReLU's producer and its readers: the same function."""
     path = tmp_path / "m.onnx"
-    export_onnx(random_model((3, 3, 3), 48, layout=layout, seed=5), path, LENGTH)
+    export_onnx(random_model((3, 3, 3), 48, weight_layout=weight_layout, seed=5), path, LENGTH)
     m = onnx.load(str(path))
     stream, hidden = equalized_tensors(m)
     assert len(stream) == 3 and len(hidden) == 2              # two blocks: 2 wide convs + shrink read the stream
@@ -351,7 +351,7 @@ def test_openvino_runs_a_dynamic_int8_file_as_onnx_runtime_does(crop, prep, tmp_
         monkeypatch.setattr(TemporalModel, "crop", lambda self, x, first, drop_last: x.narrow(
             self.time_dim, first, x.shape[self.time_dim] - first - drop_last))
     path = tmp_path / "dyn.onnx"
-    export_onnx(random_model((3, 3, 3), 32, layout="conv2d_w", seed=1), path, None)
+    export_onnx(random_model((3, 3, 3), 32, weight_layout="conv2d_w", seed=1), path, None)
     out = tmp_path / "dyn_int8.onnx"
     assert vp3d_quantize.main(["--model", str(path), "--calibration", str(prep), "-o", str(out),
                                "--inputs", "8", "--fp32", "first,last,Add"]) == 0

@@ -16,11 +16,11 @@ def test_receptive_field_and_output_shape(widths, rf):
     assert y.shape == (2, 11, 17, 3)
 
 
-@pytest.mark.parametrize("layout", ["conv2d", "conv2d_w"])
-def test_layouts_compute_the_same_function(layout):
+@pytest.mark.parametrize("weight_layout", ["conv2d", "conv2d_w"])
+def test_weight_layouts_compute_the_same_function(weight_layout):
     ref = random_model((3, 3, 3), 24)
-    other = TemporalModel(ref.config.replace(layout=layout)).eval()
-    other.load_state_dict(convert_state_dict(ref.state_dict(), "conv1d", layout))
+    other = TemporalModel(ref.config.replace(weight_layout=weight_layout)).eval()
+    other.load_state_dict(convert_state_dict(ref.state_dict(), "conv1d", weight_layout))
     x = torch.randn(2, 60, 17, 2)
     with torch.inference_mode():
         torch.testing.assert_close(other(x), ref(x), atol=1e-5, rtol=1e-5)

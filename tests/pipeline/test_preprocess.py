@@ -134,3 +134,20 @@ def test_bad_flags_exit_2(argv, tmp_path):
     with pytest.raises(SystemExit) as e:
         vp3d_preprocess.main(["-d", str(tmp_path), "-s", str(tmp_path / "o"), *argv])
     assert e.value.code == 2
+
+
+def test_the_ascend_recipes_dataset_spelling_writes_what_d_writes(tiny_dataset, tmp_path, capsys):
+    """The Ascend recipe documents '-d, --dataset' as the folder: `--dataset DIR` preprocesses as `-d DIR` does
+    (the same inputs, byte for byte); an unknown name that is no folder is one line."""
+    args = ["-s", str(tmp_path / "a"), "-arc", "3,3,3", "--max-length", "120"]
+    assert vp3d_preprocess.main(["-d", str(tiny_dataset), *args]) == 0
+    args[1] = str(tmp_path / "b")
+    assert vp3d_preprocess.main(["--dataset", str(tiny_dataset), *args]) == 0
+    made = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.bin"))
+    assert len(made) == len(Manifest.read(tmp_path / "a").entries) * 2 > 0       # an input and a ground truth each
+    for p in made:
+        assert (tmp_path / "a" / p).read_bytes() == (tmp_path / "b" / p).read_bytes(), p
+    capsys.readouterr()
+    assert vp3d_preprocess.main(["--dataset", str(tmp_path / "nowhere"), "-s", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nowhere: no such dataset directory" in err, err

@@ -122,3 +122,31 @@ def test_the_facts_in_each_format_are_where_the_docs_say(tmp_path):
         assert json.loads(z.getinfo("v.npy").comment) == {"filled": [[1, 2]]}
     with np.load(tmp_path / "p.npz") as z:                       # np.load sees the arrays alone
         assert z.files == ["v"]
+
+
+def test_filled_frames_of_thousands_of_runs_fit_an_npz(tmp_path):
+    """Every other frame of a 20,000-frame video filled (10,000 runs): their ranges would be ~150 KB, over a zip
+    comment's 65,535 bytes; the .npz keeps the mask's packed bits instead and gives the same mask back. A
+    tampered bit string is one line, and one that would unzip to more than the mask's bytes is refused."""
+    import base64
+    import zipfile
+    import zlib
+    from vp3d.errors import Vp3dError
+    from vp3d.io.poses import read_poses_npz
+    mask = np.zeros(20_000, bool)
+    mask[1::2] = True
+    mask[7_001:7_100] = True
+    poses = Poses({"v": np.zeros((20_000, 17, 3), np.float32)}, fps=30.0, filled={"v": mask})
+    write_poses_npz(tmp_path / "p.npz", poses)
+    with zipfile.ZipFile(tmp_path / "p.npz") as z:
+        facts = json.loads(z.getinfo("v.npy").comment)
+    assert list(facts) == ["filled_bits"]
+    np.testing.assert_array_equal(read_poses_npz(tmp_path / "p.npz").filled["v"], mask)
+    for bits in (base64.b64encode(zlib.compress(bytes(2_499))), base64.b64encode(zlib.compress(bytes(10**7))),
+                 b"not base64!"):
+        with zipfile.ZipFile(tmp_path / "p.npz") as z, zipfile.ZipFile(tmp_path / "bad.npz", "w") as bad:
+            info = z.getinfo("v.npy")
+            info.comment = json.dumps({"filled_bits": bits.decode()}).encode()
+            bad.writestr(info, z.read("v.npy"))
+        with pytest.raises(Vp3dError, match="filled_bits.* is not the packed mask of its 20000 frames"):
+            read_poses_npz(tmp_path / "bad.npz")

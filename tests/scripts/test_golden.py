@@ -80,11 +80,12 @@ def case(request, tmp_path_factory) -> Case:
                     dict(outputs), raw_frames)
 
 
-@pytest.mark.parametrize("ckpt,layout", [("conv2d_module", "conv2d"), ("conv1d", "conv2d_w"), ("conv1d", "conv1d")])
-def test_pipeline_reproduces_upstream_evaluation(case, tmp_path, ckpt, layout):
+@pytest.mark.parametrize("ckpt,weight_layout",
+                         [("conv2d_module", "conv2d"), ("conv1d", "conv2d_w"), ("conv1d", "conv1d")])
+def test_pipeline_reproduces_upstream_evaluation(case, tmp_path, ckpt, weight_layout):
     onnx_path = tmp_path / "m.onnx"
     assert vp3d_pth2onnx.main(["-m", str(case.checkpoints[ckpt]), "-o", str(onnx_path), "--length", MAX_LENGTH,
-                               "--weight-layout", layout]) == 0
+                               "--weight-layout", weight_layout]) == 0
     assert vp3d_infer.main(["--model", str(onnx_path), "--input", str(case.prep / "inputs"),
                             "--output", str(tmp_path / "res"), "--output_dirname", "run"]) == 0
     assert vp3d_postprocess.main(["--preprocess-data", str(case.prep), "--infer-results",
@@ -163,13 +164,13 @@ def assert_tables(ours: dict, theirs: dict, where: str) -> None:
 
 
 @pytest.mark.parametrize("keypoints", list(HE_KEYPOINTS))
-@pytest.mark.parametrize("ckpt,layout", [("conv2d_module", "conv2d"), ("conv1d", "conv1d")])
-def test_humaneva_pipeline_reproduces_upstream_by_subject(humaneva, tmp_path, capsys, keypoints, ckpt, layout):
+@pytest.mark.parametrize("ckpt,weight_layout", [("conv2d_module", "conv2d"), ("conv1d", "conv1d")])
+def test_humaneva_pipeline_reproduces_upstream_by_subject(humaneva, tmp_path, capsys, keypoints, ckpt, weight_layout):
     prep, res = humaneva.preps[keypoints], tmp_path / "res"
     onnx_path = tmp_path / "m.onnx"
     # the joint counts (15 or 17 in, 15 out) and the default length (HumanEva-I's 855) come from the weights
     assert vp3d_pth2onnx.main(["-m", str(humaneva.checkpoints[keypoints][ckpt]), "-o", str(onnx_path),
-                               "--weight-layout", layout]) == 0
+                               "--weight-layout", weight_layout]) == 0
     assert vp3d_infer.main(["--model", str(onnx_path), "--input", str(prep / "inputs"), "--output", str(res),
                             "--output_dirname", "run"]) == 0
     capsys.readouterr()

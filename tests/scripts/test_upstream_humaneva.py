@@ -5,7 +5,7 @@ The .mat files are what upstream's data/ConvertHumanEva.m writes (converted_15j/
 T x 15 x 3 millimetres, poses_2d 3 x T x 15 x 2 pixels, NaN where the mocap is corrupt, T the take's real frame
 count), here with made-up motion; upstream's data/prepare_data_humaneva.py turns them into data_3d_humaneva15.npz
 and data_2d_humaneva15_gt.npz (chunks between the corrupt frames); the model is upstream's own TemporalModel with
-torch's initialisation, saved as run.py saves it and, reshaped by torch alone, in the Ascend layout. Neither the
+torch's initialisation, saved as run.py saves it and, reshaped by torch alone, in the Ascend weight layout. Neither the
 data files nor the weights pass through vp3d's code before its four stages read them.
 """
 import json

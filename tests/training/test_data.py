@@ -11,7 +11,8 @@ from vp3d.errors import Vp3dError
 from vp3d.facts.cameras import normalize_screen_coordinates
 from vp3d.facts.datasets import dataset
 from vp3d.io.datasets import load_cameras, load_dataset
-from vp3d.training.data import deterministic_random, load_training_data, resolve_dataset
+from vp3d.io.datasets import resolve_dataset
+from vp3d.training.data import deterministic_random, load_training_data
 from vp3d.training.synthetic import random_cameras
 
 

@@ -220,7 +220,7 @@ def test_loss_decreases_on_a_tiny_dataset(data):
     # these fixtures' test bodies are random point clouds, unlike the training ones: only a weak check
     assert result.final.average["mpjpe"] < untrained, (untrained, result.final.average)
     model = result.model
-    assert not model.training and model.config.layout == "conv1d"
+    assert not model.training and model.config.weight_layout == "conv1d"
 
 
 def test_chunk_training_also_learns(data):
@@ -278,10 +278,11 @@ def test_final_evaluation_matches_the_evaluation_pipeline(train_dir, data, tmp_p
 
 # ----------------------------------------------------------------------------------- checkpoints
 
-@pytest.mark.parametrize("layout,prefix", [("conv1d", False), ("conv2d", True)])
-def test_saved_checkpoint_reproduces_the_trained_model(data, tmp_path, layout, prefix):
-    out = tmp_path / f"{layout}.bin"
-    model, history = fit(small_config(epochs=2), data, outputs=Outputs(last=out, layout=layout, module_prefix=prefix))
+@pytest.mark.parametrize("weight_layout,prefix", [("conv1d", False), ("conv2d", True)])
+def test_saved_checkpoint_reproduces_the_trained_model(data, tmp_path, weight_layout, prefix):
+    out = tmp_path / f"{weight_layout}.bin"
+    model, history = fit(small_config(epochs=2), data,
+                         outputs=Outputs(last=out, weight_layout=weight_layout, module_prefix=prefix))
     raw = checkpoint.load_raw(out)
     assert set(raw) == {"epoch", "lr", "random_state", "optimizer", "model_pos", "model_traj", "random_state_semi",
                         "model_args", "vp3d_resume"}
@@ -291,7 +292,7 @@ def test_saved_checkpoint_reproduces_the_trained_model(data, tmp_path, layout, p
     assert ("module." if prefix else "") + "expand_conv.weight" in raw["model_pos"]
     assert all(k.startswith("module.") == prefix for k in raw["model_pos"])
     loaded = checkpoint.load(out)
-    assert loaded.config.layout == layout and loaded.config.filter_widths == (3, 3)
+    assert loaded.config.weight_layout == weight_layout and loaded.config.filter_widths == (3, 3)
     x = torch.randn(2, 40, 17, 2)
     with torch.inference_mode():
         torch.testing.assert_close(loaded(x), model(x), atol=1e-5, rtol=1e-5)
@@ -307,7 +308,7 @@ def test_cli_trains_and_writes_a_checkpoint(train_dir, tmp_path, capsys):
                           "--weight-layout", "conv2d", "--module-prefix", "--device", "cpu", "--seed", "3",
                           "--fps", "60", "--downsample", "2"])
     assert rc == 0
-    assert checkpoint.load(out).config.layout == "conv2d"
+    assert checkpoint.load(out).config.weight_layout == "conv2d"
     assert checkpoint.load(out).config.fps == 30.0          # every 2nd frame of a 60 fps dataset: 30 fps recorded
     text = capsys.readouterr()
     assert re.search(r"^\[2\] time [\d.]+ lr 0.000950 3d_train [\d.]+ 3d_eval [\d.]+ 3d_valid [\d.]+$",

@@ -174,7 +174,8 @@ def test_humaneva_training_equals_upstream_run_py(he_inputs, tmp_path, capsys):
     Validate/S1,Validate/S2,Validate/S3 -b 128 -lrd 0.996 -a Walk,Jog,Box --by-subject): the weights after each
     epoch and the printed errors as upstream's, and the final evaluation's tables per subject within 0.01 mm."""
     from vp3d.pipeline.evaluation import Results
-    from vp3d.training.data import load_training_data, resolve_dataset
+    from vp3d.io.datasets import resolve_dataset
+    from vp3d.training.data import load_training_data
     from vp3d.training.train import evaluate
     inputs = he_inputs
     printed, saved = train_vp3d("humaneva", inputs, tmp_path, capsys)

@@ -301,7 +301,7 @@ def ov_receptive_field(model) -> int:
 class TorchSession(Session):
     """PyTorch eager from a checkpoint (upstream's baseline), or from a model in memory (of_model: training's
     validation). Settings: eval(), inference_mode(), torch.set_num_threads(physical cores) (process-wide),
-    the Conv1d layout upstream runs. bf16/fp16 run under torch.autocast (weights stay f32; convolutions in
+    the Conv1d weight layout upstream runs. bf16/fp16 run under torch.autocast (weights stay f32; convolutions in
     the narrow type). `length` fixes L in input_shape; None accepts any L >= the receptive field.
     Causality: the checkpoint's model_args, else `causal` (upstream files cannot tell). A checkpoint's
     trajectory model (upstream's model_traj) comes as `trajectory`, a session of its own (one output
@@ -314,13 +314,13 @@ class TorchSession(Session):
     STEP = 256        # frames, on CUDA
 
     def __init__(self, path: str | Path, threads: int | None = None, device: str = "cpu", precision: str = "f32",
-                 length: int | None = None, causal: bool | None = None, layout: str = "conv1d", **_):
+                 length: int | None = None, causal: bool | None = None, weight_layout: str = "conv1d", **_):
         import torch
         from vp3d.model.checkpoint import load_with_trajectory
         if precision == "fp16" and device != "cuda":
             raise Vp3dError(f"{path}: precision fp16 with torch needs --device cuda (CPUs run bf16 or f32)")
         torch.set_num_threads(threads or devices.physical_cores())
-        model, traj = load_with_trajectory(path, device, layout=layout, causal=causal)
+        model, traj = load_with_trajectory(path, device, weight_layout=weight_layout, causal=causal)
         self._setup(model, device, precision, length, path)
         if traj is not None:
             self.trajectory = TorchSession.of_model(traj, device, precision, length)
@@ -336,7 +336,7 @@ class TorchSession(Session):
     def _setup(self, model, device: str, precision: str, length: int | None, where) -> None:
         import torch
         self.threads = torch.get_num_threads()
-        self.device, self.precision, self.layout = device, precision, model.config.layout
+        self.device, self.precision, self.weight_layout = device, precision, model.config.weight_layout
         self.model = model.eval()
         self.config = c = model.config
         self.trajectory = None
@@ -347,7 +347,8 @@ class TorchSession(Session):
 
     def engine_detail(self) -> str:
         import torch
-        return f"torch {torch.__version__} eager, {self.layout}" + (", with trajectory model" if self.trajectory else "")
+        with_traj = ", with trajectory model" if self.trajectory else ""
+        return f"torch {torch.__version__} eager, {self.weight_layout}{with_traj}"
 
     def run(self, x: np.ndarray) -> np.ndarray:
         import torch

@@ -29,15 +29,15 @@ class ModelConfig:
     dense: bool = False             # dense convolutions instead of dilated ones (upstream's --dense ablation):
                                     # the same frames seen, every one of them weighted (wide_convs)
     dropout: float = 0.25           # training only
-    layout: str = "conv1d"          # one of WEIGHT_LAYOUTS
+    weight_layout: str = "conv1d"   # one of WEIGHT_LAYOUTS
     keypoint_symmetry: tuple | None = None  # ((left...), (right...)) of the 2D keypoints trained on; None: unknown
     fps: float | None = None        # frames per second of the sequences trained on; None: the dataset's (else 50)
     dataset: str | None = None      # whose skeleton the output joints are (facts.datasets); None: the one with
                                     # num_joints_out joints (17: 'h36m', 15: 'humaneva15'), where there is one
 
     def __post_init__(self):
-        if self.layout not in WEIGHT_LAYOUTS:
-            raise ValueError(f"layout {self.layout!r} is not one of {WEIGHT_LAYOUTS}")
+        if self.weight_layout not in WEIGHT_LAYOUTS:
+            raise ValueError(f"weight layout {self.weight_layout!r} is not one of {WEIGHT_LAYOUTS}")
         bad = [w for w in self.filter_widths if w < 1 or w % 2 == 0]
         if bad or not self.filter_widths:
             raise ValueError(f"filter widths must be odd and positive, got {self.filter_widths}")
@@ -76,9 +76,12 @@ class ModelConfig:
 
     @classmethod
     def from_json(cls, obj: dict) -> "ModelConfig":
-        """Inverse of to_json; ValueError on anything else."""
+        """Inverse of to_json; ValueError on anything else. Reads artifacts written before the weight layout's
+        key was 'weight_layout' (their 'layout')."""
         if not isinstance(obj, dict):
             raise ValueError(f"model_args must be a dict, got {type(obj).__name__}")
+        if "layout" in obj and "weight_layout" not in obj:
+            obj = {**obj, "weight_layout": obj["layout"]}
         known = {f: obj[f] for f in cls.__dataclass_fields__ if f in obj}
         try:
             return cls(**known)
@@ -101,7 +104,7 @@ class ModelConfig:
     @property
     def pad(self) -> int:
         """(RF - 1) / 2: frames of context each side (for causal models, all on the past side)."""
-        return (self.receptive_field - 1) // 2
+        return pad_frames(self.receptive_field)
 
     @property
     def causal_shift(self) -> int:
@@ -121,6 +124,12 @@ class ModelConfig:
 
     def replace(self, **changes) -> "ModelConfig":
         return ModelConfig(**{**self.__dict__, **changes})
+
+
+def pad_frames(receptive_field: int) -> int:
+    """(RF - 1) / 2: the frames of context on each side of the frame a symmetric model predicts (121 for 243); a
+    causal model has RF - 1 = 2 pad, all on the past side."""
+    return (receptive_field - 1) // 2
 
 
 def count_flops(config: ModelConfig, frames_in: int, batch: int = 1) -> int:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from vp3d.errors import Vp3dError
+from vp3d.facts.architecture import H36M_FPS
 from vp3d.facts.cameras import CAMERA_TO_YUP
 from vp3d.io.files import atomic_path
 from vp3d.io.poses import check_poses, select
@@ -166,7 +167,7 @@ def bone_lengths(poses: np.ndarray, skel: Skeleton) -> np.ndarray:
     return np.concatenate([[0.0], np.median(lengths, axis=0)])
 
 
-def bvh_chunks(poses: np.ndarray, fps: float = 50.0, units: str = DEFAULT_UNITS, origin: str = DEFAULT_ORIGIN,
+def bvh_chunks(poses: np.ndarray, fps: float = H36M_FPS, units: str = DEFAULT_UNITS, origin: str = DEFAULT_ORIGIN,
                skeleton: Skeleton | None = None, frames_per_chunk: int = 5000):
     """The BVH file for one motion, poses (T, J, 3) metres, camera frame, as text pieces: the hierarchy,
     then the motion a few thousand frames at a time (long motions never sit in memory as one string).
@@ -287,7 +288,7 @@ def _end_site(jt: _Joint, joints) -> np.ndarray:
     return jt.rest
 
 
-def write_bvh(path: str | Path, poses: dict[str, np.ndarray], fps: float = 50.0, name: str | None = None,
+def write_bvh(path: str | Path, poses: dict[str, np.ndarray], fps: float = H36M_FPS, name: str | None = None,
               units: str = DEFAULT_UNITS, origin: str = DEFAULT_ORIGIN) -> None:
     """Write one motion of `poses` (name -> (T, J, 3) metres, camera frame; J 17 or 15) as a BVH file, atomically.
 

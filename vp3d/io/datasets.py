@@ -293,6 +293,18 @@ def find_dataset(dataset_dir: str | Path, name: str | None = None) -> DatasetFac
     return present[0] if present else dataset(DEFAULT_DATASET)
 
 
+def resolve_dataset(source: str | Path | None, name: str | None) -> tuple[Path, DatasetFacts]:
+    """(folder, facts) from -d and --dataset, as vp3d's scripts and upstream's run.py take them: -d FOLDER (the
+    dataset named by --dataset, else the one whose data_3d_<name>.npz is in the folder: io.datasets.find_dataset),
+    or -d NAME / --dataset NAME alone (upstream: the files in data/). --dataset FOLDER is vp3d's old spelling of -d."""
+    if name is not None and name not in datasets() and (Path(name).is_dir() or "/" in name) and source is None:
+        source, name = name, None                      # the old --dataset FOLDER (a path: said missing as -d is)
+    if source is not None and str(source) in datasets() and not Path(source).is_dir():
+        source, name = None, name or str(source)        # upstream's -d NAME
+    folder = Path(source) if source is not None else Path("data")
+    return folder, find_dataset(folder, name) if folder.is_dir() else dataset(name or DEFAULT_DATASET)
+
+
 def load_dataset(dataset_dir: str | Path, keypoints: str | None = None, name: str | None = None) -> Dataset:
     """Load data_3d_<dataset>.npz (with its own cameras, where it has them) and data_2d_<dataset>_<keypoints>.npz
     from `dataset_dir`: the dataset `name` ('h36m', 'humaneva15'; None: the one whose files are there), the 2D

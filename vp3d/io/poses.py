@@ -16,7 +16,8 @@ arrays sees it:
   .csv the frame numbers F, F + 1, ...; .npz the archive comment's {"first_frame": {name: F}};
 - the frames filled by interpolation, without a detection (Poses.filled, (T,) bool per sequence): .json
   "filled" [[first, last], ...] (inclusive indices into "poses"); .csv a trailing "filled" column (0/1);
-  .npz the same ranges in the comment of the sequence's zip member.
+  .npz the same ranges in the comment of the sequence's zip member ({"filled": [[first, last], ...]}, or where
+  those would not fit a zip comment, the mask's bits: {"filled_bits": base64 of zlib of np.packbits(mask)}).
 A plain dict (no rate, no first frames, no filled frames) is written exactly as before, and the readers give
 each fact back where the file has it (fps None, first frame 0, no filled frames where it says nothing).
 
@@ -25,9 +26,11 @@ has its reader (read_poses_npz, read_poses_json, read_poses_csv); io.formats kee
 """
 from __future__ import annotations
 
+import base64
 import io
 import json
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -136,6 +139,29 @@ def _comment(obj: dict, where: str) -> bytes:
     return text
 
 
+def _filled_comment(mask: np.ndarray | None, where: str) -> bytes:
+    """A member's comment for its filled frames: the runs, or (a mask of thousands of runs) its packed bits."""
+    runs = filled_ranges(mask) if mask is not None else []
+    text = json.dumps({"filled": runs}).encode() if runs else b""
+    if len(text) > ZIP_COMMENT_MAX:
+        bits = base64.b64encode(zlib.compress(np.packbits(mask).tobytes(), 9)).decode()
+        return _comment({"filled_bits": bits}, where)
+    return text
+
+
+def _filled_of_bits(text, frames: int, where: str) -> np.ndarray:
+    """_filled_comment's packed bits -> (frames,) bool; Vp3dError naming `where` where they are not frames' bits."""
+    size = (frames + 7) // 8
+    try:
+        unzip = zlib.decompressobj()
+        packed = unzip.decompress(base64.b64decode(text, validate=True), size + 1)   # bounded: no bomb
+        if len(packed) != size or not unzip.eof:
+            raise ValueError
+    except (TypeError, ValueError, zlib.error):
+        raise Vp3dError(f"{where}: \"filled_bits\" is not the packed mask of its {frames} frames") from None
+    return np.unpackbits(np.frombuffer(packed, np.uint8), count=frames).astype(bool)
+
+
 def write_poses_npz(path: str | Path, poses: dict[str, np.ndarray]) -> None:
     """One float32 (T, J, 3) array per name, in an uncompressed .npz, the facts in zip comments (module
     docstring); written atomically."""
@@ -149,8 +175,7 @@ def write_poses_npz(path: str | Path, poses: dict[str, np.ndarray]) -> None:
     with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as z:
         z.comment = _comment(head, str(path))
         for name, array in arrays.items():       # as np.savez does, without its keyword-argument names
-            runs = filled_ranges(filled[name]) if name in filled else []
-            member = _npz_member(name, _comment({"filled": runs} if runs else {}, f"{path}: '{name}'"))
+            member = _npz_member(name, _filled_comment(filled.get(name), f"{path}: '{name}'"))
             with z.open(member, "w", force_zip64=True) as f:
                 np.lib.format.write_array(f, np.ascontiguousarray(array), allow_pickle=False)
 
@@ -182,9 +207,10 @@ def read_poses_npz(path: str | Path) -> dict[str, np.ndarray]:
     for name, text in members.items():
         if name in poses and text:
             where = f"{path}: '{name}'"
-            ranges = _read_comment(text, f"{where}: the member comment", '{"filled": [[first, last], ...]}')
+            facts = _read_comment(text, f"{where}: the member comment", '{"filled": [[first, last], ...]}')
             out.filled = out.filled or {}
-            out.filled[name] = filled_mask(ranges.get("filled", []), len(poses[name]), where)
+            out.filled[name] = _filled_of_bits(facts["filled_bits"], len(poses[name]), where) \
+                if "filled_bits" in facts else filled_mask(facts.get("filled", []), len(poses[name]), where)
     return out
 
 

@@ -1,1 +1,1 @@
-"""The network: TemporalModel (torch), checkpoints of every layout, ONNX export, ATC commands, int8."""
+"""The network: TemporalModel (torch), checkpoints of every weight layout, ONNX export, ATC commands, int8."""

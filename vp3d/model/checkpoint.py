@@ -2,7 +2,7 @@
 
 Upstream run.py saves a dict {epoch, lr, random_state, optimizer, model_pos, model_traj,
 random_state_semi} whose model_pos is a Conv1d state dict. The Ascend recipe's model_best.bin holds
-the same weights in a Conv2d (k x 1) layout with 'module.' prefixes (DataParallel). Both load here
+the same weights in a Conv2d (k x 1) weight layout with 'module.' prefixes (DataParallel). Both load here
 without unpickling arbitrary code: torch's weights-only unpickler, allowing only the numpy globals
 these files carry (the pickled RandomState and arrays).
 """
@@ -76,7 +76,7 @@ def model_state_dict(obj: dict, path: str | Path = "checkpoint") -> dict[str, to
 
 def infer_config(state: dict[str, torch.Tensor], causal: bool = False,
                  path: str | Path = "checkpoint", dense: bool | None = None) -> ModelConfig:
-    """Read the architecture (widths, dense or dilated, channels, joints, layout) off a TemporalModel state dict.
+    """Read the architecture (widths, dense or dilated, channels, joints, weight layout) off a TemporalModel state dict.
     dense None: from the kernel widths (facts.architecture.widths_of_kernels: a dense model's block reads all 2p + 1
     frames of its span); True/False: read the widths as that kind's (a CheckpointError where they cannot be)."""
     def need(key):
@@ -86,11 +86,11 @@ def infer_config(state: dict[str, torch.Tensor], causal: bool = False,
 
     expand = need("expand_conv.weight")
     if expand.ndim == 3:
-        layout, width = "conv1d", lambda w: w.shape[2]
+        weight_layout, width = "conv1d", lambda w: w.shape[2]
     elif expand.ndim == 4 and expand.shape[3] == 1:
-        layout, width = "conv2d", lambda w: w.shape[2]
+        weight_layout, width = "conv2d", lambda w: w.shape[2]
     elif expand.ndim == 4 and expand.shape[2] == 1 and expand.shape[3] > 1:
-        layout, width = "conv2d_w", lambda w: w.shape[3]
+        weight_layout, width = "conv2d_w", lambda w: w.shape[3]
     else:
         raise CheckpointError(f"{path}: expand_conv.weight has shape {tuple(expand.shape)}, "
                               f"expected (C, J*2, k), (C, J*2, k, 1) or (C, J*2, 1, k)")
@@ -106,15 +106,15 @@ def infer_config(state: dict[str, torch.Tensor], causal: bool = False,
         widths, dense = widths_of_kernels(kernels, dense)
         return ModelConfig(filter_widths=widths, dense=dense, channels=expand.shape[0],
                            num_joints_in=expand.shape[1] // 2, in_features=2,
-                           num_joints_out=shrink.shape[0] // 3, causal=causal, layout=layout)
+                           num_joints_out=shrink.shape[0] // 3, causal=causal, weight_layout=weight_layout)
     except ValueError as e:
         raise CheckpointError(f"{path}: {e}") from None
 
 
 def convert_state_dict(state: dict[str, torch.Tensor], src: str, dst: str) -> dict[str, torch.Tensor]:
-    """The same weights in another layout (conv kernels reshaped; batch-norm tensors unchanged)."""
+    """The same weights in another weight layout (conv kernels reshaped; batch-norm tensors unchanged)."""
     if src not in WEIGHT_LAYOUTS or dst not in WEIGHT_LAYOUTS:
-        raise ValueError(f"layouts must be among {WEIGHT_LAYOUTS}, got {src!r} -> {dst!r}")
+        raise ValueError(f"weight layouts must be among {WEIGHT_LAYOUTS}, got {src!r} -> {dst!r}")
     out = {}
     for key, v in state.items():
         if key.endswith("weight") and v.ndim >= 3:      # conv kernels only: BN weights are 1-D
@@ -124,12 +124,13 @@ def convert_state_dict(state: dict[str, torch.Tensor], src: str, dst: str) -> di
     return out
 
 
-def build_model(state: dict[str, torch.Tensor], config: ModelConfig, layout: str | None = None,
+def build_model(state: dict[str, torch.Tensor], config: ModelConfig, weight_layout: str | None = None,
                 path: str | Path = "checkpoint") -> TemporalModel:
-    """A TemporalModel in `layout` (default: the state dict's own) with the weights loaded strictly, in eval mode."""
-    layout = layout or config.layout
-    model = TemporalModel(config.replace(layout=layout))
-    state = convert_state_dict(state, config.layout, layout)
+    """A TemporalModel in `weight_layout` (default: the state dict's own) with the weights loaded strictly, in
+    eval mode."""
+    weight_layout = weight_layout or config.weight_layout
+    model = TemporalModel(config.replace(weight_layout=weight_layout))
+    state = convert_state_dict(state, config.weight_layout, weight_layout)
     expected = model.state_dict()
     for key, v in expected.items():
         if key in state and tuple(state[key].shape) != tuple(v.shape):
@@ -164,7 +165,7 @@ def checkpoint_config(obj: dict, state: dict[str, torch.Tensor], causal: bool | 
         told = infer_config(state, path=path)
         raise CheckpointError(f"{path}: 'model_args' say a {config.arc_text} model, but the weights are of a "
                               f"{told.arc_text} one")
-    for key in ("channels", "num_joints_in", "num_joints_out", "layout"):
+    for key in ("channels", "num_joints_in", "num_joints_out", "weight_layout"):
         if getattr(config, key) != getattr(inferred, key):
             raise CheckpointError(f"{path}: 'model_args' say {key} {getattr(config, key)}, but the weights "
                                   f"are of a model with {getattr(inferred, key)}")
@@ -174,35 +175,36 @@ def checkpoint_config(obj: dict, state: dict[str, torch.Tensor], causal: bool | 
     return config
 
 
-def load(path: str | Path, device: str = "cpu", layout: str | None = None,
+def load(path: str | Path, device: str = "cpu", weight_layout: str | None = None,
          causal: bool | None = None) -> TemporalModel:
-    """Load a checkpoint (any layout, any prefix) into a TemporalModel on `device`, in eval mode.
+    """Load a checkpoint (any weight layout, any prefix) into a TemporalModel on `device`, in eval mode.
 
-    `layout` picks the layout of the returned model (default: the checkpoint's own). Causality comes
+    `weight_layout` picks the weight layout of the returned model (default: the checkpoint's own). Causality comes
     from the checkpoint's model_args where vp3d wrote them; upstream files cannot tell, so `causal`
     says it (None: not causal).
     """
-    return _pose_model(load_raw(path), path, device, layout, causal)
+    return _pose_model(load_raw(path), path, device, weight_layout, causal)
 
 
-def _pose_model(obj: dict, path: str | Path, device: str, layout: str | None, causal: bool | None) -> TemporalModel:
+def _pose_model(obj: dict, path: str | Path, device: str, weight_layout: str | None,
+                causal: bool | None) -> TemporalModel:
     state = model_state_dict(obj, path)
-    return build_model(state, checkpoint_config(obj, state, causal, path), layout, path).to(device)
+    return build_model(state, checkpoint_config(obj, state, causal, path), weight_layout, path).to(device)
 
 
-def save(path: str | Path, model: TemporalModel, layout: str = "conv1d", module_prefix: bool = False,
+def save(path: str | Path, model: TemporalModel, weight_layout: str = "conv1d", module_prefix: bool = False,
          epoch: int = 0, lr: float = 0.0, optimizer: dict | None = None,
          random_state: np.random.RandomState | None = None, trajectory: TemporalModel | None = None,
          random_state_semi: np.random.RandomState | None = None, extra: dict | None = None) -> None:
-    """Save `model` (and a trajectory model) as upstream run.py does (or as the Ascend recipe: layout='conv2d',
-    module_prefix=True), plus 'model_args' (the ModelConfig, in the saved layout): upstream ignores the extra
+    """Save `model` (and a trajectory model) as upstream run.py does (or as the Ascend recipe: weight_layout='conv2d',
+    module_prefix=True), plus 'model_args' (the ModelConfig, in the saved weight layout): upstream ignores the extra
     key; vp3d reads causality and the keypoint symmetry from it. `extra`: more keys (training's resume state).
     Written to a temporary name and renamed into place.
     """
     from vp3d.io.files import atomic_path
 
     def state(m: TemporalModel) -> dict[str, torch.Tensor]:
-        out = convert_state_dict(m.state_dict(), m.config.layout, layout)
+        out = convert_state_dict(m.state_dict(), m.config.weight_layout, weight_layout)
         return {"module." + k: v for k, v in out.items()} if module_prefix else out
 
     obj = {
@@ -211,7 +213,7 @@ def save(path: str | Path, model: TemporalModel, layout: str = "conv1d", module_
         "optimizer": optimizer if optimizer is not None else {"state": {}, "param_groups": []},
         "model_pos": state(model), "model_traj": None if trajectory is None else state(trajectory),
         "random_state_semi": random_state_semi,
-        "model_args": model.config.replace(layout=layout).to_json(), **(extra or {}),
+        "model_args": model.config.replace(weight_layout=weight_layout).to_json(), **(extra or {}),
     }
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
@@ -228,7 +230,7 @@ def trajectory_state_dict(obj: dict, path: str | Path = "checkpoint") -> dict[st
     return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
 
 
-def load_with_trajectory(path: str | Path, device: str = "cpu", layout: str | None = None,
+def load_with_trajectory(path: str | Path, device: str = "cpu", weight_layout: str | None = None,
                          causal: bool | None = None) -> tuple[TemporalModel, TemporalModel | None]:
     """(pose model, trajectory model or None) from one checkpoint, both in eval mode on `device`.
 
@@ -236,7 +238,7 @@ def load_with_trajectory(path: str | Path, device: str = "cpu", layout: str | No
     camera-frame position, metres; it must see the same frames (receptive field) as the pose model.
     """
     obj = load_raw(path)
-    model = _pose_model(obj, path, device, layout, causal)
+    model = _pose_model(obj, path, device, weight_layout, causal)
     traj_state = trajectory_state_dict(obj, path)
     if traj_state is None:
         return model, None
@@ -246,4 +248,4 @@ def load_with_trajectory(path: str | Path, device: str = "cpu", layout: str | No
         raise CheckpointError(f"{path}: model_traj has {config.num_joints_out} output joints, receptive field "
                               f"{config.receptive_field} and {config.num_joints_in} input keypoints; expected 1, "
                               f"{model.config.receptive_field} and {model.config.num_joints_in} (the pose model's)")
-    return model, build_model(traj_state, config, layout, f"{path}: model_traj").to(device)
+    return model, build_model(traj_state, config, weight_layout, f"{path}: model_traj").to(device)

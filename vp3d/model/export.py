@@ -12,7 +12,7 @@ from vp3d.errors import Vp3dError
 from vp3d.io.files import atomic_path
 from vp3d.io.onnx_meta import FACTS_FORMAT, FACTS_KEY, INPUT_NAME, OUTPUT_NAME
 
-DEFAULT_LAYOUT = "conv2d_w"      # 1 x k kernels, time on W: the fastest for ONNX Runtime on CPU
+DEFAULT_WEIGHT_LAYOUT = "conv2d_w"   # 1 x k kernels, time on W: the fastest for ONNX Runtime on CPU
 DEFAULT_OPSET = 11               # the Ascend recipe's; ATC and every runtime here read it
 
 

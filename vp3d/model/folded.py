@@ -90,7 +90,7 @@ def _conv1d(weight: np.ndarray) -> np.ndarray:
 
 
 def from_torch(model) -> FoldedModel:
-    """A TemporalModel (eval mode, any layout) -> FoldedModel."""
+    """A TemporalModel (eval mode, any weight layout) -> FoldedModel."""
     c = model.config
     np_ = lambda t: t.detach().cpu().numpy()
     bn = lambda m: {k: np_(getattr(m, k)) for k in ("weight", "bias", "running_mean", "running_var")}

@@ -4,9 +4,9 @@ upstream's --dense ablation (each block's conv reads every frame of its span: Mo
 Input (N, T, J_in, 2) normalised 2D keypoints -> output (N, T - RF + 1, J_out, 3), metres,
 root-relative (joint 0 carries no trajectory), RF the receptive field (243 for widths 3,3,3,3,3).
 
-Layouts, all computing the same function from the same weights:
-  conv1d    Conv1d / BatchNorm1d, time on the last axis: upstream's layout and checkpoints.
-  conv2d    Conv2d with k x 1 kernels, time on H: the Ascend recipe's layout (ATC converts it).
+Weight layouts, all computing the same function from the same weights:
+  conv1d    Conv1d / BatchNorm1d, time on the last axis: upstream's weights and checkpoints.
+  conv2d    Conv2d with k x 1 kernels, time on H: the Ascend recipe's weights (ATC converts it).
   conv2d_w  Conv2d with 1 x k kernels, time on W: the fastest for ONNX Runtime on CPU.
 """
 from __future__ import annotations
@@ -24,8 +24,8 @@ class TemporalModel(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = c = config
-        conv, bn = _layers(c.layout)
-        self.time_dim = 3 if c.layout == "conv2d_w" else 2
+        conv, bn = _layers(c.weight_layout)
+        self.time_dim = 3 if c.weight_layout == "conv2d_w" else 2
         self.expand_conv = conv(c.num_joints_in * c.in_features, c.channels, c.filter_widths[0], bias=False)
         self.expand_bn = bn(c.channels, momentum=0.1)
         self.drop = nn.Dropout(c.dropout)
@@ -55,9 +55,9 @@ class TemporalModel(nn.Module):
         assert x.shape[2:] == (self.config.num_joints_in, self.config.in_features), \
             f"expected (N, T, {self.config.num_joints_in}, {self.config.in_features}), got {tuple(x.shape)}"
         x = x.reshape(n, t, -1).permute(0, 2, 1)           # (N, C_in, T)
-        if self.config.layout == "conv2d":
+        if self.config.weight_layout == "conv2d":
             x = x.unsqueeze(3)                              # (N, C_in, T, 1)
-        elif self.config.layout == "conv2d_w":
+        elif self.config.weight_layout == "conv2d_w":
             x = x.unsqueeze(2)                              # (N, C_in, 1, T)
         x = self.drop(self.relu(self.expand_bn(self.expand_conv(x))))
         for i, (pad, shift) in enumerate(zip(self.pads, self.shifts)):
@@ -82,9 +82,11 @@ class TemporalModel(nn.Module):
         the frames the single output needs are computed: training with one output frame per example.
         Channels-last: every conv is one matmul of (N * frames / width, width * C_in) by the kernel, and
         batch norm sees (N * frames, C). `drop` replaces the model's dropout (e.g. a faster sampler).
-        Conv1d layout, dilated models only (a dense conv reads every frame: upstream trains those with forward)."""
+        Conv1d weight layout, dilated models only (a dense conv reads every frame: upstream trains those with
+        forward)."""
         c = self.config
-        assert c.layout == "conv1d", f"single-frame forward needs the conv1d layout, got {c.layout}"
+        assert c.weight_layout == "conv1d", \
+            f"single-frame forward needs the conv1d weight layout, got {c.weight_layout}"
         assert not c.dense, "single-frame forward needs a dilated model; dense models train with forward()"
         n, t = x.shape[0], x.shape[1]
         assert t == c.receptive_field, f"expected {c.receptive_field} input frames, got {t}"
@@ -123,13 +125,13 @@ def randomize_batchnorm(model: TemporalModel, seed: int = 0) -> TemporalModel:
     return model
 
 
-def _layers(layout: str):
-    """(conv factory, batch-norm class) for a layout; the factory takes a 1D kernel size."""
-    if layout == "conv1d":
+def _layers(weight_layout: str):
+    """(conv factory, batch-norm class) for a weight layout; the factory takes a 1D kernel size."""
+    if weight_layout == "conv1d":
         return nn.Conv1d, nn.BatchNorm1d
 
     def conv2d(c_in, c_out, k, dilation=1, bias=True):
-        kernel, dil = ((k, 1), (dilation, 1)) if layout == "conv2d" else ((1, k), (1, dilation))
+        kernel, dil = ((k, 1), (dilation, 1)) if weight_layout == "conv2d" else ((1, k), (1, dilation))
         return nn.Conv2d(c_in, c_out, kernel, dilation=dil, bias=bias)
 
     return conv2d, nn.BatchNorm2d

@@ -10,8 +10,9 @@ from typing import Callable
 
 import numpy as np
 
-from vp3d.pipeline.sequences import flip_augment, unflip_average
+from vp3d.facts.architecture import pad_frames
 from vp3d.facts.skeleton import Symmetry
+from vp3d.pipeline.sequences import flip_augment, unflip_average
 
 Runner = Callable[[np.ndarray], np.ndarray]
 
@@ -37,7 +38,7 @@ def predict_sequence(run: Runner, keypoints: np.ndarray, receptive_field: int, c
     by RF - 1 input frames, so the result equals whole-sequence inference. `length` is the fixed input
     length of a static-shape model: then chunk = length - RF + 1 and the last window is edge-padded.
     """
-    pad = (receptive_field - 1) // 2
+    pad = pad_frames(receptive_field)
     shift = pad if causal else 0
     padded = np.pad(keypoints.astype(np.float32, copy=False), ((pad + shift, pad - shift), (0, 0), (0, 0)),
                     mode="edge")

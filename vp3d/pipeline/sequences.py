@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from vp3d.errors import Vp3dError
-from vp3d.facts.architecture import ModelConfig
+from vp3d.facts.architecture import ModelConfig, pad_frames
 from vp3d.facts.datasets import DEFAULT_DATASET, dataset
 from vp3d.io.files import read_json, safe_stem
 from vp3d.facts.skeleton import Symmetry, mirror
@@ -137,7 +137,7 @@ class Manifest:
     OLDER = ("vp3d-manifest-2",)     # Human3.6M only: read with num_keypoints = num_joints
     @property
     def pad(self) -> int:
-        return (self.receptive_field - 1) // 2
+        return pad_frames(self.receptive_field)
 
     @property
     def fps(self) -> float:

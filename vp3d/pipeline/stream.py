@@ -27,10 +27,11 @@ from typing import Hashable
 
 import numpy as np
 
+from vp3d.facts.architecture import pad_frames
 from vp3d.facts.skeleton import NO_SYMMETRY, Symmetry
 from vp3d.pipeline.resample import interpolate_frames, resampled_length
 from vp3d.pipeline.sequences import flip_augment, unflip_average
-from vp3d.engines.dense import make_dense
+from vp3d.engines.stream_layers import make_stream_layer
 from vp3d.model.folded import FoldedLayer, FoldedModel
 
 
@@ -84,7 +85,7 @@ class StatePool:
         self.model = model
         self.engine = engine
         relu = [(layer, True) for pair in [(model.expand,)] + model.blocks for layer in pair] + [(model.shrink, False)]
-        self.dense = {id(layer): make_dense(layer, r, engine, threads) for layer, r in relu}
+        self.stream_layers = {id(layer): make_stream_layer(layer, r, engine, threads) for layer, r in relu}
         self.residual_taps = model.residual_taps
         self.channels = [model.channels_in] + [wide.weight.shape[0] for wide, _ in model.blocks]
         self.bufs = [np.zeros((capacity, layer.span, c), np.float32) for layer, c in zip(model.layers, self.channels)]
@@ -105,23 +106,23 @@ class StatePool:
         """Bytes of buffer per slot."""
         return sum(b[0].nbytes for b in self.bufs)
 
-    def _dense(self, layer: FoldedLayer, taps: np.ndarray) -> np.ndarray:
+    def _apply(self, layer: FoldedLayer, taps: np.ndarray) -> np.ndarray:
         """(..., width, C_in) taps -> (..., C_out): relu(weight @ taps + bias) on the pool's engine."""
-        y = self.dense[id(layer)](taps.reshape(-1, taps.shape[-2] * taps.shape[-1]))
+        y = self.stream_layers[id(layer)](taps.reshape(-1, taps.shape[-2] * taps.shape[-1]))
         return y.reshape(*taps.shape[:-2], -1)
 
     def _layer(self, i: int, taps: np.ndarray) -> np.ndarray:
         """Layer i (0: expand) on (..., width, C) taps -> (..., C_out), its 1 x 1 layer and residual included."""
         m = self.model
         if i == 0:
-            return self._dense(m.expand, taps)
+            return self._apply(m.expand, taps)
         wide, pointwise = m.blocks[i - 1]
-        y = self._dense(pointwise, self._dense(wide, taps)[..., None, :])
+        y = self._apply(pointwise, self._apply(wide, taps)[..., None, :])
         y += taps[..., self.residual_taps[i - 1], :]
         return y
 
     def _shrink(self, h: np.ndarray) -> np.ndarray:
-        return self._dense(self.model.shrink, h[..., None, :])
+        return self._apply(self.model.shrink, h[..., None, :])
 
     def start(self, slots: np.ndarray, frames: np.ndarray, count: int) -> np.ndarray:
         """Begin `slots` as if `count` copies of `frames` (B, C_in) had been fed: every buffer filled with
@@ -186,7 +187,7 @@ class PoseStream:
     lookahead: frames after a frame that its pose waits for (symmetric models: 0..(RF - 1) / 2, default
     all (RF - 1) / 2, the exact offline result; the unseen rest of its window is filled with the newest
     frame, as the end of a sequence is: StatePool.step with a LookaheadPlan). Causal models answer each
-    frame at once (lookahead 0). engine: the matrix products' (engines.dense.ENGINES).
+    frame at once (lookahead 0). engine: the matrix products' (engines.stream_layers.ENGINES).
     """
 
     def __init__(self, pose: FoldedModel, trajectory: FoldedModel | None, keypoint_symmetry: Symmetry,
@@ -196,7 +197,7 @@ class PoseStream:
         if trajectory is not None and (trajectory.receptive_field != rf or trajectory.causal != pose.causal):
             raise ValueError("the trajectory model must have the pose model's receptive field and causality")
         self.receptive_field, self.causal = rf, pose.causal
-        pad = (rf - 1) // 2
+        pad = pad_frames(rf)
         self.lead = rf - 1 if pose.causal else pad          # copies of the first frame before it
         self.tail = 0 if pose.causal else pad               # copies of the last frame after it (flush)
         if lookahead is None:

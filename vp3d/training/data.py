@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vp3d.errors import Vp3dError
-from vp3d.facts.datasets import DEFAULT_DATASET, DatasetFacts, dataset, datasets
+from vp3d.facts.datasets import DEFAULT_DATASET, DatasetFacts, dataset
 from vp3d.facts.skeleton import Symmetry
-from vp3d.io.datasets import Dataset, Sequence, check_subject, downsampled, find_dataset, load_dataset, prepare_take
+from vp3d.io.datasets import Dataset, Sequence, check_subject, downsampled, load_dataset, prepare_take
 
 
 @dataclass
@@ -84,18 +84,6 @@ def _subset(seq: Sequence, subset: float, downsample: int) -> Sequence:
         start = deterministic_random(0, frames - n + 1, str(frames))
         return downsampled(seq, downsample, start, start + n)
     return downsampled(seq, downsample) if downsample > 1 else seq
-
-
-def resolve_dataset(source: str | Path | None, name: str | None) -> tuple[Path, DatasetFacts]:
-    """(folder, facts) from -d and --dataset, as vp3d's scripts and upstream's run.py take them: -d FOLDER (the
-    dataset named by --dataset, else the one whose data_3d_<name>.npz is in the folder: io.datasets.find_dataset),
-    or -d NAME / --dataset NAME alone (upstream: the files in data/). --dataset FOLDER is vp3d's old spelling of -d."""
-    if name is not None and name not in datasets() and Path(name).is_dir() and source is None:
-        source, name = name, None                      # the old --dataset FOLDER
-    if source is not None and str(source) in datasets() and not Path(source).is_dir():
-        source, name = None, name or str(source)        # upstream's -d NAME
-    folder = Path(source) if source is not None else Path("data")
-    return folder, find_dataset(folder, name) if folder.is_dir() else dataset(name or DEFAULT_DATASET)
 
 
 def load_training_data(folder: str | Path, facts: DatasetFacts | None = None, keypoints: str | None = None,

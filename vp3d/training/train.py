@@ -90,10 +90,10 @@ class TrainConfig:
                 raise ValueError(message)
 
     def model_config(self, num_joints_in: int = 17, num_joints_out: int = 17, keypoint_symmetry=None) -> ModelConfig:
-        """The architecture trained, in the Conv1d layout (checkpoint.save writes any)."""
+        """The architecture trained, in the Conv1d weight layout (checkpoint.save writes any)."""
         return ModelConfig(filter_widths=tuple(self.filter_widths), channels=self.channels,
                            num_joints_in=num_joints_in, num_joints_out=num_joints_out,
-                           causal=self.causal, dense=self.dense, dropout=self.dropout, layout="conv1d",
+                           causal=self.causal, dense=self.dense, dropout=self.dropout, weight_layout="conv1d",
                            keypoint_symmetry=keypoint_symmetry and keypoint_symmetry.to_json(), fps=self.fps)
 
     @property
@@ -105,13 +105,13 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class Outputs:
-    """Where checkpoints go. All are upstream's format in `layout` (with 'module.' prefixes if asked)."""
+    """Where checkpoints go. All are upstream's format in `weight_layout` (with 'module.' prefixes if asked)."""
 
     last: Path | None = None        # -o: every epoch's, replaced
     best: Path | None = None        # the lowest 3d_valid so far
     folder: Path | None = None      # -c: epoch_N.bin every `frequency` epochs, as upstream
     frequency: int = 10
-    layout: str = "conv1d"
+    weight_layout: str = "conv1d"
     module_prefix: bool = False
     curves: Path | None = None      # --export-training-curves: loss_*.png in this folder
 
@@ -319,7 +319,7 @@ class Start:
 
 def _conv1d_state(state: dict, path: str, what: str) -> dict:
     config = checkpoint.infer_config(state, path=f"{path}: {what}")
-    return checkpoint.convert_state_dict(state, config.layout, "conv1d")
+    return checkpoint.convert_state_dict(state, config.weight_layout, "conv1d")
 
 
 def read_start(path: str | Path) -> Start:
@@ -582,7 +582,7 @@ def _save(outputs: Outputs, epoch: int, improved: bool, model, traj, optimizer, 
     for path in targets:
         if path != outputs.last:
             say(f"Saving checkpoint to {path}")
-        checkpoint.save(path, model, outputs.layout, outputs.module_prefix, epoch=epoch, lr=lr,
+        checkpoint.save(path, model, outputs.weight_layout, outputs.module_prefix, epoch=epoch, lr=lr,
                         optimizer=optimizer.state_dict(), random_state=labeled.random,
                         trajectory=traj, random_state_semi=unlabeled.random if unlabeled is not None else None,
                         extra={RESUME_KEY: extra})

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from vp3d.errors import Vp3dError, needs_extra
+from vp3d.facts.architecture import H36M_FPS
 from vp3d.facts.cameras import CAMERA_TO_YUP
 from vp3d.facts.datasets import skeleton_of
 from vp3d.facts.skeleton import Skeleton
@@ -450,7 +451,7 @@ def render_over_video(path: str | Path, tracks: list[Track], video: str | Path, 
 
 
 def render(path: str | Path, poses: np.ndarray, keypoints: Keypoints2D | None = None,
-           ground_truth: np.ndarray | None = None, up: np.ndarray = LEVEL_UP, fps: float = 50.0,
+           ground_truth: np.ndarray | None = None, up: np.ndarray = LEVEL_UP, fps: float = H36M_FPS,
            size: int = DEFAULT_SIZE, azimuth: float = DEFAULT_AZIMUTH, title: str = "", first_frame: int = 0,
            progress=None, filled: np.ndarray | None = None) -> int:
     """Write an animation of poses (T, J, 3) metres, camera frame, to `path` (.gif or .mp4); J 17 or 15 (the skeleton

@@ -6,7 +6,7 @@ weights' bytes. The engines differ in how they store them: numpy fp32 (OpenBLAS;
 optional packages), ONNX Runtime fp32 or int8 (quantize_dynamic: int8 weights per output channel,
 activations quantised per call; or -blocks: MatMulNBits, a scale per 32 weights, activations per block), OpenVINO f32 or bf16 (bf16 weights and products where the CPU has
 AVX512-BF16/AMX), torch fp32 or bf16 (F.linear on bf16 copies). The state between layers stays float32
-numpy in all of them. ENGINES names them; make_dense() builds one layer's function; default_engine() is
+numpy in all of them. ENGINES names them; make_stream_layer() builds one layer's function; default_engine() is
 the first installed of PREFERENCE (float32 only: bf16 and int8 are asked for by name).
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from vp3d.engines import devices
 from vp3d.errors import Vp3dError, needs_extra
 from vp3d.model.folded import FoldedLayer
 
-Dense = Callable[[np.ndarray], np.ndarray]
+StreamLayer = Callable[[np.ndarray], np.ndarray]
 
 # engine -> (the extra that installs it, its module)
 ENGINES = {"numpy": (None, None), "onnxruntime": ("", "onnxruntime"), "onnxruntime-int8": ("", "onnxruntime"),
@@ -50,7 +50,7 @@ def available(engine: str) -> bool:
         return False
 
 
-def _numpy(layer: FoldedLayer, relu: bool) -> Dense:
+def _numpy(layer: FoldedLayer, relu: bool) -> StreamLayer:
     weight, bias = layer.weight, layer.bias
 
     def run(x: np.ndarray) -> np.ndarray:
@@ -60,7 +60,7 @@ def _numpy(layer: FoldedLayer, relu: bool) -> Dense:
     return run
 
 
-def _dense_model(layer: FoldedLayer, relu: bool, matmul, weights: list, opsets: dict):
+def _layer_model(layer: FoldedLayer, relu: bool, matmul, weights: list, opsets: dict):
     """One layer as an ONNX model: x (N, K) -> `matmul` ("x" -> "xw") + b, relu where asked -> y (N, C_out),
     N dynamic; weights: matmul's initializers; opsets: {domain: version}."""
     from onnx import TensorProto, helper, numpy_helper
@@ -68,7 +68,7 @@ def _dense_model(layer: FoldedLayer, relu: bool, matmul, weights: list, opsets: 
     nodes = [matmul, helper.make_node("Add", ["xw", "b"], ["z" if relu else "y"])]
     if relu:
         nodes.append(helper.make_node("Relu", ["z"], ["y"]))
-    graph = helper.make_graph(nodes, "dense", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", k])],
+    graph = helper.make_graph(nodes, "stream_layer", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", k])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", c_out])],
                               weights + [numpy_helper.from_array(layer.bias, "b")])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets.items()])
@@ -77,7 +77,7 @@ def _dense_model(layer: FoldedLayer, relu: bool, matmul, weights: list, opsets: 
 def _onnx_graph(layer: FoldedLayer, relu: bool):
     """One layer as an ONNX graph: x (N, K) -> relu(x @ W.T + b) (N, C_out), N dynamic."""
     from onnx import helper, numpy_helper
-    return _dense_model(layer, relu, helper.make_node("MatMul", ["x", "w"], ["xw"]),
+    return _layer_model(layer, relu, helper.make_node("MatMul", ["x", "w"], ["xw"]),
                         [numpy_helper.from_array(np.ascontiguousarray(layer.weight.T), "w")], {"": 17})
 
 
@@ -100,10 +100,10 @@ def _block_int8_graph(layer: FoldedLayer, relu: bool):
     matmul = helper.make_node("MatMulNBits", ["x", "w", "s"], ["xw"], domain="com.microsoft", K=k, N=n, bits=8,
                               block_size=INT8_BLOCK, accuracy_level=4)
     weights = [numpy_helper.from_array(q, "w"), numpy_helper.from_array(scale.reshape(-1).astype(np.float32), "s")]
-    return _dense_model(layer, relu, matmul, weights, {"": 17, "com.microsoft": 1})
+    return _layer_model(layer, relu, matmul, weights, {"": 17, "com.microsoft": 1})
 
 
-def _onnxruntime(layer: FoldedLayer, relu: bool, threads: int, int8: str | None) -> Dense:
+def _onnxruntime(layer: FoldedLayer, relu: bool, threads: int, int8: str | None) -> StreamLayer:
     import onnxruntime as ort
     model = _block_int8_graph(layer, relu) if int8 == "blocks" else _onnx_graph(layer, relu)
     opts = ort.SessionOptions()
@@ -123,7 +123,7 @@ def _onnxruntime(layer: FoldedLayer, relu: bool, threads: int, int8: str | None)
     return lambda x: session.run(None, {"x": np.ascontiguousarray(x, np.float32)})[0]
 
 
-def _openvino(layer: FoldedLayer, relu: bool, threads: int, precision: str) -> Dense:
+def _openvino(layer: FoldedLayer, relu: bool, threads: int, precision: str) -> StreamLayer:
     import openvino as ov
     import openvino.opset13 as ops
     x = ops.parameter([-1, layer.weight.shape[1]], np.float32, name="x")
@@ -136,7 +136,7 @@ def _openvino(layer: FoldedLayer, relu: bool, threads: int, precision: str) -> D
     return lambda x: request.infer([np.ascontiguousarray(x, np.float32)])[0].copy()
 
 
-def _torch(layer: FoldedLayer, relu: bool, threads: int, dtype: str) -> Dense:
+def _torch(layer: FoldedLayer, relu: bool, threads: int, dtype: str) -> StreamLayer:
     import torch
     torch.set_num_threads(threads)
     kind = getattr(torch, dtype)
@@ -149,7 +149,7 @@ def _torch(layer: FoldedLayer, relu: bool, threads: int, dtype: str) -> Dense:
     return run
 
 
-def make_dense(layer: FoldedLayer, relu: bool, engine: str = "numpy", threads: int | None = None) -> Dense:
+def make_stream_layer(layer: FoldedLayer, relu: bool, engine: str = "numpy", threads: int | None = None) -> StreamLayer:
     """`layer` on `engine` (ENGINES): (N, K) float32 -> (N, C_out) float32, relu applied where asked.
     Vp3dError for an unknown engine or a missing package (naming the pip extra)."""
     if engine not in ENGINES:

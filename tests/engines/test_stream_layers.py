@@ -1,10 +1,10 @@
-"""The stream's matrix products on other engines (vp3d.engines.dense): fp32 engines equal offline lift()
+"""The stream's matrix products on other engines (vp3d.engines.stream_layers): fp32 engines equal offline lift()
 to float rounding, bf16 and int8 within a stated fraction of the poses' size and really reduced; refusals."""
 import numpy as np
 import pytest
 
 import vp3d
-from vp3d.engines.dense import ENGINES, available, default_engine, make_dense
+from vp3d.engines.stream_layers import ENGINES, available, default_engine, make_stream_layer
 from vp3d.errors import Vp3dError
 from vp3d.model import checkpoint
 from vp3d.model.folded import FoldedLayer
@@ -55,7 +55,7 @@ def test_a_layer_by_hand():
         tol = 0.05 if engine in REDUCED else 1e-5
         for relu in (True, False):
             want = np.maximum(by_hand, 0) if relu else by_hand
-            got = make_dense(layer, relu, engine, threads=1)(x)
+            got = make_stream_layer(layer, relu, engine, threads=1)(x)
             assert got.shape == (3, 5) and got.dtype == np.float32
             np.testing.assert_allclose(got, want, atol=tol * np.abs(want).max(), err_msg=f"{engine} relu={relu}")
 

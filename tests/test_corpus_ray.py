@@ -11,7 +11,7 @@ import vp3d_lift
 from vp3d import corpus
 from vp3d.model.export import export_onnx
 
-from conftest import random_model
+from random_models import random_model
 from keypoint_writers import write_corpus
 
 ray = pytest.importorskip("ray", reason="the [ray] extra is not installed")
@@ -127,6 +127,7 @@ def test_an_input_that_kills_its_worker_every_time_is_an_error_line(cluster, cor
     assert f"killed its worker process {corpus.MAX_DEATHS} times" in by["sub/c.json"]["error"]
     assert sorted(n for n, r in by.items() if r["status"] == "ok") == ["a.json", "b.csv", "sub/a.json", "two.npz"]
     local = sorted((corpus_dir / "local").glob("*.npz"))
+    assert [p.name for p in local] == ["a.npz", "b.npz", "sub_a.npz", "sub_c.npz", "two.npz"]   # the good inputs
     for p in local:
         if p.name != "sub_c.npz":
             assert (out / p.name).read_bytes() == p.read_bytes(), p.name

@@ -29,7 +29,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from random_models import random_model
+from repo_paths import ROOT
+
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 RUN = {"vp3d_lift", "vp3d_render", "vp3d_convert"}        # scripts whose documented commands are run
 INPUT_FLAGS = {"-m", "--model", "--video", "--keypoint-file", "--prep"}
@@ -425,7 +427,6 @@ def test_every_documented_command_and_call_fits_the_code(texts, sequence_names):
 @pytest.mark.slow
 def test_the_cheap_commands_run_in_the_order_shown(texts, tmp_path):
     """lift, render and convert as the README and docs/ show them, each document in a folder of its own."""
-    from conftest import random_model
     from vp3d.model import checkpoint
     from vp3d.model.export import export_onnx
     net = random_model((3, 3), 16, seed=1)

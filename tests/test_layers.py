@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from repo_paths import ROOT
+
 PACKAGE = ROOT / "vp3d"
 # bottom to top; modules of one rank may import each other (without cycles)
 RANKS = {"errors": 0, "cli": 1, "facts": 1, "io": 2, "model": 3, "engines": 4, "pipeline": 5, "detect": 5,

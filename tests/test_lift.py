@@ -6,7 +6,8 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import one_line_error, random_model
+from one_line_errors import one_line_error
+from random_models import random_model
 from keypoint_writers import (
     COCO_SYMMETRY,
     fill_gaps_by_hand,

@@ -18,7 +18,7 @@ from vp3d.facts.architecture import ModelConfig
 from vp3d.model import checkpoint
 from vp3d.model.temporal import TemporalModel, randomize_batchnorm
 
-from conftest import random_model
+from random_models import random_model
 from keypoint_writers import video_keypoints
 
 W, H = 1280, 720

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import random_model
+from random_models import random_model
 
 from vp3d.engines import backends, devices
 from vp3d.errors import Vp3dError
@@ -57,6 +57,7 @@ def test_backend_mismatch_and_unknown_suffix():
 
 
 def test_adding_a_backend_touches_one_place():
+    assert {"onnxruntime", "openvino", "torch", "ais_bench"} <= set(backends.REGISTRY)
     for name, entry in backends.REGISTRY.items():
         assert entry.name == name and entry.suffixes and entry.supported and entry.precisions
         assert backends.resolve_backend(f"m{entry.suffixes[0]}", name) == name

@@ -9,7 +9,8 @@ from vp3d.errors import Vp3dError
 from vp3d.model import checkpoint
 from vp3d.model.folded import FoldedLayer
 
-from conftest import random_model
+from random_models import random_model
+from repo_paths import ROOT
 from keypoint_writers import video_keypoints
 
 W, H = 1280, 720
@@ -73,7 +74,6 @@ def test_the_pipe_takes_a_stream_engine(lifter, tmp_path):
     import json
     import subprocess
     import sys
-    from conftest import ROOT
     checkpoint.save(tmp_path / "m.bin", random_model((3, 3, 3), 64, seed=21))
     kps = video_keypoints(30, W, H, seed=2)
     lines = "".join(json.dumps({"frame": t, "keypoints": k.tolist()}) + "\n" for t, k in enumerate(kps))

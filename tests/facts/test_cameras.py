@@ -44,6 +44,7 @@ def test_world_camera_round_trip():
 
 
 def test_world_origin_is_in_front_of_every_camera():
+    assert {s: len(c) for s, c in h36m_cameras().items()} == {s: 4 for s in ("S1", "S5", "S6", "S7", "S8", "S9", "S11")}
     for cams in h36m_cameras().values():
         for cam in cams:
             assert world_to_camera(np.zeros(3), cam.orientation, cam.translation)[2] > 3

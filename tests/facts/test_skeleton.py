@@ -56,9 +56,10 @@ def test_symmetry_refuses_overlapping_or_unpaired_joints():
 
 
 def test_keypoint_layouts_pair_left_with_right_by_name():
+    assert {"h36m", "coco", "humaneva15"} <= set(keypoint_layouts())
     for layout in keypoint_layouts().values():
         names = [n.lower() for n in layout.names]
-        for l, r in zip(layout.symmetry.left, layout.symmetry.right):
+        for l, r in zip(layout.symmetry.left, layout.symmetry.right, strict=True):
             assert re.match(r"(left_|l)(.+)", names[l])[2] == re.match(r"(right_|r)(.+)", names[r])[2], (names[l], names[r])
         unpaired = set(range(len(names))) - set(layout.symmetry.left + layout.symmetry.right)
         assert not any(re.match(r"(left_|right_|l[a-z]|r[a-z])", names[j]) for j in unpaired), unpaired

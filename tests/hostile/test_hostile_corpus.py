@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import vp3d_lift
-from conftest import random_model
+from random_models import random_model
 from hostile_run import ROOT, child_env, limit_memory, run_mains, tree
 from keypoint_writers import video_keypoints, write_coco_json
 from test_hostile_readers import hostile_files

@@ -3,7 +3,7 @@ would resample a clip into gigabytes, a million threads, sizes of zero or of no 
 nothing to lift. Each is one line and exit 2 before any large work; nothing is written."""
 import pytest
 
-from conftest import random_model
+from random_models import random_model
 from hostile_run import run_mains, tree
 from keypoint_writers import video_keypoints, write_coco_json
 from vp3d.model.export import export_onnx

@@ -10,7 +10,7 @@ import zlib
 import numpy as np
 import pytest
 
-from conftest import random_model
+from random_models import random_model
 from hostile_run import run_mains, tree
 from keypoint_writers import video_keypoints, write_coco_json, write_keypoints_csv
 from vp3d.model.export import export_onnx

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import vp3d
-from conftest import random_model
+from random_models import random_model
 from hostile_run import ROOT, run_script
 from keypoint_writers import video_keypoints
 from vp3d.model.export import export_onnx

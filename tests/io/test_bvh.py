@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from bvh_reader import NAMES, PARENTS, TO_YUP, axis_rotation, bone_errors, joints_array, read_bvh_positions
-from conftest import one_line_error
+from one_line_errors import one_line_error
 
 import vp3d_convert
 from vp3d.errors import Vp3dError

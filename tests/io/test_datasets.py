@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from conftest import TINY_ACTIONS, make_positions
+from h36m_data import TINY_ACTIONS, make_positions
 
 from vp3d.errors import Vp3dError
 from vp3d.facts.cameras import (

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import random_model
+from random_models import random_model
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -65,7 +65,7 @@ def test_a_folder_output_gets_one_file_per_video_all_inside_it(tmp_path):
     assert len(set(paths)) == len(poses) and all(p.parent == out and p.suffix == ".json" for p in paths)
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in paths)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]                 # nothing written beside it
-    for (name, p), path in zip(poses.items(), paths):
+    for (name, p), path in zip(poses.items(), paths, strict=True):
         np.testing.assert_array_equal(read_poses(path)[name], p)
 
 

@@ -1,7 +1,7 @@
 """Safe .npz reading: plain arrays, object arrays through a restricted unpickler."""
 import numpy as np
 import pytest
-from conftest import Evil
+from evil_pickle import Evil
 
 from vp3d.errors import Vp3dError
 from vp3d.io.datasets import load_positions_3d

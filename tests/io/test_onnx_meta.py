@@ -3,7 +3,7 @@ import json
 
 import onnx
 import pytest
-from conftest import random_model
+from random_models import random_model
 
 from vp3d.errors import Vp3dError
 from vp3d.facts.architecture import ModelConfig

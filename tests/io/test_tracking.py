@@ -19,7 +19,8 @@ from vp3d.io.keypoints import read_keypoints, read_sequences
 from vp3d.io.poses import Poses, read_poses_npz, write_poses_csv, write_poses_json, write_poses_npz
 from vp3d.model import checkpoint
 
-from conftest import SHARED, random_model
+from random_models import random_model
+from repo_paths import SHARED
 from keypoint_writers import (OPENPOSE_BODY_25, OPENPOSE_COCO_18, fill_gaps_by_hand, openpose_person,
                               people_scene, video_keypoints, write_alphapose_json, write_coco_json, write_coco_people,
                               write_detectron_npz, write_mmpose_people, write_openpose_folder)
@@ -214,7 +215,7 @@ def test_every_person_is_tracked_through_crossings(tmp_path, same_depth):
                                ("mmpose", write_mmpose_people(tmp_path / "m.json", people, 100, seed))):
                 seqs = read_keypoints(path, people="all")
                 assert [s.name for s in seqs] == [f"{path.stem}_person{k + 1}" for k in range(n)], (kind, n, seed)
-                for s, (first, kps) in zip(seqs, expected):
+                for s, (first, kps) in zip(seqs, expected, strict=True):
                     assert s.first_frame == first, (kind, n, seed, s.name)
                     np.testing.assert_array_equal(s.keypoints, kps, err_msg=f"{kind} {n} {seed} {s.name}")
 
@@ -230,7 +231,7 @@ def test_lift_people_all_equals_lifting_each_person_alone(tmp_path, model):
                                "--people", "all"]) == 0
         poses = read_poses(out)
         assert list(poses) == [f"scene_person{k + 1}" for k in range(4)]
-        for (name, got), (first, kps) in zip(poses.items(), expected):
+        for (name, got), (first, kps) in zip(poses.items(), expected, strict=True):
             assert poses.first_frames.get(name, 0) == first, (fmt, name)
             np.testing.assert_allclose(got, lifter.lift(kps, (W, H)), atol=1e-4, rtol=0, err_msg=f"{fmt} {name}")
     got = lifter.lift_file(path, (W, H), people="all", min_frames=80)          # detected in 80 frames or more
@@ -308,7 +309,7 @@ def test_a_person_hidden_longer_than_a_track_lives_is_linked_whole(tmp_path, sam
             seqs = read_keypoints(write_coco_people(tmp_path / "c.json", people, seed), people="all")
             expected = _expected_people(people)
             assert len(seqs) == n
-            for s, (first, kps_) in zip(seqs, expected):
+            for s, (first, kps_) in zip(seqs, expected, strict=True):
                 assert s.first_frame == first
                 np.testing.assert_array_equal(s.keypoints, kps_, err_msg=f"{n} {seed} {s.name}")
 

@@ -5,7 +5,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, check_one_line_error, random_model
+from one_line_errors import check_one_line_error
+from random_models import random_model
+from repo_paths import ROOT
 
 from vp3d.errors import Vp3dError
 from vp3d.facts.architecture import WEIGHT_LAYOUTS

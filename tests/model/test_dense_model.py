@@ -22,7 +22,7 @@ from vp3d.model import checkpoint
 from vp3d.model.checkpoint import CheckpointError
 from vp3d.model.temporal import TemporalModel
 
-from conftest import random_model
+from random_models import random_model
 from golden_case import golden_state_dict
 from keypoint_writers import video_keypoints
 

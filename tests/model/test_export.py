@@ -5,7 +5,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-from conftest import random_model
+from random_models import random_model
 
 from vp3d.io.onnx_meta import (
     FACTS_FORMAT,

@@ -10,7 +10,9 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from conftest import one_line_error, random_model
+from h36m_data import TINY_SEQUENCES
+from one_line_errors import one_line_error
+from random_models import random_model
 
 import vp3d_quantize
 from vp3d.engines.backends import open_session
@@ -42,6 +44,7 @@ LENGTH = 100                    # the tiny fixture's longest sequence is 93 fram
 def prep(tiny_dataset, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("prep")
     preprocess(tiny_dataset, out, ["S9", "S11"], filter_widths=WIDTHS, lengths=[LENGTH])
+    assert len(list((out / "inputs").glob("*.bin"))) == TINY_SEQUENCES      # the tests below take slices of them
     return out
 
 

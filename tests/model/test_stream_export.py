@@ -14,8 +14,8 @@ from vp3d.model.folded import from_torch
 from vp3d.model.stream_export import StepSession, export_stream, stream_metadata
 from vp3d.pipeline.stream import StatePool
 
-from conftest import random_model
-from conftest import ROOT
+from random_models import random_model
+from repo_paths import ROOT
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 import pytest
 import torch
-from conftest import random_model
+from random_models import random_model
 
 from vp3d.facts.architecture import ModelConfig
 from vp3d.model.checkpoint import convert_state_dict

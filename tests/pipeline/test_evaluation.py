@@ -4,6 +4,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from h36m_data import TINY_SEQUENCES
 
 import vp3d_postprocess
 from vp3d.errors import Vp3dError
@@ -21,7 +22,7 @@ def test_saved_predictions_are_the_evaluated_arrays(run, tmp_path):
                                   "--json", str(tmp_path / "r.json"), "--save-predictions", str(tmp_path / "p.npz")]) == 0
     poses = read_poses_npz(tmp_path / "p.npz")
     m = Manifest.read(run / "prep")
-    assert list(poses) == [e.name for e in m.entries]
+    assert len(m.entries) == TINY_SEQUENCES and list(poses) == [e.name for e in m.entries]
     report = json.loads((tmp_path / "r.json").read_text())
     sums = {}
     for e in m.entries:
@@ -34,6 +35,7 @@ def test_saved_predictions_are_the_evaluated_arrays(run, tmp_path):
         s = sums.setdefault(e.group, [0.0, 0])
         s[0] += e.frames * mpjpe(poses[e.name], gt)
         s[1] += e.frames
+    assert list(sums) == list(report["actions"]) == ["Directions", "Walking", "Sitting"]     # TINY_ACTIONS' groups
     for group, (total, frames) in sums.items():       # recomputed from the saved arrays alone
         assert report["actions"][group]["mpjpe"] == pytest.approx(1000 * total / frames, rel=1e-6)
     assert report["model"] == "m.onnx (onnxruntime, f32)" and report["data"] == "S9,S11 · cpn_ft_h36m_dbb"

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 import torch
-from conftest import random_model
+from random_models import random_model
 
 import vp3d_infer
 from vp3d.engines import backends

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import random_model
+from random_models import random_model
 
 from vp3d.engines.backends import TorchSession
 from vp3d.facts.skeleton import h36m_skeleton17, keypoint_layouts

@@ -7,13 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import (
-    ROOT,
-    make_positions,
-    one_line_error,
-    small_dataset,
-    write_dataset,
-)
+from h36m_data import make_positions, small_dataset, write_dataset
+from one_line_errors import one_line_error
+from repo_paths import ROOT
 
 import vp3d_preprocess
 from vp3d.io.files import read_array

@@ -13,7 +13,7 @@ from vp3d.model import checkpoint
 from vp3d.model.export import export_onnx
 from vp3d.pipeline.resample import resample, resampled_length
 
-from conftest import random_model
+from random_models import random_model
 from keypoint_writers import video_keypoints
 
 W, H = 640, 480

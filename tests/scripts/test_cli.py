@@ -75,6 +75,7 @@ def test_end_to_end_onnx_matches_pytorch(prep, tiny_checkpoints, tmp_path, capsy
 
     reference_dir = torch_predictions(checkpoint.load(tiny_checkpoints["conv1d"]), prep, tmp_path / "torch")
     reference = evaluate(prep, reference_dir)
+    assert list(reference.actions) == list(ours["actions"])
     for action, r in reference.actions.items():
         for metric in ("mpjpe", "p_mpjpe", "n_mpjpe", "mpjve"):
             assert ours["actions"][action][metric] == pytest.approx(r[metric], abs=1e-3)
@@ -90,6 +91,7 @@ def test_padding_invariance(tiny_dataset, tiny_checkpoints, tmp_path):
         preprocess(tiny_dataset, p, length)
         results.append((p, evaluate(p, torch_predictions(model, p, tmp_path / f"res{length}"))))
     (p1, r1), (p2, r2) = results
+    assert list(r1.actions) == list(r2.actions) == ["Directions", "Walking", "Sitting"]     # TINY_ACTIONS' groups
     for action in r1.actions:
         for metric, value in r1.actions[action].items():
             assert r2.actions[action][metric] == pytest.approx(value, abs=1e-4)

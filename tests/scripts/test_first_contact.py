@@ -3,7 +3,6 @@ the file and what to do, before any work; the files vp3d_lift.py writes are read
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,10 +18,11 @@ from vp3d.errors import Vp3dError
 from vp3d.io.keypoints import read_keypoints
 from vp3d.io.poses import read_poses_npz
 
-from conftest import one_line_error, random_model
+from one_line_errors import one_line_error
+from random_models import random_model
+from repo_paths import ROOT
 from keypoint_writers import video_keypoints, write_coco_json, write_mmpose_json
 
-ROOT = Path(__file__).resolve().parents[2]
 W, H = 880, 660
 H36M_SYMMETRY = ((4, 5, 6, 11, 12, 13), (1, 2, 3, 14, 15, 16))
 

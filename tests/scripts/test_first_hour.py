@@ -4,7 +4,6 @@ the package installs without setuptools warnings (its configuration checked agai
 import subprocess
 import sys
 import tomllib
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +14,9 @@ import vp3d_postprocess
 import vp3d_render
 from vp3d.errors import CORE
 
-ROOT = Path(__file__).resolve().parents[2]
+from random_models import random_model
+from repo_paths import ROOT
+
 SCRIPTS = sorted(p.name for p in ROOT.glob("vp3d_*.py"))
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
@@ -100,7 +101,6 @@ def test_no_script_writes_over_a_file_it_reads(tmp_path, capsys, monkeypatch):
 
 def test_a_folder_output_that_would_hold_an_input_is_refused(tmp_path, capsys):
     """vp3d_lift.py out/a.npz -o out/: the video 'a' would be written to out/a.npz, the input itself."""
-    from conftest import random_model
     from vp3d.model import checkpoint
     from keypoint_writers import video_keypoints
     (tmp_path / "out").mkdir()

@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import random_model
+from random_models import random_model
 from keypoint_writers import video_keypoints, write_detectron_npz
 from PIL import Image
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import golden_dir
+from repo_paths import golden_dir
 
 import vp3d_infer
 import vp3d_postprocess
@@ -191,6 +191,8 @@ def test_humaneva_pipeline_reproduces_upstream_by_subject(humaneva, tmp_path, ca
     first = {}
     for e in manifest.entries:
         first.setdefault((e.subject, e.group), e)
+    assert sorted(f"{keypoints}/{s}/{g}" for s, g in first) == sorted(k for k in humaneva.outputs
+                                                                         if k.startswith(f"{keypoints}/"))
     for (subject, group), e in first.items():
         y = read_array(res / "run" / f"{e.name}_0.bin", (2, manifest.output_length(e), 15, 3))[:, :e.frames]
         n, m = humaneva.raw_frames

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import KEYPOINTS_SYMMETRY, make_positions, one_line_error, random_model
+from h36m_data import KEYPOINTS_SYMMETRY, make_positions
+from one_line_errors import one_line_error
+from random_models import random_model
 
 import vp3d_infer
 import vp3d_postprocess

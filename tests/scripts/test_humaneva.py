@@ -3,7 +3,8 @@ nothing written. (The numbers against upstream's run.py: test_golden.py.)"""
 import json
 
 import pytest
-from conftest import one_line_error, random_model
+from one_line_errors import one_line_error
+from random_models import random_model
 
 import vp3d_infer
 import vp3d_postprocess
@@ -79,6 +80,7 @@ def test_postprocess_filters_actions_as_upstream(he, tmp_path):
     assert list(out["all"]["actions"]) == ["Walking", "Jog", "ThrowCatch", "Gestures", "Box"]
     assert list(out["some"]["actions"]) == ["Walking", "ThrowCatch"]
     assert list(out["some"]["subjects"]["Validate/S3"]["actions"]) == ["Walking"]      # S3 has no ThrowCatch
+    assert sorted(out["some"]["subjects"]) == SUBJECTS.split(",")
     for subject, tables in out["some"]["subjects"].items():
         for action, row in tables["actions"].items():
             assert row == out["all"]["subjects"][subject]["actions"][action]

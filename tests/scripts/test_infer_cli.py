@@ -10,7 +10,8 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import one_line_error, random_model
+from one_line_errors import one_line_error
+from random_models import random_model
 
 import vp3d_infer
 import vp3d_pth2onnx

@@ -5,7 +5,9 @@ import re
 
 import numpy as np
 import pytest
-from conftest import one_line_error, random_model
+from h36m_data import TINY_SEQUENCES
+from one_line_errors import one_line_error
+from random_models import random_model
 
 import vp3d_infer
 import vp3d_postprocess
@@ -43,6 +45,7 @@ def runs(tiny_dataset, tmp_path_factory):
 
 def test_own_length_inputs_are_the_sequence_plus_the_receptive_field(runs):
     m = Manifest.read(runs["own"]["prep"])
+    assert len(m.entries) == TINY_SEQUENCES
     assert m.lengths == [] and all(e.length == e.frames + 26 for e in m.entries)
     deltas = json.loads((runs["own"]["prep"] / "delta_dict_padding.json").read_text())
     assert set(deltas.values()) == {0}
@@ -65,11 +68,14 @@ def test_every_flow_gives_the_same_predictions_and_report(runs):
     fixed = Manifest.read(runs["fixed"]["prep"])
     for name in ("own", "buckets"):
         other = Manifest.read(runs[name]["prep"])
-        for a, b in zip(fixed.entries, other.entries):
+        assert len(fixed.entries) == len(other.entries) == TINY_SEQUENCES
+        for a, b in zip(fixed.entries, other.entries, strict=True):
             assert (a.name, a.frames) == (b.name, b.frames)
             pa = read_array(runs["fixed"]["res"] / f"{a.name}_0.bin", (2, fixed.output_length(a), 17, 3))[:, :a.frames]
             pb = read_array(runs[name]["res"] / f"{b.name}_0.bin", (2, other.output_length(b), 17, 3))[:, :b.frames]
             np.testing.assert_allclose(pb, pa, atol=1e-5, err_msg=f"{name} {a.name}")
+        assert list(runs[name]["report"]["actions"]) == list(runs["fixed"]["report"]["actions"]) == \
+            ["Directions", "Walking", "Sitting"]                                   # TINY_ACTIONS' groups
         for action, row in runs["fixed"]["report"]["actions"].items():
             for metric, value in row.items():
                 assert runs[name]["report"]["actions"][action][metric] == pytest.approx(value, abs=1e-3), (name, action)
@@ -99,7 +105,10 @@ def test_chunked_inference_equals_whole_sequences(runs, tmp_path):
     """--chunk smaller than every sequence: windows overlapping by RF - 1 give the whole-sequence result."""
     assert vp3d_infer.main(["--model", str(runs["own"]["models"][0]), "--input", str(runs["own"]["prep"] / "inputs"),
                             "--output", str(tmp_path), "--output_dirname", "chunked", "--chunk", "7"]) == 0
-    for p in (tmp_path / "chunked").iterdir():
+    chunked = sorted((tmp_path / "chunked").iterdir())
+    assert len(chunked) == TINY_SEQUENCES
+    assert [p.name for p in chunked] == sorted(p.name for p in runs["own"]["res"].iterdir())
+    for p in chunked:
         np.testing.assert_allclose(np.fromfile(p, np.float32), np.fromfile(runs["own"]["res"] / p.name, np.float32),
                                    atol=1e-5, err_msg=p.name)
 

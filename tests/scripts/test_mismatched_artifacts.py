@@ -9,7 +9,10 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, one_line_error, random_model
+from h36m_data import TINY_SEQUENCES
+from one_line_errors import one_line_error
+from random_models import random_model
+from repo_paths import ROOT
 
 import vp3d_infer
 import vp3d_postprocess
@@ -110,6 +113,8 @@ def test_causal_model_same_mpjpe_through_torch_and_onnx(arts, tmp_path, capsys, 
         for metric, value in row.items():
             assert reports["torch"]["actions"][action][metric] == pytest.approx(value, abs=1e-3), (action, metric)
     onnx_pred = {p.name: np.fromfile(p, np.float32) for p in (tmp_path / "res" / "onnx").iterdir()}
+    assert len(onnx_pred) == TINY_SEQUENCES
+    assert sorted(onnx_pred) == sorted(p.name for p in (tmp_path / "res" / "torch").iterdir())
     for p in (tmp_path / "res" / "torch").iterdir():
         np.testing.assert_allclose(np.fromfile(p, np.float32), onnx_pred[p.name], atol=1e-5)
     # the same weights run as a non-causal model predict otherwise: the comparison above can fail

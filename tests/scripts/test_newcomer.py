@@ -5,14 +5,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import (
-    KEYPOINTS_SYMMETRY,
-    ROOT,
-    check_one_line_error,
-    make_positions,
-    one_line_error,
-    write_dataset,
-)
+from h36m_data import KEYPOINTS_SYMMETRY, make_positions, write_dataset
+from one_line_errors import check_one_line_error, one_line_error
+from repo_paths import ROOT
 
 import vp3d_postprocess
 from vp3d.facts.skeleton import Symmetry

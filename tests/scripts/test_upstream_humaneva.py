@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from repo_paths import ROOT
 
 import vp3d_infer
 import vp3d_postprocess

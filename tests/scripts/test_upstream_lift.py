@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, random_model
+from random_models import random_model
+from repo_paths import ROOT
 from keypoint_writers import (
     fill_gaps_by_hand,
     video_keypoints,

@@ -7,7 +7,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, make_positions, random_model, write_dataset
+from h36m_data import make_positions, write_dataset
+from random_models import random_model
+from repo_paths import ROOT
 
 import vp3d_infer
 import vp3d_postprocess

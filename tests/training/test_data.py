@@ -1,7 +1,8 @@
 """What training reads: upstream's fetch() order, subsets, dataset names and folders, cameras of your own, bad data."""
 import numpy as np
 import pytest
-from conftest import check_one_line_error, make_positions, write_dataset
+from h36m_data import make_positions, write_dataset
+from one_line_errors import check_one_line_error
 
 import vp3d_preprocess
 import vp3d_synthesize
@@ -41,7 +42,8 @@ def test_sequences_come_in_the_2d_files_order_filtered_by_action_prefix(reordere
 def test_subset_keeps_a_window_where_upstream_keeps_it(reordered):
     full = load_training_data(reordered, subjects_train=["S1"], subjects_test=["S9"])
     part = load_training_data(reordered, subjects_train=["S1"], subjects_test=["S9"], subset=0.3, downsample=2)
-    for f, p in zip(full.train, part.train):
+    assert len(full.train) == len(part.train) == 3 * 4             # S1's 3 takes seen by 4 cameras
+    for f, p in zip(full.train, part.train, strict=True):
         t = f.poses_2d.shape[0]
         n = int(round(t // 2 * 0.3) * 2)
         start = deterministic_random(0, t - n + 1, str(t))
@@ -77,7 +79,8 @@ def test_cameras_of_your_own_travel_in_the_3d_file_and_normalise_the_2d(tmp_path
     cams = load_cameras(tmp_path / "data_3d_h36m.npz")
     expected = random_cameras(["S1", "S9"], 0)
     assert list(cams) == ["S1", "S9"] and all(c.res_w == 1920 and c.res_h == 1080 for c in cams["S1"])
-    for a, b in zip(cams["S9"], expected["S9"]):
+    assert len(cams["S9"]) == len(expected["S9"]) == 4
+    for a, b in zip(cams["S9"], expected["S9"], strict=True):
         np.testing.assert_array_equal(a.orientation, b.orientation)
         np.testing.assert_array_equal(a.focal_length, b.focal_length)
     data = load_dataset(tmp_path)

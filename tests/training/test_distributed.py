@@ -78,12 +78,14 @@ def test_two_processes_train_what_one_trains(tmp_path, capsys):
     two_line = re.search(r"^\[1\] .*$", r.stdout, re.M).group(0)
     one, two = (checkpoint.load_raw(tmp_path / run / "last.bin") for run in ("one", "two"))
     assert set(one) == set(two) and one["model_args"] == two["model_args"] and two["epoch"] == 1
+    assert set(one["model_pos"]) == set(two["model_pos"]) >= {"expand_conv.weight", "shrink.weight"}
     for key, value in one["model_pos"].items():
         if value.is_floating_point():
             error = float((two["model_pos"][key] - value).norm() / value.norm())
             assert error <= 1e-5, f"{key}: relative difference {error:.2e}"
         else:
             assert torch.equal(two["model_pos"][key], value), key
+    assert one_line.split()[5::2] == two_line.split()[5::2] == ["3d_train", "3d_eval", "3d_valid"]
     for name, a, b in zip(one_line.split()[5::2], map(float, one_line.split()[6::2]), map(float, two_line.split()[6::2])):
         assert a == pytest.approx(b, abs=0.01), (name, one_line, two_line)
     assert checkpoint.load(tmp_path / "two" / "last.bin").config == checkpoint.load(tmp_path / "one" / "last.bin").config

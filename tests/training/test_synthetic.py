@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT as REPO
-from conftest import one_line_error
+from one_line_errors import one_line_error
+from repo_paths import ROOT, SHARED
 
 import vp3d_synthesize
 from vp3d.errors import Vp3dError
@@ -15,7 +15,7 @@ from vp3d.facts.cameras import h36m_cameras, project_to_2d, world_to_camera
 from vp3d.facts.skeleton import h36m_skeleton32, kept_joints
 from vp3d.training import synthetic as syn
 
-SHARED_TSV = REPO.parent / "shared" / "reference" / "h36m_test_lengths.tsv"
+SHARED_TSV = SHARED / "reference" / "h36m_test_lengths.tsv"
 METADATA = {"layout_name": "h36m", "num_joints": 17,
             "keypoints_symmetry": [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]]}
 PARENTS = np.array(h36m_skeleton32().parents)
@@ -61,7 +61,7 @@ def test_saved_files_have_upstream_structure(tmp_path, tiny):
             np.testing.assert_array_equal(x, pos3d[subject][take])
             views = loaded2d[subject][take]
             assert isinstance(views, list) and len(views) == 4
-            for kp, orig in zip(views, pos2d[subject][take]):
+            for kp, orig in zip(views, pos2d[subject][take], strict=True):
                 assert kp.dtype == np.float32 and kp.shape[1:] == (17, 2)
                 assert len(x) <= len(kp) <= len(x) + 3
                 np.testing.assert_array_equal(kp, orig)
@@ -82,8 +82,14 @@ def test_save_dataset_other_keypoints_name_and_errors(tmp_path):
 
 # --- 3D: skeleton, forward kinematics, motion ------------------------------------------------------
 
+def takes_of(positions) -> dict[str, list[str]]:
+    """{subject: its take names}: what a loop over generated data will visit."""
+    return {subject: list(takes) for subject, takes in positions.items()}
+
+
 def test_bone_lengths_are_constant_and_realistic(tiny):
     pos3d, _ = tiny
+    assert takes_of(pos3d) == {s: list(syn.TINY_TAKES) for s in ("S1", "S5", "S6", "S7", "S8", "S9", "S11")}
     for subject, takes in pos3d.items():
         first = None
         for take, x in takes.items():
@@ -121,6 +127,7 @@ def test_euler_to_matrix_is_a_rotation():
 
 def test_walking_keeps_feet_on_the_floor_and_moves_around():
     pos3d, _ = syn.generate(["S1", "S9", "S11"], ["Walking", "WalkDog", "WalkTogether 1"], lengths=400, seed=4)
+    assert takes_of(pos3d) == {s: ["Walking", "WalkDog", "WalkTogether 1"] for s in ("S1", "S9", "S11")}
     for subject, takes in pos3d.items():
         for take, x in takes.items():
             x = x.astype(np.float64)
@@ -162,10 +169,12 @@ def test_every_action_runs_and_is_smooth():
 
 def test_noise_free_2d_is_the_projection_of_the_3d():
     pos3d, pos2d = syn.generate(["S9", "S1"], ["Walking", "SittingDown", "Phoning"], lengths=80, seed=3, noise=False)
+    assert takes_of(pos3d) == takes_of(pos2d) == {s: ["Walking", "SittingDown", "Phoning"] for s in ("S9", "S1")}
+    assert all(len(views) == 4 for takes in pos2d.values() for views in takes.values())
     kept = kept_joints()
     for subject, takes in pos3d.items():
         for take, x in takes.items():
-            for cam, kp in zip(h36m_cameras()[subject], pos2d[subject][take]):
+            for cam, kp in zip(h36m_cameras()[subject], pos2d[subject][take], strict=True):
                 expected = project_to_2d(world_to_camera(x[:, kept].astype(np.float64), cam.orientation,
                                                          cam.translation), cam)
                 np.testing.assert_allclose(kp[:len(x)], expected, atol=1e-3)
@@ -177,7 +186,8 @@ def test_noise_free_2d_is_the_projection_of_the_3d():
 def test_detector_noise_is_realistic():
     _, clean = syn.generate(["S11"], ["Discussion 1"], lengths=3000, seed=5, noise=False)
     _, noisy = syn.generate(["S11"], ["Discussion 1"], lengths=3000, seed=5, noise=True)
-    for c, n in zip(clean["S11"]["Discussion 1"], noisy["S11"]["Discussion 1"]):
+    assert len(clean["S11"]["Discussion 1"]) == len(noisy["S11"]["Discussion 1"]) == 4     # the 4 cameras' views
+    for c, n in zip(clean["S11"]["Discussion 1"], noisy["S11"]["Discussion 1"], strict=True):
         assert c.shape == n.shape
         err = np.linalg.norm(n - c, axis=-1)                      # (T, 17) pixels
         assert 2 < np.median(err) < 8
@@ -195,10 +205,12 @@ def test_same_seed_same_data_and_different_seed_different_data():
     a3, a2 = syn.generate(["S9", "S11"], ["Walking", "Greeting"], lengths=50, seed=7)
     b3, b2 = syn.generate(["S9", "S11"], ["Walking", "Greeting"], lengths=50, seed=7)
     c3, c2 = syn.generate(["S9", "S11"], ["Walking", "Greeting"], lengths=50, seed=8)
+    assert takes_of(a3) == takes_of(b3) == takes_of(c3) == {s: ["Walking", "Greeting"] for s in ("S9", "S11")}
+    assert all(len(a2[s][t]) == len(b2[s][t]) == 4 for s in a3 for t in a3[s])
     for s in a3:
         for t in a3[s]:
             np.testing.assert_array_equal(a3[s][t], b3[s][t])
-            for x, y in zip(a2[s][t], b2[s][t]):
+            for x, y in zip(a2[s][t], b2[s][t], strict=True):
                 np.testing.assert_array_equal(x, y)
             assert not np.allclose(a3[s][t][:min(len(a3[s][t]), len(c3[s][t]))],
                                    c3[s][t][:min(len(a3[s][t]), len(c3[s][t]))])
@@ -224,7 +236,7 @@ def test_take_selection_and_lengths():
 
 
 def test_real_lengths_match_the_test_set_table():
-    rows = tsv_rows(REPO / "vp3d" / "facts" / "data" / "h36m_test_lengths.tsv")
+    rows = tsv_rows(ROOT / "vp3d" / "facts" / "data" / "h36m_test_lengths.tsv")
     if SHARED_TSV.is_file():
         assert rows == tsv_rows(SHARED_TSV)
     assert len(rows) == 59 and sum(n for _, _, n in rows) == 135836

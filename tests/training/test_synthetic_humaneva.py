@@ -2,7 +2,7 @@
 files upstream's prepare_data_humaneva.py writes."""
 import numpy as np
 import pytest
-from conftest import one_line_error
+from one_line_errors import one_line_error
 
 import vp3d_preprocess
 import vp3d_synthesize
@@ -46,7 +46,8 @@ def test_chunks_tile_each_take_as_upstreams_converter_cuts_them(real):
 def test_ground_truth_2d_is_the_pinhole_projection_of_the_3d(real):
     pos3d, pos2d = real
     x = pos3d["Train/S1"]["Box 1 chunk0"].astype(np.float64)
-    for cam, px in zip(humaneva_cameras()["Train/S1"], pos2d["gt"]["Train/S1"]["Box 1 chunk0"]):
+    views = pos2d["gt"]["Train/S1"]["Box 1 chunk0"]
+    for cam, px in zip(humaneva_cameras()["Train/S1"], views, strict=True):
         c = world_to_camera(x, cam.orientation, cam.translation)
         by_hand = she.FOCAL_PX * c[..., :2] / c[..., 2:] + [320, 240]
         np.testing.assert_allclose(px, by_hand, atol=1e-3)

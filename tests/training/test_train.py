@@ -6,13 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import (
-    KEYPOINTS_SYMMETRY,
-    make_positions,
-    one_line_error,
-    random_model,
-    write_dataset,
-)
+from h36m_data import KEYPOINTS_SYMMETRY, make_positions, write_dataset
+from one_line_errors import one_line_error
+from random_models import random_model
 
 import vp3d_train  # noqa: E402
 from vp3d.facts.datasets import dataset
@@ -160,7 +156,7 @@ def test_an_endless_generator_continues_its_pass_and_restores_it():
     later = [gen.next_batch().inputs_2d for _ in range(n)]
     other = ChunkedBatches(4, p2, augment=False, seed=99, endless=True)
     other.restore(saved_random, position)
-    for a, b in zip(later, [other.next_batch().inputs_2d for _ in range(n)]):
+    for a, b in zip(later, [other.next_batch().inputs_2d for _ in range(n)], strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -293,6 +289,7 @@ def test_saved_checkpoint_reproduces_the_trained_model(data, tmp_path, weight_la
     assert raw["model_args"]["keypoint_symmetry"] == data.keypoint_symmetry.to_json()   # the data's, recorded
     assert raw["epoch"] == 2 and raw["lr"] == pytest.approx(learning_rate(2, 0.003, 0.95))
     assert isinstance(raw["random_state"], np.random.RandomState) and raw["optimizer"]["state"]
+    assert ("module." if prefix else "") + "expand_conv.weight" in raw["model_pos"]
     assert all(k.startswith("module.") == prefix for k in raw["model_pos"])
     loaded = checkpoint.load(out)
     assert loaded.config.weight_layout == weight_layout and loaded.config.filter_widths == (3, 3)
@@ -355,18 +352,6 @@ def test_cli_cuda_without_a_gpu_is_one_line_error(train_dir, tmp_path, capsys):
     assert not (tmp_path / "x.bin").exists()
 
 
-TRAIN_ACTIONS = {"S1": ["Directions", "Walking"], "S5": ["Directions 1", "Walking 1"],
-                 "S9": ["Directions", "Walking"], "S11": ["Walking 1"]}
-
-
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def validation_mpjpe(path: Path, sequences) -> float:
     """Upstream's 3d_valid (mm) of the checkpoint at `path`, computed here from scratch: each whole sequence
     edge-padded, unflipped, the ground truth's root zeroed, the mean joint distance weighted by frames."""
@@ -384,7 +369,7 @@ def validation_mpjpe(path: Path, sequences) -> float:
     return 1000 * total / frames
 
 
-def test_training_keeps_the_best_validation_epoch_apart_from_the_last(train_dir, tmp_path, one_thread):
+def test_training_keeps_the_best_validation_epoch_apart_from_the_last(train_dir, tmp_path):
     data = load_training_data(train_dir, subjects_train=["S1", "S5"], subjects_test=["S9", "S11"])
     # a learning rate high enough that validation error goes up again before the end
     config = TrainConfig(filter_widths=(3, 3), channels=32, epochs=3, batch_size=128, dropout=0.0, learning_rate=0.1)
@@ -399,14 +384,14 @@ def test_training_keeps_the_best_validation_epoch_apart_from_the_last(train_dir,
     assert best_mm < last_mm
 
 
-def test_without_validation_no_best_file_is_written(train_dir, tmp_path, one_thread):
+def test_without_validation_no_best_file_is_written(train_dir, tmp_path):
     data = load_training_data(train_dir, subjects_train=["S1", "S5"], subjects_test=["S9", "S11"])
     config = TrainConfig(filter_widths=(3,), channels=8, epochs=1, batch_size=128, validate=False)
     train(config, data, outputs=Outputs(last=tmp_path / "last.bin", best=tmp_path / "best.bin"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.bin"]
 
 
-def test_train_cli_writes_last_and_best(train_dir, tmp_path, capsys, one_thread):
+def test_train_cli_writes_last_and_best(train_dir, tmp_path, capsys):
     out = tmp_path / "model.bin"
     base = ["-d", str(train_dir), "--subjects-train", "S1,S5", "--subjects-test", "S9,S11", "-arc", "3,3",
             "--channels", "32", "-b", "128", "--dropout", "0", "-lr", "0.1", "--threads", "1", "--device", "cpu"]
@@ -435,8 +420,7 @@ def test_train_cli_refuses_best_that_cannot_work(train_dir, tmp_path, extra):
     assert e.value.code == 2 and not list(tmp_path.iterdir())
 
 
-def test_upstreams_own_command_reads_data_and_writes_checkpoint_folder(train_dir, tmp_path, monkeypatch, capsys,
-                                                                        one_thread):
+def test_upstreams_own_command_reads_data_and_writes_checkpoint_folder(train_dir, tmp_path, monkeypatch, capsys):
     """`-d h36m` reads data/ and, without -o, epoch_N.bin go to checkpoint/ every --checkpoint-frequency epochs,
     as run.py does; --export-training-curves draws from the fourth epoch on, into that folder."""
     monkeypatch.chdir(tmp_path)

@@ -73,7 +73,7 @@ def train_vp3d(run: str, inputs, out: Path, capsys) -> tuple[str, dict]:
 def compare(run: str, upstream: dict, printed: str, saved: dict) -> None:
     ours = re.findall(r"^\[\d+\] time .*$", printed, re.M)
     assert len(ours) == len(upstream["epochs"]) == train_case.EPOCHS, printed
-    for line, theirs in zip(ours, upstream["epochs"]):
+    for line, theirs in zip(ours, upstream["epochs"], strict=True):
         words = line.split()
         assert words[0] == f"[{theirs['epoch']}]" and float(words[4]) == pytest.approx(theirs["lr"], rel=1e-6)
         values = dict(zip(words[5::2], map(float, words[6::2])))

@@ -1,7 +1,7 @@
 """Figures of the results: the format the name says, the compared run beside this one."""
 
 import pytest
-from conftest import one_line_error
+from one_line_errors import one_line_error
 
 import vp3d_postprocess
 

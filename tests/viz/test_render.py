@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import one_line_error, random_model
+from one_line_errors import one_line_error
+from random_models import random_model
 from keypoint_writers import (
     fill_gaps_by_hand,
     video_keypoints,
@@ -255,7 +256,9 @@ def test_the_3d_view_holds_every_limb_of_every_frame(tmp_path):
         assert np.ptp(px[..., 0]) > 0.85 * area[0] or np.ptp(px[..., 1]) > 0.85 * area[1]    # and fills it
     out = tmp_path / "wild.gif"
     render(out, poses, size=size, azimuth=30.0)
-    for frame in frames_of_gif(out):
+    frames = frames_of_gif(out)
+    assert len(frames) == len(poses)
+    for frame in frames:
         drawn = skeleton_mask(frame[TOP:size - BOTTOM, 1:size - 1])
         ys, xs = np.nonzero(drawn)
         assert xs.min() > 2 and xs.max() < size - 5 and ys.min() > 2 and ys.max() < size - TOP - BOTTOM - 3
@@ -267,6 +270,7 @@ def test_filled_frames_are_pale_and_a_key_says_so(tmp_path):
     out = tmp_path / "f.gif"
     render(out, standing_poses(T), size=size, filled=filled)
     frames = frames_of_gif(out)
+    assert len(frames) == T
     for t, frame in enumerate(frames):
         body = frame[TOP:size - BOTTOM]
         pale, full = skeleton_mask(body, colours=PALE_RGB).sum(), skeleton_mask(body, colours=BONES_RGB).sum()

@@ -15,7 +15,7 @@ from vp3d.model.export import export_onnx
 from vp3d.viz.inputs import Keypoints2D, file_keypoint_sequences
 from vp3d.viz.render import BOTTOM, PEOPLE, TOP, Track, render_over_video
 
-from conftest import random_model
+from random_models import random_model
 from keypoint_writers import people_scene, write_coco_people
 
 imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
@@ -133,6 +133,7 @@ def test_over_a_video_bones_are_coloured_by_side_and_each_persons_joints_their_o
     start = min(int(t[0]) for t, _ in scene)
     render_over_video(tmp_path / "o.gif", tracks, tmp_path / "clip.mp4", size=SIZE)
     gif = Image.open(tmp_path / "o.gif")
+    assert gif.n_frames == 8                                            # the video's frames (both people span them)
     for t in range(gif.n_frames):
         gif.seek(t)
         rgb = np.asarray(gif.convert("RGB")).astype(int)

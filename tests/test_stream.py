@@ -5,7 +5,6 @@ import io
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,9 +19,9 @@ from vp3d.model.temporal import TemporalModel, randomize_batchnorm
 
 from random_models import random_model
 from keypoint_writers import video_keypoints
+from repo_paths import ROOT
 
 W, H = 1280, 720
-ROOT = Path(vp3d_lift.__file__).parent
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from repo_paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 MEMORY_LIMIT = 3 << 29          # 1.5 GiB of address space for a child: its imports (numpy, ONNX Runtime) take ~0.4
 TIME_LIMIT = 60.0               # seconds for a whole child (its cases, or its run)
 

@@ -5,7 +5,6 @@ an .npz that unpacks to gigabytes. Each is refused with one line naming the file
 and time, writing nothing; the same file within --max-frames lifts."""
 import json
 import zipfile
-import zlib
 
 import numpy as np
 import pytest

@@ -4,7 +4,6 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,8 +16,8 @@ from vp3d.training.batches import share
 from vp3d.training.distributed import CpuSyncBatchNorm
 
 import train_case
+from repo_paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_shares_split_a_batch_into_consecutive_parts():

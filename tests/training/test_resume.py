@@ -17,8 +17,8 @@ import vp3d_train
 from vp3d.model import checkpoint
 
 import train_case
+from repo_paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 
 # A vp3d_train.py run that kills itself (SIGKILL) at a chosen point: 'step N' as the N-th optimizer step begins,
 # 'write N' halfway through the N-th checkpoint write (half the file in its temporary, as a kill mid-write leaves).

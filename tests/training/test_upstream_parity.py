@@ -21,8 +21,8 @@ from vp3d.model import checkpoint
 
 import golden_case
 import train_case
+from repo_paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 TOLERANCE_WEIGHTS = 1e-4        # relative, per tensor: |vp3d - upstream| / |upstream|
 TOLERANCE_MM = 0.01             # printed 3D and trajectory errors
 TOLERANCE_2D = 1e-5             # printed 2D errors, normalised screen units (1e-5 of the width ~ 0.01 px)

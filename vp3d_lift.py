@@ -70,7 +70,8 @@ def build_parser():
                       help="read the frame size and rate from this video (needs imageio-ffmpeg)")
     p.add_argument("--people", choices=PEOPLE, default="best",
                    help="best: the highest-scored person per frame (upstream's); all: every person, one sequence "
-                        "each (<video>_person<k>, tracked across frames; the file's track ids where it has them)")
+                        "each (<video>_person<k>, tracked across frames; the file's track ids where it has them); live "
+                        "from a video or camera (--stream): each person tracked as the frames come, person<k>")
     p.add_argument("--min-score", type=float, default=None, metavar="S",
                    help="keypoints and detections scored below S are missing: filled by interpolation over time")
     p.add_argument("--min-frames", type=cli.positive_int, default=None, metavar="N",
@@ -340,8 +341,9 @@ def stream_main(parser, args) -> int:
         parser.error("--stream needs --image-size W H (the frames the detector ran on)")
     if live and args.image_size:
         parser.error("--image-size: a streamed video's frame size is its own")
-    if args.people != "best" or args.min_score is not None or args.min_frames is not None:
-        parser.error("--people, --min-score and --min-frames are for files; a stream's lines name their track")
+    if (args.people != "best" and not live) or args.min_score is not None or args.min_frames is not None:
+        parser.error("--people (but from a video or camera), --min-score and --min-frames are for files; a stream's "
+                     "lines name their track")
 
     def body(a):
         from vp3d.stream import default_max_tracks, json_lines
@@ -360,9 +362,9 @@ def stream_main(parser, args) -> int:
 
 
 def detected_lines(a, model):
-    """(JSON lines of the best person's keypoints per frame of the video or camera, as they are decoded and
-    detected; the frame size; the frame rate: --fps, else the source's): what json_lines reads from stdin
-    otherwise."""
+    """(JSON lines of the best person's keypoints per frame of the video or camera, or with --people all of every
+    person tracked, as they are decoded and detected; the frame size; the frame rate: --fps, else the source's):
+    what json_lines reads from stdin otherwise."""
     from vp3d.detect.video import stream_lines
     from vp3d.io.video import camera_frames, video_frames
     source = f"camera {a.camera}" if a.camera is not None else a.inputs[0]
@@ -372,7 +374,7 @@ def detected_lines(a, model):
     check_detector_layout(detector, model, source)
     info, frames = camera_frames(a.camera) if a.camera is not None else (video_info(source), video_frames(source))
     print(f"[INFO] {detector.description}", file=sys.stderr, flush=True)
-    return stream_lines(detector, frames), info.size, a.fps or info.fps
+    return stream_lines(detector, frames, a.people), info.size, a.fps or info.fps
 
 
 def lift_corpus(a, inputs) -> int:

@@ -121,6 +121,35 @@ def test_the_stream_and_the_camera_lift_frame_by_frame(clip, detected, capsys, m
     assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == lines
 
 
+@pytest.mark.slow
+def test_the_stream_lifts_every_person_tracked_as_the_frames_come(clip, detected, capsys):
+    """--stream --people all from a video: each dot is a person, tracked frame by frame (PeopleTracker), and each
+    track's poses are lift()'s of that person's keypoints as the offline tracker finds them, at the video's rate."""
+    capsys.readouterr()
+    assert lift(clip, "--stream", "--people", "all") == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    tracks = {}
+    for obj in lines:
+        tracks.setdefault(obj["track"], []).append(obj)
+    assert sorted(tracks) == ["person1", "person2"]
+    people = {s.name: s for s in read_keypoints(detected[0], "all")}
+    model = load_model(clip["model"])
+    for k in (1, 2):
+        got = tracks[f"person{k}"]
+        assert [obj["frame"] for obj in got] == list(range(FRAMES))
+        kps = people[f"clip_person{k}"].keypoints
+        np.testing.assert_allclose(kps[:, 0], clip["dots"][:, k - 1], atol=1.0)     # person k is dot k
+        expected = model.lift(np.round(kps.astype(np.float64), 3), SIZE, fps=FPS)
+        np.testing.assert_allclose(np.array([obj["pose"] for obj in got]), expected, atol=1e-5)
+
+
+def test_people_all_streams_only_from_a_video_or_camera(clip, capsys):
+    """A stream from stdin names its tracks in its lines: --people there is one line, exit 2."""
+    with pytest.raises(SystemExit) as e:
+        vp3d_lift.main(["-", "--stream", "-m", clip["model"], "--image-size", "160", "120", "--people", "all"])
+    assert e.value.code == 2 and "--people (but from a video or camera)" in capsys.readouterr().err
+
+
 def closed_url() -> str:
     import socket
     with socket.socket() as s:

@@ -128,11 +128,25 @@ def detections_for_video(video: str | Path, path: str | Path, detector, redetect
     return path, False
 
 
-def stream_lines(detector, frames: Iterator[np.ndarray]) -> Iterator[str]:
-    """One JSON line per frame with a person, as vp3d.stream.json_lines reads them: {"frame": i, "keypoints":
-    the best-scored person's [[x, y], ...]}, produced as frames are decoded (on a background thread)."""
+def stream_lines(detector, frames: Iterator[np.ndarray], people: str = "best") -> Iterator[str]:
+    """One JSON line per frame with a person, as vp3d.stream.json_lines reads them, produced as frames are decoded
+    (on a background thread): people 'best', {"frame": i, "keypoints": the best-scored person's [[x, y], ...]};
+    'all', every person tracked as they come (io.tracking.PeopleTracker), {"frame_id": i, "instances":
+    [{"keypoints": ..., "track_id": "person<k>"}, ...]}."""
+    if people == "all":
+        from vp3d.io.tracking import PeopleTracker
+    tracker = None
     with closing(prefetched(frames)) as decoded:
         for i, frame in enumerate(decoded):
             found = detector(frame)
-            if len(found):
+            if not len(found):
+                continue
+            if people == "all" and tracker is None:
+                tracker = PeopleTracker(found.keypoints.shape[1])
+            if tracker is None:
                 yield json.dumps({"frame": i, "keypoints": np.round(found.keypoints[found.best()], 3).tolist()})
+            else:
+                ids = tracker.step(i, found.keypoints)
+                yield json.dumps({"frame_id": i, "instances": [
+                    {"keypoints": kps, "track_id": f"person{k}"}
+                    for kps, k in zip(np.round(found.keypoints, 3).tolist(), ids.tolist(), strict=True)]})

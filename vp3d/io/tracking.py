@@ -37,42 +37,61 @@ def track_people(frames: np.ndarray, keypoints: np.ndarray, visible: np.ndarray 
     frames (N,) int frame numbers, keypoints (N, J, 2) pixels, visible (N, J) bool (None: all). At most one
     detection per frame goes to each track. motion=False predicts no motion, link=False leaves fragments apart
     (link_fragments; both for comparison)."""
-    try:
-        from scipy.optimize import linear_sum_assignment
-    except ImportError:
-        raise needs_extra("tracking people (--people all)", "people", "scipy") from None
     n, j = keypoints.shape[:2]
     kps = keypoints.astype(np.float64)
     vis = np.ones((n, j), bool) if visible is None else visible.astype(bool)
     ids = np.zeros(n, np.int64)
-    # live track state: last keypoints (K, J, 2), which of them were ever seen (K, J), velocity, size, last frame
-    last = np.zeros((0, j, 2))
-    seen = np.zeros((0, j), bool)
-    vel = np.zeros((0, j, 2))
-    moving = np.zeros((0, j), bool)           # which keypoints' velocity has been observed
-    size = np.zeros(0)
-    when = np.zeros(0, np.int64)
-    track_of = np.zeros(0, np.int64)          # live slot -> internal track number
-    count = 0
+    tracker = PeopleTracker(j, max_cost, max_gap, motion)
     order = np.argsort(frames, kind="stable")
     bounds = np.flatnonzero(np.diff(frames[order])) + 1
     for rows in np.split(order, bounds):                   # one frame at a time: tracking is sequential
-        t = int(frames[rows[0]])
-        live = t - when <= max_gap
-        last, seen, vel, moving, size, when, track_of = (a[live] for a in (last, seen, vel, moving, size, when,
-                                                                             track_of))
-        x, v = kps[rows], vis[rows]                        # (D, J, 2), (D, J)
-        matched_slot = np.full(len(rows), -1)
+        ids[rows] = tracker.step(int(frames[rows[0]]), kps[rows], vis[rows])
+    return link_fragments(frames, kps, vis, ids, max_cost) if link else ids
+
+
+class PeopleTracker:
+    """The tracker of track_people, one frame at a time (live lifting: vp3d_lift.py VIDEO --stream --people all).
+    Without link_fragments, which needs the frames to come: a person unseen for more than max_gap frames returns
+    under a new id."""
+
+    def __init__(self, joints: int, max_cost: float = MAX_COST, max_gap: int = MAX_GAP, motion: bool = True):
+        try:
+            from scipy.optimize import linear_sum_assignment
+        except ImportError:
+            raise needs_extra("tracking people (--people all)", "people", "scipy") from None
+        self.assign = linear_sum_assignment
+        self.max_cost, self.max_gap, self.motion = max_cost, max_gap, motion
+        # live track state: last keypoints (K, J, 2), which of them were ever seen (K, J), velocity, which
+        # keypoints' velocity has been observed, size, last frame, the track's id
+        self.last = np.zeros((0, joints, 2))
+        self.seen = np.zeros((0, joints), bool)
+        self.vel = np.zeros((0, joints, 2))
+        self.moving = np.zeros((0, joints), bool)
+        self.size = np.zeros(0)
+        self.when = np.zeros(0, np.int64)
+        self.track_of = np.zeros(0, np.int64)
+        self.count = 0
+
+    def step(self, t: int, x: np.ndarray, v: np.ndarray | None = None) -> np.ndarray:
+        """Frame t's detections, keypoints x (D, J, 2) pixels and visible v (D, J) bool (None: all) -> their
+        track ids (D,) int, 1, 2, ... in order of first appearance. Frames come in increasing order."""
+        x = np.asarray(x, np.float64)
+        v = np.ones(x.shape[:2], bool) if v is None else np.asarray(v, bool)
+        live = t - self.when <= self.max_gap
+        for name in ("last", "seen", "vel", "moving", "size", "when", "track_of"):
+            setattr(self, name, getattr(self, name)[live])
+        last, seen, vel, moving, size, when = self.last, self.seen, self.vel, self.moving, self.size, self.when
+        matched_slot = np.full(len(x), -1)
         if len(last):
             dt = np.minimum(t - when, MAX_PREDICT)[:, None, None]     # no far extrapolation over long gaps
-            pred = last + vel * dt if motion else last
+            pred = last + vel * dt if self.motion else last
             dist = np.linalg.norm(pred[:, None] - x[None], axis=-1)            # (K, D, J)
             both = seen[:, None] & v[None]
             common = both.sum(-1)
             cost = np.where(both, dist, 0).sum(-1) / np.maximum(common, 1) / size[:, None]
             cost = np.where(common > 0, cost, np.inf)
-            ok = cost <= max_cost
-            r, c = linear_sum_assignment(np.where(ok, cost, 1e6))
+            ok = cost <= self.max_cost
+            r, c = self.assign(np.where(ok, cost, 1e6))
             keep = ok[r, c]
             matched_slot[c[keep]] = r[keep]
         for d in np.flatnonzero(matched_slot >= 0):       # update the matched tracks
@@ -92,17 +111,16 @@ def track_people(frames: np.ndarray, keypoints: np.ndarray, visible: np.ndarray 
         new = np.flatnonzero(matched_slot < 0)
         new = new[np.argsort(_centre_x(x[new], v[new]), kind="stable")]      # ties in first appearance: left first
         for d in new:
-            count += 1
-            last = np.concatenate([last, np.where(v[d][:, None], x[d], 0)[None]])
-            seen = np.concatenate([seen, v[d][None]])
-            vel = np.concatenate([vel, np.zeros((1, j, 2))])
-            moving = np.concatenate([moving, np.zeros((1, j), bool)])
-            size = np.append(size, _size(x[d], v[d]))
-            when = np.append(when, t)
-            track_of = np.append(track_of, count)
-            matched_slot[d] = len(last) - 1
-        ids[rows] = track_of[matched_slot]
-    return link_fragments(frames, kps, vis, ids, max_cost) if link else ids
+            self.count += 1
+            self.last = np.concatenate([self.last, np.where(v[d][:, None], x[d], 0)[None]])
+            self.seen = np.concatenate([self.seen, v[d][None]])
+            self.vel = np.concatenate([self.vel, np.zeros((1, x.shape[1], 2))])
+            self.moving = np.concatenate([self.moving, np.zeros((1, x.shape[1]), bool)])
+            self.size = np.append(self.size, _size(x[d], v[d]))
+            self.when = np.append(self.when, t)
+            self.track_of = np.append(self.track_of, self.count)
+            matched_slot[d] = len(self.last) - 1
+        return self.track_of[matched_slot]
 
 
 def link_fragments(frames: np.ndarray, keypoints: np.ndarray, visible: np.ndarray, ids: np.ndarray,

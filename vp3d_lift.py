@@ -37,8 +37,9 @@ from vp3d.io.files import refuse_overwrite
 from vp3d.io.formats import OUTPUT_FORMATS, output_suffix, per_video_paths, write_outputs
 from vp3d.io.keypoints import DEFAULT_MIN_FRAMES, PEOPLE, read_sequences
 from vp3d.io.poses import Poses
-from vp3d.io.video import VIDEO_SUFFIXES, video_info
-from vp3d.detect.video import add_detector_arguments, detections_for_video, detector_of, two_d_path
+from vp3d.io.video import is_video, video_info
+from vp3d.detect.video import (add_detector_arguments, check_detector_layout, detections_for_video, detector_of,
+                               detector_spec, two_d_path)
 from vp3d.lift import ModelSpec, image_size_for
 from vp3d.pipeline.predict import DEFAULT_CHUNK
 
@@ -146,10 +147,6 @@ def build_parser():
     return p
 
 
-def is_video(path: str) -> bool:
-    return Path(path).suffix.lower() in VIDEO_SUFFIXES
-
-
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(corpus.ray_argv(sys.argv[1:] if argv is None else argv))
@@ -158,11 +155,10 @@ def main(argv=None) -> int:
         parser.error("--camera N lifts the camera live: give --stream and no INPUT")
     if not args.inputs and args.camera is None:
         parser.error("the following arguments are required: INPUT (or --camera N with --stream)")
-    if videos and (len(args.inputs) > 1 or args.video or args.image_size):
-        parser.error("a video is lifted on its own (one INPUT; its frame size and rate are its own: no --video or "
-                     "--image-size); for many videos run vp3d_detect.py on each and lift the 2D files as a corpus")
-    if not videos and args.camera is None and (args.render or args.redetect or args.detector_weights):
-        parser.error("--render, --redetect and --detector-weights go with a video INPUT")
+    if videos and (args.video or args.image_size):
+        parser.error("a video's frame size and rate are its own: no --video or --image-size")
+    if (len(videos) != 1 or len(args.inputs) > 1) and args.render:
+        parser.error("--render draws over one video: give it as the only INPUT")
     if args.stream:
         return stream_main(parser, args)
     if args.out is None:
@@ -175,14 +171,14 @@ def main(argv=None) -> int:
         parser.error("--backend ais_bench runs whole input directories on an NPU; lift with onnxruntime, openvino or torch")
     if (args.workers or args.threads_per_worker) and not args.ray:
         parser.error("--workers and --threads-per-worker size a --ray run's actors; without --ray give --threads")
-    if videos and (args.resume or args.ray):
-        parser.error("--resume and --ray lift a corpus of keypoint files; a video is lifted on its own")
+    if args.render and (args.resume or args.ray):
+        parser.error("--render draws over one video; --resume and --ray lift a corpus into a folder")
     return cli.run(lambda a: lift_main(parser, a, videos), args)
 
 
 def lift_main(parser, a, videos: list[str]) -> int:
-    """A lifting run writing -o: a video, a corpus (one output per input into a folder) or keypoint files into one
-    output (or one per video into a folder)."""
+    """A lifting run writing -o: a video, a corpus (one output per input into a folder: keypoint files, videos or
+    both) or keypoint files into one output (or one per video into a folder)."""
     suffix = output_suffix(a.out)                 # an unknown suffix fails before any work
     if a.render:
         from vp3d.viz.render import render_output
@@ -192,11 +188,16 @@ def lift_main(parser, a, videos: list[str]) -> int:
     written = suffix or "." + (a.format or "npz")
     if written != ".bvh" and (a.units or a.origin):
         parser.error(f"--units and --origin are for BVH output, not {written}")
-    if videos:
+    if videos and len(a.inputs) == 1 and not (a.resume or a.ray):
         return lift_video(a)
     inputs = corpus.expand_inputs(a.inputs, a.recursive, exclude=None if suffix else a.out)
+    has_videos = any(is_video(i.path) for i in inputs)
+    if not has_videos and (a.redetect or a.detector_weights):
+        parser.error("--redetect and --detector-weights go with videos among the INPUTs")
     if suffix is None and (corpus.is_many(a.inputs, inputs) or a.resume or a.ray):
-        return lift_corpus(a, inputs)
+        return lift_corpus(a, inputs, has_videos)
+    if has_videos:
+        parser.error("videos with other INPUTs lift as a corpus, one output each: give -o DIR")
     if a.resume or a.ray:
         parser.error("--resume and --ray write one file per input into a folder: give -o DIR")
     a.inputs = [i.path for i in inputs]
@@ -267,7 +268,7 @@ def lift_video(a) -> None:
         raise cli.Vp3dError(f"{a.out}: that is where the 2D keypoints of {video.name} go; name the output otherwise")
     model = model_spec(a).load()
     detector = detector_of(a, progress=None)
-    check_detector_layout(detector, model, video)
+    check_detector_layout(detector, model.layout.name, video)
     detections_for_video(video, two_d, detector, a.redetect)
     sequences = read_inputs(a, [str(two_d)], None)
     poses = lift_and_write(a, model, sequences, None, a.fps)
@@ -280,14 +281,6 @@ def lift_video(a) -> None:
         n = render_over_video(a.render, tracks, video,
                               progress=lambda it: tqdm(it, desc="render", unit="frame", disable=None))
         print(f"wrote {n} frames to {a.render}")
-
-
-def check_detector_layout(detector, model, source) -> None:
-    """Vp3dError where the detector's keypoint order is not the one the model was trained on: before detecting."""
-    if detector.layout != model.layout.name:
-        raise cli.Vp3dError(f"{source}: the {detector.name} detector gives {detector.layout}-order keypoints, but the "
-                            f"model takes {model.layout.name} order; lift with a {detector.layout}-order model (such "
-                            f"as upstream's pretrained_h36m_detectron_coco.bin)")
 
 
 def people_summary(kept: list, dropped: list, min_frames: int | None, people: str) -> str:
@@ -337,6 +330,8 @@ def stream_main(parser, args) -> int:
         parser.error("--stream reads stdin ('-'), a video or --camera N: give one of them as the only input")
     if args.out is not None or args.video is not None or args.render:
         parser.error("--stream writes JSON lines to stdout: not -o, --video or --render")
+    if not live and (args.redetect or args.detector_weights):
+        parser.error("--redetect and --detector-weights go with a video or camera")
     if not live and not args.image_size:
         parser.error("--stream needs --image-size W H (the frames the detector ran on)")
     if live and args.image_size:
@@ -371,21 +366,22 @@ def detected_lines(a, model):
     if a.camera is None:
         video_info(source)                                   # not a video: before the detector loads
     detector = detector_of(a, progress=False)
-    check_detector_layout(detector, model, source)
+    check_detector_layout(detector, model.layout.name, source)
     info, frames = camera_frames(a.camera) if a.camera is not None else (video_info(source), video_frames(source))
     print(f"[INFO] {detector.description}", file=sys.stderr, flush=True)
     return stream_lines(detector, frames, a.people), info.size, a.fps or info.fps
 
 
-def lift_corpus(a, inputs) -> int:
-    """A corpus run (vp3d.corpus): one output per input, the report, exit 1 when any input failed."""
+def lift_corpus(a, inputs, videos: bool) -> int:
+    """A corpus run (vp3d.corpus): one output per input (videos: detected first, by the flags' detector), the
+    report, exit 1 when any input failed."""
     jobs = corpus.plan_jobs(inputs, a.out, a.format or "npz")
     refuse_overwrite([("-o", job.output) for job in jobs], [("INPUT", job.input) for job in jobs] +
                      [("--video", a.video), ("-m", a.model)])
     spec = model_spec(a)
     options = corpus.LiftOptions(*frame_size_and_rate(a), a.units, a.origin, a.people, a.min_score, a.min_frames,
-                                 a.max_frames, a.max_json_bytes)
-    if options.fps is None:
+                                 a.max_frames, a.max_json_bytes, detector_spec(a) if videos else None, a.redetect)
+    if options.fps is None and not all(is_video(i.path) for i in inputs):
         print(f"[INFO] {no_rate()}")
     summary = corpus.lift_corpus(jobs, a.out, spec, options, a.resume, a.ray, a.workers, a.threads_per_worker or 1,
                                  on_row=corpus.print_row, ray_timeout=a.ray_timeout)

@@ -1,4 +1,4 @@
-"""Lifting a corpus: many keypoint files, one pose file and one report line each, in process or on Ray Data.
+"""Lifting a corpus: many keypoint files or videos, one pose file and one report line each, in process or on Ray Data.
 
     inputs = expand_inputs(["clips/", "more/*.json", "@list.txt"], recursive=True)
     jobs = plan_jobs(inputs, "lifted/", "npz")                       # input i -> lifted/<unique stem>.npz
@@ -11,7 +11,12 @@ once complete), and the outcome is one JSON line in <out>/lift_report.jsonl (REP
 
     {"input": path, "status": "ok" | "error", "outputs": [paths], "frames": T summed over its sequences,
      "seconds": wall time of its read + lift + write, "sequences": videos or people lifted, "dropped": fragments
-     left out (io.keypoints.drop_short; both ok rows only), "error": one line (failures only)}
+     left out (io.keypoints.drop_short; both ok rows only), "keypoints": a video's 2D file (videos only),
+     "error": one line (failures only)}
+
+A video is detected first (LiftOptions.detector, opened once per process), its 2D file written beside its output
+(out/clip.npz -> out/clip.mp4.npz) or reused where it records the same video and detector, then lifted as any
+keypoint file: so on Ray the detection, the larger part of the work, runs on the workers too.
 
 A bad input is an error line and the others go on. resume=True keeps the ok lines of an earlier run whose
 outputs are the planned ones and exist, and lifts only the rest. run_ray does the same on Ray Data: the jobs
@@ -40,11 +45,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
+from vp3d.detect.video import DetectorSpec, check_detector_layout, corpus_keypoints_path, detections_for_video, opened
 from vp3d.errors import Vp3dError, first_line, needs_extra
 from vp3d.facts.limits import MAX_JSON_BYTES
 from vp3d.io.files import atomic_path, loads_json, remove_temporaries, unique_stems
 from vp3d.io.formats import write_poses
 from vp3d.io.keypoints import FORMATS, is_openpose_folder, read_sequences
+from vp3d.io.video import VIDEO_SUFFIXES, is_video
 from vp3d.lift import Lifter, ModelSpec
 
 REPORT = "lift_report.jsonl"                                       # the run report, inside the output folder
@@ -92,6 +99,8 @@ class LiftOptions:
     min_frames: int | None = None
     max_frames: int | None = None
     max_json_bytes: int = MAX_JSON_BYTES
+    detector: DetectorSpec | None = None      # videos among the inputs: their 2D detector
+    redetect: bool = False                    # ... run even where a 2D file of the same video and detector exists
 
 
 # ---------------------------------------------------------------------------------------------
@@ -99,21 +108,23 @@ class LiftOptions:
 # ---------------------------------------------------------------------------------------------
 
 def _folder_files(folder: Path, recursive: bool, exclude: Path | None) -> list[Path]:
-    """The keypoint files (KEYPOINT_SUFFIXES) in `folder` (and below, when recursive), sorted; hidden files
-    (atomic writes' temporaries among them) and anything under `exclude` (the output folder) left out."""
+    """The keypoint files (KEYPOINT_SUFFIXES) and videos (VIDEO_SUFFIXES) in `folder` (and below, when
+    recursive), sorted; hidden files (atomic writes' temporaries among them), anything under `exclude` (the
+    output folder) and a video's own 2D file beside it (<video file name>.npz: the video is the input) left out."""
     found = folder.rglob("*") if recursive else folder.iterdir()
     base = folder.resolve()
     inside = exclude is not None and exclude.is_relative_to(base)      # else nothing here is in it
     files = []
     for p in found:
         rel = p.relative_to(folder)
-        if p.suffix.lower() not in KEYPOINT_SUFFIXES or any(part.startswith(".") for part in rel.parts):
+        if p.suffix.lower() not in KEYPOINT_SUFFIXES + VIDEO_SUFFIXES or any(part.startswith(".") for part in rel.parts):
             continue
         if inside and (base / rel).is_relative_to(exclude):
             continue
         if p.is_file():
             files.append(p)
-    return sorted(files)
+    videos = {p for p in files if is_video(p)}
+    return sorted(p for p in files if not (p.suffix.lower() == ".npz" and p.with_suffix("") in videos))
 
 
 def _named(paths: Iterable[Path], base: Path) -> list[Input]:
@@ -142,7 +153,7 @@ def _expand_one(spec: str, recursive: bool, exclude: Path | None, where: str = "
     if path.is_dir():
         files = _folder_files(path, recursive, exclude)
         if not files:
-            raise Vp3dError(f"{where}{spec}: a folder without keypoint files ({', '.join(KEYPOINT_SUFFIXES)})"
+            raise Vp3dError(f"{where}{spec}: a folder without keypoint files ({', '.join(KEYPOINT_SUFFIXES)}) or videos"
                             f"{'' if recursive else '; --recursive reads its subfolders too'}")
         return _named(files, path)
     return [Input(spec, path.stem)]
@@ -208,13 +219,17 @@ def ray_argv(argv: list[str]) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 
 def lift_one(lifter: Lifter, input_path: str | Path, output: str | Path, options: LiftOptions) -> dict:
-    """Lift every sequence of one keypoint file and write them all to `output` (its suffix: the format),
-    atomically. -> the report row; a failure (a bad file, a model/file mismatch) is a row with status
-    'error' and its one-line message, never an exception."""
+    """Lift every sequence of one keypoint file (or video: video_keypoints) and write them all to `output` (its
+    suffix: the format), atomically. -> the report row; a failure (a bad file, a model/file mismatch) is a row with
+    status 'error' and its one-line message, never an exception."""
     start = time.perf_counter()
     row = {"input": str(input_path), "status": "ok", "outputs": [], "frames": 0, "seconds": 0.0}
     try:
-        seqs, dropped = read_sequences(input_path, options.people, options.min_score, options.min_frames,
+        source = input_path
+        if is_video(input_path):                  # its 2D file beside the output, made (or reused) first
+            source = video_keypoints(input_path, output, options)
+            row["keypoints"] = str(source)
+        seqs, dropped = read_sequences(source, options.people, options.min_score, options.min_frames,
                                        options.max_frames, options.max_json_bytes)
         if Path(output).suffix.lower() == ".bvh" and len(seqs) > 1:
             raise Vp3dError(f"{input_path}: holds {len(seqs)} videos, a BVH file holds one motion; "
@@ -230,6 +245,16 @@ def lift_one(lifter: Lifter, input_path: str | Path, output: str | Path, options
         row.update(status="error", error=" ".join(message.split()))
     row["seconds"] = round(time.perf_counter() - start, 6)
     return row
+
+
+def video_keypoints(video: str | Path, output: str | Path, options: LiftOptions) -> Path:
+    """The 2D file of a corpus's video (detect.video.corpus_keypoints_path), made by options.detector (opened once
+    per process) or reused where it records the same video and detector."""
+    if options.detector is None:
+        raise Vp3dError(f"{video}: a video; this run has no 2D detector (vp3d_lift.py gives one: --detector)")
+    path, _ = detections_for_video(video, corpus_keypoints_path(video, output), opened(options.detector),
+                                   options.redetect, progress=False, say=lambda line: None)
+    return path
 
 
 # ---------------------------------------------------------------------------------------------
@@ -356,6 +381,8 @@ class LiftWorker:
         else:
             self.ledger = None
         self.lifter = spec.load(threads)
+        if options.detector is not None and threads:          # the actor's share of the CPUs
+            options = dataclasses.replace(options, detector=dataclasses.replace(options.detector, threads=threads))
         self.options = options
 
     def __call__(self, batch: dict) -> dict:
@@ -507,8 +534,9 @@ def lift_corpus(jobs: list[Job], out_dir: str | Path, spec: ModelSpec, options: 
                 ray_timeout: float = RAY_CONNECT_TIMEOUT) -> Summary:
     """Lift every job, in process (ray None) or on Ray (ray: an address, LOCAL for a private local cluster;
     ray_timeout: seconds to join a given one), writing out_dir/REPORT as inputs finish; resume: skip what an
-    earlier run finished (done_before). The model loads and the cluster is joined first (a bad model or an
-    unreachable cluster is a Vp3dError before anything is written; on Ray each actor loads its own model).
+    earlier run finished (done_before). The model loads (and for videos, options.detector is opened and its
+    keypoint order checked against the model's) and the cluster is joined first (a bad model or an unreachable
+    cluster is a Vp3dError before anything is written; on Ray each actor loads its own model and detector).
     on_row(row) for each newly finished input. -> Summary, rows in input order."""
     start = time.perf_counter()
     out_dir = Path(out_dir)
@@ -519,6 +547,11 @@ def lift_corpus(jobs: list[Job], out_dir: str | Path, spec: ModelSpec, options: 
         raise Vp3dError(f"--workers {workers or 1} x --threads-per-worker {threads_per_worker}: a local Ray cluster "
                         f"has this machine's {cpus} CPUs")
     lifter = spec.load(threads_per_worker if ray else None)
+    videos = [j for j in jobs if is_video(j.input)]
+    if videos:                        # the detector's files and keypoint order, before any work
+        if options.detector is None:
+            raise Vp3dError(f"{videos[0].input}: a video; give the 2D detector that runs on it (options.detector)")
+        check_detector_layout(opened(options.detector), lifter.layout.name, videos[0].input)
     report, ledger = out_dir / REPORT, out_dir / LEDGER
     rows: dict[int, dict] = {}
 
@@ -529,7 +562,7 @@ def lift_corpus(jobs: list[Job], out_dir: str | Path, spec: ModelSpec, options: 
         if on_row is not None:
             on_row(row)
 
-    names = {Path(j.output).name for j in jobs}
+    names = {Path(j.output).name for j in jobs} | {corpus_keypoints_path(j.input, j.output).name for j in videos}
     with contextlib.ExitStack() as stack:
         stack.callback(remove_temporaries, out_dir, names)     # after the cluster is gone: what its workers left
         if ray is not None:

@@ -7,9 +7,11 @@ every frame (a progress bar with frames/s), the detections written as upstream's
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -54,6 +56,28 @@ def open_detector(name: str = DEFAULT_DETECTOR, size: str = DEFAULT_SIZE, weight
     return RTMPoseDetector(det, pose, device, threads)
 
 
+@dataclass(frozen=True)
+class DetectorSpec:
+    """open_detector's arguments as one value: the scripts build it from their flags, a corpus's workers each open
+    their own detector from it (the first video they lift)."""
+
+    name: str = DEFAULT_DETECTOR
+    size: str = DEFAULT_SIZE
+    weights: tuple[str, ...] = ()
+    device: str = "auto"
+    threads: int | None = None
+
+    def open(self, progress: bool | None = None):
+        return open_detector(self.name, self.size, self.weights, self.device, self.threads, progress)
+
+
+@functools.lru_cache(maxsize=1)
+def opened(spec: DetectorSpec):
+    """spec's detector, opened once per process (a corpus opens it at its first video; its sessions at the first
+    frame)."""
+    return spec.open(progress=False)
+
+
 def add_detector_arguments(p) -> None:
     """The detector's flags, shared by vp3d_detect.py and vp3d_lift.py (argparse parser or group)."""
     p.add_argument("--detector", default=DEFAULT_DETECTOR, metavar="NAME",
@@ -70,9 +94,29 @@ def add_detector_arguments(p) -> None:
                    help="run the detector even where the 2D file of the same video and detector exists")
 
 
+def detector_spec(a) -> DetectorSpec:
+    """The detector from the parsed flags (add_detector_arguments, --device, --threads)."""
+    return DetectorSpec(a.detector, a.detector_size, tuple(a.detector_weights or ()), a.device, a.threads)
+
+
 def detector_of(a, progress: bool | None = None):
-    """open_detector from the parsed flags (add_detector_arguments, --device, --threads)."""
-    return open_detector(a.detector, a.detector_size, a.detector_weights or (), a.device, a.threads, progress)
+    """open_detector from the parsed flags."""
+    return detector_spec(a).open(progress)
+
+
+def check_detector_layout(detector, layout: str, source) -> None:
+    """Vp3dError where the detector's keypoint order is not `layout`, the model's: before detecting."""
+    if detector.layout != layout:
+        raise Vp3dError(f"{source}: the {detector.name} detector gives {detector.layout}-order keypoints, but the "
+                        f"model takes {layout} order; lift with a {detector.layout}-order model (such as upstream's "
+                        f"pretrained_h36m_detectron_coco.bin)")
+
+
+def corpus_keypoints_path(video: str | Path, output: str | Path) -> Path:
+    """Where a corpus keeps the 2D file of `video` lifted into `output`: beside it, <output stem><video
+    suffix>.npz (out/clip.npz -> out/clip.mp4.npz), unique as the outputs are."""
+    output = Path(output)
+    return output.with_name(f"{output.stem}{Path(video).suffix}.npz")
 
 
 def detect_frames(detector, frames: Iterator[np.ndarray], total: int | None = None,

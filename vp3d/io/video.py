@@ -18,6 +18,11 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpe
 PREFETCH = 4          # decoded frames held ahead of the consumer (bounded memory: 4 x 6 MB at 1080p)
 
 
+def is_video(path: str | Path) -> bool:
+    """Whether `path` names a video (by its suffix, VIDEO_SUFFIXES), not a keypoint file."""
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
 @dataclass(frozen=True)
 class VideoInfo:
     """A video's frame size (w, h) pixels, frame rate (frames per second), and its frame count as the

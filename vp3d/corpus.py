@@ -110,7 +110,8 @@ class LiftOptions:
 def _folder_files(folder: Path, recursive: bool, exclude: Path | None) -> list[Path]:
     """The keypoint files (KEYPOINT_SUFFIXES) and videos (VIDEO_SUFFIXES) in `folder` (and below, when
     recursive), sorted; hidden files (atomic writes' temporaries among them), anything under `exclude` (the
-    output folder) and a video's own 2D file beside it (<video file name>.npz: the video is the input) left out."""
+    output folder) and a video whose own 2D file is beside it (<video file name>.npz, as vp3d_detect.py and
+    upstream's infer_video_d2.py name it: detected already, that file is the input) left out."""
     found = folder.rglob("*") if recursive else folder.iterdir()
     base = folder.resolve()
     inside = exclude is not None and exclude.is_relative_to(base)      # else nothing here is in it
@@ -123,8 +124,8 @@ def _folder_files(folder: Path, recursive: bool, exclude: Path | None) -> list[P
             continue
         if p.is_file():
             files.append(p)
-    videos = {p for p in files if is_video(p)}
-    return sorted(p for p in files if not (p.suffix.lower() == ".npz" and p.with_suffix("") in videos))
+    detected = {p.with_suffix("") for p in files if p.suffix.lower() == ".npz"}
+    return sorted(p for p in files if not (is_video(p) and p in detected))
 
 
 def _named(paths: Iterable[Path], base: Path) -> list[Input]:

@@ -4,6 +4,7 @@ reuse, --people all, --render, --stream and --camera, and the one-line refusals.
 import json
 import os
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -153,36 +154,39 @@ def test_people_all_streams_only_from_a_video_or_camera(clip, capsys):
 @pytest.mark.slow
 def test_a_folder_of_videos_lifts_as_a_corpus_in_process_and_on_ray(clip, detected, tmp_path, capsys, monkeypatch):
     """vp3d_lift.py VIDEOS/ -o OUT/: each video detected (its 2D file beside its output) and lifted as the single
-    video command lifts it; a video's own 2D file beside it is not an input; --resume detects nothing again; on Ray
-    the workers detect, with the same poses."""
+    video command lifts it; a video whose 2D file is beside it was detected already: that file is the input;
+    --resume detects nothing again; on Ray the workers detect, with the same poses."""
     videos = tmp_path / "videos"
     videos.mkdir()
-    os.symlink(clip["video"], videos / "a.mp4")
     write_dot_video(videos / "b.mp4", 20, SIZE, 30.0)
-    os.symlink(detected[0], videos / "a.mp4.npz")           # a.mp4's 2D file beside it: the video is the input
+    os.symlink(clip["video"], videos / "c.mp4")
+    write_dot_video(videos / "a.mp4", 8, SIZE, 30.0)
+    os.symlink(detected[0], videos / "a.mp4.npz")           # a.mp4's 2D file beside it (here: the clip's)
     single = {}
-    for name in ("a", "b"):
+    for name in ("b", "c"):
         assert lift({"video": videos / f"{name}.mp4", **{k: clip[k] for k in ("model", "weights")}},
                     "-o", str(tmp_path / "single" / f"{name}.npz")) == 0
         single[name] = read_poses_npz(tmp_path / "single" / f"{name}.npz")[name]
     capsys.readouterr()
     base = [str(videos), "-m", clip["model"], "--detector-weights", *clip["weights"]]
     assert vp3d_lift.main([*base, "-o", str(tmp_path / "out")]) == 0
-    assert "lifted 2 of 2 inputs" in capsys.readouterr().out
-    assert files(tmp_path / "out") == ["a.mp4.npz", "a.npz", "b.mp4.npz", "b.npz", "lift_report.jsonl"]
+    assert "lifted 3 of 3 inputs" in capsys.readouterr().out
+    assert files(tmp_path / "out") == ["a_mp4.npz", "b.mp4.npz", "b.npz", "c.mp4.npz", "c.npz", "lift_report.jsonl"]
     rows = [json.loads(line) for line in (tmp_path / "out" / "lift_report.jsonl").read_text().splitlines()]
-    assert [(r["status"], r["keypoints"], r["frames"]) for r in rows] == [
-        ("ok", str(tmp_path / "out" / "a.mp4.npz"), FRAMES), ("ok", str(tmp_path / "out" / "b.mp4.npz"), 20)]
-    for name in ("a", "b"):
+    assert [(Path(r["input"]).name, r["status"], r.get("keypoints"), r["frames"]) for r in rows] == [
+        ("a.mp4.npz", "ok", None, FRAMES), ("b.mp4", "ok", str(tmp_path / "out" / "b.mp4.npz"), 20),
+        ("c.mp4", "ok", str(tmp_path / "out" / "c.mp4.npz"), FRAMES)]
+    np.testing.assert_allclose(read_poses_npz(tmp_path / "out" / "a_mp4.npz")["clip"], single["c"], atol=1e-6)
+    for name in ("b", "c"):
         poses = read_poses_npz(tmp_path / "out" / f"{name}.npz")
-        assert poses.fps == (FPS if name == "a" else 30.0)
+        assert poses.fps == (FPS if name == "c" else 30.0)
         np.testing.assert_allclose(poses[name], single[name], atol=1e-6)
     with monkeypatch.context() as m:                        # finished: nothing detected or lifted again
         m.setattr(RTMPoseDetector, "__call__", lambda *a: pytest.fail("the detector ran again"))
         assert vp3d_lift.main([*base, "-o", str(tmp_path / "out"), "--resume"]) == 0
-    assert "lifted 2 of 2 inputs (2 done before)" in capsys.readouterr().out
+    assert "lifted 3 of 3 inputs (3 done before)" in capsys.readouterr().out
     assert vp3d_lift.main([*base, "-o", str(tmp_path / "ray"), "--ray", "--workers", "1"]) == 0
-    for name in ("a", "b"):
+    for name in ("b", "c"):
         np.testing.assert_allclose(read_poses_npz(tmp_path / "ray" / f"{name}.npz")[name], single[name], atol=1e-6)
 
 

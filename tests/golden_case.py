@@ -144,11 +144,13 @@ def fingerprint(pos3d: dict, pos2d: dict, state: dict[str, np.ndarray]) -> str:
     return _digest(arrays())
 
 
-def _adam_state(state: dict[str, torch.Tensor], seed: int) -> dict:
-    """The state dict of run.py's optimizer (Adam, amsgrad) after one step on random gradients, as
-    PyTorch of upstream's time wrote it (torch.optim itself takes seconds to import)."""
+def adam_state(state: dict[str, torch.Tensor], seed: int, names: list[str] | None = None) -> dict:
+    """The state dict of run.py's optimizer (Adam, amsgrad, lr 0.001) after one step on random gradients, as
+    PyTorch of upstream's time wrote it (torch.optim itself takes seconds to import), its parameters indexed in
+    the order of `names` (None: the state's parameters in its own order)."""
     rng = np.random.default_rng([seed, 3])
-    names = [k for k in state if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
+    if names is None:
+        names = [k for k in state if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
     moments = {}
     for i, name in enumerate(names):
         grad = rng.uniform(-1e-3, 1e-3, tuple(state[name].shape)).astype(np.float32)
@@ -185,7 +187,7 @@ def _write_checkpoints(state: dict[str, np.ndarray], paths: dict[str, Path], see
     kernels, 'module.' prefixes)."""
     tensors = {k: torch.from_numpy(v) for k, v in state.items()}
     ascend = checkpoint.convert_state_dict(tensors, "conv1d", "conv2d")
-    optimizer = _adam_state(tensors, seed)
+    optimizer = adam_state(tensors, seed)
     for path, model_pos in [(paths["conv1d"], tensors),
                             (paths["conv2d_module"], {"module." + k: v for k, v in ascend.items()})]:
         torch.save({"epoch": 80, "lr": 1.6e-5, "random_state": np.random.RandomState(seed % 2**32),

@@ -59,18 +59,9 @@ def upstream_parameter_names(filter_widths=FILTER_WIDTHS) -> list[str]:
 
 
 def adam_state(model_pos: dict[str, torch.Tensor], seed: int = SEED) -> dict:
-    """run.py's optimizer state dict (Adam, amsgrad, lr 0.001) after one step on random gradients, indexed in
+    """run.py's optimizer state dict after one step on random gradients (golden_case.adam_state), indexed in
     upstream's parameter order."""
-    rng = np.random.default_rng([seed, 3])
-    moments = {}
-    for i, name in enumerate(upstream_parameter_names()):
-        grad = rng.uniform(-1e-3, 1e-3, tuple(model_pos[name].shape)).astype(np.float32)
-        square = torch.from_numpy(0.001 * grad * grad)
-        moments[i] = {"step": 1, "exp_avg": torch.from_numpy(0.1 * grad), "exp_avg_sq": square,
-                      "max_exp_avg_sq": square.clone()}
-    group = {"lr": 0.001, "betas": (0.9, 0.999), "eps": 1e-08, "weight_decay": 0, "amsgrad": True,
-             "params": list(range(len(moments)))}
-    return {"state": moments, "param_groups": [group]}
+    return golden_case.adam_state(model_pos, seed, upstream_parameter_names())
 
 
 @dataclass

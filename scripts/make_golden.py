@@ -44,6 +44,7 @@ Upstream's code is never copied into this repository: only the numbers it comput
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import platform
@@ -53,6 +54,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -135,15 +137,28 @@ def check_upstream(upstream: Path) -> None:
             sys.exit(f"{upstream}: {name} is {state}; check out {UPSTREAM_COMMIT}")
 
 
-def copy_upstream(upstream: Path, dest: Path, inputs: golden_case.GoldenInputs) -> Path:
-    """A copy of the checkout with the case's data in data/ and its checkpoints in checkpoint/."""
+def copy_upstream(upstream: Path, dest: Path, data: Path, checkpoints: Iterable[Path]) -> Path:
+    """A copy of the checkout with the files of the folder `data` in data/ and `checkpoints` in checkpoint/."""
     shutil.copytree(upstream, dest, ignore=shutil.ignore_patterns(".git", "*.npz", "__pycache__"))
-    for f in inputs.data.iterdir():
+    for f in data.iterdir():
         shutil.copy(f, dest / "data" / f.name)
     (dest / "checkpoint").mkdir()
-    for f in checkpoint_files(inputs.checkpoints):
+    for f in checkpoints:
         shutil.copy(f, dest / "checkpoint" / f.name)
     return dest
+
+
+@contextlib.contextmanager
+def work_folder(prefix: str, keep: bool = False) -> Iterator[Path]:
+    """A temporary folder for upstream's runs, removed after them (with keep, kept and its path printed)."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield tmp
+    finally:
+        if keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def checkpoint_files(checkpoints: dict) -> list[Path]:
@@ -201,10 +216,11 @@ def run_upstream(tmp: Path, copy: Path, args: list[str]) -> tuple[str, dict]:
 def make_humaneva(args, tmp: Path) -> None:
     """The HumanEva-I fixture (see the module's docstring)."""
     inputs = golden_case.write_humaneva_inputs(tmp / "inputs")
-    plain = copy_upstream(args.upstream, tmp / "VideoPose3D", inputs)
+    plain = copy_upstream(args.upstream, tmp / "VideoPose3D", inputs.data, checkpoint_files(inputs.checkpoints))
     patched = None
     if not args.no_patch_check:
-        patched = copy_upstream(args.upstream, tmp / "VideoPose3D_patched", inputs)
+        patched = copy_upstream(args.upstream, tmp / "VideoPose3D_patched", inputs.data,
+                                checkpoint_files(inputs.checkpoints))
         run(["patch", "-p1", "-i", str(ROOT / "vp3d.patch")], patched)
     results, raw, commands, printed = {}, {}, [], []
     for keypoints, ckpts in golden_case.HE_CHECKPOINTS.items():
@@ -280,7 +296,7 @@ def parse_evaluation(stdout: str) -> tuple[dict[str, dict[str, float]], dict[str
 def make_h36m(args, tmp: Path) -> None:
     """The Human3.6M fixture (see the module's docstring)."""
     inputs = golden_case.write_golden_inputs(tmp / "inputs")
-    plain = copy_upstream(args.upstream, tmp / "VideoPose3D", inputs)
+    plain = copy_upstream(args.upstream, tmp / "VideoPose3D", inputs.data, checkpoint_files(inputs.checkpoints))
     stdout, record = run_upstream(tmp, plain, run_args(golden_case.CHECKPOINTS["conv1d"]))
     actions, printed_averages = parse_evaluation(stdout)
     outputs = [record[f"output_{i}"] for i in range(len(actions))]
@@ -289,7 +305,8 @@ def make_h36m(args, tmp: Path) -> None:
                  f"{len(record) - 1} first outputs:\n{stdout}")
 
     if not args.no_patch_check:
-        patched = copy_upstream(args.upstream, tmp / "VideoPose3D_patched", inputs)
+        patched = copy_upstream(args.upstream, tmp / "VideoPose3D_patched", inputs.data,
+                                checkpoint_files(inputs.checkpoints))
         run(["patch", "-p1", "-i", str(ROOT / "vp3d.patch")], patched)
         ascend = golden_case.CHECKPOINTS["conv2d_module"]
         theirs, _ = parse_evaluation(run([sys.executable, "run.py", *run_args(ascend)], patched))
@@ -324,15 +341,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     check_upstream(args.upstream)
 
-    tmp = Path(tempfile.mkdtemp(prefix="vp3d_golden_"))
-    try:
+    with work_folder("vp3d_golden_", args.keep) as tmp:
         (tmp / "upstream_driver.py").write_text(DRIVER)
         (make_humaneva if args.dataset == "humaneva15" else make_h36m)(args, tmp)
-    finally:
-        if args.keep:
-            print(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

@@ -31,9 +31,7 @@ import json
 import os
 import platform
 import re
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -78,13 +76,7 @@ def run_upstream(upstream: Path, tmp: Path, inputs: train_case.TrainInputs, run:
     'final_mpjpe' (its final evaluation's printed action-wise MPJPE, mm), 'weights' {epoch: {'model_pos': state,
     'model_traj': state or None}}}."""
     make_golden.check_upstream(upstream)
-    copy = tmp / f"VideoPose3D_{run}"
-    shutil.copytree(upstream, copy, ignore=shutil.ignore_patterns(".git", "*.npz", "__pycache__"))
-    for f in inputs.data.iterdir():
-        shutil.copy(f, copy / "data" / f.name)
-    (copy / "checkpoint").mkdir()
-    for f in inputs.starts.values():
-        shutil.copy(f, copy / "checkpoint" / f.name)
+    copy = make_golden.copy_upstream(upstream, tmp / f"VideoPose3D_{run}", inputs.data, inputs.starts.values())
     driver = tmp / "upstream_train_driver.py"
     driver.write_text(DRIVER)
     env_threads = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
@@ -125,8 +117,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     make_golden.check_upstream(args.upstream)
 
-    tmp = Path(tempfile.mkdtemp(prefix="vp3d_train_golden_"))
-    try:
+    with make_golden.work_folder("vp3d_train_golden_", args.keep) as tmp:
         humaneva = args.dataset == "humaneva15"
         inputs = (train_case.write_humaneva_train_inputs if humaneva else train_case.write_train_inputs)(tmp / "inputs")
         runs = train_case.HE_RUNS if humaneva else train_case.RUNS
@@ -160,11 +151,6 @@ def main(argv=None) -> int:
         (out / "upstream_train.json").write_text(json.dumps(results, indent=1) + "\n")
         (out / "fixture.json").write_text(json.dumps(fixture, indent=1) + "\n")
         print(f"wrote {out}: {', '.join(sorted(f.name for f in out.iterdir()))}")
-    finally:
-        if args.keep:
-            print(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

@@ -84,13 +84,17 @@ class KillOnce(corpus.LiftWorker):
         return super().__call__(batch)
 
 
-def test_a_worker_killed_mid_run_loses_nothing(cluster, corpus_dir):
-    inputs = corpus.expand_inputs([str(corpus_dir / "clips")], recursive=True)
-    out = corpus_dir / "killed"
-    jobs = corpus.plan_jobs(inputs, out)
+def run_with(worker: type, corpus_dir, out):
+    """The corpus's clips lifted on 2 Ray actors of class `worker` into `out`: (jobs, Summary)."""
+    jobs = corpus.plan_jobs(corpus.expand_inputs([str(corpus_dir / "clips")], recursive=True), out)
     spec, options = corpus.ModelSpec(str(corpus_dir / "m.onnx")), corpus.LiftOptions(image_size=(W, H))
-    summary = corpus.lift_corpus(jobs, out, spec, options, ray=corpus.LOCAL, workers=2, worker=KillOnce,
-                                 progress=False)
+    return jobs, corpus.lift_corpus(jobs, out, spec, options, ray=corpus.LOCAL, workers=2, worker=worker,
+                                    progress=False)
+
+
+def test_a_worker_killed_mid_run_loses_nothing(cluster, corpus_dir):
+    out = corpus_dir / "killed"
+    jobs, summary = run_with(KillOnce, corpus_dir, out)
     assert (corpus_dir / "clips" / "sub" / "c.json.killed").exists()           # it did die
     assert [r["input"] for r in summary.rows] == [j.input for j in jobs]
     assert len(summary.failed) == 2
@@ -116,12 +120,8 @@ class KillAlways(corpus.LiftWorker):
 def test_an_input_that_kills_its_worker_every_time_is_an_error_line(cluster, corpus_dir):
     """Ray restarts a killed actor and retries its task without end; vp3d counts the deaths per input
     (corpus.DeathLedger) and after MAX_DEATHS reports the input as an error line, lifting the others."""
-    inputs = corpus.expand_inputs([str(corpus_dir / "clips")], recursive=True)
     out = corpus_dir / "poison"
-    jobs = corpus.plan_jobs(inputs, out)
-    spec, options = corpus.ModelSpec(str(corpus_dir / "m.onnx")), corpus.LiftOptions(image_size=(W, H))
-    summary = corpus.lift_corpus(jobs, out, spec, options, ray=corpus.LOCAL, workers=2, worker=KillAlways,
-                                 progress=False)
+    _, summary = run_with(KillAlways, corpus_dir, out)
     by = {Path(r["input"]).relative_to(corpus_dir / "clips").as_posix(): r for r in summary.rows}
     assert by["sub/c.json"]["status"] == "error"
     assert f"killed its worker process {corpus.MAX_DEATHS} times" in by["sub/c.json"]["error"]

@@ -38,8 +38,8 @@ from vp3d.io.formats import OUTPUT_FORMATS, output_suffix, per_video_paths, writ
 from vp3d.io.keypoints import DEFAULT_MIN_FRAMES, PEOPLE, read_sequences
 from vp3d.io.poses import Poses
 from vp3d.io.video import is_video, video_info
-from vp3d.detect.video import (add_detector_arguments, check_detector_layout, detections_for_video, detector_of,
-                               detector_spec, two_d_path)
+from vp3d.detect.video import (add_detector_arguments, check_detector_layout, corpus_keypoints_path,
+                               detections_for_video, detector_of, detector_spec, two_d_path)
 from vp3d.lift import ModelSpec, image_size_for
 from vp3d.pipeline.predict import DEFAULT_CHUNK
 
@@ -376,11 +376,16 @@ def lift_corpus(a, inputs, videos: bool) -> int:
     """A corpus run (vp3d.corpus): one output per input (videos: detected first, by the flags' detector), the
     report, exit 1 when any input failed."""
     jobs = corpus.plan_jobs(inputs, a.out, a.format or "npz")
-    refuse_overwrite([("-o", job.output) for job in jobs], [("INPUT", job.input) for job in jobs] +
+    written = [job.output for job in jobs] + [str(corpus_keypoints_path(job.input, job.output)) for job in jobs
+                                              if is_video(job.input)]          # a video's 2D file, beside its output
+    refuse_overwrite([("-o", path) for path in written], [("INPUT", job.input) for job in jobs] +
                      [("--video", a.video), ("-m", a.model)])
     spec = model_spec(a)
-    options = corpus.LiftOptions(*frame_size_and_rate(a), a.units, a.origin, a.people, a.min_score, a.min_frames,
-                                 a.max_frames, a.max_json_bytes, detector_spec(a) if videos else None, a.redetect)
+    image_size, fps = frame_size_and_rate(a)
+    options = corpus.LiftOptions(image_size=image_size, fps=fps, units=a.units, origin=a.origin, people=a.people,
+                                 min_score=a.min_score, min_frames=a.min_frames, max_frames=a.max_frames,
+                                 max_json_bytes=a.max_json_bytes, detector=detector_spec(a) if videos else None,
+                                 redetect=a.redetect)
     if options.fps is None and not all(is_video(i.path) for i in inputs):
         print(f"[INFO] {no_rate()}")
     summary = corpus.lift_corpus(jobs, a.out, spec, options, a.resume, a.ray, a.workers, a.threads_per_worker or 1,

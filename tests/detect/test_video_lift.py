@@ -202,6 +202,21 @@ def test_videos_refuse_what_does_not_apply_to_them(clip, tmp_path, capsys):
     assert not list(tmp_path.iterdir())
 
 
+def test_a_videos_2d_file_never_replaces_an_input_of_the_same_corpus(clip, detected, tmp_path, capsys):
+    """out/a.mp4.npz, a keypoint file lifted into out/, is where the corpus keeps video a.mp4's 2D file: refused
+    before anything is written, naming both; the file unchanged."""
+    (tmp_path / "out").mkdir()
+    (tmp_path / "v").mkdir()
+    given = tmp_path / "out" / "a.mp4.npz"
+    given.write_bytes(detected[0].read_bytes())
+    os.symlink(clip["video"], tmp_path / "v" / "a.mp4")
+    before = given.read_bytes()
+    assert vp3d_lift.main([str(given), str(tmp_path / "v" / "a.mp4"), "-m", clip["model"], "-o", str(tmp_path / "out"),
+                           "--detector-weights", *clip["weights"]]) == 2
+    one_line_error(capsys, 2, f"{given}: -o would write over INPUT {given}")
+    assert given.read_bytes() == before and files(tmp_path / "out") == ["a.mp4.npz"]
+
+
 def closed_url() -> str:
     import socket
     with socket.socket() as s:

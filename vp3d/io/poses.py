@@ -189,11 +189,10 @@ def read_poses_npz(path: str | Path) -> dict[str, np.ndarray]:
         with zipfile.ZipFile(path) as z:                  # a member that would unpack to gigabytes: refused first
             for info in z.infolist():
                 check_inflate(path, info)
+            comment = z.comment                           # the facts (module docstring)
+            members = {info.filename[:-4]: info.comment for info in z.infolist() if info.filename.endswith(".npy")}
         with np.load(path, allow_pickle=False) as z:
             poses = {name: check_poses(z[name], f"{path}: '{name}'") for name in z.files}
-        with zipfile.ZipFile(path) as z:
-            comment = z.comment
-            members = {info.filename[:-4]: info.comment for info in z.infolist() if info.filename.endswith(".npy")}
     except Vp3dError:
         raise
     except Exception as e:

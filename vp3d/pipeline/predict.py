@@ -12,7 +12,7 @@ import numpy as np
 
 from vp3d.facts.architecture import pad_frames
 from vp3d.facts.skeleton import Symmetry
-from vp3d.pipeline.sequences import flip_augment, unflip_average
+from vp3d.pipeline.sequences import edge_padded, flip_augment, unflip_average
 
 Runner = Callable[[np.ndarray], np.ndarray]
 
@@ -40,8 +40,7 @@ def predict_sequence(run: Runner, keypoints: np.ndarray, receptive_field: int, c
     """
     pad = pad_frames(receptive_field)
     shift = pad if causal else 0
-    padded = np.pad(keypoints.astype(np.float32, copy=False), ((pad + shift, pad - shift), (0, 0), (0, 0)),
-                    mode="edge")
+    padded = edge_padded(keypoints.astype(np.float32, copy=False), pad, shift)
     pair = flip_augment(padded, keypoint_symmetry)                      # (2, T + RF - 1, J_in, 2)
     return unflip_average(run_windows(run, pair, receptive_field, chunk, length), joint_symmetry)
 

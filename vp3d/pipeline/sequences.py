@@ -82,13 +82,19 @@ def input_length(frames: int, receptive_field: int, lengths: list[int]) -> int:
     return min(fitting)
 
 
+def edge_padded(poses_2d: np.ndarray, pad: int, shift: int, after: int = 0) -> np.ndarray:
+    """(T, J, 2) -> (T + 2 pad + after, J, 2): pad + shift copies of the first frame before, pad - shift + after of
+    the last after (shift: a causal model's, pad; else 0), as upstream pads a sequence for its model."""
+    return np.pad(poses_2d, ((pad + shift, pad - shift + after), (0, 0), (0, 0)), mode="edge")
+
+
 def pad_to_length(poses_2d: np.ndarray, pad: int, shift: int, length: int) -> tuple[np.ndarray, int]:
     """Edge-pad (T, J, 2) to (length, J, 2) as described above; returns (padded, delta)."""
     t = poses_2d.shape[0]
     delta = length - t - 2 * pad
     if delta < 0:
         raise ValueError(f"{t} frames need a length of at least {t + 2 * pad}, got {length}")
-    return np.pad(poses_2d, ((pad + shift, pad - shift + delta), (0, 0), (0, 0)), mode="edge"), delta
+    return edge_padded(poses_2d, pad, shift, delta), delta
 
 
 def flip_augment(poses: np.ndarray, symmetry: Symmetry) -> np.ndarray:

@@ -33,6 +33,7 @@ from vp3d.facts.architecture import H36M_FPS, ModelConfig
 from vp3d.model import checkpoint
 from vp3d.model.temporal import TemporalModel
 from vp3d.pipeline.evaluation import Results, evaluate_model
+from vp3d.pipeline.sequences import edge_padded
 from vp3d.training import losses
 from vp3d.training.batches import LABELED_SEED, UNLABELED_SEED, ChunkedBatches, share
 from vp3d.training.data import TrainingData
@@ -236,7 +237,7 @@ class TrainResult:
 
 def _whole(seq, pad: int, shift: int) -> torch.Tensor:
     """A sequence's 2D, edge-padded for the model (upstream's UnchunkedGenerator): (1, T + 2 pad, J, 2)."""
-    return torch.from_numpy(np.pad(seq.poses_2d, ((pad + shift, pad - shift), (0, 0), (0, 0)), "edge")[None])
+    return torch.from_numpy(edge_padded(seq.poses_2d, pad, shift)[None])
 
 
 # the sets upstream evaluates after each epoch, in its order, with the names of their 3D, trajectory and 2D errors
